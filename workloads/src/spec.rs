@@ -1,0 +1,441 @@
+//! Chain spec files (TOML): parsing and validation into a [`Chain`].
+//!
+//! Every problem is reported as a [`SpecError`] that names the file, the field (with its
+//! position, e.g. `routes[2] "checkout".tree.calls[1]`) and what is wrong. Nothing here panics
+//! on bad input.
+//!
+//! ```toml
+//! name = "synthetic-2"
+//! [[functions]]
+//! id = 1
+//! name = "first"
+//! handler = "synthetic"
+//! workers = 1
+//! params = { work_ns = 2000 }
+//! [[routes]]
+//! name = "pipe"
+//! kind = "pipeline"          # or "call-tree" with tree = { fn = "...", calls = [...] }
+//! functions = ["first", "second"]
+//! weight = 1
+//! payload_bytes = 64
+//! [load]
+//! pattern = "open"           # open | closed | burst
+//! arrival = "poisson"        # constant | poisson
+//! rate = 500
+//! ```
+
+use crate::chain::{Chain, FnId, Function, Node, Route, RouteKind, MAX_DEPTH, MAX_NODES};
+use crate::handler::{HandlerSpec, SyntheticParams};
+use crate::load::{Arrival, LoadProfile, Pattern};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{}: cannot read chain spec: {source}", file.display())]
+    Read { file: PathBuf, source: std::io::Error },
+    #[error("{}: {message}", file.display())]
+    Syntax { file: PathBuf, message: String },
+    #[error("{}: {field}: {problem}", file.display())]
+    Invalid { file: PathBuf, field: String, problem: String },
+}
+
+impl SpecError {
+    /// The offending field, for `Invalid` errors.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            SpecError::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChain {
+    name: String,
+    #[serde(default)]
+    description: String,
+    max_body_bytes: Option<u64>,
+    #[serde(default)]
+    functions: Vec<RawFunction>,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+    #[serde(default)]
+    load: RawLoad,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFunction {
+    id: i64,
+    name: String,
+    handler: String,
+    #[serde(default = "one")]
+    workers: i64,
+    #[serde(default)]
+    params: BTreeMap<String, toml::Value>,
+}
+
+fn one() -> i64 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    name: String,
+    kind: String,
+    functions: Option<Vec<String>>,
+    tree: Option<RawTreeNode>,
+    #[serde(default = "weight_one")]
+    weight: f64,
+    #[serde(default)]
+    payload_bytes: i64,
+}
+
+fn weight_one() -> f64 {
+    1.0
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTreeNode {
+    #[serde(rename = "fn")]
+    func: String,
+    #[serde(default)]
+    calls: Vec<RawTreeNode>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLoad {
+    pattern: Option<String>,
+    arrival: Option<String>,
+    rate: Option<f64>,
+    users: Option<i64>,
+    think_min_ms: Option<i64>,
+    think_max_ms: Option<i64>,
+    burst_size: Option<i64>,
+    burst_every_s: Option<f64>,
+    duration_s: Option<f64>,
+    warmup_s: Option<f64>,
+    connections: Option<i64>,
+    timeout_ms: Option<i64>,
+    seed: Option<i64>,
+}
+
+/// Default largest body: the paper's 64 KiB request/response bodies.
+pub const DEFAULT_MAX_BODY: u64 = 64 * 1024;
+
+/// Read and validate a chain spec file.
+pub fn load_chain(path: &Path) -> Result<Chain, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { file: path.to_path_buf(), source })?;
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    parse_chain(&text, &abs)
+}
+
+/// Validate spec text; `file` is used in error messages and recorded as the chain's source.
+pub fn parse_chain(text: &str, file: &Path) -> Result<Chain, SpecError> {
+    let raw: RawChain = toml::from_str(text)
+        .map_err(|e| SpecError::Syntax { file: file.to_path_buf(), message: e.to_string().trim_end().to_string() })?;
+    let v = Validator { file };
+    v.chain(raw, text)
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+}
+
+fn url_safe(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl Validator<'_> {
+    fn err<T>(&self, field: impl Into<String>, problem: impl Into<String>) -> Result<T, SpecError> {
+        Err(SpecError::Invalid { file: self.file.to_path_buf(), field: field.into(), problem: problem.into() })
+    }
+
+    fn chain(&self, raw: RawChain, text: &str) -> Result<Chain, SpecError> {
+        if !url_safe(&raw.name) {
+            return self.err("name", format!("{:?} must be 1-64 characters of [A-Za-z0-9_-]", raw.name));
+        }
+        let max_body = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
+        if max_body == 0 || max_body > 64 << 20 {
+            return self.err("max_body_bytes", format!("{max_body} must be between 1 and 64 MiB"));
+        }
+        if raw.functions.is_empty() {
+            return self.err("functions", "a chain needs at least one function ([[functions]])");
+        }
+        let mut functions: Vec<Function> = Vec::new();
+        for (i, f) in raw.functions.into_iter().enumerate() {
+            let function = self.function(i, f, max_body)?;
+            let at = format!("functions[{i}]");
+            if functions.iter().any(|g| g.id == function.id) {
+                return self.err(format!("{at}.id"), format!("id {} is used twice", function.id));
+            }
+            if functions.iter().any(|g| g.name == function.name) {
+                return self.err(format!("{at}.name"), format!("name {:?} is used twice", function.name));
+            }
+            functions.push(function);
+        }
+        if raw.routes.is_empty() {
+            return self.err("routes", "a chain needs at least one route ([[routes]])");
+        }
+        let mut routes: Vec<Route> = Vec::new();
+        for (i, r) in raw.routes.into_iter().enumerate() {
+            let route = self.route(i, r, &functions, max_body)?;
+            if routes.iter().any(|q| q.name == route.name) {
+                return self.err(format!("routes[{i}].name"), format!("route name {:?} is used twice", route.name));
+            }
+            routes.push(route);
+        }
+        if routes.iter().map(|r| r.weight).sum::<f64>() <= 0.0 {
+            return self.err("routes[*].weight", "all route weights are zero: no request could be sent");
+        }
+        let load = self.load(raw.load)?;
+        Ok(Chain {
+            name: raw.name,
+            description: raw.description,
+            functions,
+            routes,
+            load,
+            max_body_bytes: max_body as usize,
+            source: self.file.to_path_buf(),
+            spec_text: text.to_string(),
+        })
+    }
+
+    fn function(&self, i: usize, f: RawFunction, max_body: u64) -> Result<Function, SpecError> {
+        let at = format!("functions[{i}]");
+        if !(1..=(u16::MAX as i64 - 1)).contains(&f.id) {
+            return self.err(format!("{at}.id"), format!("{} must be between 1 and 65534 (0 is the gateway)", f.id));
+        }
+        if !url_safe(&f.name) {
+            return self.err(format!("{at}.name"), format!("{:?} must be 1-64 characters of [A-Za-z0-9_-]", f.name));
+        }
+        let at = format!("functions[{i}] {:?}", f.name);
+        if !(1..=256).contains(&f.workers) {
+            return self.err(format!("{at}.workers"), format!("{} must be between 1 and 256", f.workers));
+        }
+        let handler = match f.handler.as_str() {
+            "synthetic" => {
+                let p = self.synthetic_params(&at, &f.params)?;
+                if p.payload_bytes > max_body {
+                    return self.err(
+                        format!("{at}.params.payload_bytes"),
+                        format!("{} exceeds max_body_bytes ({max_body})", p.payload_bytes),
+                    );
+                }
+                HandlerSpec::Synthetic(p)
+            }
+            other => {
+                return self.err(
+                    format!("{at}.handler"),
+                    format!("unknown handler {other:?}; known: {}", HandlerSpec::NAMES.join(", ")),
+                )
+            }
+        };
+        Ok(Function { id: f.id as FnId, name: f.name, handler, workers: f.workers as u16 })
+    }
+
+    fn synthetic_params(&self, at: &str, params: &BTreeMap<String, toml::Value>) -> Result<SyntheticParams, SpecError> {
+        let mut p = SyntheticParams::default();
+        for (key, value) in params {
+            let field = format!("{at}.params.{key}");
+            let Some(n) = value.as_integer() else {
+                return self.err(field, format!("{value} must be a non-negative integer"));
+            };
+            if n < 0 {
+                return self.err(field, format!("{n} must not be negative"));
+            }
+            let n = n as u64;
+            match key.as_str() {
+                "work_ns" => p.work_ns = n,
+                "sleep_ns" => p.sleep_ns = n,
+                "payload_bytes" => p.payload_bytes = n,
+                _ => {
+                    return self.err(
+                        field,
+                        format!("unknown parameter of handler \"synthetic\"; known: {}", SyntheticParams::FIELDS.join(", ")),
+                    )
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    fn route(&self, i: usize, r: RawRoute, functions: &[Function], max_body: u64) -> Result<Route, SpecError> {
+        if !url_safe(&r.name) || r.name.bytes().all(|b| b.is_ascii_digit()) {
+            return self.err(
+                format!("routes[{i}].name"),
+                format!("{:?} must be 1-64 characters of [A-Za-z0-9_-] and not only digits (digits select a route by id)", r.name),
+            );
+        }
+        let at = format!("routes[{i}] {:?}", r.name);
+        let lookup = |name: &str, field: String| -> Result<FnId, SpecError> {
+            match functions.iter().find(|f| f.name == name) {
+                Some(f) => Ok(f.id),
+                None => self.err(field, format!("unknown function {name:?}")),
+            }
+        };
+        let (kind, nodes) = match (r.kind.as_str(), r.functions, r.tree) {
+            ("pipeline", Some(names), None) => {
+                if names.is_empty() {
+                    return self.err(format!("{at}.functions"), "a pipeline needs at least one function");
+                }
+                let mut nodes: Vec<Node> = Vec::new();
+                for (j, name) in names.iter().enumerate() {
+                    let id = lookup(name, format!("{at}.functions[{j}]"))?;
+                    if let Some(k) = nodes.iter().position(|n| n.func == id) {
+                        return self.err(
+                            format!("{at}.functions[{j}]"),
+                            format!("route cycle: {name:?} is visited again (first at functions[{k}])"),
+                        );
+                    }
+                    let n = names.len();
+                    nodes.push(Node {
+                        func: id,
+                        parent: j.checked_sub(1).map(|p| p as u16),
+                        children: if j + 1 < n { vec![(j + 1) as u16] } else { vec![] },
+                    });
+                }
+                (RouteKind::Pipeline, nodes)
+            }
+            ("call-tree", None, Some(tree)) => {
+                let mut nodes = Vec::new();
+                let mut path = Vec::new();
+                self.tree(&at, "tree", &tree, None, &mut nodes, &mut path, &lookup)?;
+                (RouteKind::CallTree, nodes)
+            }
+            ("pipeline", _, _) => return self.err(format!("{at}.functions"), "a pipeline needs `functions = [...]` and no `tree`"),
+            ("call-tree", _, _) => return self.err(format!("{at}.tree"), "a call tree needs `tree = { fn = ..., calls = [...] }` and no `functions`"),
+            (other, _, _) => return self.err(format!("{at}.kind"), format!("{other:?} is not a route kind; use \"pipeline\" or \"call-tree\"")),
+        };
+        if nodes.len() > MAX_NODES {
+            return self.err(format!("{at}"), format!("{} nodes; at most {MAX_NODES}", nodes.len()));
+        }
+        if !r.weight.is_finite() || r.weight < 0.0 {
+            return self.err(format!("{at}.weight"), format!("{} must be a finite number >= 0", r.weight));
+        }
+        if r.payload_bytes < 0 || r.payload_bytes as u64 > max_body {
+            return self.err(format!("{at}.payload_bytes"), format!("{} must be between 0 and max_body_bytes ({max_body})", r.payload_bytes));
+        }
+        Ok(Route { id: (i + 1) as u16, name: r.name, kind, nodes, weight: r.weight, payload_bytes: r.payload_bytes as usize })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tree(
+        &self,
+        at: &str,
+        field: &str,
+        t: &RawTreeNode,
+        parent: Option<u16>,
+        nodes: &mut Vec<Node>,
+        path: &mut Vec<FnId>,
+        lookup: &dyn Fn(&str, String) -> Result<FnId, SpecError>,
+    ) -> Result<u16, SpecError> {
+        let id = lookup(&t.func, format!("{at}.{field}.fn"))?;
+        if path.contains(&id) {
+            return self.err(
+                format!("{at}.{field}.fn"),
+                format!("route cycle: {:?} calls itself through its callees", t.func),
+            );
+        }
+        if path.len() >= MAX_DEPTH {
+            return self.err(format!("{at}.{field}"), format!("call tree deeper than {MAX_DEPTH}"));
+        }
+        if nodes.len() >= MAX_NODES {
+            return self.err(at.to_string(), format!("more than {MAX_NODES} nodes"));
+        }
+        let me = nodes.len() as u16;
+        nodes.push(Node { func: id, parent, children: Vec::new() });
+        path.push(id);
+        for (k, c) in t.calls.iter().enumerate() {
+            let child = self.tree(at, &format!("{field}.calls[{k}]"), c, Some(me), nodes, path, lookup)?;
+            nodes[me as usize].children.push(child);
+        }
+        path.pop();
+        Ok(me)
+    }
+
+    fn load(&self, l: RawLoad) -> Result<LoadProfile, SpecError> {
+        let pattern_name = l.pattern.as_deref().unwrap_or("open");
+        let only = |field: &str, given: bool, pattern: &str| -> Result<(), SpecError> {
+            if given && pattern_name != pattern {
+                return self.err(format!("load.{field}"), format!("applies only to pattern = \"{pattern}\""));
+            }
+            Ok(())
+        };
+        only("arrival", l.arrival.is_some(), "open")?;
+        only("rate", l.rate.is_some(), "open")?;
+        only("users", l.users.is_some(), "closed")?;
+        only("think_min_ms", l.think_min_ms.is_some(), "closed")?;
+        only("think_max_ms", l.think_max_ms.is_some(), "closed")?;
+        only("burst_size", l.burst_size.is_some(), "burst")?;
+        only("burst_every_s", l.burst_every_s.is_some(), "burst")?;
+        let pattern = match pattern_name {
+            "open" => {
+                let arrival = match l.arrival.as_deref().unwrap_or("poisson") {
+                    "poisson" => Arrival::Poisson,
+                    "constant" => Arrival::Constant,
+                    other => return self.err("load.arrival", format!("{other:?}: use \"constant\" or \"poisson\"")),
+                };
+                let rate = l.rate.unwrap_or(100.0);
+                if !rate.is_finite() || rate <= 0.0 {
+                    return self.err("load.rate", format!("{rate} must be > 0 requests per second"));
+                }
+                Pattern::Open { arrival, rate }
+            }
+            "closed" => {
+                let users = l.users.unwrap_or(10);
+                let lo = l.think_min_ms.unwrap_or(1000);
+                let hi = l.think_max_ms.unwrap_or(10_000);
+                if !(1..=100_000).contains(&users) {
+                    return self.err("load.users", format!("{users} must be between 1 and 100000"));
+                }
+                if lo < 0 || hi < lo {
+                    return self.err("load.think_max_ms", format!("think time range {lo}..{hi} ms is empty or negative"));
+                }
+                Pattern::Closed { users: users as u32, think_min_ms: lo as u64, think_max_ms: hi as u64 }
+            }
+            "burst" => {
+                let size = l.burst_size.unwrap_or(10);
+                let every = l.burst_every_s.unwrap_or(10.0);
+                if !(1..=100_000).contains(&size) {
+                    return self.err("load.burst_size", format!("{size} must be between 1 and 100000"));
+                }
+                if !every.is_finite() || every <= 0.0 {
+                    return self.err("load.burst_every_s", format!("{every} must be > 0"));
+                }
+                Pattern::Burst { size: size as u32, every_s: every }
+            }
+            other => return self.err("load.pattern", format!("{other:?}: use \"open\", \"closed\" or \"burst\"")),
+        };
+        let duration_s = l.duration_s.unwrap_or(10.0);
+        if !duration_s.is_finite() || duration_s <= 0.0 {
+            return self.err("load.duration_s", format!("{duration_s} must be > 0"));
+        }
+        let warmup_s = l.warmup_s.unwrap_or(1.0);
+        if !warmup_s.is_finite() || warmup_s < 0.0 {
+            return self.err("load.warmup_s", format!("{warmup_s} must be >= 0"));
+        }
+        let connections = l.connections.unwrap_or(64);
+        if !(1..=10_000).contains(&connections) {
+            return self.err("load.connections", format!("{connections} must be between 1 and 10000"));
+        }
+        let timeout_ms = l.timeout_ms.unwrap_or(5000);
+        if timeout_ms <= 0 {
+            return self.err("load.timeout_ms", format!("{timeout_ms} must be > 0"));
+        }
+        Ok(LoadProfile {
+            pattern,
+            duration_s,
+            warmup_s,
+            connections: connections as u32,
+            timeout_ms: timeout_ms as u64,
+            seed: l.seed.unwrap_or(1) as u64,
+        })
+    }
+}

@@ -1,0 +1,207 @@
+//! Spec parsing and every validation error: a bad spec gives a message naming the file, the
+//! field and the problem, never a panic.
+
+use std::path::{Path, PathBuf};
+use workloads::{load_chain, parse_chain, reference, Pattern, RouteKind, SpecError, Step};
+
+const FILE: &str = "bad.toml";
+
+const BASE: &str = r#"
+name = "t"
+[[functions]]
+id = 1
+name = "a"
+handler = "synthetic"
+[[functions]]
+id = 2
+name = "b"
+handler = "synthetic"
+"#;
+
+fn parse(extra: &str) -> Result<workloads::Chain, SpecError> {
+    parse_chain(&format!("{BASE}{extra}"), Path::new(FILE))
+}
+
+/// Asserts the spec fails on `field` with a message containing `needle`, and that the rendered
+/// message names the file.
+fn rejects(extra: &str, field: &str, needle: &str) {
+    let err = parse(extra).expect_err("spec should be rejected");
+    let msg = err.to_string();
+    assert!(msg.starts_with(FILE), "message must name the file: {msg}");
+    assert_eq!(err.field(), Some(field), "wrong field in: {msg}");
+    assert!(msg.contains(needle), "{msg:?} should mention {needle:?}");
+}
+
+const PIPE: &str = "\n[[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"a\", \"b\"]\n";
+
+fn chains_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("chains")
+}
+
+#[test]
+fn shipped_chains_parse() {
+    for entry in std::fs::read_dir(chains_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let chain = load_chain(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(path.file_stem().unwrap().to_str().unwrap(), chain.name);
+    }
+}
+
+#[test]
+fn call_tree_chain_nests_two_deep() {
+    let chain = load_chain(&chains_dir().join("call-tree.toml")).unwrap();
+    let route = chain.route_by_key("checkout").unwrap();
+    assert_eq!(route.kind, RouteKind::CallTree);
+    // front -> lookup -> front -> order -> pay -> order -> notify -> order -> front
+    let funcs: Vec<u16> = route.visits().iter().map(|(n, _)| route.node(*n).func).collect();
+    assert_eq!(funcs, vec![1, 2, 1, 3, 4, 3, 5, 3, 1]);
+    assert_eq!(route.next(0, None), Step::Call(1));
+    assert_eq!(chain.route_by_key("2").unwrap().name, "browse");
+}
+
+#[test]
+fn reference_execution_is_deterministic_and_route_dependent() {
+    let chain = load_chain(&chains_dir().join("call-tree.toml")).unwrap();
+    let a = reference::execute(&chain, chain.route_by_key("checkout").unwrap(), b"hello").unwrap();
+    let b = reference::execute(&chain, chain.route_by_key("checkout").unwrap(), b"hello").unwrap();
+    let c = reference::execute(&chain, chain.route_by_key("browse").unwrap(), b"hello").unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert!(String::from_utf8_lossy(&a).contains("visits=9"));
+}
+
+#[test]
+fn load_defaults_and_patterns() {
+    let c = parse(&format!("{PIPE}\n[load]\npattern = \"closed\"\nusers = 5\nthink_min_ms = 1\nthink_max_ms = 2\n")).unwrap();
+    assert_eq!(c.load.pattern, Pattern::Closed { users: 5, think_min_ms: 1, think_max_ms: 2 });
+    let c = parse(PIPE).unwrap();
+    assert!(matches!(c.load.pattern, Pattern::Open { .. }));
+}
+
+#[test]
+fn missing_file_is_a_read_error() {
+    let err = load_chain(Path::new("/nonexistent/chain.toml")).unwrap_err();
+    assert!(matches!(err, SpecError::Read { .. }));
+    assert!(err.to_string().contains("/nonexistent/chain.toml"));
+}
+
+#[test]
+fn syntax_errors_name_the_position() {
+    let err = parse_chain("name = \"t\"\n[[functions]]\nid = \n", Path::new(FILE)).unwrap_err();
+    assert!(matches!(err, SpecError::Syntax { .. }));
+    let msg = err.to_string();
+    assert!(msg.starts_with(FILE) && msg.contains("line 3"), "{msg}");
+}
+
+#[test]
+fn unknown_fields_are_rejected() {
+    let err = parse(&format!("{PIPE}\nwieght = 3\n")).unwrap_err();
+    assert!(err.to_string().contains("wieght"), "{err}");
+}
+
+#[test]
+fn unknown_function_in_route() {
+    rejects("\n[[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"a\", \"zz\"]\n", "routes[0] \"r\".functions[1]", "unknown function \"zz\"");
+}
+
+#[test]
+fn unknown_function_in_tree() {
+    rejects(
+        "\n[[routes]]\nname = \"r\"\nkind = \"call-tree\"\ntree = { fn = \"a\", calls = [ { fn = \"nope\" } ] }\n",
+        "routes[0] \"r\".tree.calls[0].fn",
+        "unknown function",
+    );
+}
+
+#[test]
+fn pipeline_cycle() {
+    rejects("\n[[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"a\", \"b\", \"a\"]\n", "routes[0] \"r\".functions[2]", "route cycle");
+}
+
+#[test]
+fn call_tree_cycle() {
+    rejects(
+        "\n[[routes]]\nname = \"r\"\nkind = \"call-tree\"\ntree = { fn = \"a\", calls = [ { fn = \"b\", calls = [ { fn = \"a\" } ] } ] }\n",
+        "routes[0] \"r\".tree.calls[0].calls[0].fn",
+        "route cycle",
+    );
+}
+
+#[test]
+fn bad_weights() {
+    rejects(&PIPE.replace("kind", "weight = -1\nkind"), "routes[0] \"r\".weight", "finite number >= 0");
+    rejects(&PIPE.replace("kind", "weight = nan\nkind"), "routes[0] \"r\".weight", "finite");
+    rejects(&PIPE.replace("kind", "weight = 0\nkind"), "routes[*].weight", "all route weights are zero");
+}
+
+#[test]
+fn duplicate_ids_and_names() {
+    let dup = BASE.replace("id = 2", "id = 1");
+    let err = parse_chain(&format!("{dup}{PIPE}"), Path::new(FILE)).unwrap_err();
+    assert_eq!(err.field(), Some("functions[1].id"));
+    let dup = BASE.replace("name = \"b\"", "name = \"a\"");
+    let err = parse_chain(&format!("{dup}{PIPE}"), Path::new(FILE)).unwrap_err();
+    assert_eq!(err.field(), Some("functions[1].name"));
+    rejects(&format!("{PIPE}{PIPE}"), "routes[1].name", "used twice");
+}
+
+#[test]
+fn function_field_errors() {
+    let bad = |from: &str, to: &str| parse_chain(&format!("{}{PIPE}", BASE.replacen(from, to, 1)), Path::new(FILE)).unwrap_err();
+    assert_eq!(bad("id = 1", "id = 0").field(), Some("functions[0].id"));
+    assert_eq!(bad("name = \"a\"", "name = \"a b\"").field(), Some("functions[0].name"));
+    let e = bad("handler = \"synthetic\"", "handler = \"magic\"");
+    assert_eq!(e.field(), Some("functions[0] \"a\".handler"));
+    assert!(e.to_string().contains("known: synthetic"));
+    let e = bad("handler = \"synthetic\"", "handler = \"synthetic\"\nworkers = 0");
+    assert_eq!(e.field(), Some("functions[0] \"a\".workers"));
+    let e = bad("handler = \"synthetic\"", "handler = \"synthetic\"\nparams = { spin = 3 }");
+    assert_eq!(e.field(), Some("functions[0] \"a\".params.spin"));
+    assert!(e.to_string().contains("work_ns"));
+    let e = bad("handler = \"synthetic\"", "handler = \"synthetic\"\nparams = { work_ns = -3 }");
+    assert_eq!(e.field(), Some("functions[0] \"a\".params.work_ns"));
+    let e = bad("handler = \"synthetic\"", "handler = \"synthetic\"\nparams = { payload_bytes = 100000000 }");
+    assert_eq!(e.field(), Some("functions[0] \"a\".params.payload_bytes"));
+}
+
+#[test]
+fn route_shape_errors() {
+    rejects("\n[[routes]]\nname = \"r\"\nkind = \"ring\"\nfunctions = [\"a\"]\n", "routes[0] \"r\".kind", "not a route kind");
+    rejects("\n[[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = []\n", "routes[0] \"r\".functions", "at least one");
+    rejects("\n[[routes]]\nname = \"r\"\nkind = \"call-tree\"\nfunctions = [\"a\"]\n", "routes[0] \"r\".tree", "call tree needs");
+    rejects("\n[[routes]]\nname = \"42\"\nkind = \"pipeline\"\nfunctions = [\"a\"]\n", "routes[0].name", "not only digits");
+    rejects(&PIPE.replace("kind", "payload_bytes = 99999999\nkind"), "routes[0] \"r\".payload_bytes", "max_body_bytes");
+    rejects("", "routes", "at least one route");
+    let err = parse_chain("name = \"t\"\n", Path::new(FILE)).unwrap_err();
+    assert_eq!(err.field(), Some("functions"));
+}
+
+#[test]
+fn call_tree_depth_is_bounded() {
+    let mut fns = String::from("name = \"deep\"\n");
+    for i in 1..=20 {
+        fns += &format!("[[functions]]\nid = {i}\nname = \"f{i}\"\nhandler = \"synthetic\"\n");
+    }
+    let mut tree = String::from("{ fn = \"f20\" }");
+    for i in (1..20).rev() {
+        tree = format!("{{ fn = \"f{i}\", calls = [ {tree} ] }}");
+    }
+    let spec = format!("{fns}[[routes]]\nname = \"r\"\nkind = \"call-tree\"\ntree = {tree}\n");
+    let err = parse_chain(&spec, Path::new(FILE)).unwrap_err();
+    assert!(err.to_string().contains("deeper than 16"), "{err}");
+}
+
+#[test]
+fn load_errors() {
+    rejects(&format!("{PIPE}[load]\npattern = \"wave\"\n"), "load.pattern", "open");
+    rejects(&format!("{PIPE}[load]\nrate = 0\n"), "load.rate", "> 0");
+    rejects(&format!("{PIPE}[load]\narrival = \"bursty\"\n"), "load.arrival", "poisson");
+    rejects(&format!("{PIPE}[load]\nduration_s = -1\n"), "load.duration_s", "> 0");
+    rejects(&format!("{PIPE}[load]\nwarmup_s = -1\n"), "load.warmup_s", ">= 0");
+    rejects(&format!("{PIPE}[load]\nconnections = 0\n"), "load.connections", "between");
+    rejects(&format!("{PIPE}[load]\ntimeout_ms = 0\n"), "load.timeout_ms", "> 0");
+    rejects(&format!("{PIPE}[load]\nusers = 3\n"), "load.users", "pattern = \"closed\"");
+    rejects(&format!("{PIPE}[load]\npattern = \"closed\"\nthink_min_ms = 5\nthink_max_ms = 1\n"), "load.think_max_ms", "empty");
+    rejects(&format!("{PIPE}[load]\npattern = \"burst\"\nburst_size = 0\n"), "load.burst_size", "between");
+    rejects(&format!("{PIPE}[load]\npattern = \"burst\"\nburst_every_s = 0\n"), "load.burst_every_s", "> 0");
+}
