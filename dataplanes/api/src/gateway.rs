@@ -1,0 +1,118 @@
+//! The client-facing HTTP/1.1 entry point, shared by every backend.
+//!
+//! Protocol (the same for every backend, so clients and the load generator never change):
+//! - `POST /<route>` (or `GET`, for an empty body), where `<route>` is a route's name or its
+//!   numeric id; anything after a further `/` is ignored. The request body is the payload.
+//! - `200` with the reply ([`workloads::render_reply`]): a `digest=... visits=... route=...`
+//!   line, then the final body.
+//! - `404` unknown route, `405` other methods, `413` body larger than the chain's
+//!   `max_body_bytes`, `502` a function failed or is unreachable, `503` no capacity (pool
+//!   exhausted), `504` no answer from the chain in time. Error bodies are one line of text.
+//!
+//! The whole body is read before dispatch (no single-`read()` shortcut), keep-alive is on.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use std::future::Future;
+use std::sync::Arc;
+use workloads::{Chain, Route};
+
+/// Why a dispatched request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GatewayError {
+    #[error("function failed or unreachable: {0}")]
+    Upstream(String),
+    #[error("no capacity: {0}")]
+    NoCapacity(String),
+    #[error("no answer from the chain within {0} ms")]
+    Timeout(u64),
+    #[error("reply too large: {0}")]
+    TooLarge(String),
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::NoCapacity(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+}
+
+/// The transport behind the gateway: run one request through the chain and return the reply
+/// body (already rendered with [`workloads::render_reply`]).
+pub trait Dispatch: Send + Sync + 'static {
+    fn dispatch(&self, route: &Route, body: Bytes) -> impl Future<Output = Result<Vec<u8>, GatewayError>> + Send;
+}
+
+/// Serve HTTP/1.1 on `listener` until the process is killed.
+pub async fn serve<D: Dispatch>(listener: std::net::TcpListener, chain: Arc<Chain>, dispatch: Arc<D>) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let chain = chain.clone();
+        let dispatch = dispatch.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let chain = chain.clone();
+                let dispatch = dispatch.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(req, &chain, &*dispatch).await) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(e) = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, svc).await {
+                tracing::debug!("connection: {e}");
+            }
+        });
+    }
+}
+
+fn text(status: StatusCode, msg: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(msg + "\n")));
+    *r.status_mut() = status;
+    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain"));
+    r
+}
+
+async fn handle<D: Dispatch>(req: Request<Incoming>, chain: &Chain, dispatch: &D) -> Response<Full<Bytes>> {
+    if req.method() != Method::POST && req.method() != Method::GET {
+        return text(StatusCode::METHOD_NOT_ALLOWED, format!("method {} not allowed; use POST /<route>", req.method()));
+    }
+    let key = req.uri().path().trim_start_matches('/').split('/').next().unwrap_or("");
+    let Some(route) = chain.route_by_key(key) else {
+        let names: Vec<&str> = chain.routes.iter().map(|r| r.name.as_str()).collect();
+        return text(StatusCode::NOT_FOUND, format!("unknown route {key:?}; routes of chain {}: {}", chain.name, names.join(", ")));
+    };
+    let max = chain.max_body_bytes;
+    let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return text(StatusCode::PAYLOAD_TOO_LARGE, format!("body of {} bytes exceeds max_body_bytes {max}", declared.unwrap_or(0)));
+    }
+    let body = match Limited::new(req.into_body(), max).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return text(StatusCode::PAYLOAD_TOO_LARGE, format!("body exceeds max_body_bytes {max}"))
+        }
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")),
+    };
+    match dispatch.dispatch(route, body).await {
+        Ok(reply) => {
+            let mut r = Response::new(Full::new(Bytes::from(reply)));
+            r.headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/octet-stream"));
+            r
+        }
+        Err(e) => text(e.status(), e.to_string()),
+    }
+}

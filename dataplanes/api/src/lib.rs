@@ -1,0 +1,167 @@
+//! What every dataplane backend implements and shares.
+//!
+//! - [`Dataplane`]: the small trait the harness drives (deploy a chain, get an endpoint and the
+//!   component processes, tear down). Backends live in their own crates and are registered in
+//!   the harness; nothing else in the driver knows about them.
+//! - [`supervisor`]: starting component processes with pre-bound listening sockets (socket
+//!   activation, so there are no port races and no start-order sleeps), waiting for their
+//!   readiness line, and killing and reaping every one of them on teardown or drop.
+//! - [`gateway`]: the client-facing HTTP/1.1 entry point (`POST /<route>`), identical for every
+//!   backend so that only the transport behind it differs.
+//! - [`component`]: the helpers a component process uses (its listener, readiness, logging).
+
+pub mod component;
+pub mod gateway;
+pub mod supervisor;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use workloads::Chain;
+
+pub use supervisor::{ComponentSpec, Supervisor};
+
+/// What a component process does, for CPU accounting and reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Gateway,
+    Function,
+    /// A per-function proxy (Knative's queue-proxy).
+    Sidecar,
+    Ingress,
+    Activator,
+    /// The driver's load generator: reported separately, never counted as the system's CPU.
+    LoadGenerator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Gateway => "gateway",
+            Role::Function => "function",
+            Role::Sidecar => "sidecar",
+            Role::Ingress => "ingress",
+            Role::Activator => "activator",
+            Role::LoadGenerator => "loadgen",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One running process of a deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Component {
+    pub pid: u32,
+    pub role: Role,
+    pub name: String,
+}
+
+/// Where clients send requests.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    /// `Host` header to send (ingress routing), if the endpoint needs one.
+    pub host: Option<String>,
+}
+
+/// A named counter a dataplane exposes (eBPF per-function messages, proxy request counts...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counter {
+    pub component: String,
+    pub name: String,
+    pub value: u64,
+}
+
+/// Everything a backend needs from the driver to start processes.
+#[derive(Debug, Clone)]
+pub struct DeployEnv {
+    /// The multi-call binary that runs components (`<exe> component <backend> ...`).
+    pub exe: PathBuf,
+    /// Each component's stdout/stderr go to `<log_dir>/<name>.log`.
+    pub log_dir: PathBuf,
+    /// How long a component may take to report ready.
+    pub ready_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("cannot start component {name}: {source}")]
+    Spawn { name: String, source: std::io::Error },
+    #[error("component {name} exited before it was ready ({status}); last log lines:\n{log_tail}")]
+    DiedEarly { name: String, status: String, log_tail: String },
+    #[error("component {name} did not report ready within {timeout:?}; last log lines:\n{log_tail}")]
+    NotReady { name: String, timeout: Duration, log_tail: String },
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// How a component ended, reported after teardown.
+#[derive(Debug, Clone)]
+pub struct Exit {
+    pub component: Component,
+    /// `None` if the process had to be killed by teardown (it was still running: the normal case).
+    pub status: Option<String>,
+    /// True if the process died on its own before teardown (a crash or a kill from outside).
+    pub died_during_run: bool,
+}
+
+/// A dataplane backend. Small on purpose: deploy and (on the deployment) teardown; optional
+/// capabilities have defaults.
+pub trait Dataplane: Send + Sync {
+    /// Name used with `--backend`.
+    fn name(&self) -> &'static str;
+    /// What this backend is, printed in every output (e.g. "local model of Knative's data path").
+    fn label(&self) -> &'static str;
+    /// Start every process of `chain` and return once all of them are ready.
+    fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError>;
+    /// Entry point of this backend's component processes (`<exe> component <name> <args>`).
+    fn component_main(&self, args: Vec<String>) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// A deployed chain.
+pub trait Deployment: Send {
+    fn endpoint(&self) -> Endpoint;
+    /// The processes of the system under test (pid, role, name), for CPU accounting.
+    fn components(&self) -> Vec<Component>;
+    /// Dataplane counters, read at the end of a run.
+    fn counters(&self) -> Vec<Counter> {
+        Vec::new()
+    }
+    /// Kill and reap every process, undo host state, and say how each component ended.
+    fn teardown(self: Box<Self>) -> Vec<Exit>;
+}
+
+/// The common case: a deployment that is a set of supervised processes and an endpoint.
+pub struct ProcessDeployment {
+    pub supervisor: Supervisor,
+    pub endpoint: Endpoint,
+}
+
+impl Deployment for ProcessDeployment {
+    fn endpoint(&self) -> Endpoint {
+        self.endpoint.clone()
+    }
+    fn components(&self) -> Vec<Component> {
+        self.supervisor.components()
+    }
+    fn teardown(self: Box<Self>) -> Vec<Exit> {
+        self.supervisor.shutdown()
+    }
+}
+
+/// Write the chain's spec text where its components can read it (`<log_dir>/chain.toml`), so
+/// every process of a deployment sees exactly the spec the driver validated.
+pub fn stage_chain(chain: &Chain, env: &DeployEnv) -> Result<PathBuf, DeployError> {
+    let path = env.log_dir.join("chain.toml");
+    std::fs::create_dir_all(&env.log_dir)
+        .and_then(|_| std::fs::write(&path, &chain.spec_text))
+        .map_err(|source| DeployError::Io { what: format!("write {}", path.display()), source })?;
+    Ok(path)
+}
