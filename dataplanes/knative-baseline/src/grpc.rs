@@ -108,10 +108,12 @@ impl Dataplane for Grpc {
                     let max = max_message(&chain);
                     let peers = Peers::new(&peers, max)?;
                     let svc = FunctionService::new(chain, id, peers).ok_or("unknown function")?;
-                    let incoming = tokio_stream::wrappers::TcpListenerStream::new(tokio::net::TcpListener::from_std(listener)?);
+                    // Accepted sockets need TCP_NODELAY themselves: the builder's option only
+                    // applies to listeners tonic binds, and Nagle + delayed ACK would add 40 ms.
+                    let incoming = tonic::transport::server::TcpIncoming::from(tokio::net::TcpListener::from_std(listener)?)
+                        .with_nodelay(Some(true));
                     component::signal_ready("");
                     tonic::transport::Server::builder()
-                        .tcp_nodelay(true)
                         .add_service(svc.into_server(max))
                         .serve_with_incoming(incoming)
                         .await?;

@@ -1,0 +1,188 @@
+//! CPU accounting from procfs: per-process (or per-thread) utime+stime deltas sampled at a fixed
+//! interval, tagged with the component's role.
+//!
+//! Why deltas of `/proc/<pid>/stat` rather than pidstat: we know every pid we started, so no
+//! matching by process name; the sampling interval is ours; and the load generator is tracked
+//! as its own thread (`/proc/self/task/<tid>/stat`) so its CPU is never mixed into the system
+//! under test's. System-wide busy time (`/proc/stat`) is sampled too: what is neither ours nor
+//! the load generator's is background load, recorded with every run.
+
+use crate::clock::now_ns;
+use dataplane_api::Role;
+use procfs::FromRead;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A process, or one thread of a process, to account.
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    pub pid: u32,
+    pub tid: Option<u32>,
+    pub role: Role,
+    pub name: String,
+}
+
+impl Tracked {
+    fn stat_path(&self) -> String {
+        match self.tid {
+            Some(t) => format!("/proc/{}/task/{t}/stat", self.pid),
+            None => format!("/proc/{}/stat", self.pid),
+        }
+    }
+}
+
+/// One sample of one tracked process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Seconds since the sampler started.
+    pub t_s: f64,
+    pub name: String,
+    pub role: Role,
+    pub pid: u32,
+    /// %CPU over the interval ending at `t_s` (100 = one core).
+    pub cpu_pct: f64,
+    /// CPU seconds used since the sampler started.
+    pub cpu_s: f64,
+    pub alive: bool,
+}
+
+/// Machine-wide CPU over the run, from `/proc/stat`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SystemCpu {
+    /// Busy core-seconds (everything but idle and iowait) during the sampling.
+    pub busy_s: f64,
+    pub wall_s: f64,
+}
+
+/// utime + stime in clock ticks from the text of a `stat` file.
+pub fn cpu_ticks(stat_text: &str) -> Option<u64> {
+    let st = procfs::process::Stat::from_read(stat_text.as_bytes()).ok()?;
+    Some(st.utime + st.stime)
+}
+
+/// Busy and total ticks from the first line of `/proc/stat`.
+pub fn system_ticks(proc_stat: &str) -> Option<(u64, u64)> {
+    let line = proc_stat.lines().next()?;
+    let mut it = line.split_whitespace();
+    if it.next()? != "cpu" {
+        return None;
+    }
+    let v: Vec<u64> = it.filter_map(|x| x.parse().ok()).collect();
+    if v.len() < 5 {
+        return None;
+    }
+    // user nice system idle iowait irq softirq steal (guest is already in user)
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v[3] + v[4];
+    Some((total - idle, total))
+}
+
+fn read_ticks(t: &Tracked) -> Option<u64> {
+    std::fs::read_to_string(t.stat_path()).ok().and_then(|s| cpu_ticks(&s))
+}
+
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<(Vec<Sample>, SystemCpu)>,
+}
+
+impl Sampler {
+    pub fn start(tracked: Vec<Tracked>, interval: Duration) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new().name("cpu-sampler".into()).spawn(move || sample_loop(tracked, interval, &flag))?;
+        Ok(Sampler { stop, handle })
+    }
+
+    pub fn finish(self) -> (Vec<Sample>, SystemCpu) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+fn sample_loop(tracked: Vec<Tracked>, interval: Duration, stop: &AtomicBool) -> (Vec<Sample>, SystemCpu) {
+    let hz = procfs::ticks_per_second() as f64;
+    let start = now_ns();
+    let sys = || std::fs::read_to_string("/proc/stat").ok().and_then(|s| system_ticks(&s));
+    let sys0 = sys();
+    let base: Vec<Option<u64>> = tracked.iter().map(read_ticks).collect();
+    let mut last = base.clone();
+    let mut last_t = start;
+    let mut out = Vec::new();
+    let mut tick = 0u64;
+    loop {
+        tick += 1;
+        let due = start + tick * interval.as_nanos() as u64;
+        let stopping = stop.load(Ordering::Relaxed);
+        if !stopping {
+            let now = now_ns();
+            if due > now {
+                std::thread::sleep(Duration::from_nanos((due - now).min(interval.as_nanos() as u64)));
+            }
+        }
+        let now = now_ns();
+        let dt = (now - last_t) as f64 / 1e9;
+        let t_s = (now - start) as f64 / 1e9;
+        for (i, t) in tracked.iter().enumerate() {
+            let cur = read_ticks(t);
+            let alive = cur.is_some();
+            let cur = cur.or(last[i]);
+            let (Some(c), Some(b)) = (cur, base[i]) else { continue };
+            let prev = last[i].unwrap_or(c);
+            out.push(Sample {
+                t_s,
+                name: t.name.clone(),
+                role: t.role,
+                pid: t.pid,
+                cpu_pct: if dt > 0.0 { (c - prev) as f64 / hz / dt * 100.0 } else { 0.0 },
+                cpu_s: (c - b) as f64 / hz,
+                alive,
+            });
+            last[i] = Some(c);
+        }
+        last_t = now;
+        if stopping || stop.load(Ordering::Relaxed) {
+            let system = match (sys0, sys()) {
+                (Some((b0, _)), Some((b1, _))) => SystemCpu { busy_s: (b1 - b0) as f64 / hz, wall_s: t_s },
+                _ => SystemCpu::default(),
+            };
+            return (out, system);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A real /proc/<pid>/stat line, with a process name containing spaces and parentheses.
+    const STAT: &str = "4242 (sb fn (1)) S 1 4242 4242 0 -1 4194560 1021 0 0 0 1250 340 0 0 20 0 3 0 \
+        123456 1234567890 2345 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+
+    #[test]
+    fn parses_utime_plus_stime() {
+        assert_eq!(cpu_ticks(STAT), Some(1250 + 340));
+        assert_eq!(cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn system_busy_excludes_idle_and_iowait() {
+        let text = "cpu  100 5 50 1000 20 3 2 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+        assert_eq!(system_ticks(text), Some((160, 1180)));
+        assert_eq!(system_ticks("intr 1 2 3"), None);
+    }
+
+    #[test]
+    fn samples_own_thread() {
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        let me = Tracked { pid: std::process::id(), tid: Some(tid), role: Role::LoadGenerator, name: "self".into() };
+        let s = Sampler::start(vec![me], Duration::from_millis(20)).unwrap();
+        workloads::handler::spin_cpu(150_000_000);
+        let (samples, _) = s.finish();
+        let last = samples.last().expect("samples were taken");
+        assert!(last.alive);
+        assert!(last.cpu_s >= 0.1, "spun 150 ms of CPU, sampler saw {} s", last.cpu_s);
+    }
+}

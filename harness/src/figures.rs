@@ -1,0 +1,200 @@
+//! Figures, drawn only from the CSV files of a results directory, so anyone can redraw (or
+//! re-plot differently) from the raw data. Every figure is written as PNG and SVG.
+
+use anyhow::{anyhow, Context, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+pub struct Panel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<Series>,
+    pub log_y: bool,
+}
+
+const FONT_PATHS: &[&str] =
+    &["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"];
+
+/// PNG text needs a TrueType font (SVG text does not): register DejaVu Sans once.
+fn ensure_font() -> Result<()> {
+    static FONT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    FONT.get_or_init(|| {
+        let bytes = FONT_PATHS
+            .iter()
+            .find_map(|p| std::fs::read(p).ok())
+            .ok_or_else(|| format!("no font found at {FONT_PATHS:?}; install fonts-dejavu-core (scripts/setup.sh)"))?;
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| "font file is not valid TrueType".to_string())
+    })
+    .clone()
+    .map_err(|e| anyhow!(e))
+}
+
+/// Draw `panels` stacked vertically into `<stem>.png` and `<stem>.svg`.
+pub fn draw(panels: &[Panel], stem: &Path) -> Result<()> {
+    ensure_font()?;
+    let size = (1000, 380 * panels.len() as u32);
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    {
+        let root = BitMapBackend::new(&png, size).into_drawing_area();
+        draw_on(&root, panels).with_context(|| format!("draw {}", png.display()))?;
+        root.present().map_err(|e| anyhow!("write {}: {e:?}", png.display()))?;
+    }
+    {
+        let root = SVGBackend::new(&svg, size).into_drawing_area();
+        draw_on(&root, panels).with_context(|| format!("draw {}", svg.display()))?;
+        root.present().map_err(|e| anyhow!("write {}: {e:?}", svg.display()))?;
+    }
+    Ok(())
+}
+
+fn bounds(panel: &Panel) -> (f64, f64, f64, f64) {
+    let pts = || panel.series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
+    let xmin = pts().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let xmax = pts().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    let ymin = pts().filter(|p| !panel.log_y || p.1 > 0.0).map(|p| p.1).fold(f64::INFINITY, f64::min);
+    let ymax = pts().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    if !xmin.is_finite() || !ymax.is_finite() {
+        return (0.0, 1.0, if panel.log_y { 1.0 } else { 0.0 }, 10.0);
+    }
+    let xmax = if xmax > xmin { xmax } else { xmin + 1.0 };
+    if panel.log_y {
+        let lo = if ymin.is_finite() { ymin / 1.5 } else { 1.0 };
+        (xmin, xmax, lo.max(1e-3), (ymax * 1.5).max(lo * 10.0))
+    } else {
+        (xmin, xmax, 0.0, if ymax > 0.0 { ymax * 1.1 } else { 1.0 })
+    }
+}
+
+macro_rules! plot_panel {
+    ($area:expr, $panel:expr, $x:expr, $y:expr) => {{
+        let panel: &Panel = $panel;
+        let mut chart = ChartBuilder::on($area)
+            .caption(&panel.title, ("sans-serif", 20))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d($x, $y)
+            .map_err(|e| anyhow!("{e:?}"))?;
+        chart
+            .configure_mesh()
+            .x_desc(panel.x_label.as_str())
+            .y_desc(panel.y_label.as_str())
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| anyhow!("{e:?}"))?;
+        for (i, s) in panel.series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let pts: Vec<(f64, f64)> =
+                s.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite() && (!panel.log_y || p.1 > 0.0)).collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(|e| anyhow!("{e:?}"))?
+                .label(s.name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled()))).map_err(|e| anyhow!("{e:?}"))?;
+        }
+        if !panel.series.is_empty() {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 14))
+                .draw()
+                .map_err(|e| anyhow!("{e:?}"))?;
+        }
+    }};
+}
+
+fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, panels: &[Panel]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
+    let areas = root.split_evenly((panels.len(), 1));
+    for (area, panel) in areas.iter().zip(panels) {
+        let (x0, x1, y0, y1) = bounds(panel);
+        if panel.log_y {
+            plot_panel!(area, panel, x0..x1, (y0..y1).log_scale());
+        } else {
+            plot_panel!(area, panel, x0..x1, y0..y1);
+        }
+    }
+    Ok(())
+}
+
+/// Rows of a CSV file as column -> value maps.
+pub fn read_csv(path: &Path) -> Result<Vec<BTreeMap<String, String>>> {
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("read {}", path.display()))?;
+    let headers = r.headers()?.clone();
+    let mut rows = Vec::new();
+    for rec in r.records() {
+        let rec = rec?;
+        rows.push(headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect());
+    }
+    Ok(rows)
+}
+
+fn num(row: &BTreeMap<String, String>, col: &str) -> Option<f64> {
+    row.get(col)?.parse().ok()
+}
+
+/// `timeline.{png,svg}` and `cpu.{png,svg}` of one run directory.
+pub fn run_figures(dir: &Path, title: &str) -> Result<()> {
+    let ts = read_csv(&dir.join("timeseries.csv"))?;
+    let col = |c: &str| -> Vec<(f64, f64)> {
+        ts.iter().filter_map(|r| Some((num(r, "second")? + 0.5, num(r, c)?))).collect()
+    };
+    draw(
+        &[
+            Panel {
+                title: format!("{title}: throughput"),
+                x_label: "time (s)".into(),
+                y_label: "requests/s".into(),
+                series: vec![Series { name: "ok".into(), points: col("ok") }, Series { name: "errors".into(), points: col("errors") }],
+                log_y: false,
+            },
+            Panel {
+                title: format!("{title}: latency"),
+                x_label: "time (s)".into(),
+                y_label: "latency (us)".into(),
+                series: ["p50_us", "p90_us", "p99_us", "max_us"]
+                    .iter()
+                    .map(|c| Series { name: c.trim_end_matches("_us").into(), points: col(c) })
+                    .collect(),
+                log_y: true,
+            },
+        ],
+        &dir.join("timeline"),
+    )?;
+    let cpu = read_csv(&dir.join("cpu.csv"))?;
+    let mut by_role: BTreeMap<String, BTreeMap<u64, f64>> = BTreeMap::new();
+    for r in &cpu {
+        let (Some(t), Some(p), Some(role)) = (num(r, "t_s"), num(r, "cpu_pct"), r.get("role")) else { continue };
+        // Samples of one tick share a timestamp to the millisecond.
+        *by_role.entry(role.clone()).or_default().entry((t * 1000.0).round() as u64).or_default() += p;
+    }
+    let series = by_role
+        .into_iter()
+        .map(|(role, pts)| Series { name: role, points: pts.into_iter().map(|(t, p)| (t as f64 / 1000.0, p)).collect() })
+        .collect();
+    draw(
+        &[Panel {
+            title: format!("{title}: CPU by role (100% = one core)"),
+            x_label: "time since load start (s)".into(),
+            y_label: "%CPU".into(),
+            series,
+            log_y: false,
+        }],
+        &dir.join("cpu"),
+    )
+}

@@ -1,0 +1,44 @@
+//! spright-bench's driver: deploys a chain on a dataplane backend, drives load, measures
+//! latency (HdrHistogram), throughput and CPU (procfs), and writes results and figures.
+//!
+//! - [`run`]: one run end to end, into `results/runs/<id>/` ([`results`], [`figures`]).
+//! - [`loadgen`]: open loop (constant, Poisson), closed loop, bursts; latency from the intended
+//!   send time for open loop.
+//! - [`cpu`]: per-process CPU from procfs, by role; the load generator separately.
+//! - [`reproduce`]: the experiment set behind `make reproduce`.
+//! - [`registry`]: the backends; [`envinfo`]: what the machine has.
+//!
+//! Errors: this crate is the application layer, so it uses `anyhow` with context; the libraries
+//! under it (`workloads`, `dataplane-api`) return typed errors that carry what a user needs.
+
+pub mod clock;
+pub mod cpu;
+pub mod envinfo;
+pub mod figures;
+pub mod loadgen;
+pub mod registry;
+pub mod reproduce;
+pub mod results;
+pub mod run;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// The process-wide stop flag, set by Ctrl-C (SIGINT) and SIGTERM. Load stops, the deployment
+/// is torn down, and whatever was measured is written, marked as interrupted.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let _ = ctrlc::set_handler(move || {
+            if f.swap(true, Ordering::SeqCst) {
+                eprintln!("second interrupt: exiting without cleanup");
+                std::process::exit(130);
+            }
+            eprintln!("interrupted: stopping load, tearing down (Ctrl-C again to abort)");
+        });
+        flag
+    })
+    .clone()
+}

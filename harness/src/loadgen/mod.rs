@@ -1,0 +1,484 @@
+//! The load generator: one thread, one epoll loop (mio), non-blocking HTTP/1.1 connections.
+//!
+//! Open loop (constant or Poisson) and bursts follow a [`schedule::Schedule`] of intended send
+//! times; a due request goes out on the first free connection and its latency is measured from
+//! its *intended* time, so a stalled server shows up as latency, never as fewer samples (no
+//! coordinated omission, as in wrk2). Closed loop gives each user its own connection: send,
+//! wait for the response, think (uniform in the profile's range), repeat; latency is from the
+//! actual send.
+//!
+//! Why not tokio/hyper here: tokio's timer wheel has 1 ms granularity, which would add up to a
+//! millisecond of false latency to requests whose hops cost microseconds. This loop sleeps on a
+//! `timerfd` with an absolute deadline and 1 ns timer slack, and its framing is a few hundred
+//! lines, which keeps a single core competitive with wrk (see README).
+
+pub mod http;
+pub mod record;
+pub mod schedule;
+
+use crate::clock::now_ns;
+use mio::net::TcpStream;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use record::Recorder;
+use schedule::Schedule;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use workloads::load::{LoadProfile, Pattern};
+use workloads::rng::SplitMix64;
+use workloads::Mix;
+
+/// What to send.
+#[derive(Clone)]
+pub struct LoadSpec {
+    pub target: SocketAddr,
+    /// `Host` header value.
+    pub host: String,
+    /// HTTP method (`POST` for chains).
+    pub method: String,
+    /// (route id, route name, request path, body) for every route in the mix.
+    pub routes: Vec<(u16, String, String, Vec<u8>)>,
+    pub mix: Option<Mix>,
+    pub profile: LoadProfile,
+}
+
+/// Live counters for progress display.
+#[derive(Default)]
+pub struct Progress {
+    pub ok: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+pub struct LoadResult {
+    pub recorder: Recorder,
+    /// Measurement window actually covered, seconds (shorter if interrupted).
+    pub measured_s: f64,
+    pub interrupted: bool,
+    /// Thread id of the generator, for CPU accounting.
+    pub tid: u32,
+    /// Monotonic ns when the load (warm-up included) started.
+    pub start_ns: u64,
+}
+
+const TIMER: Token = Token(usize::MAX);
+const TICK_NS: u64 = 20_000_000;
+
+struct InFlight {
+    route: usize,
+    origin_ns: u64,
+    deadline_ns: u64,
+}
+
+struct Conn {
+    stream: Option<TcpStream>,
+    connected: bool,
+    req: Option<InFlight>,
+    out_route: usize,
+    out_pos: usize,
+    inbuf: Vec<u8>,
+}
+
+impl Conn {
+    fn new() -> Self {
+        Conn { stream: None, connected: false, req: None, out_route: 0, out_pos: usize::MAX, inbuf: Vec::with_capacity(8192) }
+    }
+}
+
+/// Closed-loop user wake-up, ordered earliest first.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Wake(std::cmp::Reverse<u64>, usize);
+
+struct Engine<'a> {
+    spec: &'a LoadSpec,
+    poll: Poll,
+    timer: OwnedFd,
+    armed_ns: u64,
+    conns: Vec<Conn>,
+    idle: VecDeque<usize>,
+    requests: Vec<Vec<u8>>,
+    rec: Recorder,
+    rng: SplitMix64,
+    schedule: Option<Schedule>,
+    users: BinaryHeap<Wake>,
+    think: (u64, u64),
+    end_ns: u64,
+    progress: &'a Progress,
+}
+
+/// Run the load described by `spec` on the calling thread until its duration is over, `stop`
+/// is set, or (after the end) every in-flight request has finished or timed out.
+pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::Result<LoadResult> {
+    // SAFETY: plain prctl; 1 ns slack makes timerfd wake-ups as precise as the kernel allows.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1u64) };
+    let p = &spec.profile;
+    let start_ns = now_ns() + 5_000_000;
+    let measure_start = start_ns + (p.warmup_s * 1e9) as u64;
+    let end_ns = measure_start + (p.duration_s * 1e9) as u64;
+    let routes: Vec<(u16, String)> = spec.routes.iter().map(|r| (r.0, r.1.clone())).collect();
+    // SAFETY: creating a timerfd has no memory-safety preconditions.
+    let tfd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
+    if tfd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: tfd is a fresh descriptor we own.
+    let timer = unsafe { OwnedFd::from_raw_fd(tfd) };
+    let poll = Poll::new()?;
+    poll.registry().register(&mut SourceFd(&timer.as_raw_fd()), TIMER, Interest::READABLE)?;
+    let n_conns = match p.pattern {
+        Pattern::Closed { users, .. } => users as usize,
+        Pattern::Burst { size, .. } => (size as usize).max(p.connections as usize),
+        Pattern::Open { .. } => p.connections as usize,
+    };
+    let mut e = Engine {
+        spec,
+        poll,
+        timer,
+        armed_ns: 0,
+        conns: (0..n_conns).map(|_| Conn::new()).collect(),
+        idle: (0..n_conns).collect(),
+        requests: spec.routes.iter().map(|r| http::build_request(&spec.method, &r.2, &spec.host, &r.3)).collect(),
+        rec: Recorder::new(&routes, measure_start),
+        rng: SplitMix64::new(p.seed ^ 0x5eed),
+        schedule: Schedule::new(&p.pattern, start_ns, end_ns, p.seed),
+        users: BinaryHeap::new(),
+        think: (0, 0),
+        end_ns,
+        progress,
+    };
+    if let Pattern::Closed { think_min_ms, think_max_ms, .. } = p.pattern {
+        e.think = (think_min_ms * 1_000_000, think_max_ms * 1_000_000);
+        for u in 0..n_conns {
+            // Users arrive spread over one think time, as a load tool's spawn phase would.
+            let at = start_ns + e.rng.next_range(0, e.think.1.max(1_000_000));
+            e.users.push(Wake(std::cmp::Reverse(at), u));
+        }
+        e.idle.clear();
+    }
+    let interrupted = e.event_loop(stop)?;
+    let measured_s = if interrupted {
+        (now_ns().saturating_sub(measure_start) as f64 / 1e9).clamp(0.0, p.duration_s)
+    } else {
+        p.duration_s
+    };
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() } as u32;
+    Ok(LoadResult { recorder: e.rec, measured_s, interrupted, tid, start_ns })
+}
+
+impl Engine<'_> {
+    fn event_loop(&mut self, stop: &AtomicBool) -> std::io::Result<bool> {
+        let mut events = Events::with_capacity(1024);
+        let drain_deadline = self.end_ns + self.spec.profile.timeout_ms * 1_000_000;
+        let mut next_tick = 0;
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(true);
+            }
+            let now = now_ns();
+            if now >= next_tick {
+                self.expire(now);
+                next_tick = now + TICK_NS;
+            }
+            self.dispatch(now);
+            let in_flight = self.conns.iter().any(|c| c.req.is_some());
+            let more = self.schedule.as_ref().and_then(|s| s.peek()).is_some() || !self.users.is_empty();
+            if !in_flight && !more {
+                return Ok(false);
+            }
+            if now >= drain_deadline {
+                self.give_up(now);
+                return Ok(false);
+            }
+            let wake = self.next_wake(now).min(next_tick).min(drain_deadline);
+            self.arm(wake)?;
+            match self.poll.poll(&mut events, None) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            for ev in events.iter() {
+                if ev.token() == TIMER {
+                    let mut buf = [0u8; 8];
+                    // SAFETY: reading 8 bytes into an 8-byte buffer from our timerfd.
+                    unsafe { libc::read(self.timer.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+                    self.armed_ns = 0;
+                } else {
+                    self.on_ready(ev.token().0);
+                }
+            }
+        }
+    }
+
+    /// Earliest time something is due: the next open-loop arrival (if a connection is free to
+    /// take it) or the next closed-loop user.
+    fn next_wake(&self, now: u64) -> u64 {
+        let mut t = u64::MAX;
+        if !self.idle.is_empty() {
+            if let Some(s) = self.schedule.as_ref().and_then(|s| s.peek()) {
+                t = t.min(s);
+            }
+        }
+        if let Some(Wake(std::cmp::Reverse(u), _)) = self.users.peek() {
+            t = t.min(*u);
+        }
+        t.max(now)
+    }
+
+    fn arm(&mut self, at_ns: u64) -> std::io::Result<()> {
+        if at_ns == self.armed_ns {
+            return Ok(());
+        }
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
+            it_value: libc::timespec { tv_sec: (at_ns / 1_000_000_000) as i64, tv_nsec: (at_ns % 1_000_000_000) as i64 },
+        };
+        // SAFETY: valid itimerspec; absolute CLOCK_MONOTONIC deadline on our own timerfd.
+        let rc = unsafe { libc::timerfd_settime(self.timer.as_raw_fd(), libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut()) };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        self.armed_ns = at_ns;
+        Ok(())
+    }
+
+    fn dispatch(&mut self, now: u64) {
+        while !self.idle.is_empty() {
+            let Some(t) = self.schedule.as_mut().and_then(|s| s.peek().filter(|&t| t <= now).and_then(|_| s.pop())) else {
+                break;
+            };
+            let c = self.idle.pop_front().expect("checked non-empty");
+            let route = self.pick_route();
+            self.start(c, route, t, now);
+        }
+        while let Some(Wake(std::cmp::Reverse(t), u)) = self.users.peek() {
+            if *t > now {
+                break;
+            }
+            let u = *u;
+            self.users.pop();
+            if now >= self.end_ns {
+                continue; // this user is done
+            }
+            let route = self.pick_route();
+            self.start(u, route, now, now);
+        }
+    }
+
+    fn pick_route(&mut self) -> usize {
+        match &self.spec.mix {
+            Some(mix) => {
+                let id = mix.pick(&mut self.rng);
+                self.spec.routes.iter().position(|r| r.0 == id).unwrap_or(0)
+            }
+            None => 0,
+        }
+    }
+
+    fn start(&mut self, c: usize, route: usize, origin_ns: u64, now: u64) {
+        let deadline_ns = now.max(origin_ns) + self.spec.profile.timeout_ms * 1_000_000;
+        let conn = &mut self.conns[c];
+        conn.req = Some(InFlight { route, origin_ns, deadline_ns });
+        conn.out_route = route;
+        conn.out_pos = 0;
+        conn.inbuf.clear();
+        if conn.stream.is_none() {
+            match TcpStream::connect(self.spec.target) {
+                Ok(mut s) => {
+                    let _ = s.set_nodelay(true);
+                    if let Err(e) = self.poll.registry().register(&mut s, Token(c), Interest::READABLE | Interest::WRITABLE) {
+                        self.fail(c, format!("register: {e}"));
+                        return;
+                    }
+                    conn.stream = Some(s);
+                    conn.connected = false;
+                    return; // the write happens when the socket becomes writable
+                }
+                Err(e) => {
+                    self.fail(c, format!("connect: {}", e.kind()));
+                    return;
+                }
+            }
+        }
+        self.flush(c);
+    }
+
+    fn on_ready(&mut self, c: usize) {
+        let conn = &mut self.conns[c];
+        let Some(stream) = conn.stream.as_mut() else { return };
+        if !conn.connected {
+            match stream.take_error() {
+                Ok(Some(e)) | Err(e) => {
+                    self.fail(c, format!("connect: {}", e.kind()));
+                    return;
+                }
+                Ok(None) => {}
+            }
+            match stream.peer_addr() {
+                Ok(_) => conn.connected = true,
+                Err(e) if e.kind() == ErrorKind::NotConnected => return,
+                Err(e) => {
+                    self.fail(c, format!("connect: {}", e.kind()));
+                    return;
+                }
+            }
+        }
+        self.flush(c);
+        self.read(c);
+    }
+
+    fn flush(&mut self, c: usize) {
+        let conn = &mut self.conns[c];
+        if !conn.connected || conn.req.is_none() {
+            return;
+        }
+        let req = &self.requests[conn.out_route];
+        let Some(stream) = conn.stream.as_mut() else { return };
+        while conn.out_pos < req.len() {
+            match stream.write(&req[conn.out_pos..]) {
+                Ok(0) => {
+                    self.fail(c, "write: connection closed");
+                    return;
+                }
+                Ok(n) => conn.out_pos += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.fail(c, format!("write: {}", e.kind()));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, c: usize) {
+        let mut buf = [0u8; 16384];
+        loop {
+            let conn = &mut self.conns[c];
+            let Some(stream) = conn.stream.as_mut() else { return };
+            match stream.read(&mut buf) {
+                Ok(0) => {
+                    if conn.req.is_some() {
+                        self.fail(c, "connection closed by server");
+                    } else {
+                        self.drop_stream(c);
+                    }
+                    return;
+                }
+                Ok(n) => {
+                    conn.inbuf.extend_from_slice(&buf[..n]);
+                    if conn.req.is_none() {
+                        self.fail(c, "unsolicited response bytes");
+                        return;
+                    }
+                    match http::parse_response(&conn.inbuf) {
+                        http::Parsed::Incomplete => {}
+                        http::Parsed::Invalid(why) => {
+                            self.fail(c, format!("bad response: {why}"));
+                            return;
+                        }
+                        http::Parsed::Complete { status, total, close, .. } => {
+                            let now = now_ns();
+                            let req = conn.req.take().expect("checked above");
+                            conn.inbuf.drain(..total);
+                            if (200..300).contains(&status) {
+                                self.rec.ok(req.route, req.origin_ns, now);
+                                self.progress.ok.fetch_add(1, Ordering::Relaxed);
+                            } else {
+                                self.rec.error(req.route, req.origin_ns, now, format!("http {status}"));
+                                self.progress.errors.fetch_add(1, Ordering::Relaxed);
+                            }
+                            if close {
+                                self.drop_stream(c);
+                            }
+                            self.release(c, now);
+                            return;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.fail(c, format!("read: {}", e.kind()));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The connection's request failed: count it, close the connection (a late response must
+    /// never be taken for the next request's), and free the slot.
+    fn fail(&mut self, c: usize, kind: impl Into<String>) {
+        let now = now_ns();
+        let req = self.conns[c].req.take();
+        self.drop_stream(c);
+        if let Some(req) = req {
+            self.rec.error(req.route, req.origin_ns, now, kind);
+            self.progress.errors.fetch_add(1, Ordering::Relaxed);
+            self.release(c, now);
+        }
+    }
+
+    fn drop_stream(&mut self, c: usize) {
+        if let Some(mut s) = self.conns[c].stream.take() {
+            let _ = self.poll.registry().deregister(&mut s);
+        }
+        self.conns[c].connected = false;
+        self.conns[c].inbuf.clear();
+    }
+
+    /// A connection has finished its request: closed-loop users think, open-loop connections
+    /// go back to the idle pool.
+    fn release(&mut self, c: usize, now: u64) {
+        if matches!(self.spec.profile.pattern, Pattern::Closed { .. }) {
+            let think = self.rng.next_range(self.think.0, self.think.1);
+            self.users.push(Wake(std::cmp::Reverse(now + think), c));
+        } else {
+            self.idle.push_back(c);
+        }
+    }
+
+    fn expire(&mut self, now: u64) {
+        for c in 0..self.conns.len() {
+            if self.conns[c].req.as_ref().is_some_and(|r| r.deadline_ns <= now) {
+                self.fail(c, "timeout");
+            }
+        }
+    }
+
+    /// The drain period after the end is over: whatever is still in flight timed out, and
+    /// requests that were due but never got a connection are counted as such.
+    fn give_up(&mut self, now: u64) {
+        for c in 0..self.conns.len() {
+            if self.conns[c].req.is_some() {
+                self.fail(c, "timeout");
+            }
+        }
+        if let Some(s) = self.schedule.as_mut() {
+            while let Some(t) = s.pop() {
+                self.rec.error(0, t, now, "not sent: no free connection before the drain deadline");
+            }
+        }
+        self.users.clear();
+    }
+}
+
+/// Run `spec` on a dedicated thread (its CPU is the load generator's). Returns the thread and
+/// its kernel thread id, known before the load starts so the CPU sampler can watch it.
+pub fn spawn(
+    spec: LoadSpec,
+    stop: Arc<AtomicBool>,
+    progress: Arc<Progress>,
+) -> std::io::Result<(std::thread::JoinHandle<std::io::Result<LoadResult>>, u32)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = std::thread::Builder::new().name("loadgen".into()).spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        let _ = tx.send(unsafe { libc::gettid() } as u32);
+        run(&spec, &stop, &progress)
+    })?;
+    let tid = rx.recv().map_err(|_| std::io::Error::other("load generator thread died at start"))?;
+    Ok((handle, tid))
+}

@@ -1,0 +1,123 @@
+//! Latency and outcome recording: HdrHistograms per route and overall, per-second series, and
+//! an error count per kind. A failed request is a counted outcome, never a crash.
+
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+
+/// Latencies are recorded in nanoseconds, 100 ns to 10 min, 3 significant digits.
+fn hist(sigfig: u8) -> Histogram<u64> {
+    Histogram::new_with_bounds(100, 600_000_000_000, sigfig).expect("static histogram bounds are valid")
+}
+
+#[derive(Clone)]
+pub struct RouteStats {
+    pub id: u16,
+    pub name: String,
+    pub ok: u64,
+    pub errors: u64,
+    pub latency: Histogram<u64>,
+}
+
+/// One second of the measurement window (by completion time).
+#[derive(Clone)]
+pub struct Second {
+    pub ok: u64,
+    pub errors: u64,
+    /// 2 significant digits: enough for a time series, small enough for long runs.
+    pub latency: Histogram<u64>,
+}
+
+#[derive(Clone)]
+pub struct Recorder {
+    /// Start of the measurement window (end of warm-up), ns on the monotonic clock.
+    pub measure_start_ns: u64,
+    pub routes: Vec<RouteStats>,
+    pub overall: Histogram<u64>,
+    pub seconds: Vec<Second>,
+    /// Error kind -> count (e.g. `http 502`, `timeout`, `connect: Connection refused`).
+    pub errors: BTreeMap<String, u64>,
+    /// Requests sent during warm-up (not recorded).
+    pub warmup_requests: u64,
+}
+
+impl Recorder {
+    pub fn new(routes: &[(u16, String)], measure_start_ns: u64) -> Self {
+        Recorder {
+            measure_start_ns,
+            routes: routes
+                .iter()
+                .map(|(id, name)| RouteStats { id: *id, name: name.clone(), ok: 0, errors: 0, latency: hist(3) })
+                .collect(),
+            overall: hist(3),
+            seconds: Vec::new(),
+            errors: BTreeMap::new(),
+            warmup_requests: 0,
+        }
+    }
+
+    fn second(&mut self, done_ns: u64) -> &mut Second {
+        let s = (done_ns.saturating_sub(self.measure_start_ns) / 1_000_000_000) as usize;
+        while self.seconds.len() <= s {
+            self.seconds.push(Second { ok: 0, errors: 0, latency: hist(2) });
+        }
+        &mut self.seconds[s]
+    }
+
+    /// A successful request on route index `route`, which should have been sent at `origin_ns`
+    /// (open loop: its intended send time) and completed at `done_ns`.
+    pub fn ok(&mut self, route: usize, origin_ns: u64, done_ns: u64) {
+        if origin_ns < self.measure_start_ns {
+            self.warmup_requests += 1;
+            return;
+        }
+        let lat = done_ns.saturating_sub(origin_ns).clamp(100, 600_000_000_000);
+        let r = &mut self.routes[route];
+        r.ok += 1;
+        r.latency.saturating_record(lat);
+        self.overall.saturating_record(lat);
+        let s = self.second(done_ns);
+        s.ok += 1;
+        s.latency.saturating_record(lat);
+    }
+
+    pub fn error(&mut self, route: usize, origin_ns: u64, done_ns: u64, kind: impl Into<String>) {
+        if origin_ns < self.measure_start_ns {
+            self.warmup_requests += 1;
+            return;
+        }
+        self.routes[route].errors += 1;
+        *self.errors.entry(kind.into()).or_default() += 1;
+        self.second(done_ns).errors += 1;
+    }
+
+    pub fn ok_total(&self) -> u64 {
+        self.routes.iter().map(|r| r.ok).sum()
+    }
+
+    pub fn error_total(&self) -> u64 {
+        self.routes.iter().map(|r| r.errors).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_is_from_origin_and_warmup_is_excluded() {
+        let mut r = Recorder::new(&[(1, "a".into())], 1_000_000_000);
+        r.ok(0, 500_000_000, 1_100_000_000); // warm-up: not recorded
+        r.ok(0, 1_000_000_000, 1_000_050_000); // 50 us
+        r.ok(0, 1_000_000_000, 1_300_000_000); // intended long ago: 300 ms, counted in full
+        r.error(0, 2_000_000_000, 2_500_000_000, "timeout");
+        assert_eq!(r.warmup_requests, 1);
+        assert_eq!(r.ok_total(), 2);
+        assert_eq!(r.error_total(), 1);
+        assert_eq!(r.errors["timeout"], 1);
+        assert!(r.overall.equivalent(r.overall.max(), 300_000_000));
+        assert!(r.overall.equivalent(r.overall.min(), 50_000));
+        assert_eq!(r.seconds.len(), 2);
+        assert_eq!(r.seconds[0].ok, 2);
+        assert_eq!(r.seconds[1].errors, 1);
+    }
+}

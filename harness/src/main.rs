@@ -1,0 +1,340 @@
+//! `spright-bench`: the command line. Parses arguments and calls the harness library.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use harness::run::{LoadOverrides, RunOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "spright-bench",
+    version,
+    about = "Reproduce SPRIGHT: run serverless function chains on interchangeable dataplanes and measure them",
+    long_about = "Deploys a function chain (workloads/chains/*.toml) on a dataplane backend as real processes, \
+drives it with an open- or closed-loop load generator, measures latency (HdrHistogram), throughput and CPU per \
+component (procfs), and writes results/runs/<id>/: manifest.json, CSV files, summary.md and figures.\n\n\
+Clients reach every backend the same way: POST /<route> to the gateway's HTTP/1.1 endpoint."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Deploy a chain on one backend, drive load, write a results directory.
+    Run(RunArgs),
+    /// Run the experiment set of `make reproduce`: every backend, the synthetic chains, rising rates.
+    Reproduce(ReproduceArgs),
+    /// Drive any HTTP server with the load generator (no deployment); prints a summary.
+    Load(LoadArgs),
+    /// Report what this machine has: kernel, BPF/SOCKMAP, hugepages, DPDK, clang.
+    Env {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the registered backends.
+    Backends,
+    /// Run one component process of a backend (used by the driver itself).
+    #[command(hide = true)]
+    Component {
+        backend: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Args, Clone)]
+struct LoadFlags {
+    /// Load pattern: open (arrivals on a schedule), closed (users with think time), burst.
+    #[arg(long, value_parser = ["open", "closed", "burst"])]
+    pattern: Option<String>,
+    /// Open loop: offered requests per second.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Open loop: arrival process.
+    #[arg(long, value_parser = ["constant", "poisson"])]
+    arrival: Option<String>,
+    /// Closed loop: number of users, each with its own connection.
+    #[arg(long)]
+    users: Option<u32>,
+    /// Closed loop: think time range in milliseconds, MIN-MAX (uniform).
+    #[arg(long, value_parser = parse_range)]
+    think_ms: Option<(u64, u64)>,
+    /// Burst: requests sent at once.
+    #[arg(long)]
+    burst_size: Option<u32>,
+    /// Burst: seconds between bursts.
+    #[arg(long)]
+    burst_every: Option<f64>,
+    /// Measured seconds (after the warm-up).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Seconds of load before measurement starts (not recorded).
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// Open loop/burst: connections the generator may use at once; due requests wait for one.
+    #[arg(long)]
+    connections: Option<u32>,
+    /// A request without a response after this many milliseconds counts as a timeout.
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    /// Seed for arrivals, think times and the route mix.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+impl LoadFlags {
+    fn overrides(&self) -> LoadOverrides {
+        LoadOverrides {
+            pattern: self.pattern.clone(),
+            rate: self.rate,
+            arrival: self.arrival.clone(),
+            users: self.users,
+            think_ms: self.think_ms,
+            burst_size: self.burst_size,
+            burst_every_s: self.burst_every,
+            duration_s: self.duration,
+            warmup_s: self.warmup,
+            connections: self.connections,
+            timeout_ms: self.timeout_ms,
+            seed: self.seed,
+        }
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Dataplane backend (see `spright-bench backends`).
+    #[arg(long)]
+    backend: String,
+    /// Chain spec file (TOML), e.g. workloads/chains/synthetic-2.toml. Its [load] table gives
+    /// the defaults that the flags below override.
+    #[arg(long)]
+    chain: PathBuf,
+    /// Results directory to create (must not exist or be empty).
+    /// Default: results/runs/<time>-<chain>-<backend>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// CPU sampling interval in milliseconds.
+    #[arg(long, default_value_t = 250)]
+    sample_ms: u64,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    load: LoadFlags,
+}
+
+#[derive(Args)]
+struct ReproduceArgs {
+    /// Output directory. Default: results/runs/reproduce-<time>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Directory of chain specs.
+    #[arg(long, default_value = "workloads/chains")]
+    chains_dir: PathBuf,
+    /// Chains to run (names of files in --chains-dir).
+    #[arg(long, value_delimiter = ',', default_values_t = harness::reproduce::DEFAULT_CHAINS.iter().map(|s| s.to_string()))]
+    chains: Vec<String>,
+    /// Backends to run (default: every registered backend).
+    #[arg(long, value_delimiter = ',')]
+    backends: Vec<String>,
+    /// First offered rate; each further point doubles it.
+    #[arg(long, default_value_t = 250.0)]
+    start_rate: f64,
+    /// Most rate points per backend and chain.
+    #[arg(long, default_value_t = 7)]
+    max_points: usize,
+    /// Measured seconds per point.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Warm-up seconds per point.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Target, http://HOST:PORT/PATH (loopback or this machine's own test hosts only).
+    #[arg(long)]
+    url: String,
+    /// Request body size in bytes.
+    #[arg(long, default_value_t = 0)]
+    body_bytes: usize,
+    /// HTTP method.
+    #[arg(long, default_value = "GET", value_parser = ["GET", "POST"])]
+    method: String,
+    #[command(flatten)]
+    load: LoadFlags,
+}
+
+fn parse_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s.split_once('-').ok_or_else(|| format!("{s:?}: expected MIN-MAX"))?;
+    let a = a.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
+    let b = b.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
+    Ok((a, b))
+}
+
+fn stamp() -> String {
+    harness::clock::wall_clock().1.replace([':', '-'], "").trim_end_matches('Z').to_string()
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Cmd::Component { backend, args } = cli.cmd {
+        std::process::exit(component(&backend, args));
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = real_main(cli.cmd) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn component(backend: &str, args: Vec<String>) -> i32 {
+    let b = match harness::registry::get(backend) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    match b.component_main(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+fn real_main(cmd: Cmd) -> Result<()> {
+    let command_line: Vec<String> = std::env::args().collect();
+    let exe = std::env::current_exe().context("locate own executable")?;
+    match cmd {
+        Cmd::Run(a) => {
+            harness::registry::get(&a.backend).map_err(anyhow::Error::msg)?;
+            let mut chain = workloads::load_chain(&a.chain)?;
+            a.load.overrides().apply(&mut chain).map_err(anyhow::Error::msg)?;
+            if a.sample_ms == 0 {
+                anyhow::bail!("--sample-ms must be > 0");
+            }
+            let out = a.out.unwrap_or_else(|| PathBuf::from(format!("results/runs/{}-{}-{}", stamp(), chain.name, a.backend)));
+            let opts = RunOptions {
+                backend: a.backend,
+                chain,
+                out,
+                sample_interval: Duration::from_millis(a.sample_ms),
+                exe,
+                progress: !a.quiet,
+                command_line,
+                ready_timeout: Duration::from_secs(20),
+            };
+            let outcome = harness::run::run(&opts, &harness::stop_flag())?;
+            let s = &outcome.summary;
+            println!(
+                "{} on {}: {} ok, {} errors, {:.1} req/s, p50 {:.1} us, p99 {:.1} us, {:.3} CPU-s per 1k requests{}",
+                s.chain,
+                s.backend,
+                s.ok,
+                s.errors,
+                s.achieved_rps,
+                s.latency.p50_us,
+                s.latency.p99_us,
+                s.sut_cpu_s_per_1k,
+                if s.interrupted { " (interrupted)" } else { "" }
+            );
+            println!("results: {}", outcome.dir.display());
+        }
+        Cmd::Reproduce(a) => {
+            let out = a.out.unwrap_or_else(|| PathBuf::from(format!("results/runs/reproduce-{}", stamp())));
+            let o = harness::reproduce::ReproduceOptions {
+                out,
+                chains_dir: a.chains_dir,
+                chains: a.chains,
+                backends: a.backends,
+                start_rate: a.start_rate,
+                max_points: a.max_points,
+                duration_s: a.duration,
+                warmup_s: a.warmup,
+                exe,
+                command_line,
+            };
+            if !(o.start_rate > 0.0) || o.max_points == 0 || !(o.duration_s > 0.0) {
+                anyhow::bail!("--start-rate, --max-points and --duration must be > 0");
+            }
+            let dir = harness::reproduce::reproduce(&o, &harness::stop_flag())?;
+            println!("results: {}", dir.display());
+            println!("summary: {}", dir.join("summary.md").display());
+        }
+        Cmd::Load(a) => load_url(a)?,
+        Cmd::Env { json } => {
+            let env = harness::envinfo::collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&env)?);
+            } else {
+                print!("{}", env.render());
+            }
+        }
+        Cmd::Backends => {
+            for b in harness::registry::all() {
+                println!("{:10} {}", b.name(), b.label());
+            }
+        }
+        Cmd::Component { .. } => unreachable!("handled before logging is set up"),
+    }
+    Ok(())
+}
+
+/// Drive an arbitrary URL (used to compare the generator with wrk against one server).
+fn load_url(a: LoadArgs) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    let rest = a.url.strip_prefix("http://").context("--url must start with http://")?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let target = hostport
+        .to_socket_addrs()
+        .with_context(|| format!("resolve {hostport}"))?
+        .next()
+        .with_context(|| format!("{hostport} has no address"))?;
+    let mut chain = workloads::parse_chain(
+        "name = \"url\"\n[[functions]]\nid = 1\nname = \"none\"\nhandler = \"synthetic\"\n[[routes]]\nname = \"url\"\nkind = \"pipeline\"\nfunctions = [\"none\"]\n",
+        std::path::Path::new("<load>"),
+    )?;
+    a.load.overrides().apply(&mut chain).map_err(anyhow::Error::msg)?;
+    let spec = harness::loadgen::LoadSpec {
+        target,
+        host: hostport.to_string(),
+        method: a.method.clone(),
+        routes: vec![(1, "url".into(), path.to_string(), vec![b'x'; a.body_bytes])],
+        mix: None,
+        profile: chain.load.clone(),
+    };
+    let progress = std::sync::Arc::new(harness::loadgen::Progress::default());
+    let (h, _) = harness::loadgen::spawn(spec, harness::stop_flag(), progress)?;
+    let r = h.join().map_err(|_| anyhow::anyhow!("load generator panicked"))??;
+    let rec = &r.recorder;
+    let p = harness::results::Percentiles::of(&rec.overall);
+    println!(
+        "{} ok, {} errors in {:.2} s: {:.1} req/s; latency p50 {:.1} us, p99 {:.1} us, max {:.1} us",
+        rec.ok_total(),
+        rec.error_total(),
+        r.measured_s,
+        rec.ok_total() as f64 / r.measured_s.max(1e-9),
+        p.p50_us,
+        p.p99_us,
+        p.max_us
+    );
+    for (k, v) in &rec.errors {
+        println!("  error {k}: {v}");
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! The backends the driver knows. A new backend joins every command (`run`, `reproduce`,
+//! `backends`, the component dispatcher) by being added to [`all`]; nothing else changes.
+
+use dataplane_api::Dataplane;
+
+pub fn all() -> Vec<&'static dyn Dataplane> {
+    vec![&knative_baseline::Grpc]
+}
+
+pub fn get(name: &str) -> Result<&'static dyn Dataplane, String> {
+    all().into_iter().find(|b| b.name() == name).ok_or_else(|| {
+        let names: Vec<&str> = all().iter().map(|b| b.name()).collect();
+        format!("unknown backend {name:?}; available: {}", names.join(", "))
+    })
+}

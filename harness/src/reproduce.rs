@@ -1,0 +1,222 @@
+//! `make reproduce`: every registered backend on the synthetic chains, at open-loop rates that
+//! double from light load until the backend saturates, side by side in one run directory.
+//!
+//! A point counts as saturated when the achieved throughput falls below 90% of the offered
+//! rate, more than 1% of requests fail, or p99 exceeds 500 ms (the client-side queue is
+//! growing). The ramp stops at the first saturated point: beyond it, an open-loop generator
+//! only measures its own queue.
+//!
+//! New backends join by being registered in [`crate::registry`]; nothing here names one.
+
+use crate::figures::{self, Panel, Series};
+use crate::registry;
+use crate::results::{summary_row, Summary, SUMMARY_COLUMNS};
+use crate::run::{run, LoadOverrides, RunOptions};
+use anyhow::{Context, Result};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct ReproduceOptions {
+    pub out: PathBuf,
+    pub chains_dir: PathBuf,
+    pub chains: Vec<String>,
+    pub backends: Vec<String>,
+    pub start_rate: f64,
+    pub max_points: usize,
+    pub duration_s: f64,
+    pub warmup_s: f64,
+    pub exe: PathBuf,
+    pub command_line: Vec<String>,
+}
+
+pub const DEFAULT_CHAINS: &[&str] = &["synthetic-2", "synthetic-5", "call-tree"];
+
+fn saturated(s: &Summary) -> bool {
+    let offered = s.offered_rps.unwrap_or(0.0);
+    let total = (s.ok + s.errors).max(1) as f64;
+    s.achieved_rps < 0.9 * offered || s.errors as f64 / total > 0.01 || s.latency.p99_us > 500_000.0
+}
+
+pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf> {
+    let backends: Vec<&str> = if o.backends.is_empty() {
+        registry::all().iter().map(|b| b.name()).collect()
+    } else {
+        o.backends.iter().map(String::as_str).collect()
+    };
+    for b in &backends {
+        registry::get(b).map_err(anyhow::Error::msg)?;
+    }
+    let mut chains = Vec::new();
+    for name in &o.chains {
+        let path = o.chains_dir.join(format!("{name}.toml"));
+        chains.push(workloads::load_chain(&path)?);
+    }
+    if o.out.exists() {
+        anyhow::bail!("{} already exists; choose another --out", o.out.display());
+    }
+    let points_dir = o.out.join("points");
+    std::fs::create_dir_all(&points_dir).with_context(|| format!("create {}", points_dir.display()))?;
+    let mut all: Vec<Summary> = Vec::new();
+    let total = backends.len() * chains.len();
+    let mut k = 0;
+    'outer: for chain in &chains {
+        for backend in &backends {
+            k += 1;
+            let mut rate = o.start_rate;
+            for _ in 0..o.max_points {
+                if stop.load(Ordering::Relaxed) {
+                    break 'outer;
+                }
+                eprintln!("[{k}/{total}] {} on {backend} at {rate} req/s ...", chain.name);
+                let mut c = chain.clone();
+                LoadOverrides {
+                    pattern: Some("open".into()),
+                    rate: Some(rate),
+                    duration_s: Some(o.duration_s),
+                    warmup_s: Some(o.warmup_s),
+                    ..Default::default()
+                }
+                .apply(&mut c)
+                .map_err(anyhow::Error::msg)?;
+                let opts = RunOptions {
+                    backend: backend.to_string(),
+                    chain: c,
+                    out: points_dir.join(format!("{}-{}-{}", chain.name, backend, rate as u64)),
+                    sample_interval: Duration::from_millis(250),
+                    exe: o.exe.clone(),
+                    progress: false,
+                    command_line: o.command_line.clone(),
+                    ready_timeout: Duration::from_secs(20),
+                };
+                let outcome = run(&opts, stop)?;
+                let s = outcome.summary;
+                eprintln!(
+                    "    achieved {:.0} req/s, p50 {:.0} us, p99 {:.0} us, {} errors, {:.3} CPU-s/1k req",
+                    s.achieved_rps, s.latency.p50_us, s.latency.p99_us, s.errors, s.sut_cpu_s_per_1k
+                );
+                let sat = saturated(&s);
+                all.push(s);
+                if sat {
+                    break;
+                }
+                rate *= 2.0;
+            }
+        }
+    }
+    write_comparison(&o.out, &all, o)?;
+    Ok(o.out.clone())
+}
+
+fn write_comparison(out: &Path, all: &[Summary], o: &ReproduceOptions) -> Result<()> {
+    let path = out.join("comparison.csv");
+    let mut w = csv::Writer::from_path(&path).with_context(|| format!("create {}", path.display()))?;
+    w.write_record(SUMMARY_COLUMNS)?;
+    for s in all {
+        w.write_record(summary_row(s))?;
+    }
+    w.flush()?;
+    draw_comparison(out)?;
+
+    let env = crate::envinfo::collect();
+    let mut md = String::new();
+    writeln!(md, "# spright-bench reproduce\n")?;
+    writeln!(md, "Command: `{}`", o.command_line.join(" "))?;
+    writeln!(
+        md,
+        "Machine: {} ({} cores), kernel {}, commit {}{}.\n",
+        env.cpu_model,
+        env.cores_online,
+        env.kernel,
+        env.commit.as_deref().unwrap_or("unknown"),
+        if env.commit_dirty { " (dirty)" } else { "" }
+    )?;
+    writeln!(
+        md,
+        "Open-loop Poisson load, {} s measured per point after {} s warm-up; latency from each request's intended send time. \
+         Rates double from {} req/s until a backend saturates (achieved < 90% of offered, > 1% errors, or p99 > 500 ms). \
+         No process is pinned: the load generator, gateway and functions share this machine's cores, as recorded in each point's manifest.\n",
+        o.duration_s, o.warmup_s, o.start_rate
+    )?;
+    let mut chains: Vec<&str> = all.iter().map(|s| s.chain.as_str()).collect();
+    chains.dedup();
+    for chain in chains {
+        writeln!(md, "## {chain}\n")?;
+        writeln!(md, "| backend | offered req/s | achieved req/s | p50 us | p99 us | errors | SUT CPU-s per 1k req | loadgen %CPU |")?;
+        writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|")?;
+        for s in all.iter().filter(|s| s.chain == chain) {
+            writeln!(
+                md,
+                "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.3} | {:.0} |",
+                s.backend,
+                s.offered_rps.unwrap_or(0.0),
+                s.achieved_rps,
+                s.latency.p50_us,
+                s.latency.p99_us,
+                s.errors,
+                s.sut_cpu_s_per_1k,
+                s.loadgen_cpu_pct
+            )?;
+        }
+        writeln!(md, "\nHighest throughput reached without saturating, per backend:\n")?;
+        let mut backends: Vec<&str> = all.iter().filter(|s| s.chain == chain).map(|s| s.backend.as_str()).collect();
+        backends.dedup();
+        for b in backends {
+            let best = all
+                .iter()
+                .filter(|s| s.chain == chain && s.backend == b && !saturated(s))
+                .map(|s| s.achieved_rps)
+                .fold(0.0, f64::max);
+            let peak = all.iter().filter(|s| s.chain == chain && s.backend == b).map(|s| s.achieved_rps).fold(0.0, f64::max);
+            writeln!(md, "- {b}: {best:.0} req/s unsaturated; peak achieved {peak:.0} req/s")?;
+        }
+        writeln!(md)?;
+    }
+    writeln!(md, "Figures: `latency_vs_throughput.png`/`.svg`, `cpu_per_1k.png`/`.svg`; raw data: `comparison.csv` and `points/*/`.")?;
+    std::fs::write(out.join("summary.md"), md).context("write summary.md")?;
+    Ok(())
+}
+
+/// Figures from `comparison.csv` alone.
+pub fn draw_comparison(out: &Path) -> Result<()> {
+    let rows = figures::read_csv(&out.join("comparison.csv"))?;
+    let mut keys: Vec<(String, String)> =
+        rows.iter().map(|r| (r["chain"].clone(), r["backend"].clone())).collect();
+    keys.dedup();
+    let series = |x: &str, y: &str, suffix: &str| -> Vec<Series> {
+        keys.iter()
+            .map(|(c, b)| Series {
+                name: format!("{c} / {b}{suffix}"),
+                points: rows
+                    .iter()
+                    .filter(|r| &r["chain"] == c && &r["backend"] == b)
+                    .filter_map(|r| Some((r[x].parse().ok()?, r[y].parse().ok()?)))
+                    .collect(),
+            })
+            .collect()
+    };
+    let mut lat = series("achieved_rps", "p50_us", " p50");
+    lat.extend(series("achieved_rps", "p99_us", " p99"));
+    figures::draw(
+        &[Panel {
+            title: "latency vs throughput (open loop)".into(),
+            x_label: "achieved requests/s".into(),
+            y_label: "latency (us)".into(),
+            series: lat,
+            log_y: true,
+        }],
+        &out.join("latency_vs_throughput"),
+    )?;
+    figures::draw(
+        &[Panel {
+            title: "CPU of the system under test per 1,000 requests".into(),
+            x_label: "offered requests/s".into(),
+            y_label: "CPU seconds per 1k requests".into(),
+            series: series("offered_rps", "sut_cpu_s_per_1k", ""),
+            log_y: false,
+        }],
+        &out.join("cpu_per_1k"),
+    )
+}
