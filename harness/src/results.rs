@@ -108,6 +108,9 @@ pub struct Summary {
     pub loadgen_cpu_pct: f64,
     /// Machine-wide busy CPU that was neither the system under test nor the load generator.
     pub background_cpu_pct: f64,
+    /// Load generator's send lag behind the intended times (see `Recorder::send_lag`).
+    pub send_lag_p50_us: f64,
+    pub send_lag_p99_us: f64,
     pub roles: Vec<RoleCpu>,
     pub interrupted: bool,
 }
@@ -186,6 +189,8 @@ pub fn summarize(i: &RunInputs) -> Summary {
         sut_cpu_s_per_1k: if ok > 0 { sut / ok as f64 * 1000.0 } else { 0.0 },
         loadgen_cpu_pct: loadgen / span * 100.0,
         background_cpu_pct: background,
+        send_lag_p50_us: Percentiles::of(&rec.send_lag).p50_us,
+        send_lag_p99_us: Percentiles::of(&rec.send_lag).p99_us,
         roles,
         interrupted: i.load.interrupted,
     }
@@ -205,7 +210,8 @@ pub const TIMESERIES_COLUMNS: &[&str] = &["second", "ok", "errors", "p50_us", "p
 pub const CPU_COLUMNS: &[&str] = &["t_s", "component", "role", "pid", "cpu_pct", "cpu_s", "alive"];
 pub const SUMMARY_COLUMNS: &[&str] = &[
     "backend", "chain", "pattern", "offered_rps", "duration_s", "ok", "errors", "achieved_rps", "p50_us", "p90_us", "p99_us",
-    "p999_us", "max_us", "mean_us", "sut_cpu_s", "sut_cpu_s_per_1k", "loadgen_cpu_pct", "background_cpu_pct", "interrupted",
+    "p999_us", "max_us", "mean_us", "sut_cpu_s", "sut_cpu_s_per_1k", "loadgen_cpu_pct", "background_cpu_pct", "send_lag_p50_us",
+    "send_lag_p99_us", "interrupted",
 ];
 
 pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary, counters: &[Counter]) -> Result<()> {
@@ -306,6 +312,8 @@ pub fn summary_row(s: &Summary) -> Vec<String> {
         f(s.sut_cpu_s_per_1k),
         f(s.loadgen_cpu_pct),
         f(s.background_cpu_pct),
+        f(s.send_lag_p50_us),
+        f(s.send_lag_p99_us),
         s.interrupted.to_string(),
     ]
 }
@@ -324,6 +332,10 @@ pub fn write_summary_md(dir: &RunDir, s: &Summary, label: &str, i: &RunInputs, e
         md += "**This run was interrupted; its numbers cover only the part that ran.**\n\n";
     }
     md += &format!("Requests: {} ok, {} failed; throughput {:.1} req/s.\n\n", s.ok, s.errors, s.achieved_rps);
+    md += &format!(
+        "Load generator send lag behind intended times (included in the latencies below): p50 {:.1} us, p99 {:.1} us.\n\n",
+        s.send_lag_p50_us, s.send_lag_p99_us
+    );
     md += "| route | ok | errors | p50 us | p90 us | p99 us | p99.9 us | max us |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
     for r in &rec.routes {
         let p = Percentiles::of(&r.latency);

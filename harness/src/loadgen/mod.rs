@@ -280,6 +280,7 @@ impl Engine<'_> {
 
     fn start(&mut self, c: usize, route: usize, origin_ns: u64, now: u64) {
         let deadline_ns = now.max(origin_ns) + self.spec.profile.timeout_ms * 1_000_000;
+        self.rec.sent(origin_ns, now);
         let conn = &mut self.conns[c];
         conn.req = Some(InFlight { route, origin_ns, deadline_ns });
         conn.out_route = route;

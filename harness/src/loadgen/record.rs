@@ -38,6 +38,10 @@ pub struct Recorder {
     pub errors: BTreeMap<String, u64>,
     /// Requests sent during warm-up (not recorded).
     pub warmup_requests: u64,
+    /// How late the generator put each request on the wire relative to its intended time
+    /// (timer wake-up, waiting for a free connection). Part of every open-loop latency; shown
+    /// separately so a slow client is never mistaken for a slow server.
+    pub send_lag: Histogram<u64>,
 }
 
 impl Recorder {
@@ -52,6 +56,7 @@ impl Recorder {
             seconds: Vec::new(),
             errors: BTreeMap::new(),
             warmup_requests: 0,
+            send_lag: hist(2),
         }
     }
 
@@ -88,6 +93,12 @@ impl Recorder {
         self.routes[route].errors += 1;
         *self.errors.entry(kind.into()).or_default() += 1;
         self.second(done_ns).errors += 1;
+    }
+
+    pub fn sent(&mut self, origin_ns: u64, now_ns: u64) {
+        if origin_ns >= self.measure_start_ns {
+            self.send_lag.saturating_record(now_ns.saturating_sub(origin_ns).clamp(100, 600_000_000_000));
+        }
     }
 
     pub fn ok_total(&self) -> u64 {
