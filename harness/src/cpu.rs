@@ -79,7 +79,9 @@ pub fn system_ticks(proc_stat: &str) -> Option<(u64, u64)> {
 }
 
 fn read_ticks(t: &Tracked) -> Option<u64> {
-    std::fs::read_to_string(t.stat_path()).ok().and_then(|s| cpu_ticks(&s))
+    std::fs::read_to_string(t.stat_path())
+        .ok()
+        .and_then(|s| cpu_ticks(&s))
 }
 
 pub struct Sampler {
@@ -91,7 +93,9 @@ impl Sampler {
     pub fn start(tracked: Vec<Tracked>, interval: Duration) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let handle = std::thread::Builder::new().name("cpu-sampler".into()).spawn(move || sample_loop(tracked, interval, &flag))?;
+        let handle = std::thread::Builder::new()
+            .name("cpu-sampler".into())
+            .spawn(move || sample_loop(tracked, interval, &flag))?;
         Ok(Sampler { stop, handle })
     }
 
@@ -101,10 +105,18 @@ impl Sampler {
     }
 }
 
-fn sample_loop(tracked: Vec<Tracked>, interval: Duration, stop: &AtomicBool) -> (Vec<Sample>, SystemCpu) {
+fn sample_loop(
+    tracked: Vec<Tracked>,
+    interval: Duration,
+    stop: &AtomicBool,
+) -> (Vec<Sample>, SystemCpu) {
     let hz = procfs::ticks_per_second() as f64;
     let start = now_ns();
-    let sys = || std::fs::read_to_string("/proc/stat").ok().and_then(|s| system_ticks(&s));
+    let sys = || {
+        std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| system_ticks(&s))
+    };
     let sys0 = sys();
     let base: Vec<Option<u64>> = tracked.iter().map(read_ticks).collect();
     let mut last = base.clone();
@@ -118,7 +130,9 @@ fn sample_loop(tracked: Vec<Tracked>, interval: Duration, stop: &AtomicBool) -> 
         if !stopping {
             let now = now_ns();
             if due > now {
-                std::thread::sleep(Duration::from_nanos((due - now).min(interval.as_nanos() as u64)));
+                std::thread::sleep(Duration::from_nanos(
+                    (due - now).min(interval.as_nanos() as u64),
+                ));
             }
         }
         let now = now_ns();
@@ -128,14 +142,20 @@ fn sample_loop(tracked: Vec<Tracked>, interval: Duration, stop: &AtomicBool) -> 
             let cur = read_ticks(t);
             let alive = cur.is_some();
             let cur = cur.or(last[i]);
-            let (Some(c), Some(b)) = (cur, base[i]) else { continue };
+            let (Some(c), Some(b)) = (cur, base[i]) else {
+                continue;
+            };
             let prev = last[i].unwrap_or(c);
             out.push(Sample {
                 t_s,
                 name: t.name.clone(),
                 role: t.role,
                 pid: t.pid,
-                cpu_pct: if dt > 0.0 { (c - prev) as f64 / hz / dt * 100.0 } else { 0.0 },
+                cpu_pct: if dt > 0.0 {
+                    (c - prev) as f64 / hz / dt * 100.0
+                } else {
+                    0.0
+                },
                 cpu_s: (c - b) as f64 / hz,
                 alive,
             });
@@ -144,7 +164,10 @@ fn sample_loop(tracked: Vec<Tracked>, interval: Duration, stop: &AtomicBool) -> 
         last_t = now;
         if stopping || stop.load(Ordering::Relaxed) {
             let system = match (sys0, sys()) {
-                (Some((b0, _)), Some((b1, _))) => SystemCpu { busy_s: (b1 - b0) as f64 / hz, wall_s: t_s },
+                (Some((b0, _)), Some((b1, _))) => SystemCpu {
+                    busy_s: (b1 - b0) as f64 / hz,
+                    wall_s: t_s,
+                },
                 _ => SystemCpu::default(),
             };
             return (out, system);
@@ -177,12 +200,21 @@ mod tests {
     fn samples_own_thread() {
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() } as u32;
-        let me = Tracked { pid: std::process::id(), tid: Some(tid), role: Role::LoadGenerator, name: "self".into() };
+        let me = Tracked {
+            pid: std::process::id(),
+            tid: Some(tid),
+            role: Role::LoadGenerator,
+            name: "self".into(),
+        };
         let s = Sampler::start(vec![me], Duration::from_millis(20)).unwrap();
         workloads::handler::spin_cpu(150_000_000);
         let (samples, _) = s.finish();
         let last = samples.last().expect("samples were taken");
         assert!(last.alive);
-        assert!(last.cpu_s >= 0.1, "spun 150 ms of CPU, sampler saw {} s", last.cpu_s);
+        assert!(
+            last.cpu_s >= 0.1,
+            "spun 150 ms of CPU, sampler saw {} s",
+            last.cpu_s
+        );
     }
 }

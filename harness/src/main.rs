@@ -172,14 +172,20 @@ struct LoadArgs {
 }
 
 fn parse_range(s: &str) -> Result<(u64, u64), String> {
-    let (a, b) = s.split_once('-').ok_or_else(|| format!("{s:?}: expected MIN-MAX"))?;
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("{s:?}: expected MIN-MAX"))?;
     let a = a.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
     let b = b.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
     Ok((a, b))
 }
 
 fn stamp() -> String {
-    harness::clock::wall_clock().1.replace([':', '-'], "").trim_end_matches('Z').to_string()
+    harness::clock::wall_clock()
+        .1
+        .replace([':', '-'], "")
+        .trim_end_matches('Z')
+        .to_string()
 }
 
 fn main() {
@@ -188,7 +194,9 @@ fn main() {
         std::process::exit(component(&backend, args));
     }
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = real_main(cli.cmd) {
@@ -221,11 +229,21 @@ fn real_main(cmd: Cmd) -> Result<()> {
         Cmd::Run(a) => {
             harness::registry::get(&a.backend).map_err(anyhow::Error::msg)?;
             let mut chain = workloads::load_chain(&a.chain)?;
-            a.load.overrides().apply(&mut chain).map_err(anyhow::Error::msg)?;
+            a.load
+                .overrides()
+                .apply(&mut chain)
+                .map_err(anyhow::Error::msg)?;
             if a.sample_ms == 0 {
                 anyhow::bail!("--sample-ms must be > 0");
             }
-            let out = a.out.unwrap_or_else(|| PathBuf::from(format!("results/runs/{}-{}-{}", stamp(), chain.name, a.backend)));
+            let out = a.out.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "results/runs/{}-{}-{}",
+                    stamp(),
+                    chain.name,
+                    a.backend
+                ))
+            });
             let opts = RunOptions {
                 backend: a.backend,
                 chain,
@@ -253,7 +271,9 @@ fn real_main(cmd: Cmd) -> Result<()> {
             println!("results: {}", outcome.dir.display());
         }
         Cmd::Reproduce(a) => {
-            let out = a.out.unwrap_or_else(|| PathBuf::from(format!("results/runs/reproduce-{}", stamp())));
+            let out = a
+                .out
+                .unwrap_or_else(|| PathBuf::from(format!("results/runs/reproduce-{}", stamp())));
             let o = harness::reproduce::ReproduceOptions {
                 out,
                 chains_dir: a.chains_dir,
@@ -295,7 +315,10 @@ fn real_main(cmd: Cmd) -> Result<()> {
 /// Drive an arbitrary URL (used to compare the generator with wrk against one server).
 fn load_url(a: LoadArgs) -> Result<()> {
     use std::net::ToSocketAddrs;
-    let rest = a.url.strip_prefix("http://").context("--url must start with http://")?;
+    let rest = a
+        .url
+        .strip_prefix("http://")
+        .context("--url must start with http://")?;
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -309,7 +332,10 @@ fn load_url(a: LoadArgs) -> Result<()> {
         "name = \"url\"\n[[functions]]\nid = 1\nname = \"none\"\nhandler = \"synthetic\"\n[[routes]]\nname = \"url\"\nkind = \"pipeline\"\nfunctions = [\"none\"]\n",
         std::path::Path::new("<load>"),
     )?;
-    a.load.overrides().apply(&mut chain).map_err(anyhow::Error::msg)?;
+    a.load
+        .overrides()
+        .apply(&mut chain)
+        .map_err(anyhow::Error::msg)?;
     let spec = harness::loadgen::LoadSpec {
         target,
         host: hostport.to_string(),
@@ -320,7 +346,9 @@ fn load_url(a: LoadArgs) -> Result<()> {
     };
     let progress = std::sync::Arc::new(harness::loadgen::Progress::default());
     let (h, _) = harness::loadgen::spawn(spec, harness::stop_flag(), progress)?;
-    let r = h.join().map_err(|_| anyhow::anyhow!("load generator panicked"))??;
+    let r = h
+        .join()
+        .map_err(|_| anyhow::anyhow!("load generator panicked"))??;
     let rec = &r.recorder;
     let p = harness::results::Percentiles::of(&rec.overall);
     println!(
@@ -332,6 +360,12 @@ fn load_url(a: LoadArgs) -> Result<()> {
         p.p50_us,
         p.p99_us,
         p.max_us
+    );
+    println!(
+        "delivered: {:.1} responses/s inside the window (whenever due); send lag p50 {:.1} us, p99 {:.1} us",
+        rec.completed_in_window as f64 / r.measured_s.max(1e-9),
+        rec.send_lag.value_at_quantile(0.5) as f64 / 1000.0,
+        rec.send_lag.value_at_quantile(0.99) as f64 / 1000.0
     );
     for (k, v) in &rec.errors {
         println!("  error {k}: {v}");

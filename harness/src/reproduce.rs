@@ -58,7 +58,8 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
         anyhow::bail!("{} already exists; choose another --out", o.out.display());
     }
     let points_dir = o.out.join("points");
-    std::fs::create_dir_all(&points_dir).with_context(|| format!("create {}", points_dir.display()))?;
+    std::fs::create_dir_all(&points_dir)
+        .with_context(|| format!("create {}", points_dir.display()))?;
     let mut all: Vec<Summary> = Vec::new();
     let total = backends.len() * chains.len();
     let mut k = 0;
@@ -70,7 +71,10 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
                 if stop.load(Ordering::Relaxed) {
                     break 'outer;
                 }
-                eprintln!("[{k}/{total}] {} on {backend} at {rate} req/s ...", chain.name);
+                eprintln!(
+                    "[{k}/{total}] {} on {backend} at {rate} req/s ...",
+                    chain.name
+                );
                 let mut c = chain.clone();
                 LoadOverrides {
                     pattern: Some("open".into()),
@@ -112,7 +116,8 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
 
 fn write_comparison(out: &Path, all: &[Summary], o: &ReproduceOptions) -> Result<()> {
     let path = out.join("comparison.csv");
-    let mut w = csv::Writer::from_path(&path).with_context(|| format!("create {}", path.display()))?;
+    let mut w =
+        csv::Writer::from_path(&path).with_context(|| format!("create {}", path.display()))?;
     w.write_record(SUMMARY_COLUMNS)?;
     for s in all {
         w.write_record(summary_row(s))?;
@@ -160,8 +165,15 @@ fn write_comparison(out: &Path, all: &[Summary], o: &ReproduceOptions) -> Result
                 s.loadgen_cpu_pct
             )?;
         }
-        writeln!(md, "\nHighest throughput reached without saturating, per backend:\n")?;
-        let mut backends: Vec<&str> = all.iter().filter(|s| s.chain == chain).map(|s| s.backend.as_str()).collect();
+        writeln!(
+            md,
+            "\nHighest throughput reached without saturating, per backend:\n"
+        )?;
+        let mut backends: Vec<&str> = all
+            .iter()
+            .filter(|s| s.chain == chain)
+            .map(|s| s.backend.as_str())
+            .collect();
         backends.dedup();
         for b in backends {
             let best = all
@@ -169,8 +181,15 @@ fn write_comparison(out: &Path, all: &[Summary], o: &ReproduceOptions) -> Result
                 .filter(|s| s.chain == chain && s.backend == b && !saturated(s))
                 .map(|s| s.achieved_rps)
                 .fold(0.0, f64::max);
-            let peak = all.iter().filter(|s| s.chain == chain && s.backend == b).map(|s| s.achieved_rps).fold(0.0, f64::max);
-            writeln!(md, "- {b}: {best:.0} req/s unsaturated; peak achieved {peak:.0} req/s")?;
+            let peak = all
+                .iter()
+                .filter(|s| s.chain == chain && s.backend == b)
+                .map(|s| s.achieved_rps)
+                .fold(0.0, f64::max);
+            writeln!(
+                md,
+                "- {b}: {best:.0} req/s unsaturated; peak achieved {peak:.0} req/s"
+            )?;
         }
         writeln!(md)?;
     }
@@ -182,8 +201,10 @@ fn write_comparison(out: &Path, all: &[Summary], o: &ReproduceOptions) -> Result
 /// Figures from `comparison.csv` alone.
 pub fn draw_comparison(out: &Path) -> Result<()> {
     let rows = figures::read_csv(&out.join("comparison.csv"))?;
-    let mut keys: Vec<(String, String)> =
-        rows.iter().map(|r| (r["chain"].clone(), r["backend"].clone())).collect();
+    let mut keys: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["chain"].clone(), r["backend"].clone()))
+        .collect();
     keys.dedup();
     let series = |x: &str, y: &str, suffix: &str| -> Vec<Series> {
         keys.iter()

@@ -26,8 +26,13 @@ pub fn signal_ready(info: &str) {
 
 /// Log to stderr (the component's log file), level from `RUST_LOG` (default `info`).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
 }
 
 /// Name this process's main thread (shows in `ps`, `top`, `/proc/<pid>/comm`).
@@ -45,15 +50,24 @@ pub fn set_process_name(name: &str) {
 /// the request path), multi-thread otherwise.
 pub fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
     if workers <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
     }
 }
 
 /// Parse `ID=ADDR` peer arguments.
 pub fn parse_peer(s: &str) -> Result<(u16, String), String> {
-    let (id, addr) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected ID=HOST:PORT"))?;
-    let id = id.parse::<u16>().map_err(|e| format!("{s:?}: bad function id: {e}"))?;
+    let (id, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected ID=HOST:PORT"))?;
+    let id = id
+        .parse::<u16>()
+        .map_err(|e| format!("{s:?}: bad function id: {e}"))?;
     Ok((id, addr.to_string()))
 }

@@ -22,12 +22,18 @@ pub struct Peers {
 
 impl Peers {
     /// `addrs`: (function id, `host:port`) pairs. Connections are made lazily on first use.
-    pub fn new(addrs: &[(FnId, String)], max_message: usize) -> Result<Self, tonic::transport::Error> {
+    pub fn new(
+        addrs: &[(FnId, String)],
+        max_message: usize,
+    ) -> Result<Self, tonic::transport::Error> {
         let mut clients = HashMap::new();
         for (id, addr) in addrs {
-            let channel = Endpoint::from_shared(format!("http://{addr}"))?.tcp_nodelay(true).connect_lazy();
-            let client =
-                FunctionClient::new(channel).max_decoding_message_size(max_message).max_encoding_message_size(max_message);
+            let channel = Endpoint::from_shared(format!("http://{addr}"))?
+                .tcp_nodelay(true)
+                .connect_lazy();
+            let client = FunctionClient::new(channel)
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message);
             clients.insert(*id, client);
         }
         Ok(Peers { clients })
@@ -35,9 +41,13 @@ impl Peers {
 
     /// Invoke `func` with `inv`.
     pub async fn invoke(&self, func: FnId, inv: Invocation) -> Result<Invocation, Status> {
-        let mut client =
-            self.clients.get(&func).cloned().ok_or_else(|| Status::failed_precondition(format!("no address for function {func}")))?;
-        client.invoke(Request::new(inv)).await.map(Response::into_inner)
+        let mut client = self.clients.get(&func).cloned().ok_or_else(|| {
+            Status::failed_precondition(format!("no address for function {func}"))
+        })?;
+        client
+            .invoke(Request::new(inv))
+            .await
+            .map(Response::into_inner)
     }
 }
 
@@ -51,11 +61,18 @@ pub struct FunctionService {
 impl FunctionService {
     pub fn new(chain: Arc<Chain>, me: FnId, peers: Peers) -> Option<Self> {
         let handler = chain.function(me)?.handler.build(me);
-        Some(FunctionService { chain, me, handler, peers })
+        Some(FunctionService {
+            chain,
+            me,
+            handler,
+            peers,
+        })
     }
 
     pub fn into_server(self, max_message: usize) -> FunctionServer<Self> {
-        FunctionServer::new(self).max_decoding_message_size(max_message).max_encoding_message_size(max_message)
+        FunctionServer::new(self)
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message)
     }
 }
 
@@ -74,27 +91,55 @@ impl Function for FunctionService {
         let node = u16::try_from(inv.node)
             .ok()
             .filter(|&n| (n as usize) < route.nodes.len() && route.node(n).func == self.me)
-            .ok_or_else(|| Status::invalid_argument(format!("node {} of route {} is not function {}", inv.node, route.name, self.me)))?;
+            .ok_or_else(|| {
+                Status::invalid_argument(format!(
+                    "node {} of route {} is not function {}",
+                    inv.node, route.name, self.me
+                ))
+            })?;
         let mut state: State = inv.state.unwrap_or_default().into();
         let mut body = inv.body;
-        self.handler.on_request(&mut state, &mut body).map_err(body_full)?;
+        self.handler
+            .on_request(&mut state, &mut body)
+            .map_err(body_full)?;
         let mut from = None;
         loop {
             match route.next(node, from) {
                 Step::TailCall(c) => {
-                    let next = Invocation { route: inv.route, node: c as u32, state: Some(state.into()), body };
-                    return self.peers.invoke(route.node(c).func, next).await.map(Response::new);
+                    let next = Invocation {
+                        route: inv.route,
+                        node: c as u32,
+                        state: Some(state.into()),
+                        body,
+                    };
+                    return self
+                        .peers
+                        .invoke(route.node(c).func, next)
+                        .await
+                        .map(Response::new);
                 }
                 Step::Call(c) => {
-                    let call = Invocation { route: inv.route, node: c as u32, state: Some(state.into()), body };
+                    let call = Invocation {
+                        route: inv.route,
+                        node: c as u32,
+                        state: Some(state.into()),
+                        body,
+                    };
                     let result = self.peers.invoke(route.node(c).func, call).await?;
                     state = result.state.unwrap_or_default().into();
                     body = result.body;
-                    self.handler.on_return(&mut state, &mut body, route.node(c).func).map_err(body_full)?;
+                    self.handler
+                        .on_return(&mut state, &mut body, route.node(c).func)
+                        .map_err(body_full)?;
                     from = Some(c);
                 }
                 Step::Return(_) | Step::Reply => {
-                    return Ok(Response::new(Invocation { route: inv.route, node: inv.node, state: Some(state.into()), body }))
+                    return Ok(Response::new(Invocation {
+                        route: inv.route,
+                        node: inv.node,
+                        state: Some(state.into()),
+                        body,
+                    }))
                 }
             }
         }

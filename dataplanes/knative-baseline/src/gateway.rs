@@ -15,12 +15,24 @@ pub struct GrpcDispatch {
 
 impl Dispatch for GrpcDispatch {
     async fn dispatch(&self, route: &Route, body: Bytes) -> Result<Vec<u8>, GatewayError> {
-        let inv = Invocation { route: route.id as u32, node: 0, state: Some(State::new(route.id).into()), body: body.to_vec() };
+        let inv = Invocation {
+            route: route.id as u32,
+            node: 0,
+            state: Some(State::new(route.id).into()),
+            body: body.to_vec(),
+        };
         let call = self.peers.invoke(route.node(0).func, inv);
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => Err(GatewayError::Timeout(self.timeout.as_millis() as u64)),
-            Ok(Err(status)) => Err(GatewayError::Upstream(format!("{}: {}", status.code(), status.message()))),
-            Ok(Ok(out)) => Ok(render_reply(&out.state.unwrap_or_default().into(), &out.body)),
+            Ok(Err(status)) => Err(GatewayError::Upstream(format!(
+                "{}: {}",
+                status.code(),
+                status.message()
+            ))),
+            Ok(Ok(out)) => Ok(render_reply(
+                &out.state.unwrap_or_default().into(),
+                &out.body,
+            )),
         }
     }
 }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 /// Latencies are recorded in nanoseconds, 100 ns to 10 min, 3 significant digits.
 fn hist(sigfig: u8) -> Histogram<u64> {
-    Histogram::new_with_bounds(100, 600_000_000_000, sigfig).expect("static histogram bounds are valid")
+    Histogram::new_with_bounds(100, 600_000_000_000, sigfig)
+        .expect("static histogram bounds are valid")
 }
 
 #[derive(Clone)]
@@ -42,28 +43,45 @@ pub struct Recorder {
     /// (timer wake-up, waiting for a free connection). Part of every open-loop latency; shown
     /// separately so a slow client is never mistaken for a slow server.
     pub send_lag: Histogram<u64>,
+    /// Successful responses that arrived inside the measurement window, whenever they were
+    /// due: the generator's raw delivered rate, which is what a capacity comparison with a
+    /// closed-loop tool like wrk needs when the open-loop schedule is beyond reach.
+    pub completed_in_window: u64,
+    pub measure_end_ns: u64,
 }
 
 impl Recorder {
-    pub fn new(routes: &[(u16, String)], measure_start_ns: u64) -> Self {
+    pub fn new(routes: &[(u16, String)], measure_start_ns: u64, measure_end_ns: u64) -> Self {
         Recorder {
             measure_start_ns,
             routes: routes
                 .iter()
-                .map(|(id, name)| RouteStats { id: *id, name: name.clone(), ok: 0, errors: 0, latency: hist(3) })
+                .map(|(id, name)| RouteStats {
+                    id: *id,
+                    name: name.clone(),
+                    ok: 0,
+                    errors: 0,
+                    latency: hist(3),
+                })
                 .collect(),
             overall: hist(3),
             seconds: Vec::new(),
             errors: BTreeMap::new(),
             warmup_requests: 0,
             send_lag: hist(2),
+            completed_in_window: 0,
+            measure_end_ns,
         }
     }
 
     fn second(&mut self, done_ns: u64) -> &mut Second {
         let s = (done_ns.saturating_sub(self.measure_start_ns) / 1_000_000_000) as usize;
         while self.seconds.len() <= s {
-            self.seconds.push(Second { ok: 0, errors: 0, latency: hist(2) });
+            self.seconds.push(Second {
+                ok: 0,
+                errors: 0,
+                latency: hist(2),
+            });
         }
         &mut self.seconds[s]
     }
@@ -71,11 +89,16 @@ impl Recorder {
     /// A successful request on route index `route`, which should have been sent at `origin_ns`
     /// (open loop: its intended send time) and completed at `done_ns`.
     pub fn ok(&mut self, route: usize, origin_ns: u64, done_ns: u64) {
+        if (self.measure_start_ns..self.measure_end_ns).contains(&done_ns) {
+            self.completed_in_window += 1;
+        }
         if origin_ns < self.measure_start_ns {
             self.warmup_requests += 1;
             return;
         }
-        let lat = done_ns.saturating_sub(origin_ns).clamp(100, 600_000_000_000);
+        let lat = done_ns
+            .saturating_sub(origin_ns)
+            .clamp(100, 600_000_000_000);
         let r = &mut self.routes[route];
         r.ok += 1;
         r.latency.saturating_record(lat);
@@ -97,7 +120,8 @@ impl Recorder {
 
     pub fn sent(&mut self, origin_ns: u64, now_ns: u64) {
         if origin_ns >= self.measure_start_ns {
-            self.send_lag.saturating_record(now_ns.saturating_sub(origin_ns).clamp(100, 600_000_000_000));
+            self.send_lag
+                .saturating_record(now_ns.saturating_sub(origin_ns).clamp(100, 600_000_000_000));
         }
     }
 
@@ -116,12 +140,16 @@ mod tests {
 
     #[test]
     fn latency_is_from_origin_and_warmup_is_excluded() {
-        let mut r = Recorder::new(&[(1, "a".into())], 1_000_000_000);
+        let mut r = Recorder::new(&[(1, "a".into())], 1_000_000_000, 3_000_000_000);
         r.ok(0, 500_000_000, 1_100_000_000); // warm-up: not recorded
         r.ok(0, 1_000_000_000, 1_000_050_000); // 50 us
         r.ok(0, 1_000_000_000, 1_300_000_000); // intended long ago: 300 ms, counted in full
         r.error(0, 2_000_000_000, 2_500_000_000, "timeout");
         assert_eq!(r.warmup_requests, 1);
+        assert_eq!(
+            r.completed_in_window, 3,
+            "the warm-up request completed inside the window"
+        );
         assert_eq!(r.ok_total(), 2);
         assert_eq!(r.error_total(), 1);
         assert_eq!(r.errors["timeout"], 1);

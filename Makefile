@@ -1,0 +1,34 @@
+# Thin wrappers: the work is in cargo and scripts/. Every target sets up the machine first
+# (packages, bpffs, hugetlbfs, hugepages; idempotent, needs root).
+CARGO ?= cargo
+ARGS ?=
+
+.PHONY: setup test reproduce bench loadgen-vs-wrk lint clean
+
+setup:
+	scripts/setup.sh
+
+## make test: every unit and integration test, privileged ones included (run as root).
+test: setup
+	$(CARGO) test --workspace --no-fail-fast
+
+## make reproduce: the experiment set (every backend x synthetic chains x rising rates) into
+## results/runs/reproduce-<time>/ (pass options with ARGS="--duration 10 ...").
+reproduce: setup
+	$(CARGO) run --release -q -p spright-bench -- reproduce $(ARGS)
+
+## make bench: criterion micro-benchmarks, then the load generator against wrk.
+bench: setup
+	$(CARGO) bench --workspace
+	scripts/loadgen-vs-wrk.sh
+
+loadgen-vs-wrk:
+	scripts/loadgen-vs-wrk.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf results/runs
