@@ -286,7 +286,8 @@ fn real_main(cmd: Cmd) -> Result<()> {
                 exe,
                 command_line,
             };
-            if !(o.start_rate > 0.0) || o.max_points == 0 || !(o.duration_s > 0.0) {
+            let positive = |x: f64| x.is_finite() && x > 0.0;
+            if !positive(o.start_rate) || o.max_points == 0 || !positive(o.duration_s) {
                 anyhow::bail!("--start-rate, --max-points and --duration must be > 0");
             }
             let dir = harness::reproduce::reproduce(&o, &harness::stop_flag())?;

@@ -409,7 +409,7 @@ impl Validator<'_> {
         };
         if nodes.len() > MAX_NODES {
             return self.err(
-                format!("{at}"),
+                at.to_string(),
                 format!("{} nodes; at most {MAX_NODES}", nodes.len()),
             );
         }

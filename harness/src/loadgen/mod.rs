@@ -211,10 +211,11 @@ impl Engine<'_> {
                 self.expire(now);
                 next_tick = now + TICK_NS;
             }
+            self.dispatch(now);
             if now >= self.end_ns {
+                // Arrivals due before the end were just sent if a connection was free; what is
+                // left had none.
                 self.close_schedule(now);
-            } else {
-                self.dispatch(now);
             }
             let in_flight = self.conns.iter().any(|c| c.req.is_some());
             let more =
