@@ -1,0 +1,66 @@
+//! The shared-memory pool and message layout of both SPRIGHT dataplanes.
+//!
+//! One pool per deployed chain (the paper's security domain): a file on hugetlbfs, mode 0600,
+//! mapped by the gateway and every function process of the chain. It holds fixed-size slots;
+//! each slot is one request: a [`SlotMeta`] header (route position, status, the workloads
+//! [`workloads::State`]) followed by the body. Payloads are copied once, by the gateway, into a
+//! slot; after that functions work on the slot in place and pass only a 16-byte [`Descriptor`].
+//!
+//! Why offsets and not pointers: processes map the pool wherever their kernel puts it, and a
+//! descriptor is untrusted input. A descriptor names a slot *index* and the slot's *generation*;
+//! [`Pool::validate`] checks bounds, that the slot is allocated, that its generation matches
+//! (a freed and reused slot has a new one) and that the slot was handed to the receiver, before
+//! anything of the slot is read. A bad descriptor is counted and dropped, never dereferenced.
+//!
+//! The free list is a lock-free Treiber stack whose head carries a 32-bit tag against ABA, so
+//! allocation and freeing are safe across processes with nothing but atomics in the mapping.
+
+mod pool;
+
+pub use pool::{BadDescriptor, Pool, PoolError, SlotBody, SlotMeta, NO_NODE, SLOT_HEADER_BYTES};
+
+use bytemuck::{Pod, Zeroable};
+
+/// The 16-byte message a function sends to pass a request on. Mirrors `struct spright_desc` in
+/// `include/spright_desc.h` (the eBPF program reads `dst`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
+pub struct Descriptor {
+    /// Destination key: `chain << 16 | function` (function 0 is the gateway).
+    pub dst: u32,
+    /// Sender key, same encoding.
+    pub src: u32,
+    /// Slot index in the chain's pool.
+    pub slot: u32,
+    /// Slot generation the sender saw.
+    pub gen: u32,
+}
+
+pub const DESCRIPTOR_BYTES: usize = std::mem::size_of::<Descriptor>();
+
+/// The socket-map key of function `func` (0 = gateway) of chain `chain`.
+pub const fn key(chain: u16, func: u16) -> u32 {
+    ((chain as u32) << 16) | func as u32
+}
+
+/// The chain a key belongs to.
+pub const fn key_chain(key: u32) -> u16 {
+    (key >> 16) as u16
+}
+
+/// The function (0 = gateway) a key names.
+pub const fn key_function(key: u32) -> u16 {
+    key as u16
+}
+
+impl Descriptor {
+    pub fn to_bytes(self) -> [u8; DESCRIPTOR_BYTES] {
+        bytemuck::cast(self)
+    }
+    pub fn from_bytes(b: [u8; DESCRIPTOR_BYTES]) -> Self {
+        bytemuck::cast(b)
+    }
+}
+
+/// The C header shared with the eBPF program, for crates that compile C against it.
+pub const INCLUDE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/include");

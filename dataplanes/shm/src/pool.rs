@@ -1,0 +1,551 @@
+//! The pool itself: mapping, slot allocation, descriptor validation.
+
+use crate::Descriptor;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+const MAGIC: u64 = 0x3154_4847_4952_5053; // "SPRIGHT1" little-endian
+const VERSION: u32 = 1;
+/// The pool header occupies the first 4 KiB of the mapping.
+const HEADER_BYTES: usize = 4096;
+/// Bytes before a slot's body.
+pub const SLOT_HEADER_BYTES: usize = 64;
+/// `SlotMeta::from` value meaning "the request has just entered `node`".
+pub const NO_NODE: u16 = u16::MAX;
+const HUGE_PAGE: usize = 2 << 20;
+
+#[repr(C)]
+struct PoolHeader {
+    magic: u64,
+    version: u32,
+    slot_size: u32,
+    slots: u32,
+    _pad: u32,
+    /// Free-list head: tag in the upper 32 bits, slot index + 1 in the lower (0 = empty).
+    free_head: AtomicU64,
+    free_count: AtomicU32,
+    _pad2: u32,
+    bad_descriptors: AtomicU64,
+}
+
+/// Control words of a slot, always accessed atomically.
+#[repr(C)]
+struct SlotCtl {
+    gen: AtomicU32,
+    busy: AtomicU32,
+    next_free: AtomicU32,
+    /// Key of the component allowed to use the slot now (set by the sender before it sends).
+    holder: AtomicU32,
+}
+
+/// The request header in a slot, written only by the slot's current holder.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SlotMeta {
+    pub route: u16,
+    pub node: u16,
+    /// Node whose result just returned to `node`, or [`NO_NODE`] on entry.
+    pub from: u16,
+    /// 0 = ok; otherwise an error the gateway turns into a 502.
+    pub status: u16,
+    pub body_len: u32,
+    pub _pad: u32,
+    /// Monotonic ns when the gateway admitted the request.
+    pub admitted_ns: u64,
+    pub state: workloads::State,
+}
+
+const _: () =
+    assert!(std::mem::size_of::<SlotCtl>() + std::mem::size_of::<SlotMeta>() <= SLOT_HEADER_BYTES);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a spright pool (bad magic or version)", path.display())]
+    NotAPool { path: PathBuf },
+    #[error("slot size {slot_size} must be a multiple of 64 between 128 and 64 MiB, and slots between 1 and 1048576 (got {slots})")]
+    BadGeometry { slots: u32, slot_size: u32 },
+    #[error("mmap of {len} bytes failed: {source} (are enough hugepages reserved? see scripts/setup.sh)")]
+    Map { len: usize, source: std::io::Error },
+}
+
+/// Why a descriptor was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadDescriptor {
+    #[error("slot {0} is out of bounds")]
+    OutOfBounds(u32),
+    #[error("slot {0} is not allocated")]
+    NotAllocated(u32),
+    #[error("slot {slot} has generation {have}, descriptor says {want}")]
+    StaleGeneration { slot: u32, have: u32, want: u32 },
+    #[error("slot {slot} is held by {holder:#x}, not by the receiver {me:#x}")]
+    NotHolder { slot: u32, holder: u32, me: u32 },
+}
+
+/// A mapped pool. Unmapped on drop; the file is unlinked on drop by the process that created it.
+pub struct Pool {
+    base: *mut u8,
+    len: usize,
+    slots: u32,
+    slot_size: u32,
+    unlink: Option<PathBuf>,
+}
+
+// SAFETY: all shared state in the mapping is accessed through atomics or by the single holder of
+// a slot (a protocol enforced by `validate`); the raw pointer itself is just an address.
+unsafe impl Send for Pool {}
+// SAFETY: see above.
+unsafe impl Sync for Pool {}
+
+fn map_len(slots: u32, slot_size: u32, huge: bool) -> usize {
+    let raw = HEADER_BYTES + slots as usize * slot_size as usize;
+    if huge {
+        raw.div_ceil(HUGE_PAGE) * HUGE_PAGE
+    } else {
+        raw.div_ceil(4096) * 4096
+    }
+}
+
+fn check_geometry(slots: u32, slot_size: u32) -> Result<(), PoolError> {
+    if !(1..=1 << 20).contains(&slots)
+        || !(128..=64 << 20).contains(&slot_size)
+        || slot_size % 64 != 0
+    {
+        return Err(PoolError::BadGeometry { slots, slot_size });
+    }
+    Ok(())
+}
+
+impl Pool {
+    /// Create a pool file at `path` (on hugetlbfs for real runs), mode 0600, failing if it
+    /// exists. The returned pool unlinks the file when dropped.
+    pub fn create(path: &Path, slots: u32, slot_size: u32) -> Result<Pool, PoolError> {
+        check_geometry(slots, slot_size)?;
+        let io = |what, source| PoolError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        };
+        let c = CString::new(path.as_os_str().as_bytes())
+            .map_err(|e| io("path", std::io::Error::other(e)))?;
+        // SAFETY: valid NUL-terminated path.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+        if fd < 0 {
+            return Err(io("create", std::io::Error::last_os_error()));
+        }
+        let huge = is_hugetlbfs(path);
+        let len = map_len(slots, slot_size, huge);
+        // SAFETY: fd is ours.
+        let r = unsafe { libc::ftruncate(fd, len as libc::off_t) };
+        if r != 0 {
+            let e = std::io::Error::last_os_error();
+            // SAFETY: fd is ours; path was created by us.
+            unsafe {
+                libc::close(fd);
+                libc::unlink(c.as_ptr());
+            }
+            return Err(io("size", e));
+        }
+        let mapped = map_fd(fd, len);
+        // SAFETY: the mapping (if any) keeps the file referenced; the fd is no longer needed.
+        unsafe { libc::close(fd) };
+        let base = match mapped {
+            Ok(b) => b,
+            Err(e) => {
+                // SAFETY: path was created by us.
+                unsafe { libc::unlink(c.as_ptr()) };
+                return Err(e);
+            }
+        };
+        let pool = Pool {
+            base,
+            len,
+            slots,
+            slot_size,
+            unlink: Some(path.to_path_buf()),
+        };
+        pool.init();
+        Ok(pool)
+    }
+
+    /// Map an existing pool file created by [`Pool::create`].
+    pub fn open(path: &Path) -> Result<Pool, PoolError> {
+        let io = |what, source| PoolError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| io("open", e))?;
+        let len = file.metadata().map_err(|e| io("stat", e))?.len() as usize;
+        if len < HEADER_BYTES {
+            return Err(PoolError::NotAPool {
+                path: path.to_path_buf(),
+            });
+        }
+        let base = map_fd(std::os::fd::AsRawFd::as_raw_fd(&file), len)?;
+        let mut pool = Pool {
+            base,
+            len,
+            slots: 0,
+            slot_size: 0,
+            unlink: None,
+        };
+        let h = pool.header();
+        if h.magic != MAGIC || h.version != VERSION {
+            return Err(PoolError::NotAPool {
+                path: path.to_path_buf(),
+            });
+        }
+        let (slots, slot_size) = (h.slots, h.slot_size);
+        check_geometry(slots, slot_size)?;
+        if map_len(slots, slot_size, false) > len {
+            return Err(PoolError::NotAPool {
+                path: path.to_path_buf(),
+            });
+        }
+        pool.slots = slots;
+        pool.slot_size = slot_size;
+        Ok(pool)
+    }
+
+    /// A pool in ordinary shared anonymous memory (inherited across `fork`): for tests and
+    /// benchmarks that need no hugepages.
+    pub fn anonymous(slots: u32, slot_size: u32) -> Result<Pool, PoolError> {
+        check_geometry(slots, slot_size)?;
+        let len = map_len(slots, slot_size, false);
+        // SAFETY: anonymous shared mapping with no address hint.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(PoolError::Map {
+                len,
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        let pool = Pool {
+            base: p.cast(),
+            len,
+            slots,
+            slot_size,
+            unlink: None,
+        };
+        pool.init();
+        Ok(pool)
+    }
+
+    fn init(&self) {
+        // SAFETY: the header lies within the mapping and nobody else uses the pool yet.
+        let h = unsafe { &mut *(self.base as *mut PoolHeader) };
+        h.magic = MAGIC;
+        h.version = VERSION;
+        h.slot_size = self.slot_size;
+        h.slots = self.slots;
+        h.free_head.store(0, Ordering::Relaxed);
+        h.free_count.store(0, Ordering::Relaxed);
+        h.bad_descriptors.store(0, Ordering::Relaxed);
+        for i in (0..self.slots).rev() {
+            self.push_free(i);
+        }
+    }
+
+    fn header(&self) -> &PoolHeader {
+        // SAFETY: the mapping is at least HEADER_BYTES long and suitably aligned (page).
+        unsafe { &*(self.base as *const PoolHeader) }
+    }
+
+    fn slot_ptr(&self, idx: u32) -> *mut u8 {
+        debug_assert!(idx < self.slots);
+        // SAFETY: idx < slots, so the slot lies within the mapping.
+        unsafe {
+            self.base
+                .add(HEADER_BYTES + idx as usize * self.slot_size as usize)
+        }
+    }
+
+    fn ctl(&self, idx: u32) -> &SlotCtl {
+        // SAFETY: in bounds (callers check idx < slots), 64-byte aligned, atomics only.
+        unsafe { &*(self.slot_ptr(idx) as *const SlotCtl) }
+    }
+
+    pub fn slots(&self) -> u32 {
+        self.slots
+    }
+
+    pub fn slot_size(&self) -> u32 {
+        self.slot_size
+    }
+
+    /// Largest body a slot holds.
+    pub fn body_capacity(&self) -> usize {
+        self.slot_size as usize - SLOT_HEADER_BYTES
+    }
+
+    pub fn free_count(&self) -> u32 {
+        self.header().free_count.load(Ordering::Relaxed)
+    }
+
+    /// Descriptors rejected by [`Pool::validate`] in any process of the chain.
+    pub fn bad_descriptors(&self) -> u64 {
+        self.header().bad_descriptors.load(Ordering::Relaxed)
+    }
+
+    fn push_free(&self, idx: u32) {
+        let h = self.header();
+        let ctl = self.ctl(idx);
+        let mut head = h.free_head.load(Ordering::Acquire);
+        loop {
+            ctl.next_free.store(head as u32, Ordering::Relaxed);
+            let new = ((head >> 32).wrapping_add(1) << 32) | (idx as u64 + 1);
+            match h
+                .free_head
+                .compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(h2) => head = h2,
+            }
+        }
+        h.free_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Take a free slot for `holder`; returns its index and new generation. `None` when the
+    /// pool is exhausted.
+    pub fn alloc(&self, holder: u32) -> Option<(u32, u32)> {
+        let h = self.header();
+        let mut head = h.free_head.load(Ordering::Acquire);
+        let idx = loop {
+            let top = head as u32;
+            if top == 0 {
+                return None;
+            }
+            let idx = top - 1;
+            if idx >= self.slots {
+                return None; // corrupted head: refuse rather than go out of bounds
+            }
+            let next = self.ctl(idx).next_free.load(Ordering::Relaxed);
+            let new = ((head >> 32).wrapping_add(1) << 32) | next as u64;
+            match h
+                .free_head
+                .compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break idx,
+                Err(h2) => head = h2,
+            }
+        };
+        h.free_count.fetch_sub(1, Ordering::Relaxed);
+        let ctl = self.ctl(idx);
+        let gen = ctl.gen.load(Ordering::Relaxed).wrapping_add(1);
+        ctl.gen.store(gen, Ordering::Relaxed);
+        ctl.holder.store(holder, Ordering::Relaxed);
+        ctl.busy.store(1, Ordering::Release);
+        Some((idx, gen))
+    }
+
+    /// Return a slot to the free list. Freeing a slot that is not allocated is ignored and
+    /// counted as a bad descriptor (it would otherwise be on the free list twice).
+    pub fn free(&self, idx: u32) {
+        if idx >= self.slots {
+            self.note_bad();
+            return;
+        }
+        let ctl = self.ctl(idx);
+        if ctl
+            .busy
+            .compare_exchange(1, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            self.note_bad();
+            return;
+        }
+        ctl.holder.store(0, Ordering::Relaxed);
+        self.push_free(idx);
+    }
+
+    pub fn note_bad(&self) {
+        self.header()
+            .bad_descriptors
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Check a received descriptor against the pool before anything of the slot is used.
+    /// Failures are counted in the pool (see [`Pool::bad_descriptors`]).
+    pub fn validate(&self, d: &Descriptor, me: u32) -> Result<u32, BadDescriptor> {
+        let r = self.check(d, me);
+        if r.is_err() {
+            self.note_bad();
+        }
+        r
+    }
+
+    fn check(&self, d: &Descriptor, me: u32) -> Result<u32, BadDescriptor> {
+        if d.slot >= self.slots {
+            return Err(BadDescriptor::OutOfBounds(d.slot));
+        }
+        let ctl = self.ctl(d.slot);
+        if ctl.busy.load(Ordering::Acquire) != 1 {
+            return Err(BadDescriptor::NotAllocated(d.slot));
+        }
+        let have = ctl.gen.load(Ordering::Relaxed);
+        if have != d.gen {
+            return Err(BadDescriptor::StaleGeneration {
+                slot: d.slot,
+                have,
+                want: d.gen,
+            });
+        }
+        let holder = ctl.holder.load(Ordering::Relaxed);
+        if holder != me {
+            return Err(BadDescriptor::NotHolder {
+                slot: d.slot,
+                holder,
+                me,
+            });
+        }
+        Ok(d.slot)
+    }
+
+    /// Give the slot to `to` (call right before sending it the descriptor).
+    pub fn hand_over(&self, idx: u32, to: u32) {
+        if idx < self.slots {
+            self.ctl(idx).holder.store(to, Ordering::Release);
+        }
+    }
+
+    /// Current generation of a slot.
+    pub fn generation(&self, idx: u32) -> u32 {
+        if idx < self.slots {
+            self.ctl(idx).gen.load(Ordering::Relaxed)
+        } else {
+            0
+        }
+    }
+
+    /// The request header and body of slot `idx`.
+    ///
+    /// # Safety
+    /// The caller must hold the slot: it allocated it, or [`Pool::validate`] accepted a
+    /// descriptor for it, and it has not handed it over since. No other reference to the same
+    /// slot may be alive in this process.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn slot(&self, idx: u32) -> (&mut SlotMeta, SlotBody<'_>) {
+        assert!(idx < self.slots, "slot index checked by validate/alloc");
+        let p = self.slot_ptr(idx);
+        let meta = &mut *(p.add(std::mem::size_of::<SlotCtl>()) as *mut SlotMeta);
+        let cap = self.body_capacity();
+        let body = std::slice::from_raw_parts_mut(p.add(SLOT_HEADER_BYTES), cap);
+        let len = &mut meta.body_len as *mut u32;
+        (
+            meta,
+            SlotBody {
+                len: &mut *len,
+                buf: body,
+            },
+        )
+    }
+}
+
+/// The body region of a slot, as a [`workloads::Body`] of fixed capacity.
+pub struct SlotBody<'a> {
+    len: &'a mut u32,
+    buf: &'a mut [u8],
+}
+
+impl SlotBody<'_> {
+    pub fn set(&mut self, bytes: &[u8]) -> Result<(), workloads::BodyFull> {
+        workloads::Body::resize(self, bytes.len())?;
+        self.buf[..bytes.len()].copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
+impl workloads::Body for SlotBody<'_> {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..(*self.len as usize).min(self.buf.len())]
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        let n = (*self.len as usize).min(self.buf.len());
+        &mut self.buf[..n]
+    }
+    fn resize(&mut self, len: usize) -> Result<(), workloads::BodyFull> {
+        if len > self.buf.len() {
+            return Err(workloads::BodyFull {
+                wanted: len,
+                capacity: self.buf.len(),
+            });
+        }
+        let old = *self.len as usize;
+        if len > old {
+            self.buf[old..len].fill(0);
+        }
+        *self.len = len as u32;
+        Ok(())
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // SAFETY: base/len describe our own mapping.
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+        if let Some(p) = &self.unlink {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+fn map_fd(fd: i32, len: usize) -> Result<*mut u8, PoolError> {
+    // SAFETY: shared mapping of a file we opened read-write, no address hint.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(PoolError::Map {
+            len,
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(p.cast())
+}
+
+fn is_hugetlbfs(path: &Path) -> bool {
+    const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs into a zeroed struct with a valid path.
+    unsafe {
+        let mut s: libc::statfs = std::mem::zeroed();
+        libc::statfs(c.as_ptr(), &mut s) == 0 && s.f_type as i64 == HUGETLBFS_MAGIC
+    }
+}
