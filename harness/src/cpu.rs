@@ -1,5 +1,12 @@
-//! CPU accounting from procfs: per-process (or per-thread) utime+stime deltas sampled at a fixed
-//! interval, tagged with the component's role.
+//! CPU accounting from procfs: per-process (or per-thread) CPU time sampled at a fixed interval,
+//! tagged with the component's role.
+//!
+//! Two procfs sources, and the larger of the two is used: utime+stime from `stat` (the whole
+//! process, exited threads included, but reported in clock ticks: 10 ms steps, which rounds a
+//! function that used 3 ms of CPU down to zero) and the on-CPU nanoseconds of each live thread
+//! from `task/<tid>/schedstat` (exact, but blind to threads that have exited). Event-driven
+//! dataplanes use microseconds per request, so the tick-sized view alone would report them as
+//! free.
 //!
 //! Why deltas of `/proc/<pid>/stat` rather than pidstat: we know every pid we started, so no
 //! matching by process name; the sampling interval is ours; and the load generator is tracked
@@ -78,10 +85,31 @@ pub fn system_ticks(proc_stat: &str) -> Option<(u64, u64)> {
     Some((total - idle, total))
 }
 
-fn read_ticks(t: &Tracked) -> Option<u64> {
-    std::fs::read_to_string(t.stat_path())
+/// On-CPU nanoseconds from the first field of a `schedstat` file.
+pub fn schedstat_ns(text: &str) -> Option<u64> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// CPU time of a tracked process or thread in nanoseconds (see the module docs).
+fn read_cpu_ns(t: &Tracked, ns_per_tick: u64) -> Option<u64> {
+    let stat = std::fs::read_to_string(t.stat_path())
         .ok()
-        .and_then(|s| cpu_ticks(&s))
+        .and_then(|s| cpu_ticks(&s))?;
+    let threads: u64 = match t.tid {
+        Some(tid) => std::fs::read_to_string(format!("/proc/{}/task/{tid}/schedstat", t.pid))
+            .ok()
+            .and_then(|s| schedstat_ns(&s))
+            .unwrap_or(0),
+        None => std::fs::read_dir(format!("/proc/{}/task", t.pid))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| std::fs::read_to_string(e.path().join("schedstat")).ok())
+                    .filter_map(|s| schedstat_ns(&s))
+                    .sum()
+            })
+            .unwrap_or(0),
+    };
+    Some(threads.max(stat * ns_per_tick))
 }
 
 pub struct Sampler {
@@ -110,7 +138,9 @@ fn sample_loop(
     interval: Duration,
     stop: &AtomicBool,
 ) -> (Vec<Sample>, SystemCpu) {
-    let hz = procfs::ticks_per_second() as f64;
+    let hz = procfs::ticks_per_second().max(1);
+    let ns_per_tick = 1_000_000_000 / hz;
+    let read = |t: &Tracked| read_cpu_ns(t, ns_per_tick);
     let start = now_ns();
     let sys = || {
         std::fs::read_to_string("/proc/stat")
@@ -118,7 +148,7 @@ fn sample_loop(
             .and_then(|s| system_ticks(&s))
     };
     let sys0 = sys();
-    let base: Vec<Option<u64>> = tracked.iter().map(read_ticks).collect();
+    let base: Vec<Option<u64>> = tracked.iter().map(read).collect();
     let mut last = base.clone();
     let mut last_t = start;
     let mut out = Vec::new();
@@ -139,9 +169,13 @@ fn sample_loop(
         let dt = (now - last_t) as f64 / 1e9;
         let t_s = (now - start) as f64 / 1e9;
         for (i, t) in tracked.iter().enumerate() {
-            let cur = read_ticks(t);
+            let cur = read(t);
             let alive = cur.is_some();
-            let cur = cur.or(last[i]);
+            // Never step backwards (a thread that exited takes its schedstat time with it).
+            let cur = match (cur, last[i]) {
+                (Some(c), Some(l)) => Some(c.max(l)),
+                (c, l) => c.or(l),
+            };
             let (Some(c), Some(b)) = (cur, base[i]) else {
                 continue;
             };
@@ -152,11 +186,11 @@ fn sample_loop(
                 role: t.role,
                 pid: t.pid,
                 cpu_pct: if dt > 0.0 {
-                    (c - prev) as f64 / hz / dt * 100.0
+                    (c - prev) as f64 / 1e9 / dt * 100.0
                 } else {
                     0.0
                 },
-                cpu_s: (c - b) as f64 / hz,
+                cpu_s: (c - b) as f64 / 1e9,
                 alive,
             });
             last[i] = Some(c);
@@ -165,7 +199,7 @@ fn sample_loop(
         if stopping || stop.load(Ordering::Relaxed) {
             let system = match (sys0, sys()) {
                 (Some((b0, _)), Some((b1, _))) => SystemCpu {
-                    busy_s: (b1 - b0) as f64 / hz,
+                    busy_s: (b1 - b0) as f64 / hz as f64,
                     wall_s: t_s,
                 },
                 _ => SystemCpu::default(),
@@ -187,6 +221,12 @@ mod tests {
     fn parses_utime_plus_stime() {
         assert_eq!(cpu_ticks(STAT), Some(1250 + 340));
         assert_eq!(cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn schedstat_first_field_is_on_cpu_ns() {
+        assert_eq!(schedstat_ns("92575693 12393993 330\n"), Some(92_575_693));
+        assert_eq!(schedstat_ns(""), None);
     }
 
     #[test]

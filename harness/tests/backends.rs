@@ -287,4 +287,5 @@ macro_rules! backend_tests {
 
 backend_tests! {
     grpc => "grpc",
+    s_spright => "s-spright",
 }

@@ -1,18 +1,36 @@
 //! Helpers for component processes (the other side of [`crate::supervisor`]).
 
-use crate::supervisor::LISTEN_FD;
+use crate::supervisor::FIRST_FD;
 use std::io::Write;
-use std::os::fd::FromRawFd;
+use std::os::fd::{FromRawFd, OwnedFd};
 
-/// The listening socket the supervisor passed as fd 3.
-pub fn take_listener() -> std::io::Result<std::net::TcpListener> {
-    if std::env::var("LISTEN_FDS").as_deref() != Ok("1") {
-        return Err(std::io::Error::other(
-            "no listening socket passed (LISTEN_FDS=1 with fd 3); components are started by `spright-bench run`",
-        ));
+/// The `i`-th descriptor the supervisor passed (fd 3 + i). Each may be taken once.
+pub fn take_fd(i: usize) -> std::io::Result<OwnedFd> {
+    let n: usize = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if i >= n || i >= 64 {
+        return Err(std::io::Error::other(format!(
+            "descriptor {i} was not passed (LISTEN_FDS={n}); components are started by `spright-bench run`"
+        )));
     }
-    // SAFETY: the supervisor dup'ed a listening TCP socket to fd 3 and nothing else owns it.
-    let l = unsafe { std::net::TcpListener::from_raw_fd(LISTEN_FD) };
+    static TAKEN: std::sync::Mutex<u64> = std::sync::Mutex::new(0);
+    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    if *taken & (1 << i) != 0 {
+        return Err(std::io::Error::other(format!(
+            "descriptor {i} was already taken"
+        )));
+    }
+    *taken |= 1 << i;
+    // SAFETY: the supervisor placed an open descriptor at FIRST_FD + i that nothing else owns,
+    // and the bit set above makes sure it is wrapped only once.
+    Ok(unsafe { OwnedFd::from_raw_fd(FIRST_FD + i as i32) })
+}
+
+/// The listening socket the supervisor passed as fd 3, non-blocking.
+pub fn take_listener() -> std::io::Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::from(take_fd(0)?);
     l.set_nonblocking(true)?;
     Ok(l)
 }

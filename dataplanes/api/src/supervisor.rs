@@ -1,7 +1,8 @@
 //! Component processes: start, wait for readiness, kill and reap.
 //!
 //! Why socket activation: the supervisor binds each component's listening socket itself (on
-//! `127.0.0.1:0`) and passes it as fd 3 (`LISTEN_FDS=1`, as systemd does). Every address is
+//! `127.0.0.1:0`) and passes it as fd 3 (`LISTEN_FDS=1`, as systemd does; further descriptors,
+//! such as S-SPRIGHT's socket-map sockets, follow as fd 4, 5, ...). Every address is
 //! known before any process starts, so components can be given their peers' addresses on the
 //! command line, clients' connections queue in the backlog until the component accepts, and
 //! there is no port-picking race and no start-order sleep (the paper artifact's weakness).
@@ -18,7 +19,7 @@ use crate::{Component, DeployError, Exit, Role};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -32,8 +33,8 @@ pub struct ComponentSpec {
     pub role: Role,
     /// Arguments after `<exe> component <backend>`.
     pub args: Vec<String>,
-    /// Listening socket handed to the process as fd 3.
-    pub listener: Option<TcpListener>,
+    /// Descriptors handed to the process as fds 3, 4, ... in order (`LISTEN_FDS` = count).
+    pub fds: Vec<OwnedFd>,
     /// Extra environment variables.
     pub env: Vec<(String, String)>,
 }
@@ -44,7 +45,7 @@ impl ComponentSpec {
             name: name.into(),
             role,
             args: Vec::new(),
-            listener: None,
+            fds: Vec::new(),
             env: Vec::new(),
         }
     }
@@ -52,8 +53,9 @@ impl ComponentSpec {
         self.args.push(a.into());
         self
     }
-    pub fn listener(mut self, l: TcpListener) -> Self {
-        self.listener = Some(l);
+    /// Pass a listening socket (or any descriptor) as the next fd.
+    pub fn fd(mut self, fd: impl Into<OwnedFd>) -> Self {
+        self.fds.push(fd.into());
         self
     }
 }
@@ -74,8 +76,9 @@ pub struct Supervisor {
     done: bool,
 }
 
-/// Fd number a component finds its listener at.
-pub const LISTEN_FD: i32 = 3;
+/// Fd number of the first descriptor a component is given (its listener, where it has one).
+pub const FIRST_FD: i32 = 3;
+const MAX_FDS: usize = 16;
 const GRACE: Duration = Duration::from_secs(2);
 
 impl Supervisor {
@@ -112,20 +115,32 @@ impl Supervisor {
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }
-        let listen_fd = spec.listener.as_ref().map(|l| l.as_raw_fd());
-        if listen_fd.is_some() {
-            cmd.env("LISTEN_FDS", "1");
+        let raw: Vec<i32> = spec.fds.iter().map(|f| f.as_raw_fd()).collect();
+        if raw.len() > MAX_FDS {
+            return Err(DeployError::Io {
+                what: format!("start {}", spec.name),
+                source: std::io::Error::other("too many descriptors"),
+            });
         }
-        // SAFETY: the closure only makes async-signal-safe calls (setpgid, prctl, dup2, fcntl).
+        if !raw.is_empty() {
+            cmd.env("LISTEN_FDS", raw.len().to_string());
+        }
+        // SAFETY: the closure only makes async-signal-safe calls (setpgid, prctl, fcntl, dup2).
         unsafe {
             cmd.pre_exec(move || {
                 libc::setpgid(0, 0);
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if let Some(fd) = listen_fd {
-                    if fd == LISTEN_FD {
-                        let flags = libc::fcntl(fd, libc::F_GETFD);
-                        libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
-                    } else if libc::dup2(fd, LISTEN_FD) < 0 {
+                // Move every descriptor out of the way first, so that placing one at 3 + i
+                // never overwrites another still to be placed.
+                let mut high = [0i32; MAX_FDS];
+                for (i, &fd) in raw.iter().enumerate() {
+                    high[i] = libc::fcntl(fd, libc::F_DUPFD, 64);
+                    if high[i] < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                for (i, &h) in high.iter().enumerate().take(raw.len()) {
+                    if libc::dup2(h, FIRST_FD + i as i32) < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
@@ -136,7 +151,7 @@ impl Supervisor {
             name: spec.name.clone(),
             source,
         })?;
-        drop(spec.listener); // the child holds its own copy now
+        drop(spec.fds); // the child holds its own copies now
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = mpsc::channel();
         let mut log_out = log;

@@ -76,7 +76,7 @@ impl Dataplane for Grpc {
                 .arg("function")
                 .arg(&chain_arg)
                 .arg(format!("--id={}", f.id))
-                .listener(l);
+                .fd(l);
             c.args.extend(peer_args.iter().cloned());
             sup.start(c)?;
         }
@@ -88,7 +88,7 @@ impl Dataplane for Grpc {
         let mut g = ComponentSpec::new("gateway", Role::Gateway)
             .arg("gateway")
             .arg(&chain_arg)
-            .listener(l);
+            .fd(l);
         g.args.extend(peer_args);
         sup.start(g)?;
         Ok(Box::new(ProcessDeployment {

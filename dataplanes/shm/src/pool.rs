@@ -50,15 +50,15 @@ pub struct SlotMeta {
     pub from: u16,
     /// 0 = ok; otherwise an error the gateway turns into a 502.
     pub status: u16,
-    pub body_len: u32,
-    pub _pad: u32,
     /// Monotonic ns when the gateway admitted the request.
     pub admitted_ns: u64,
     pub state: workloads::State,
 }
 
-const _: () =
-    assert!(std::mem::size_of::<SlotCtl>() + std::mem::size_of::<SlotMeta>() <= SLOT_HEADER_BYTES);
+/// Slot layout: `SlotCtl` (16 bytes), body length (8 bytes with padding), `SlotMeta`, body.
+const LEN_OFFSET: usize = std::mem::size_of::<SlotCtl>();
+const META_OFFSET: usize = LEN_OFFSET + 8;
+const _: () = assert!(META_OFFSET + std::mem::size_of::<SlotMeta>() <= SLOT_HEADER_BYTES);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
@@ -454,17 +454,11 @@ impl Pool {
     pub unsafe fn slot(&self, idx: u32) -> (&mut SlotMeta, SlotBody<'_>) {
         assert!(idx < self.slots, "slot index checked by validate/alloc");
         let p = self.slot_ptr(idx);
-        let meta = &mut *(p.add(std::mem::size_of::<SlotCtl>()) as *mut SlotMeta);
-        let cap = self.body_capacity();
-        let body = std::slice::from_raw_parts_mut(p.add(SLOT_HEADER_BYTES), cap);
-        let len = &mut meta.body_len as *mut u32;
-        (
-            meta,
-            SlotBody {
-                len: &mut *len,
-                buf: body,
-            },
-        )
+        // Three disjoint regions of the slot: metadata, body length, body.
+        let meta = &mut *(p.add(META_OFFSET) as *mut SlotMeta);
+        let len = &mut *(p.add(LEN_OFFSET) as *mut u32);
+        let body = std::slice::from_raw_parts_mut(p.add(SLOT_HEADER_BYTES), self.body_capacity());
+        (meta, SlotBody { len, buf: body })
     }
 }
 

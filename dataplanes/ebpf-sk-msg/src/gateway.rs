@@ -1,0 +1,162 @@
+//! The S-SPRIGHT gateway: HTTP in, one copy into the pool, descriptors out and back.
+
+use crate::function::{STATUS_BAD_POSITION, STATUS_BODY_FULL, STATUS_OK};
+use crate::wire::{self, Recv};
+use bytes::Bytes;
+use dataplane_api::gateway::{Dispatch, GatewayError};
+use shm::{key, Descriptor, Pool, NO_NODE};
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::oneshot;
+use workloads::{render_reply, Body, Route, State};
+
+type Reply = Result<Vec<u8>, GatewayError>;
+
+pub struct SkMsgDispatch {
+    pub chain_id: u16,
+    pub pool: Arc<Pool>,
+    pub socket: Arc<AsyncFd<OwnedFd>>,
+    /// Slot -> (generation, waiting request). A request that timed out is removed here; its
+    /// slot is freed when its descriptor comes back, the first moment that is safe.
+    pub pending: Arc<Mutex<HashMap<u32, (u32, oneshot::Sender<Reply>)>>>,
+    pub timeout: Duration,
+}
+
+impl SkMsgDispatch {
+    fn me(&self) -> u32 {
+        key(self.chain_id, 0)
+    }
+
+    async fn send(&self, d: &Descriptor) -> std::io::Result<()> {
+        loop {
+            let mut guard = self.socket.writable().await?;
+            match wire::send(self.socket.get_ref().as_raw_fd(), d, true) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => guard.clear_ready(),
+                r => return r,
+            }
+        }
+    }
+
+    /// Receive descriptors coming back from the chain and complete their requests.
+    pub async fn receive_loop(self: Arc<Self>) -> std::io::Result<()> {
+        loop {
+            let mut guard = self.socket.readable().await?;
+            loop {
+                match wire::recv(self.socket.get_ref().as_raw_fd(), true)? {
+                    Recv::Desc(d) => self.complete(d),
+                    Recv::Empty => {
+                        guard.clear_ready();
+                        break;
+                    }
+                    Recv::Closed => return Ok(()),
+                }
+            }
+        }
+    }
+
+    fn complete(&self, d: Descriptor) {
+        let Ok(idx) = self.pool.validate(&d, self.me()) else {
+            tracing::warn!("dropped a bad descriptor from {:#x}", d.src);
+            return;
+        };
+        // SAFETY: validate() accepted it: the slot is ours until freed below.
+        let (meta, body) = unsafe { self.pool.slot(idx) };
+        let reply = match meta.status {
+            STATUS_OK => Ok(render_reply(&meta.state, body.bytes())),
+            STATUS_BODY_FULL => Err(GatewayError::TooLarge(
+                "a function's result does not fit in a pool slot".into(),
+            )),
+            STATUS_BAD_POSITION => Err(GatewayError::Upstream(
+                "a function got a request for another position".into(),
+            )),
+            _ => Err(GatewayError::Upstream(
+                "the next function of the chain is unreachable".into(),
+            )),
+        };
+        let waiter = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&idx);
+        self.pool.free(idx);
+        if let Some((gen, tx)) = waiter {
+            if gen == d.gen {
+                let _ = tx.send(reply);
+            }
+        }
+    }
+}
+
+impl Dispatch for SkMsgDispatch {
+    async fn dispatch(&self, route: &Route, body: Bytes) -> Reply {
+        if body.len() > self.pool.body_capacity() {
+            return Err(GatewayError::TooLarge(format!(
+                "body of {} bytes exceeds the pool slot capacity {}",
+                body.len(),
+                self.pool.body_capacity()
+            )));
+        }
+        let me = self.me();
+        let Some((idx, gen)) = self.pool.alloc(me) else {
+            return Err(GatewayError::NoCapacity(format!(
+                "pool of {} slots exhausted",
+                self.pool.slots()
+            )));
+        };
+        {
+            // SAFETY: we just allocated the slot and hold it until the hand-over.
+            let (meta, mut slot_body) = unsafe { self.pool.slot(idx) };
+            meta.route = route.id;
+            meta.node = 0;
+            meta.from = NO_NODE;
+            meta.status = STATUS_OK;
+            meta.admitted_ns = 0;
+            meta.state = State::new(route.id);
+            slot_body
+                .set(&body)
+                .expect("size checked against the slot capacity");
+        }
+        let (tx, rx) = oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(idx, (gen, tx));
+        let dst = key(self.chain_id, route.node(0).func);
+        self.pool.hand_over(idx, dst);
+        if let Err(e) = self
+            .send(&Descriptor {
+                dst,
+                src: me,
+                slot: idx,
+                gen,
+            })
+            .await
+        {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&idx);
+            self.pool.hand_over(idx, me);
+            self.pool.free(idx);
+            return Err(GatewayError::Upstream(format!(
+                "cannot reach function {}: {e}",
+                route.node(0).func
+            )));
+        }
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(GatewayError::Upstream("request dropped".into())),
+            Err(_) => {
+                // Abandon the request; its slot is freed when (if) the descriptor returns.
+                self.pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&idx);
+                Err(GatewayError::Timeout(self.timeout.as_millis() as u64))
+            }
+        }
+    }
+}

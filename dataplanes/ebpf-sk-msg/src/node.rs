@@ -1,0 +1,155 @@
+//! The eBPF side of S-SPRIGHT on this node: the SK_MSG program, its SOCKHASH and counters.
+//!
+//! One program and one set of maps serve every chain deployed by this driver process, so that
+//! chains really are security domains inside one socket map (a descriptor addressed to another
+//! chain is dropped in the kernel). The node is shared through [`EbpfNode::shared`] and detached
+//! when the last deployment using it is gone: aya detaches the program and closes the maps when
+//! the `Ebpf` object drops, and sockets leave the SOCKHASH when they are closed, so a crashed
+//! run leaves nothing pinned behind (nothing is pinned at all).
+//!
+//! Minimum kernel: 5.10 (see `bpf/sk_msg.bpf.c`).
+
+use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, PerCpuValues, SockHash};
+use aya::programs::SkMsg;
+use aya::Ebpf;
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex, Weak};
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sk_msg.bpf.o"));
+
+/// Name of the program, as `bpftool prog` shows it (truncated to 15 characters by the kernel).
+pub const PROGRAM_NAME: &str = "spright_redirect";
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct BpfCounter {
+    msgs: u64,
+    bytes: u64,
+}
+
+// SAFETY: plain repr(C) integers, no padding.
+unsafe impl aya::Pod for BpfCounter {}
+
+/// Why the program dropped a message (index into its `drops` array).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    CrossChain = 0,
+    Short = 1,
+    UnknownDestination = 2,
+    UnknownSender = 3,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EbpfError {
+    #[error("load eBPF object: {0} (needs root, a kernel with BPF and SOCKMAP: see `spright-bench env`)")]
+    Load(#[from] aya::EbpfError),
+    #[error("eBPF program: {0}")]
+    Program(#[from] aya::programs::ProgramError),
+    #[error("eBPF map: {0}")]
+    Map(#[from] aya::maps::MapError),
+    #[error("eBPF object lacks {0}")]
+    Missing(&'static str),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct EbpfNode {
+    socks: SockHash<MapData, u32>,
+    chain_of_port: HashMap<MapData, u32, u32>,
+    delivered: PerCpuHashMap<MapData, u32, BpfCounter>,
+    drops: PerCpuArray<MapData, u64>,
+    next_chain: u16,
+    // Dropped last: detaches the program.
+    _bpf: Ebpf,
+}
+
+impl EbpfNode {
+    fn load() -> Result<Self, EbpfError> {
+        let mut bpf = Ebpf::load(OBJECT)?;
+        let socks: SockHash<MapData, u32> = bpf
+            .take_map("socks")
+            .ok_or(EbpfError::Missing("map socks"))?
+            .try_into()?;
+        let chain_of_port = bpf
+            .take_map("chain_of_port")
+            .ok_or(EbpfError::Missing("map chain_of_port"))?
+            .try_into()?;
+        let delivered = bpf
+            .take_map("delivered")
+            .ok_or(EbpfError::Missing("map delivered"))?
+            .try_into()?;
+        let drops = bpf
+            .take_map("drops")
+            .ok_or(EbpfError::Missing("map drops"))?
+            .try_into()?;
+        let prog: &mut SkMsg = bpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or(EbpfError::Missing("program"))?
+            .try_into()?;
+        prog.load()?;
+        prog.attach(socks.fd())?;
+        Ok(EbpfNode {
+            socks,
+            chain_of_port,
+            delivered,
+            drops,
+            next_chain: 1,
+            _bpf: bpf,
+        })
+    }
+
+    /// The node of this process, loading and attaching the program on first use.
+    pub fn shared() -> Result<Arc<Mutex<EbpfNode>>, EbpfError> {
+        static NODE: Mutex<Weak<Mutex<EbpfNode>>> = Mutex::new(Weak::new());
+        let mut slot = NODE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = slot.upgrade() {
+            return Ok(n);
+        }
+        let n = Arc::new(Mutex::new(EbpfNode::load()?));
+        *slot = Arc::downgrade(&n);
+        Ok(n)
+    }
+
+    /// A chain id not used by any other chain of this node (the upper half of its keys).
+    pub fn new_chain_id(&mut self) -> u16 {
+        let id = self.next_chain;
+        self.next_chain = self.next_chain.wrapping_add(1).max(1);
+        id
+    }
+
+    /// Put `socket` (a connected loopback TCP socket) into the map under `key`.
+    pub fn register(&mut self, key: u32, socket: &std::net::TcpStream) -> Result<(), EbpfError> {
+        let port = socket.local_addr()?.port() as u32;
+        let nr = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+        self.delivered.insert(
+            key,
+            PerCpuValues::try_from(vec![BpfCounter::default(); nr])?,
+            0,
+        )?;
+        self.chain_of_port
+            .insert(port, shm::key_chain(key) as u32, 0)?;
+        self.socks.insert(key, socket.as_raw_fd(), 0)?;
+        Ok(())
+    }
+
+    /// Forget a key and its socket's port (the socket itself leaves the map when closed).
+    pub fn unregister(&mut self, key: u32, port: u16) {
+        let _ = self.socks.remove(&key);
+        let _ = self.chain_of_port.remove(&(port as u32));
+        let _ = self.delivered.remove(&key);
+    }
+
+    /// Messages and bytes the program delivered to `key`, summed over CPUs.
+    pub fn delivered(&self, key: u32) -> Option<(u64, u64)> {
+        let v = self.delivered.get(&key, 0).ok()?;
+        Some(v.iter().fold((0, 0), |(m, b), c| (m + c.msgs, b + c.bytes)))
+    }
+
+    /// Messages the program dropped for `reason`, over all chains of this node.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops
+            .get(&(reason as u32), 0)
+            .map(|v| v.iter().sum())
+            .unwrap_or(0)
+    }
+}
