@@ -97,6 +97,7 @@ struct SkMsgDeployment {
     supervisor: Option<Supervisor>,
     endpoint: Endpoint,
     node: Arc<Mutex<EbpfNode>>,
+    chain_id: u16,
     /// (component name, key, local port) of every registered socket.
     keys: Vec<(String, u32, u16)>,
     peers: Vec<TcpStream>,
@@ -117,7 +118,12 @@ impl Deployment for SkMsgDeployment {
 
     fn counters(&self) -> Vec<Counter> {
         let node = self.node.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = Vec::new();
+        // The chain's security-domain id: the upper half of its socket-map keys.
+        let mut out = vec![Counter {
+            component: "node".into(),
+            name: "chain_id".into(),
+            value: self.chain_id as u64,
+        }];
         for (name, key, _) in &self.keys {
             if let Some((msgs, bytes)) = node.delivered(*key) {
                 out.push(Counter {
@@ -227,6 +233,7 @@ impl Dataplane for SSpright {
                 host: None,
             },
             node: node.clone(),
+            chain_id,
             keys: Vec::new(),
             peers: Vec::new(),
             pool: Some(pool),
