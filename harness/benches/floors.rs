@@ -1,6 +1,7 @@
 //! Raw floors: the cost of one 16-byte round trip between two threads over each kernel
 //! mechanism a dataplane can build on, under the same placement. Every dataplane's per-hop cost
-//! is read against these.
+//! is read against these. `sk_msg_redirect` is S-SPRIGHT's mechanism: both ends are sockets in
+//! the SOCKHASH of the real SK_MSG program, and each direction is one redirect to ingress.
 //!
 //! Placement matters more than the mechanism on small VMs (a wake-up across an idle core costs
 //! 50-70 us, on the same core ~8 us), so each mechanism is measured twice: both threads pinned to
@@ -50,7 +51,63 @@ fn tcp_pair() -> (TcpStream, TcpStream) {
     (c, s)
 }
 
+/// One end of an SK_MSG pair: a registered socket, its key, and the peer end kept open.
+struct SkEnd {
+    sock: TcpStream,
+    _peer: TcpStream,
+}
+
+fn sk_end(node: &std::sync::Mutex<ebpf_sk_msg::node::EbpfNode>, key: u32) -> SkEnd {
+    let (sock, peer) = tcp_pair();
+    node.lock().unwrap().register(key, &sock).unwrap();
+    SkEnd { sock, _peer: peer }
+}
+
+/// Client end of an SK_MSG echo: descriptors sent to `there` come back from the peer thread.
+struct SkClient {
+    end: SkEnd,
+    there: u32,
+}
+
+impl SkClient {
+    fn round_trip(&mut self) {
+        let d = shm::Descriptor {
+            dst: self.there,
+            src: 0,
+            slot: 0,
+            gen: 0,
+        };
+        self.end.sock.write_all(&d.to_bytes()).unwrap();
+        let mut buf = [0u8; 16];
+        self.end.sock.read_exact(&mut buf).unwrap();
+    }
+}
+
+fn sk_msg_pair(node: &std::sync::Mutex<ebpf_sk_msg::node::EbpfNode>, peer_cpu: usize) -> SkClient {
+    let chain = node.lock().unwrap().new_chain_id();
+    let (here, there) = (shm::key(chain, 1), shm::key(chain, 2));
+    let a = sk_end(node, here);
+    let b = sk_end(node, there);
+    std::thread::spawn(move || {
+        // Take the whole end: a closure capturing only `b.sock` would drop the peer socket,
+        // and the kernel refuses to redirect into a connection that is no longer established.
+        let mut b = b;
+        pin(peer_cpu);
+        let mut buf = [0u8; 16];
+        while b.sock.read_exact(&mut buf).is_ok() {
+            let mut d = shm::Descriptor::from_bytes(buf);
+            d.dst = here;
+            if b.sock.write_all(&d.to_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    SkClient { end: a, there }
+}
+
 fn floors(c: &mut Criterion) {
+    let node = ebpf_sk_msg::node::EbpfNode::shared()
+        .expect("load the SK_MSG program (root; scripts/setup.sh)");
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -73,6 +130,11 @@ fn floors(c: &mut Criterion) {
         let mut s = echo_pair(a, b, peer_cpu);
         g.bench_function(BenchmarkId::new("loopback_tcp", placement), |bch| {
             bch.iter(|| round_trip(&mut s))
+        });
+        drop(s);
+        let mut sk = sk_msg_pair(&node, peer_cpu);
+        g.bench_function(BenchmarkId::new("sk_msg_redirect", placement), |bch| {
+            bch.iter(|| sk.round_trip())
         });
     }
     g.finish();
