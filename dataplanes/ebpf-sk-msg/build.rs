@@ -5,8 +5,7 @@ use std::process::Command;
 
 fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("sk_msg.bpf.o");
-    let shm_include =
-        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../shm/include");
+    let shm_include = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("../shm/include");
     println!("cargo:rerun-if-changed=bpf/sk_msg.bpf.c");
     println!("cargo:rerun-if-changed=../shm/include/spright_desc.h");
     // asm/types.h lives under the multiarch include directory on Debian.

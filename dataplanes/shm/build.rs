@@ -3,8 +3,5 @@
 fn main() {
     println!("cargo:rerun-if-changed=include/spright_desc.h");
     println!("cargo:rerun-if-changed=src/layout_probe.c");
-    cc::Build::new()
-        .file("src/layout_probe.c")
-        .include("include")
-        .compile("spright_layout_probe");
+    cc::Build::new().file("src/layout_probe.c").include("include").compile("spright_layout_probe");
 }

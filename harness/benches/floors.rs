@@ -71,12 +71,7 @@ struct SkClient {
 
 impl SkClient {
     fn round_trip(&mut self) {
-        let d = shm::Descriptor {
-            dst: self.there,
-            src: 0,
-            slot: 0,
-            gen: 0,
-        };
+        let d = shm::Descriptor { dst: self.there, src: 0, slot: 0, gen: 0 };
         self.end.sock.write_all(&d.to_bytes()).unwrap();
         let mut buf = [0u8; 16];
         self.end.sock.read_exact(&mut buf).unwrap();
@@ -106,36 +101,26 @@ fn sk_msg_pair(node: &std::sync::Mutex<ebpf_sk_msg::node::EbpfNode>, peer_cpu: u
 }
 
 fn floors(c: &mut Criterion) {
-    let node = ebpf_sk_msg::node::EbpfNode::shared()
-        .expect("load the SK_MSG program (root; scripts/setup.sh)");
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let node = ebpf_sk_msg::node::EbpfNode::shared().expect("load the SK_MSG program (root; scripts/setup.sh)");
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut placements = vec![("same-core", 0usize)];
     if cpus > 1 {
         placements.push(("cross-core", 1));
     }
     let mut g = c.benchmark_group("round_trip_16B");
-    g.measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
     for (placement, peer_cpu) in placements {
         pin(0);
         let (a, b) = UnixStream::pair().unwrap();
         let mut s = echo_pair(a, b, peer_cpu);
-        g.bench_function(BenchmarkId::new("unix_stream", placement), |bch| {
-            bch.iter(|| round_trip(&mut s))
-        });
+        g.bench_function(BenchmarkId::new("unix_stream", placement), |bch| bch.iter(|| round_trip(&mut s)));
         drop(s);
         let (a, b) = tcp_pair();
         let mut s = echo_pair(a, b, peer_cpu);
-        g.bench_function(BenchmarkId::new("loopback_tcp", placement), |bch| {
-            bch.iter(|| round_trip(&mut s))
-        });
+        g.bench_function(BenchmarkId::new("loopback_tcp", placement), |bch| bch.iter(|| round_trip(&mut s)));
         drop(s);
         let mut sk = sk_msg_pair(&node, peer_cpu);
-        g.bench_function(BenchmarkId::new("sk_msg_redirect", placement), |bch| {
-            bch.iter(|| sk.round_trip())
-        });
+        g.bench_function(BenchmarkId::new("sk_msg_redirect", placement), |bch| bch.iter(|| sk.round_trip()));
     }
     g.finish();
 }

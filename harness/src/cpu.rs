@@ -92,9 +92,7 @@ pub fn schedstat_ns(text: &str) -> Option<u64> {
 
 /// CPU time of a tracked process or thread in nanoseconds (see the module docs).
 fn read_cpu_ns(t: &Tracked, ns_per_tick: u64) -> Option<u64> {
-    let stat = std::fs::read_to_string(t.stat_path())
-        .ok()
-        .and_then(|s| cpu_ticks(&s))?;
+    let stat = std::fs::read_to_string(t.stat_path()).ok().and_then(|s| cpu_ticks(&s))?;
     let threads: u64 = match t.tid {
         Some(tid) => std::fs::read_to_string(format!("/proc/{}/task/{tid}/schedstat", t.pid))
             .ok()
@@ -133,20 +131,12 @@ impl Sampler {
     }
 }
 
-fn sample_loop(
-    tracked: Vec<Tracked>,
-    interval: Duration,
-    stop: &AtomicBool,
-) -> (Vec<Sample>, SystemCpu) {
+fn sample_loop(tracked: Vec<Tracked>, interval: Duration, stop: &AtomicBool) -> (Vec<Sample>, SystemCpu) {
     let hz = procfs::ticks_per_second().max(1);
     let ns_per_tick = 1_000_000_000 / hz;
     let read = |t: &Tracked| read_cpu_ns(t, ns_per_tick);
     let start = now_ns();
-    let sys = || {
-        std::fs::read_to_string("/proc/stat")
-            .ok()
-            .and_then(|s| system_ticks(&s))
-    };
+    let sys = || std::fs::read_to_string("/proc/stat").ok().and_then(|s| system_ticks(&s));
     let sys0 = sys();
     let base: Vec<Option<u64>> = tracked.iter().map(read).collect();
     let mut last = base.clone();
@@ -160,9 +150,7 @@ fn sample_loop(
         if !stopping {
             let now = now_ns();
             if due > now {
-                std::thread::sleep(Duration::from_nanos(
-                    (due - now).min(interval.as_nanos() as u64),
-                ));
+                std::thread::sleep(Duration::from_nanos((due - now).min(interval.as_nanos() as u64)));
             }
         }
         let now = now_ns();
@@ -185,11 +173,7 @@ fn sample_loop(
                 name: t.name.clone(),
                 role: t.role,
                 pid: t.pid,
-                cpu_pct: if dt > 0.0 {
-                    (c - prev) as f64 / 1e9 / dt * 100.0
-                } else {
-                    0.0
-                },
+                cpu_pct: if dt > 0.0 { (c - prev) as f64 / 1e9 / dt * 100.0 } else { 0.0 },
                 cpu_s: (c - b) as f64 / 1e9,
                 alive,
             });
@@ -198,10 +182,7 @@ fn sample_loop(
         last_t = now;
         if stopping || stop.load(Ordering::Relaxed) {
             let system = match (sys0, sys()) {
-                (Some((b0, _)), Some((b1, _))) => SystemCpu {
-                    busy_s: (b1 - b0) as f64 / hz as f64,
-                    wall_s: t_s,
-                },
+                (Some((b0, _)), Some((b1, _))) => SystemCpu { busy_s: (b1 - b0) as f64 / hz as f64, wall_s: t_s },
                 _ => SystemCpu::default(),
             };
             return (out, system);
@@ -240,21 +221,12 @@ mod tests {
     fn samples_own_thread() {
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() } as u32;
-        let me = Tracked {
-            pid: std::process::id(),
-            tid: Some(tid),
-            role: Role::LoadGenerator,
-            name: "self".into(),
-        };
+        let me = Tracked { pid: std::process::id(), tid: Some(tid), role: Role::LoadGenerator, name: "self".into() };
         let s = Sampler::start(vec![me], Duration::from_millis(20)).unwrap();
         workloads::handler::spin_cpu(150_000_000);
         let (samples, _) = s.finish();
         let last = samples.last().expect("samples were taken");
         assert!(last.alive);
-        assert!(
-            last.cpu_s >= 0.1,
-            "spun 150 ms of CPU, sampler saw {} s",
-            last.cpu_s
-        );
+        assert!(last.cpu_s >= 0.1, "spun 150 ms of CPU, sampler saw {} s", last.cpu_s);
     }
 }

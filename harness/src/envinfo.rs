@@ -48,21 +48,12 @@ fn first_line(cmd: &str, args: &[&str]) -> Option<String> {
 
 fn meminfo(text: &str, key: &str) -> u64 {
     text.lines()
-        .find_map(|l| {
-            l.strip_prefix(key)?
-                .trim_start_matches(':')
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
+        .find_map(|l| l.strip_prefix(key)?.trim_start_matches(':').split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
 
 fn mounted(fstype: &str) -> bool {
-    read("/proc/mounts")
-        .lines()
-        .any(|l| l.split_whitespace().nth(2) == Some(fstype))
+    read("/proc/mounts").lines().any(|l| l.split_whitespace().nth(2) == Some(fstype))
 }
 
 /// Try to create (and immediately close) a SOCKMAP with the raw bpf(2) syscall.
@@ -78,13 +69,7 @@ pub fn probe_sockmap() -> Result<(), String> {
     const BPF_MAP_CREATE: libc::c_long = 0;
     const BPF_MAP_TYPE_SOCKMAP: u32 = 15;
     let mut attr = [0u8; 128];
-    let req = MapCreate {
-        map_type: BPF_MAP_TYPE_SOCKMAP,
-        key_size: 4,
-        value_size: 4,
-        max_entries: 1,
-        map_flags: 0,
-    };
+    let req = MapCreate { map_type: BPF_MAP_TYPE_SOCKMAP, key_size: 4, value_size: 4, max_entries: 1, map_flags: 0 };
     // SAFETY: MapCreate is plain data no larger than the zeroed attribute buffer.
     unsafe {
         std::ptr::copy_nonoverlapping(
@@ -94,19 +79,9 @@ pub fn probe_sockmap() -> Result<(), String> {
         )
     };
     // SAFETY: bpf(BPF_MAP_CREATE) with a valid, zero-padded attribute buffer of the given size.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_MAP_CREATE,
-            attr.as_ptr(),
-            attr.len() as u32,
-        )
-    };
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_MAP_CREATE, attr.as_ptr(), attr.len() as u32) };
     if fd < 0 {
-        return Err(format!(
-            "cannot create a SOCKMAP: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(format!("cannot create a SOCKMAP: {}", std::io::Error::last_os_error()));
     }
     // SAFETY: fd was just returned to us by the kernel.
     unsafe { libc::close(fd as i32) };
@@ -120,19 +95,13 @@ fn allowed_cpus() -> Vec<usize> {
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return Vec::new();
         }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&i| libc::CPU_ISSET(i, &set))
-            .collect()
+        (0..libc::CPU_SETSIZE as usize).filter(|&i| libc::CPU_ISSET(i, &set)).collect()
     }
 }
 
 pub fn collect() -> EnvReport {
     let mem = read("/proc/meminfo");
-    let la: Vec<f64> = read("/proc/loadavg")
-        .split_whitespace()
-        .take(3)
-        .filter_map(|x| x.parse().ok())
-        .collect();
+    let la: Vec<f64> = read("/proc/loadavg").split_whitespace().take(3).filter_map(|x| x.parse().ok()).collect();
     let commit = first_line("git", &["rev-parse", "HEAD"]);
     let dirty = commit.is_some()
         && Command::new("git")
@@ -145,14 +114,9 @@ pub fn collect() -> EnvReport {
         kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
         cpu_model: read("/proc/cpuinfo")
             .lines()
-            .find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
-            })
+            .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
             .unwrap_or_else(|| "unknown".into()),
-        cores_online: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        cores_online: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         cpus_allowed: allowed_cpus(),
         memory_gib: meminfo(&mem, "MemTotal") as f64 / 1024.0 / 1024.0,
         load_average: [
@@ -188,10 +152,7 @@ impl EnvReport {
             "cpu             {} ({} cores online, allowed {:?})\n",
             self.cpu_model, self.cores_online, self.cpus_allowed
         );
-        s += &format!(
-            "memory          {:.1} GiB, load average {:?}\n",
-            self.memory_gib, self.load_average
-        );
+        s += &format!("memory          {:.1} GiB, load average {:?}\n", self.memory_gib, self.load_average);
         s += &format!(
             "hugepages       {} total, {} free, {} KiB each; hugetlbfs mounted: {}\n",
             self.hugepages_total,
@@ -199,11 +160,7 @@ impl EnvReport {
             self.hugepage_size_kib,
             yes(self.hugetlbfs_mounted)
         );
-        s += &format!(
-            "bpffs mounted   {}\nBTF             {}\n",
-            yes(self.bpffs_mounted),
-            yes(self.btf)
-        );
+        s += &format!("bpffs mounted   {}\nBTF             {}\n", yes(self.bpffs_mounted), yes(self.btf));
         s += &format!(
             "SOCKMAP         {}\n",
             match &self.sockmap {
@@ -218,11 +175,7 @@ impl EnvReport {
         s += &format!(
             "commit          {}{}\n",
             opt(&self.commit),
-            if self.commit_dirty {
-                " (with uncommitted changes)"
-            } else {
-                ""
-            }
+            if self.commit_dirty { " (with uncommitted changes)" } else { "" }
         );
         if self.hugepages_total == 0 || !self.bpffs_mounted {
             s += "\nhint: run scripts/setup.sh as root to install packages, mount bpffs/hugetlbfs and reserve hugepages\n";

@@ -32,11 +32,7 @@ fn ensure_font() -> Result<()> {
         let bytes = FONT_PATHS
             .iter()
             .find_map(|p| std::fs::read(p).ok())
-            .ok_or_else(|| {
-                format!(
-                    "no font found at {FONT_PATHS:?}; install fonts-dejavu-core (scripts/setup.sh)"
-                )
-            })?;
+            .ok_or_else(|| format!("no font found at {FONT_PATHS:?}; install fonts-dejavu-core (scripts/setup.sh)"))?;
         let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
         plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
             .map_err(|_| "font file is not valid TrueType".to_string())
@@ -54,32 +50,21 @@ pub fn draw(panels: &[Panel], stem: &Path) -> Result<()> {
     {
         let root = BitMapBackend::new(&png, size).into_drawing_area();
         draw_on(&root, panels).with_context(|| format!("draw {}", png.display()))?;
-        root.present()
-            .map_err(|e| anyhow!("write {}: {e:?}", png.display()))?;
+        root.present().map_err(|e| anyhow!("write {}: {e:?}", png.display()))?;
     }
     {
         let root = SVGBackend::new(&svg, size).into_drawing_area();
         draw_on(&root, panels).with_context(|| format!("draw {}", svg.display()))?;
-        root.present()
-            .map_err(|e| anyhow!("write {}: {e:?}", svg.display()))?;
+        root.present().map_err(|e| anyhow!("write {}: {e:?}", svg.display()))?;
     }
     Ok(())
 }
 
 fn bounds(panel: &Panel) -> (f64, f64, f64, f64) {
-    let pts = || {
-        panel
-            .series
-            .iter()
-            .flat_map(|s| s.points.iter())
-            .filter(|p| p.0.is_finite() && p.1.is_finite())
-    };
+    let pts = || panel.series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
     let xmin = pts().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let xmax = pts().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
-    let ymin = pts()
-        .filter(|p| !panel.log_y || p.1 > 0.0)
-        .map(|p| p.1)
-        .fold(f64::INFINITY, f64::min);
+    let ymin = pts().filter(|p| !panel.log_y || p.1 > 0.0).map(|p| p.1).fold(f64::INFINITY, f64::min);
     let ymax = pts().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
     if !xmin.is_finite() || !ymax.is_finite() {
         return (0.0, 1.0, if panel.log_y { 1.0 } else { 0.0 }, 10.0);
@@ -122,12 +107,8 @@ macro_rules! plot_panel {
                 .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
                 .map_err(|e| anyhow!("{e:?}"))?
                 .label(s.name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
-                .map_err(|e| anyhow!("{e:?}"))?;
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled()))).map_err(|e| anyhow!("{e:?}"))?;
         }
         if !panel.series.is_empty() {
             chart
@@ -165,13 +146,7 @@ pub fn read_csv(path: &Path) -> Result<Vec<BTreeMap<String, String>>> {
     let mut rows = Vec::new();
     for rec in r.records() {
         let rec = rec?;
-        rows.push(
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect(),
-        );
+        rows.push(headers.iter().zip(rec.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect());
     }
     Ok(rows)
 }
@@ -184,9 +159,7 @@ fn num(row: &BTreeMap<String, String>, col: &str) -> Option<f64> {
 pub fn run_figures(dir: &Path, title: &str) -> Result<()> {
     let ts = read_csv(&dir.join("timeseries.csv"))?;
     let col = |c: &str| -> Vec<(f64, f64)> {
-        ts.iter()
-            .filter_map(|r| Some((num(r, "second")? + 0.5, num(r, c)?)))
-            .collect()
+        ts.iter().filter_map(|r| Some((num(r, "second")? + 0.5, num(r, c)?))).collect()
     };
     draw(
         &[
@@ -195,14 +168,8 @@ pub fn run_figures(dir: &Path, title: &str) -> Result<()> {
                 x_label: "time (s)".into(),
                 y_label: "requests/s".into(),
                 series: vec![
-                    Series {
-                        name: "ok".into(),
-                        points: col("ok"),
-                    },
-                    Series {
-                        name: "errors".into(),
-                        points: col("errors"),
-                    },
+                    Series { name: "ok".into(), points: col("ok") },
+                    Series { name: "errors".into(), points: col("errors") },
                 ],
                 log_y: false,
             },
@@ -212,10 +179,7 @@ pub fn run_figures(dir: &Path, title: &str) -> Result<()> {
                 y_label: "latency (us)".into(),
                 series: ["p50_us", "p90_us", "p99_us", "max_us"]
                     .iter()
-                    .map(|c| Series {
-                        name: c.trim_end_matches("_us").into(),
-                        points: col(c),
-                    })
+                    .map(|c| Series { name: c.trim_end_matches("_us").into(), points: col(c) })
                     .collect(),
                 log_y: true,
             },
@@ -225,25 +189,17 @@ pub fn run_figures(dir: &Path, title: &str) -> Result<()> {
     let cpu = read_csv(&dir.join("cpu.csv"))?;
     let mut by_role: BTreeMap<String, BTreeMap<u64, f64>> = BTreeMap::new();
     for r in &cpu {
-        let (Some(t), Some(p), Some(role)) = (num(r, "t_s"), num(r, "cpu_pct"), r.get("role"))
-        else {
+        let (Some(t), Some(p), Some(role)) = (num(r, "t_s"), num(r, "cpu_pct"), r.get("role")) else {
             continue;
         };
         // Samples of one tick share a timestamp to the millisecond.
-        *by_role
-            .entry(role.clone())
-            .or_default()
-            .entry((t * 1000.0).round() as u64)
-            .or_default() += p;
+        *by_role.entry(role.clone()).or_default().entry((t * 1000.0).round() as u64).or_default() += p;
     }
     let series = by_role
         .into_iter()
         .map(|(role, pts)| Series {
             name: role,
-            points: pts
-                .into_iter()
-                .map(|(t, p)| (t as f64 / 1000.0, p))
-                .collect(),
+            points: pts.into_iter().map(|(t, p)| (t as f64 / 1000.0, p)).collect(),
         })
         .collect();
     draw(

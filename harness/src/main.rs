@@ -27,6 +27,11 @@ enum Cmd {
     Run(RunArgs),
     /// Run the experiment set of `make reproduce`: every backend, the synthetic chains, rising rates.
     Reproduce(ReproduceArgs),
+    /// Rewrite summary.md and redraw the figures of a `reproduce` directory from its CSV.
+    Summarize {
+        /// A directory written by `spright-bench reproduce`.
+        dir: PathBuf,
+    },
     /// Drive any HTTP server with the load generator (no deployment); prints a summary.
     Load(LoadArgs),
     /// Report what this machine has: kernel, BPF/SOCKMAP, hugepages, DPDK, clang.
@@ -145,8 +150,8 @@ struct ReproduceArgs {
     /// First offered rate; each further point doubles it.
     #[arg(long, default_value_t = 250.0)]
     start_rate: f64,
-    /// Most rate points per backend and chain.
-    #[arg(long, default_value_t = 7)]
+    /// Most rate points per backend and chain (250 req/s doubled 8 times is 64,000 req/s).
+    #[arg(long, default_value_t = 9)]
     max_points: usize,
     /// Measured seconds per point.
     #[arg(long, default_value_t = 5.0)]
@@ -172,20 +177,14 @@ struct LoadArgs {
 }
 
 fn parse_range(s: &str) -> Result<(u64, u64), String> {
-    let (a, b) = s
-        .split_once('-')
-        .ok_or_else(|| format!("{s:?}: expected MIN-MAX"))?;
+    let (a, b) = s.split_once('-').ok_or_else(|| format!("{s:?}: expected MIN-MAX"))?;
     let a = a.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
     let b = b.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
     Ok((a, b))
 }
 
 fn stamp() -> String {
-    harness::clock::wall_clock()
-        .1
-        .replace([':', '-'], "")
-        .trim_end_matches('Z')
-        .to_string()
+    harness::clock::wall_clock().1.replace([':', '-'], "").trim_end_matches('Z').to_string()
 }
 
 fn main() {
@@ -194,9 +193,7 @@ fn main() {
         std::process::exit(component(&backend, args));
     }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = real_main(cli.cmd) {
@@ -229,21 +226,13 @@ fn real_main(cmd: Cmd) -> Result<()> {
         Cmd::Run(a) => {
             harness::registry::get(&a.backend).map_err(anyhow::Error::msg)?;
             let mut chain = workloads::load_chain(&a.chain)?;
-            a.load
-                .overrides()
-                .apply(&mut chain)
-                .map_err(anyhow::Error::msg)?;
+            a.load.overrides().apply(&mut chain).map_err(anyhow::Error::msg)?;
             if a.sample_ms == 0 {
                 anyhow::bail!("--sample-ms must be > 0");
             }
-            let out = a.out.unwrap_or_else(|| {
-                PathBuf::from(format!(
-                    "results/runs/{}-{}-{}",
-                    stamp(),
-                    chain.name,
-                    a.backend
-                ))
-            });
+            let out = a
+                .out
+                .unwrap_or_else(|| PathBuf::from(format!("results/runs/{}-{}-{}", stamp(), chain.name, a.backend)));
             let opts = RunOptions {
                 backend: a.backend,
                 chain,
@@ -271,9 +260,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
             println!("results: {}", outcome.dir.display());
         }
         Cmd::Reproduce(a) => {
-            let out = a
-                .out
-                .unwrap_or_else(|| PathBuf::from(format!("results/runs/reproduce-{}", stamp())));
+            let out = a.out.unwrap_or_else(|| PathBuf::from(format!("results/runs/reproduce-{}", stamp())));
             let o = harness::reproduce::ReproduceOptions {
                 out,
                 chains_dir: a.chains_dir,
@@ -295,6 +282,10 @@ fn real_main(cmd: Cmd) -> Result<()> {
             println!("summary: {}", dir.join("summary.md").display());
         }
         Cmd::Load(a) => load_url(a)?,
+        Cmd::Summarize { dir } => {
+            harness::reproduce::summarize(&dir)?;
+            println!("summary: {}", dir.join("summary.md").display());
+        }
         Cmd::Env { json } => {
             let env = harness::envinfo::collect();
             if json {
@@ -316,10 +307,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
 /// Drive an arbitrary URL (used to compare the generator with wrk against one server).
 fn load_url(a: LoadArgs) -> Result<()> {
     use std::net::ToSocketAddrs;
-    let rest = a
-        .url
-        .strip_prefix("http://")
-        .context("--url must start with http://")?;
+    let rest = a.url.strip_prefix("http://").context("--url must start with http://")?;
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -333,10 +321,7 @@ fn load_url(a: LoadArgs) -> Result<()> {
         "name = \"url\"\n[[functions]]\nid = 1\nname = \"none\"\nhandler = \"synthetic\"\n[[routes]]\nname = \"url\"\nkind = \"pipeline\"\nfunctions = [\"none\"]\n",
         std::path::Path::new("<load>"),
     )?;
-    a.load
-        .overrides()
-        .apply(&mut chain)
-        .map_err(anyhow::Error::msg)?;
+    a.load.overrides().apply(&mut chain).map_err(anyhow::Error::msg)?;
     let spec = harness::loadgen::LoadSpec {
         target,
         host: hostport.to_string(),
@@ -347,9 +332,7 @@ fn load_url(a: LoadArgs) -> Result<()> {
     };
     let progress = std::sync::Arc::new(harness::loadgen::Progress::default());
     let (h, _) = harness::loadgen::spawn(spec, harness::stop_flag(), progress)?;
-    let r = h
-        .join()
-        .map_err(|_| anyhow::anyhow!("load generator panicked"))??;
+    let r = h.join().map_err(|_| anyhow::anyhow!("load generator panicked"))??;
     let rec = &r.recorder;
     let p = harness::results::Percentiles::of(&rec.overall);
     println!(

@@ -58,8 +58,7 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
         anyhow::bail!("{} already exists; choose another --out", o.out.display());
     }
     let points_dir = o.out.join("points");
-    std::fs::create_dir_all(&points_dir)
-        .with_context(|| format!("create {}", points_dir.display()))?;
+    std::fs::create_dir_all(&points_dir).with_context(|| format!("create {}", points_dir.display()))?;
     let mut all: Vec<Summary> = Vec::new();
     let total = backends.len() * chains.len();
     let mut k = 0;
@@ -71,10 +70,7 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
                 if stop.load(Ordering::Relaxed) {
                     break 'outer;
                 }
-                eprintln!(
-                    "[{k}/{total}] {} on {backend} at {rate} req/s ...",
-                    chain.name
-                );
+                eprintln!("[{k}/{total}] {} on {backend} at {rate} req/s ...", chain.name);
                 let mut c = chain.clone();
                 LoadOverrides {
                     pattern: Some("open".into()),
@@ -114,37 +110,66 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
     Ok(o.out.clone())
 }
 
+/// What `summary.md` says about how a comparison was made (`reproduce.json`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Meta {
+    command_line: Vec<String>,
+    machine: String,
+    duration_s: f64,
+    warmup_s: f64,
+    start_rate: f64,
+}
+
 fn write_comparison(out: &Path, all: &[Summary], o: &ReproduceOptions) -> Result<()> {
     let path = out.join("comparison.csv");
-    let mut w =
-        csv::Writer::from_path(&path).with_context(|| format!("create {}", path.display()))?;
+    let mut w = csv::Writer::from_path(&path).with_context(|| format!("create {}", path.display()))?;
     w.write_record(SUMMARY_COLUMNS)?;
     for s in all {
         w.write_record(summary_row(s))?;
     }
     w.flush()?;
-    draw_comparison(out)?;
-
     let env = crate::envinfo::collect();
+    let meta = Meta {
+        command_line: o.command_line.clone(),
+        machine: format!(
+            "{} ({} cores), kernel {}, commit {}{}",
+            env.cpu_model,
+            env.cores_online,
+            env.kernel,
+            env.commit.as_deref().unwrap_or("unknown"),
+            if env.commit_dirty { " (dirty)" } else { "" }
+        ),
+        duration_s: o.duration_s,
+        warmup_s: o.warmup_s,
+        start_rate: o.start_rate,
+    };
+    std::fs::write(out.join("reproduce.json"), serde_json::to_string_pretty(&meta)?).context("write reproduce.json")?;
+    summarize(out)
+}
+
+/// Redraw the figures and rewrite `summary.md` of a comparison directory from its
+/// `comparison.csv` and `reproduce.json` alone (`spright-bench summarize DIR`).
+pub fn summarize(out: &Path) -> Result<()> {
+    let meta: Meta = serde_json::from_slice(&std::fs::read(out.join("reproduce.json")).context("read reproduce.json")?)
+        .context("parse reproduce.json")?;
+    let all: Vec<Summary> = figures::read_csv(&out.join("comparison.csv"))?
+        .iter()
+        .map(Summary::from_row)
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("comparison.csv: {e}"))?;
+    draw_comparison(out)?;
     let mut md = String::new();
     writeln!(md, "# spright-bench reproduce\n")?;
-    writeln!(md, "Command: `{}`", o.command_line.join(" "))?;
-    writeln!(
-        md,
-        "Machine: {} ({} cores), kernel {}, commit {}{}.\n",
-        env.cpu_model,
-        env.cores_online,
-        env.kernel,
-        env.commit.as_deref().unwrap_or("unknown"),
-        if env.commit_dirty { " (dirty)" } else { "" }
-    )?;
+    writeln!(md, "Command: `{}`", meta.command_line.join(" "))?;
+    writeln!(md, "Machine: {}.\n", meta.machine)?;
     writeln!(
         md,
         "Open-loop Poisson load, {} s measured per point after {} s warm-up; latency from each request's intended send time. \
          Rates double from {} req/s until a backend saturates (achieved < 90% of offered, > 1% errors, or p99 > 500 ms). \
          No process is pinned: the load generator, gateway and functions share this machine's cores, as recorded in each point's manifest.\n",
-        o.duration_s, o.warmup_s, o.start_rate
+        meta.duration_s, meta.warmup_s, meta.start_rate
     )?;
+    let all = &all[..];
     let mut chains: Vec<&str> = all.iter().map(|s| s.chain.as_str()).collect();
     chains.dedup();
     for chain in chains {
@@ -165,31 +190,22 @@ fn write_comparison(out: &Path, all: &[Summary], o: &ReproduceOptions) -> Result
                 s.loadgen_cpu_pct
             )?;
         }
-        writeln!(
-            md,
-            "\nHighest throughput reached without saturating, per backend:\n"
-        )?;
-        let mut backends: Vec<&str> = all
-            .iter()
-            .filter(|s| s.chain == chain)
-            .map(|s| s.backend.as_str())
-            .collect();
+        writeln!(md, "\nHighest throughput reached without saturating, per backend:\n")?;
+        let mut backends: Vec<&str> = all.iter().filter(|s| s.chain == chain).map(|s| s.backend.as_str()).collect();
         backends.dedup();
-        for b in backends {
-            let best = all
-                .iter()
+        let best = |b: &str| {
+            all.iter()
                 .filter(|s| s.chain == chain && s.backend == b && !saturated(s))
                 .map(|s| s.achieved_rps)
-                .fold(0.0, f64::max);
-            let peak = all
-                .iter()
-                .filter(|s| s.chain == chain && s.backend == b)
-                .map(|s| s.achieved_rps)
-                .fold(0.0, f64::max);
-            writeln!(
-                md,
-                "- {b}: {best:.0} req/s unsaturated; peak achieved {peak:.0} req/s"
-            )?;
+                .fold(0.0, f64::max)
+        };
+        for b in &backends {
+            let peak =
+                all.iter().filter(|s| s.chain == chain && s.backend == *b).map(|s| s.achieved_rps).fold(0.0, f64::max);
+            writeln!(md, "- {b}: {:.0} req/s unsaturated; peak achieved {peak:.0} req/s", best(b))?;
+        }
+        if backends.len() > 1 {
+            side_by_side(&mut md, all, chain, &backends, best(backends[0]), &best)?;
         }
         writeln!(md)?;
     }
@@ -198,13 +214,54 @@ fn write_comparison(out: &Path, all: &[Summary], o: &ReproduceOptions) -> Result
     Ok(())
 }
 
+/// Each backend against the first one, at the offered rates both ran unsaturated.
+fn side_by_side(
+    md: &mut String,
+    all: &[Summary],
+    chain: &str,
+    backends: &[&str],
+    base_best: f64,
+    best: &dyn Fn(&str) -> f64,
+) -> std::fmt::Result {
+    let base = backends[0];
+    let point = |b: &str, rate: f64| {
+        all.iter().find(|s| s.chain == chain && s.backend == b && s.offered_rps == Some(rate) && !saturated(s))
+    };
+    for other in &backends[1..] {
+        writeln!(md, "\n{other} vs {base}, side by side in this run:\n")?;
+        if base_best > 0.0 {
+            writeln!(md, "- highest unsaturated throughput: {:.2}x", best(other) / base_best)?;
+        }
+        writeln!(md, "\n| offered req/s | p50 {other} / {base} (us) | ratio | p99 {other} / {base} (us) | ratio | CPU-s per 1k {other} / {base} | ratio |")?;
+        writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|")?;
+        let mut rates: Vec<f64> = all.iter().filter(|s| s.chain == chain).filter_map(|s| s.offered_rps).collect();
+        rates.sort_by(f64::total_cmp);
+        rates.dedup();
+        for rate in rates {
+            let (Some(o), Some(b)) = (point(other, rate), point(base, rate)) else { continue };
+            let r = |x: f64, y: f64| if y > 0.0 { format!("{:.2}x", x / y) } else { "-".into() };
+            writeln!(
+                md,
+                "| {rate:.0} | {:.0} / {:.0} | {} | {:.0} / {:.0} | {} | {:.3} / {:.3} | {} |",
+                o.latency.p50_us,
+                b.latency.p50_us,
+                r(o.latency.p50_us, b.latency.p50_us),
+                o.latency.p99_us,
+                b.latency.p99_us,
+                r(o.latency.p99_us, b.latency.p99_us),
+                o.sut_cpu_s_per_1k,
+                b.sut_cpu_s_per_1k,
+                r(o.sut_cpu_s_per_1k, b.sut_cpu_s_per_1k)
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Figures from `comparison.csv` alone.
 pub fn draw_comparison(out: &Path) -> Result<()> {
     let rows = figures::read_csv(&out.join("comparison.csv"))?;
-    let mut keys: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| (r["chain"].clone(), r["backend"].clone()))
-        .collect();
+    let mut keys: Vec<(String, String)> = rows.iter().map(|r| (r["chain"].clone(), r["backend"].clone())).collect();
     keys.dedup();
     let series = |x: &str, y: &str, suffix: &str| -> Vec<Series> {
         keys.iter()

@@ -32,32 +32,16 @@ pub struct RunDir {
 
 impl RunDir {
     pub fn create(out: &Path) -> Result<Self> {
-        if out.exists()
-            && std::fs::read_dir(out)
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(true)
-        {
-            bail!(
-                "results directory {} already exists and is not empty; choose another --out",
-                out.display()
-            );
+        if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
+            bail!("results directory {} already exists and is not empty; choose another --out", out.display());
         }
-        let name = out
-            .file_name()
-            .context("--out needs a directory name")?
-            .to_string_lossy()
-            .to_string();
+        let name = out.file_name().context("--out needs a directory name")?.to_string_lossy().to_string();
         let partial = out.with_file_name(format!("{name}.partial"));
         if partial.exists() {
-            std::fs::remove_dir_all(&partial)
-                .with_context(|| format!("remove stale {}", partial.display()))?;
+            std::fs::remove_dir_all(&partial).with_context(|| format!("remove stale {}", partial.display()))?;
         }
-        std::fs::create_dir_all(&partial)
-            .with_context(|| format!("create {}", partial.display()))?;
-        Ok(RunDir {
-            final_path: out.to_path_buf(),
-            partial,
-        })
+        std::fs::create_dir_all(&partial).with_context(|| format!("create {}", partial.display()))?;
+        Ok(RunDir { final_path: out.to_path_buf(), partial })
     }
 
     pub fn path(&self, file: &str) -> PathBuf {
@@ -69,13 +53,8 @@ impl RunDir {
             std::fs::remove_dir(&self.final_path)
                 .with_context(|| format!("replace empty {}", self.final_path.display()))?;
         }
-        std::fs::rename(&self.partial, &self.final_path).with_context(|| {
-            format!(
-                "rename {} to {}",
-                self.partial.display(),
-                self.final_path.display()
-            )
-        })?;
+        std::fs::rename(&self.partial, &self.final_path)
+            .with_context(|| format!("rename {} to {}", self.partial.display(), self.final_path.display()))?;
         Ok(self.final_path)
     }
 }
@@ -144,16 +123,44 @@ pub struct Summary {
     pub interrupted: bool,
 }
 
+impl Summary {
+    /// A row of `summary.csv`/`comparison.csv` back into a summary (roles are not in the row).
+    pub fn from_row(row: &std::collections::BTreeMap<String, String>) -> Result<Summary, String> {
+        let text = |c: &str| row.get(c).cloned().ok_or_else(|| format!("missing column {c}"));
+        let num = |c: &str| -> Result<f64, String> { text(c)?.parse().map_err(|e| format!("column {c}: {e}")) };
+        Ok(Summary {
+            backend: text("backend")?,
+            chain: text("chain")?,
+            pattern: text("pattern")?,
+            offered_rps: text("offered_rps")?.parse().ok(),
+            duration_s: num("duration_s")?,
+            ok: num("ok")? as u64,
+            errors: num("errors")? as u64,
+            achieved_rps: num("achieved_rps")?,
+            latency: Percentiles {
+                p50_us: num("p50_us")?,
+                p90_us: num("p90_us")?,
+                p99_us: num("p99_us")?,
+                p999_us: num("p999_us")?,
+                max_us: num("max_us")?,
+                mean_us: num("mean_us")?,
+            },
+            sut_cpu_s: num("sut_cpu_s")?,
+            sut_cpu_s_per_1k: num("sut_cpu_s_per_1k")?,
+            loadgen_cpu_pct: num("loadgen_cpu_pct")?,
+            background_cpu_pct: num("background_cpu_pct")?,
+            send_lag_p50_us: num("send_lag_p50_us")?,
+            send_lag_p99_us: num("send_lag_p99_us")?,
+            roles: Vec::new(),
+            interrupted: text("interrupted")? == "true",
+        })
+    }
+}
+
 /// CPU seconds each sampled process used inside `[from_s, to_s]` of the sampler's timeline.
 fn window_cpu(samples: &[Sample], name: &str, from_s: f64, to_s: f64) -> f64 {
     let mine: Vec<&Sample> = samples.iter().filter(|s| s.name == name).collect();
-    let at = |t: f64| {
-        mine.iter()
-            .take_while(|s| s.t_s <= t + 1e-9)
-            .last()
-            .map(|s| s.cpu_s)
-            .unwrap_or(0.0)
-    };
+    let at = |t: f64| mine.iter().take_while(|s| s.t_s <= t + 1e-9).last().map(|s| s.cpu_s).unwrap_or(0.0);
     (at(to_s) - at(from_s)).max(0.0)
 }
 
@@ -192,12 +199,7 @@ pub fn summarize(i: &RunInputs) -> Summary {
                 r.processes += 1;
                 r.cpu_s += c;
             }
-            None => roles.push(RoleCpu {
-                role: role.as_str().into(),
-                processes: 1,
-                cpu_s: c,
-                cpu_pct: 0.0,
-            }),
+            None => roles.push(RoleCpu { role: role.as_str().into(), processes: 1, cpu_s: c, cpu_pct: 0.0 }),
         }
     }
     for r in &mut roles {
@@ -223,18 +225,10 @@ pub fn summarize(i: &RunInputs) -> Summary {
         duration_s: i.load.measured_s,
         ok,
         errors: rec.error_total(),
-        achieved_rps: if i.load.measured_s > 0.0 {
-            ok as f64 / i.load.measured_s
-        } else {
-            0.0
-        },
+        achieved_rps: if i.load.measured_s > 0.0 { ok as f64 / i.load.measured_s } else { 0.0 },
         latency: Percentiles::of(&rec.overall),
         sut_cpu_s: sut,
-        sut_cpu_s_per_1k: if ok > 0 {
-            sut / ok as f64 * 1000.0
-        } else {
-            0.0
-        },
+        sut_cpu_s_per_1k: if ok > 0 { sut / ok as f64 * 1000.0 } else { 0.0 },
         loadgen_cpu_pct: loadgen / span * 100.0,
         background_cpu_pct: background,
         send_lag_p50_us: Percentiles::of(&rec.send_lag).p50_us,
@@ -253,21 +247,10 @@ fn us(ns: u64) -> String {
 }
 
 /// Column lists, also checked by the tests.
-pub const LATENCY_COLUMNS: &[&str] = &[
-    "route", "ok", "errors", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us",
-];
-pub const TIMESERIES_COLUMNS: &[&str] = &[
-    "second", "ok", "errors", "p50_us", "p90_us", "p99_us", "max_us",
-];
-pub const CPU_COLUMNS: &[&str] = &[
-    "t_s",
-    "component",
-    "role",
-    "pid",
-    "cpu_pct",
-    "cpu_s",
-    "alive",
-];
+pub const LATENCY_COLUMNS: &[&str] =
+    &["route", "ok", "errors", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us"];
+pub const TIMESERIES_COLUMNS: &[&str] = &["second", "ok", "errors", "p50_us", "p90_us", "p99_us", "max_us"];
+pub const CPU_COLUMNS: &[&str] = &["t_s", "component", "role", "pid", "cpu_pct", "cpu_s", "alive"];
 pub const SUMMARY_COLUMNS: &[&str] = &[
     "backend",
     "chain",
@@ -292,12 +275,7 @@ pub const SUMMARY_COLUMNS: &[&str] = &[
     "interrupted",
 ];
 
-pub fn write_csvs(
-    dir: &RunDir,
-    i: &RunInputs,
-    summary: &Summary,
-    counters: &[Counter],
-) -> Result<()> {
+pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary, counters: &[Counter]) -> Result<()> {
     let rec = &i.load.recorder;
     let mut w = writer(&dir.path("latency.csv"))?;
     w.write_record(LATENCY_COLUMNS)?;
@@ -318,12 +296,7 @@ pub fn write_csvs(
     for r in &rec.routes {
         w.write_record(row(&r.name, r.ok, r.errors, &r.latency))?;
     }
-    w.write_record(row(
-        "*all*",
-        rec.ok_total(),
-        rec.error_total(),
-        &rec.overall,
-    ))?;
+    w.write_record(row("*all*", rec.ok_total(), rec.error_total(), &rec.overall))?;
     w.flush()?;
 
     let mut w = writer(&dir.path("timeseries.csv"))?;
@@ -344,11 +317,7 @@ pub fn write_csvs(
             q(0.5),
             q(0.9),
             q(0.99),
-            if h.is_empty() {
-                String::new()
-            } else {
-                us(h.max())
-            },
+            if h.is_empty() { String::new() } else { us(h.max()) },
         ])?;
     }
     w.flush()?;
@@ -416,13 +385,7 @@ pub fn summary_row(s: &Summary) -> Vec<String> {
     ]
 }
 
-pub fn write_summary_md(
-    dir: &RunDir,
-    s: &Summary,
-    label: &str,
-    i: &RunInputs,
-    exits: &[Exit],
-) -> Result<()> {
+pub fn write_summary_md(dir: &RunDir, s: &Summary, label: &str, i: &RunInputs, exits: &[Exit]) -> Result<()> {
     let rec = &i.load.recorder;
     let mut md = String::new();
     md += &format!("# {} on {}\n\n", s.chain, s.backend);
@@ -440,10 +403,7 @@ pub fn write_summary_md(
     if s.interrupted {
         md += "**This run was interrupted; its numbers cover only the part that ran.**\n\n";
     }
-    md += &format!(
-        "Requests: {} ok, {} failed; throughput {:.1} req/s.\n\n",
-        s.ok, s.errors, s.achieved_rps
-    );
+    md += &format!("Requests: {} ok, {} failed; throughput {:.1} req/s.\n\n", s.ok, s.errors, s.achieved_rps);
     md += &format!(
         "Load generator send lag behind intended times (included in the latencies below): p50 {:.1} us, p99 {:.1} us.\n\n",
         s.send_lag_p50_us, s.send_lag_p99_us
@@ -470,10 +430,7 @@ pub fn write_summary_md(
     }
     md += "CPU in the measurement window (procfs utime+stime; 100% = one core):\n\n| role | processes | CPU s | mean %CPU |\n|---|---:|---:|---:|\n";
     for r in &s.roles {
-        md += &format!(
-            "| {} | {} | {:.3} | {:.1} |\n",
-            r.role, r.processes, r.cpu_s, r.cpu_pct
-        );
+        md += &format!("| {} | {} | {:.3} | {:.1} |\n", r.role, r.processes, r.cpu_s, r.cpu_pct);
     }
     md += &format!(
         "\nSystem under test: {:.3} CPU s, {:.3} CPU s per 1,000 requests. Load generator (not included): {:.1}% CPU. Background load on the machine: {:.1}% CPU.\n",
@@ -483,12 +440,8 @@ pub fn write_summary_md(
     if !died.is_empty() {
         md += "\nComponents that died during the run:\n\n";
         for e in died {
-            md += &format!(
-                "- {} (pid {}): {}\n",
-                e.component.name,
-                e.component.pid,
-                e.status.as_deref().unwrap_or("?")
-            );
+            md +=
+                &format!("- {} (pid {}): {}\n", e.component.name, e.component.pid, e.status.as_deref().unwrap_or("?"));
         }
     }
     md += "\nFigures: `timeline.png`/`.svg` (throughput and latency per second), `cpu.png`/`.svg` (%CPU per role).\n";

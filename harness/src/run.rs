@@ -51,45 +51,29 @@ impl LoadOverrides {
                     arrival = match a.as_str() {
                         "poisson" => Arrival::Poisson,
                         "constant" => Arrival::Constant,
-                        other => {
-                            return Err(format!("--arrival {other:?}: use constant or poisson"))
-                        }
+                        other => return Err(format!("--arrival {other:?}: use constant or poisson")),
                     };
                 }
                 if let Some(r) = self.rate {
-                    check(
-                        r.is_finite() && r > 0.0,
-                        format!("--rate {r}: must be > 0 requests per second"),
-                    )?;
+                    check(r.is_finite() && r > 0.0, format!("--rate {r}: must be > 0 requests per second"))?;
                     rate = r;
                 }
                 Pattern::Open { arrival, rate }
             }
             "closed" => {
                 let (mut users, mut lo, mut hi) = match l.pattern {
-                    Pattern::Closed {
-                        users,
-                        think_min_ms,
-                        think_max_ms,
-                    } => (users, think_min_ms, think_max_ms),
+                    Pattern::Closed { users, think_min_ms, think_max_ms } => (users, think_min_ms, think_max_ms),
                     _ => (10, 1000, 10_000),
                 };
                 if let Some(u) = self.users {
-                    check(
-                        (1..=100_000).contains(&u),
-                        format!("--users {u}: must be between 1 and 100000"),
-                    )?;
+                    check((1..=100_000).contains(&u), format!("--users {u}: must be between 1 and 100000"))?;
                     users = u;
                 }
                 if let Some((a, b)) = self.think_ms {
                     check(a <= b, format!("--think-ms {a}-{b}: empty range"))?;
                     (lo, hi) = (a, b);
                 }
-                Pattern::Closed {
-                    users,
-                    think_min_ms: lo,
-                    think_max_ms: hi,
-                }
+                Pattern::Closed { users, think_min_ms: lo, think_max_ms: hi }
             }
             "burst" => {
                 let (mut size, mut every) = match l.pattern {
@@ -97,45 +81,27 @@ impl LoadOverrides {
                     _ => (10, 10.0),
                 };
                 if let Some(s) = self.burst_size {
-                    check(
-                        (1..=100_000).contains(&s),
-                        format!("--burst-size {s}: must be between 1 and 100000"),
-                    )?;
+                    check((1..=100_000).contains(&s), format!("--burst-size {s}: must be between 1 and 100000"))?;
                     size = s;
                 }
                 if let Some(e) = self.burst_every_s {
-                    check(
-                        e.is_finite() && e > 0.0,
-                        format!("--burst-every {e}: must be > 0 seconds"),
-                    )?;
+                    check(e.is_finite() && e > 0.0, format!("--burst-every {e}: must be > 0 seconds"))?;
                     every = e;
                 }
-                Pattern::Burst {
-                    size,
-                    every_s: every,
-                }
+                Pattern::Burst { size, every_s: every }
             }
             other => return Err(format!("--pattern {other:?}: use open, closed or burst")),
         };
         if let Some(d) = self.duration_s {
-            check(
-                d.is_finite() && d > 0.0,
-                format!("--duration {d}: must be > 0 seconds"),
-            )?;
+            check(d.is_finite() && d > 0.0, format!("--duration {d}: must be > 0 seconds"))?;
             l.duration_s = d;
         }
         if let Some(w) = self.warmup_s {
-            check(
-                w.is_finite() && w >= 0.0,
-                format!("--warmup {w}: must be >= 0 seconds"),
-            )?;
+            check(w.is_finite() && w >= 0.0, format!("--warmup {w}: must be >= 0 seconds"))?;
             l.warmup_s = w;
         }
         if let Some(c) = self.connections {
-            check(
-                (1..=10_000).contains(&c),
-                format!("--connections {c}: must be between 1 and 10000"),
-            )?;
+            check((1..=10_000).contains(&c), format!("--connections {c}: must be between 1 and 10000"))?;
             l.connections = c;
         }
         if let Some(t) = self.timeout_ms {
@@ -193,10 +159,7 @@ pub fn load_spec(chain: &Chain, endpoint: &dataplane_api::Endpoint) -> LoadSpec 
         .collect();
     LoadSpec {
         target: endpoint.addr,
-        host: endpoint
-            .host
-            .clone()
-            .unwrap_or_else(|| endpoint.addr.to_string()),
+        host: endpoint.host.clone().unwrap_or_else(|| endpoint.addr.to_string()),
         method: "POST".into(),
         routes,
         mix: Some(Mix::new(chain)),
@@ -211,40 +174,19 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let env = envinfo::collect();
     let (started_unix, started_iso) = crate::clock::wall_clock();
     tracing::info!("deploying chain {} on {} ...", chain.name, backend.name());
-    let deploy_env = DeployEnv {
-        exe: opts.exe.clone(),
-        log_dir: dir.path("logs"),
-        ready_timeout: opts.ready_timeout,
-    };
+    let deploy_env = DeployEnv { exe: opts.exe.clone(), log_dir: dir.path("logs"), ready_timeout: opts.ready_timeout };
     let deployment = backend.deploy(chain, &deploy_env).with_context(|| {
-        format!(
-            "deploy {} on {} (component logs in {})",
-            chain.name,
-            backend.name(),
-            deploy_env.log_dir.display()
-        )
+        format!("deploy {} on {} (component logs in {})", chain.name, backend.name(), deploy_env.log_dir.display())
     })?;
     let endpoint = deployment.endpoint();
     let components = deployment.components();
-    tracing::info!(
-        "{} components ready; endpoint http://{}",
-        components.len(),
-        endpoint.addr
-    );
+    tracing::info!("{} components ready; endpoint http://{}", components.len(), endpoint.addr);
 
     let spec = load_spec(chain, &endpoint);
     let progress = Arc::new(Progress::default());
-    let (handle, tid) =
-        loadgen::spawn(spec, stop.clone(), progress.clone()).context("start load generator")?;
-    let mut tracked: Vec<Tracked> = components
-        .iter()
-        .map(|c| Tracked {
-            pid: c.pid,
-            tid: None,
-            role: c.role,
-            name: c.name.clone(),
-        })
-        .collect();
+    let (handle, tid) = loadgen::spawn(spec, stop.clone(), progress.clone()).context("start load generator")?;
+    let mut tracked: Vec<Tracked> =
+        components.iter().map(|c| Tracked { pid: c.pid, tid: None, role: c.role, name: c.name.clone() }).collect();
     tracked.push(Tracked {
         pid: std::process::id(),
         tid: Some(tid),
@@ -258,11 +200,9 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let bar = (opts.progress && total_s > 3.0).then(|| {
         let b = indicatif::ProgressBar::new((total_s * 10.0) as u64);
         b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {elapsed}/{duration} {msg}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {elapsed}/{duration} {msg}")
+                .expect("static template")
+                .progress_chars("=> "),
         );
         b.set_prefix(format!("{} on {}", chain.name, backend.name()));
         b
@@ -282,42 +222,21 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let load = handle
-        .join()
-        .map_err(|_| anyhow::anyhow!("load generator panicked"))?
-        .context("load generator")?;
+    let load = handle.join().map_err(|_| anyhow::anyhow!("load generator panicked"))?.context("load generator")?;
     let (samples, system) = sampler.finish();
     let counters = deployment.counters();
     let exits = deployment.teardown();
-    let leftovers: Vec<u32> = components
-        .iter()
-        .map(|c| c.pid)
-        .filter(|&p| pid_alive(p))
-        .collect();
+    let leftovers: Vec<u32> = components.iter().map(|c| c.pid).filter(|&p| pid_alive(p)).collect();
     if !leftovers.is_empty() {
         tracing::warn!("processes still alive after teardown: {leftovers:?}");
     }
     for e in exits.iter().filter(|e| e.died_during_run) {
-        tracing::warn!(
-            "component {} died during the run: {}",
-            e.component.name,
-            e.status.as_deref().unwrap_or("?")
-        );
+        tracing::warn!("component {} died during the run: {}", e.component.name, e.status.as_deref().unwrap_or("?"));
     }
 
     let offset = load.start_ns.saturating_sub(sampler_start) as f64 / 1e9;
-    let window = (
-        offset + chain.load.warmup_s,
-        offset + chain.load.warmup_s + load.measured_s,
-    );
-    let inputs = RunInputs {
-        backend: backend.name(),
-        chain,
-        load: &load,
-        samples: &samples,
-        system: &system,
-        window,
-    };
+    let window = (offset + chain.load.warmup_s, offset + chain.load.warmup_s + load.measured_s);
+    let inputs = RunInputs { backend: backend.name(), chain, load: &load, samples: &samples, system: &system, window };
     let summary = results::summarize(&inputs);
     results::write_csvs(&dir, &inputs, &summary, &counters)?;
     results::write_summary_md(&dir, &summary, backend.label(), &inputs, &exits)?;
@@ -355,26 +274,12 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         "leftover_pids": leftovers,
         "warmup_requests": load.recorder.warmup_requests,
     });
-    std::fs::write(
-        dir.path("manifest.json"),
-        serde_json::to_string_pretty(&manifest)?,
-    )
-    .context("write manifest.json")?;
-    figures::run_figures(
-        &dir.partial,
-        &format!("{} on {}", chain.name, backend.name()),
-    )?;
+    std::fs::write(dir.path("manifest.json"), serde_json::to_string_pretty(&manifest)?)
+        .context("write manifest.json")?;
+    figures::run_figures(&dir.partial, &format!("{} on {}", chain.name, backend.name()))?;
     let path = dir.finish()?;
     if !leftovers.is_empty() {
-        bail!(
-            "teardown left processes alive: {leftovers:?} (results in {})",
-            path.display()
-        );
+        bail!("teardown left processes alive: {leftovers:?} (results in {})", path.display());
     }
-    Ok(RunOutcome {
-        dir: path,
-        summary,
-        exits,
-        leftovers,
-    })
+    Ok(RunOutcome { dir: path, summary, exits, leftovers })
 }

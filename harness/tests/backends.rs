@@ -19,23 +19,14 @@ pub fn responses_equal_reference(backend: &str) {
     for name in ["synthetic-2", "synthetic-5", "call-tree"] {
         let chain = chain(name);
         let dir = scratch("ref");
-        let dep = b
-            .deploy(&chain, &deploy_env(&dir))
-            .unwrap_or_else(|e| panic!("deploy {name}: {e}"));
+        let dep = b.deploy(&chain, &deploy_env(&dir)).unwrap_or_else(|e| panic!("deploy {name}: {e}"));
         let addr = dep.endpoint().addr;
         let host = addr.to_string();
         for route in &chain.routes {
             for body in [Vec::new(), b"hello".to_vec(), vec![7u8; 3000]] {
                 let want = workloads::reference::execute(&chain, route, &body).unwrap();
-                let (status, got) =
-                    request_once(addr, &format!("/{}", route.name), &host, &body).unwrap();
-                assert_eq!(
-                    status,
-                    200,
-                    "{name}/{}: {}",
-                    route.name,
-                    String::from_utf8_lossy(&got)
-                );
+                let (status, got) = request_once(addr, &format!("/{}", route.name), &host, &body).unwrap();
+                assert_eq!(status, 200, "{name}/{}: {}", route.name, String::from_utf8_lossy(&got));
                 assert_eq!(
                     got,
                     want,
@@ -44,16 +35,14 @@ pub fn responses_equal_reference(backend: &str) {
                     body.len()
                 );
                 // The numeric id selects the same route.
-                let (_, by_id) =
-                    request_once(addr, &format!("/{}/extra", route.id), &host, &body).unwrap();
+                let (_, by_id) = request_once(addr, &format!("/{}/extra", route.id), &host, &body).unwrap();
                 assert_eq!(by_id, want);
             }
         }
         let (status, _) = request_once(addr, "/no-such-route", &host, b"x").unwrap();
         assert_eq!(status, 404);
         let big = vec![0u8; chain.max_body_bytes + 1];
-        let (status, _) =
-            request_once(addr, &format!("/{}", chain.routes[0].name), &host, &big).unwrap();
+        let (status, _) = request_once(addr, &format!("/{}", chain.routes[0].name), &host, &big).unwrap();
         assert_eq!(status, 413);
         // Malformed request line: the server answers 400 or closes; either way it keeps serving.
         {
@@ -66,20 +55,11 @@ pub fn responses_equal_reference(backend: &str) {
             let text = String::from_utf8_lossy(&buf);
             assert!(buf.is_empty() || text.starts_with("HTTP/1.1 400"), "{text}");
         }
-        let (status, _) = request_once(
-            addr,
-            &format!("/{}", chain.routes[0].name),
-            &host,
-            b"still serving",
-        )
-        .unwrap();
+        let (status, _) = request_once(addr, &format!("/{}", chain.routes[0].name), &host, b"still serving").unwrap();
         assert_eq!(status, 200);
         let pids: Vec<u32> = dep.components().iter().map(|c| c.pid).collect();
         let exits = dep.teardown();
-        assert!(
-            exits.iter().all(|e| !e.died_during_run),
-            "a component died: {exits:?}"
-        );
+        assert!(exits.iter().all(|e| !e.died_during_run), "a component died: {exits:?}");
         for p in pids {
             assert!(!harness::run::pid_alive(p), "pid {p} alive after teardown");
         }
@@ -89,14 +69,9 @@ pub fn responses_equal_reference(backend: &str) {
 
 fn run_opts(backend: &str, chain_name: &str, rate: f64, duration: f64) -> RunOptions {
     let mut chain = chain(chain_name);
-    LoadOverrides {
-        rate: Some(rate),
-        duration_s: Some(duration),
-        warmup_s: Some(0.5),
-        ..Default::default()
-    }
-    .apply(&mut chain)
-    .unwrap();
+    LoadOverrides { rate: Some(rate), duration_s: Some(duration), warmup_s: Some(0.5), ..Default::default() }
+        .apply(&mut chain)
+        .unwrap();
     RunOptions {
         backend: backend.into(),
         chain,
@@ -118,20 +93,10 @@ pub fn run_writes_complete_results(backend: &str) {
         let outcome = run(&opts, &Arc::new(AtomicBool::new(false))).unwrap();
         let s = &outcome.summary;
         assert!(s.ok >= 300, "{name}: only {} ok", s.ok);
-        assert_eq!(
-            s.errors,
-            0,
-            "{name}: errors {:?}",
-            std::fs::read_to_string(outcome.dir.join("errors.csv"))
-        );
+        assert_eq!(s.errors, 0, "{name}: errors {:?}", std::fs::read_to_string(outcome.dir.join("errors.csv")));
         assert!(outcome.leftovers.is_empty());
         let d = &outcome.dir;
-        assert!(!d
-            .with_file_name(format!(
-                "{}.partial",
-                d.file_name().unwrap().to_string_lossy()
-            ))
-            .exists());
+        assert!(!d.with_file_name(format!("{}.partial", d.file_name().unwrap().to_string_lossy())).exists());
         for f in [
             "manifest.json",
             "latency.csv",
@@ -146,47 +111,23 @@ pub fn run_writes_complete_results(backend: &str) {
             "cpu.png",
             "cpu.svg",
         ] {
-            let meta =
-                std::fs::metadata(d.join(f)).unwrap_or_else(|_| panic!("{name}: {f} missing"));
+            let meta = std::fs::metadata(d.join(f)).unwrap_or_else(|_| panic!("{name}: {f} missing"));
             assert!(meta.len() > 0, "{f} is empty");
         }
-        assert_eq!(
-            csv_header(&d.join("latency.csv")),
-            harness::results::LATENCY_COLUMNS
-        );
-        assert_eq!(
-            csv_header(&d.join("timeseries.csv")),
-            harness::results::TIMESERIES_COLUMNS
-        );
-        assert_eq!(
-            csv_header(&d.join("cpu.csv")),
-            harness::results::CPU_COLUMNS
-        );
-        assert_eq!(
-            csv_header(&d.join("summary.csv")),
-            harness::results::SUMMARY_COLUMNS
-        );
+        assert_eq!(csv_header(&d.join("latency.csv")), harness::results::LATENCY_COLUMNS);
+        assert_eq!(csv_header(&d.join("timeseries.csv")), harness::results::TIMESERIES_COLUMNS);
+        assert_eq!(csv_header(&d.join("cpu.csv")), harness::results::CPU_COLUMNS);
+        assert_eq!(csv_header(&d.join("summary.csv")), harness::results::SUMMARY_COLUMNS);
         let latency = std::fs::read_to_string(d.join("latency.csv")).unwrap();
         for r in &opts.chain.routes {
-            assert!(
-                latency
-                    .lines()
-                    .any(|l| l.starts_with(&format!("{},", r.name))),
-                "route {} missing",
-                r.name
-            );
+            assert!(latency.lines().any(|l| l.starts_with(&format!("{},", r.name))), "route {} missing", r.name);
         }
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(d.join("manifest.json")).unwrap()).unwrap();
         assert_eq!(manifest["complete"], true);
         assert_eq!(manifest["backend"]["name"], backend);
-        assert!(manifest["environment"]["kernel"]
-            .as_str()
-            .is_some_and(|k| !k.is_empty()));
-        assert!(manifest["chain"]["spec"]
-            .as_str()
-            .unwrap()
-            .contains(&opts.chain.name));
+        assert!(manifest["environment"]["kernel"].as_str().is_some_and(|k| !k.is_empty()));
+        assert!(manifest["chain"]["spec"].as_str().unwrap().contains(&opts.chain.name));
         // Every function process used CPU (last cumulative sample > 0).
         let cpu = harness::figures::read_csv(&d.join("cpu.csv")).unwrap();
         let functions: Vec<&str> = manifest["components"]
@@ -205,10 +146,7 @@ pub fn run_writes_complete_results(backend: &str) {
                 .fold(0.0, f64::max);
             assert!(used > 0.0, "{name}: function {f} used no CPU");
         }
-        assert!(
-            cpu.iter().any(|r| r["role"] == "loadgen"),
-            "load generator not sampled"
-        );
+        assert!(cpu.iter().any(|r| r["role"] == "loadgen"), "load generator not sampled");
         for c in manifest["components"].as_array().unwrap() {
             assert!(!harness::run::pid_alive(c["pid"].as_u64().unwrap() as u32));
         }
@@ -231,11 +169,7 @@ pub fn function_killed_mid_run(backend: &str) {
                 String::from_utf8_lossy(&cmd).contains("--id=2")
             })
             .collect();
-        assert_eq!(
-            victims.len(),
-            1,
-            "expected one process of function 2, found {victims:?}"
-        );
+        assert_eq!(victims.len(), 1, "expected one process of function 2, found {victims:?}");
         // SAFETY: plain kill(2) of a process this test's run started.
         unsafe { libc::kill(victims[0] as i32, libc::SIGKILL) };
         victims[0]
@@ -243,32 +177,16 @@ pub fn function_killed_mid_run(backend: &str) {
     let outcome = run(&opts, &Arc::new(AtomicBool::new(false))).unwrap();
     let victim = killer.join().unwrap();
     let s = &outcome.summary;
-    assert!(
-        s.ok > 50,
-        "requests before the kill should succeed: {}",
-        s.ok
-    );
-    assert!(
-        s.errors > 50,
-        "requests after the kill must be counted as errors: {}",
-        s.errors
-    );
+    assert!(s.ok > 50, "requests before the kill should succeed: {}", s.ok);
+    assert!(s.errors > 50, "requests after the kill must be counted as errors: {}", s.errors);
     let errors = std::fs::read_to_string(outcome.dir.join("errors.csv")).unwrap();
-    assert!(
-        errors.lines().count() >= 2,
-        "errors.csv names the kinds: {errors}"
-    );
+    assert!(errors.lines().count() >= 2, "errors.csv names the kinds: {errors}");
     let died: Vec<_> = outcome.exits.iter().filter(|e| e.died_during_run).collect();
     assert_eq!(died.len(), 1);
     assert_eq!(died[0].component.pid, victim);
-    assert!(std::fs::read_to_string(outcome.dir.join("summary.md"))
-        .unwrap()
-        .contains("died during the run"));
+    assert!(std::fs::read_to_string(outcome.dir.join("summary.md")).unwrap().contains("died during the run"));
     assert!(outcome.leftovers.is_empty());
-    assert!(
-        pids_with(&outcome.dir.display().to_string()).is_empty(),
-        "processes of the run are still alive"
-    );
+    assert!(pids_with(&outcome.dir.display().to_string()).is_empty(), "processes of the run are still alive");
     std::fs::remove_dir_all(&outcome.dir).unwrap();
 }
 

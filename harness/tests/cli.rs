@@ -16,10 +16,7 @@ fn fails_with(args: &[&str], needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} should fail");
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-    assert!(
-        err.contains(needle),
-        "{args:?}: stderr {err:?} should mention {needle:?}"
-    );
+    assert!(err.contains(needle), "{args:?}: stderr {err:?} should mention {needle:?}");
 }
 
 #[test]
@@ -28,102 +25,21 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
     let o = out.to_str().unwrap();
     let chain = chain_path("synthetic-2");
     let c = chain.to_str().unwrap();
-    fails_with(
-        &["run", "--backend", "nope", "--chain", c, "--out", o],
-        "unknown backend \"nope\"",
-    );
-    fails_with(
-        &[
-            "run",
-            "--backend",
-            "grpc",
-            "--chain",
-            "/no/such.toml",
-            "--out",
-            o,
-        ],
-        "/no/such.toml",
-    );
-    fails_with(
-        &[
-            "run",
-            "--backend",
-            "grpc",
-            "--chain",
-            c,
-            "--rate=-5",
-            "--out",
-            o,
-        ],
-        "--rate -5",
-    );
-    fails_with(
-        &[
-            "run",
-            "--backend",
-            "grpc",
-            "--chain",
-            c,
-            "--duration",
-            "0",
-            "--out",
-            o,
-        ],
-        "--duration",
-    );
-    fails_with(
-        &[
-            "run",
-            "--backend",
-            "grpc",
-            "--chain",
-            c,
-            "--pattern",
-            "wave",
-            "--out",
-            o,
-        ],
-        "wave",
-    );
+    fails_with(&["run", "--backend", "nope", "--chain", c, "--out", o], "unknown backend \"nope\"");
+    fails_with(&["run", "--backend", "grpc", "--chain", "/no/such.toml", "--out", o], "/no/such.toml");
+    fails_with(&["run", "--backend", "grpc", "--chain", c, "--rate=-5", "--out", o], "--rate -5");
+    fails_with(&["run", "--backend", "grpc", "--chain", c, "--duration", "0", "--out", o], "--duration");
+    fails_with(&["run", "--backend", "grpc", "--chain", c, "--pattern", "wave", "--out", o], "wave");
     fails_with(&["run", "--backend", "grpc", "--out", o], "--chain");
-    fails_with(
-        &[
-            "run",
-            "--backend",
-            "grpc",
-            "--chain",
-            c,
-            "--think-ms",
-            "9",
-            "--out",
-            o,
-        ],
-        "MIN-MAX",
-    );
+    fails_with(&["run", "--backend", "grpc", "--chain", c, "--think-ms", "9", "--out", o], "MIN-MAX");
     let bad = scratch("bad.toml");
     std::fs::write(&bad, "name = \"x\"\n[[functions]]\nid = 1\nname = \"a\"\nhandler = \"synthetic\"\n[[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"b\"]\n").unwrap();
     fails_with(
-        &[
-            "run",
-            "--backend",
-            "grpc",
-            "--chain",
-            bad.to_str().unwrap(),
-            "--out",
-            o,
-        ],
+        &["run", "--backend", "grpc", "--chain", bad.to_str().unwrap(), "--out", o],
         "routes[0] \"r\".functions[0]: unknown function \"b\"",
     );
-    assert!(
-        !out.exists(),
-        "a failed run must not create its results directory"
-    );
-    assert!(!out
-        .with_file_name(format!(
-            "{}.partial",
-            out.file_name().unwrap().to_string_lossy()
-        ))
-        .exists());
+    assert!(!out.exists(), "a failed run must not create its results directory");
+    assert!(!out.with_file_name(format!("{}.partial", out.file_name().unwrap().to_string_lossy())).exists());
     let _ = std::fs::remove_file(bad);
 }
 
@@ -134,21 +50,10 @@ fn existing_results_are_never_overwritten() {
     std::fs::write(out.join("keep.txt"), "data").unwrap();
     let chain = chain_path("synthetic-2");
     fails_with(
-        &[
-            "run",
-            "--backend",
-            "grpc",
-            "--chain",
-            chain.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        &["run", "--backend", "grpc", "--chain", chain.to_str().unwrap(), "--out", out.to_str().unwrap()],
         "already exists",
     );
-    assert_eq!(
-        std::fs::read_to_string(out.join("keep.txt")).unwrap(),
-        "data"
-    );
+    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "data");
     std::fs::remove_dir_all(out).unwrap();
 }
 
@@ -183,11 +88,7 @@ fn env_reports_the_machine() {
     assert!(v["kernel"].as_str().is_some_and(|k| !k.is_empty()));
     assert!(v["cores_online"].as_u64().unwrap() >= 1);
     // This machine and CI are set up by scripts/setup.sh: the kernel features must be there.
-    assert!(
-        v["sockmap"].get("Ok").is_some(),
-        "SOCKMAP probe failed: {}",
-        v["sockmap"]
-    );
+    assert!(v["sockmap"].get("Ok").is_some(), "SOCKMAP probe failed: {}", v["sockmap"]);
     assert_eq!(v["bpffs_mounted"], true);
     assert!(v["hugepages_total"].as_u64().unwrap() > 0);
 }
@@ -198,17 +99,7 @@ fn ctrl_c_stops_the_run_and_cleans_up() {
     let out = scratch("sigint");
     let chain = chain_path("synthetic-2");
     let child = Command::new(exe())
-        .args([
-            "run",
-            "--backend",
-            "grpc",
-            "--chain",
-            chain.to_str().unwrap(),
-            "--rate",
-            "100",
-            "--duration",
-            "30",
-        ])
+        .args(["run", "--backend", "grpc", "--chain", chain.to_str().unwrap(), "--rate", "100", "--duration", "30"])
         .args(["--warmup", "0.5", "--quiet", "--out", out.to_str().unwrap()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -219,22 +110,13 @@ fn ctrl_c_stops_the_run_and_cleans_up() {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let t0 = std::time::Instant::now();
     let res = child.wait_with_output().unwrap();
-    assert!(
-        t0.elapsed() < Duration::from_secs(15),
-        "interrupt took {:?}",
-        t0.elapsed()
-    );
+    assert!(t0.elapsed() < Duration::from_secs(15), "interrupt took {:?}", t0.elapsed());
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(res.status.success(), "exit {:?}: {err}", res.status);
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["interrupted"], true);
-    assert!(std::fs::read_to_string(out.join("summary.md"))
-        .unwrap()
-        .contains("interrupted"));
-    assert!(
-        pids_with(out.to_str().unwrap()).is_empty(),
-        "processes of the run are still alive"
-    );
+    assert!(std::fs::read_to_string(out.join("summary.md")).unwrap().contains("interrupted"));
+    assert!(pids_with(out.to_str().unwrap()).is_empty(), "processes of the run are still alive");
     std::fs::remove_dir_all(out).unwrap();
 }

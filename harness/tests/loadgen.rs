@@ -32,10 +32,7 @@ fn server(behave: impl Fn(u64) -> (u16, Duration) + Send + Sync + 'static) -> So
                         let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
                         let len: usize = head
                             .lines()
-                            .find_map(|l| {
-                                l.strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap())
-                            })
+                            .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
                             .unwrap_or(0);
                         if buf.len() < end + 4 + len {
                             break;
@@ -59,27 +56,14 @@ fn server(behave: impl Fn(u64) -> (u16, Duration) + Send + Sync + 'static) -> So
     addr
 }
 
-fn spec(
-    addr: SocketAddr,
-    pattern: Pattern,
-    duration_s: f64,
-    connections: u32,
-    timeout_ms: u64,
-) -> LoadSpec {
+fn spec(addr: SocketAddr, pattern: Pattern, duration_s: f64, connections: u32, timeout_ms: u64) -> LoadSpec {
     LoadSpec {
         target: addr,
         host: addr.to_string(),
         method: "POST".into(),
         routes: vec![(1, "r".into(), "/r".into(), b"payload".to_vec())],
         mix: None,
-        profile: LoadProfile {
-            pattern,
-            duration_s,
-            warmup_s: 0.0,
-            connections,
-            timeout_ms,
-            seed: 1,
-        },
+        profile: LoadProfile { pattern, duration_s, warmup_s: 0.0, connections, timeout_ms, seed: 1 },
     }
 }
 
@@ -102,35 +86,16 @@ fn stalled_server_shows_up_as_latency_not_fewer_samples() {
         }
     });
     // One connection: while it is stuck, every due request waits in the client.
-    let r = go(&spec(
-        addr,
-        Pattern::Open {
-            arrival: Arrival::Constant,
-            rate: 200.0,
-        },
-        2.0,
-        1,
-        5000,
-    ));
+    let r = go(&spec(addr, Pattern::Open { arrival: Arrival::Constant, rate: 200.0 }, 2.0, 1, 5000));
     let rec = &r.recorder;
-    assert_eq!(
-        rec.ok_total(),
-        400,
-        "every scheduled request must be sent and counted"
-    );
+    assert_eq!(rec.ok_total(), 400, "every scheduled request must be sent and counted");
     assert_eq!(rec.error_total(), 0);
     let max_ms = rec.overall.max() as f64 / 1e6;
-    assert!(
-        max_ms >= 450.0,
-        "the stall must appear as latency, max was {max_ms} ms"
-    );
+    assert!(max_ms >= 450.0, "the stall must appear as latency, max was {max_ms} ms");
     // About 100 requests were due during the stall: they all carry part of it.
     let over_100ms = rec.overall.count_between(100_000_000, u64::MAX);
     assert!(over_100ms >= 60, "only {over_100ms} requests saw the stall");
-    assert!(
-        rec.send_lag.max() >= 400_000_000,
-        "the stall shows as client send lag too"
-    );
+    assert!(rec.send_lag.max() >= 400_000_000, "the stall shows as client send lag too");
 }
 
 #[test]
@@ -140,32 +105,11 @@ fn errors_are_counted_by_kind_and_timeouts_expire() {
         1 => (200, Duration::from_millis(400)),
         _ => (200, Duration::ZERO),
     });
-    let r = go(&spec(
-        addr,
-        Pattern::Open {
-            arrival: Arrival::Constant,
-            rate: 40.0,
-        },
-        1.0,
-        8,
-        100,
-    ));
+    let r = go(&spec(addr, Pattern::Open { arrival: Arrival::Constant, rate: 40.0 }, 1.0, 8, 100));
     let rec = &r.recorder;
-    assert_eq!(
-        rec.ok_total() + rec.error_total(),
-        40,
-        "every request is an outcome"
-    );
-    assert!(
-        rec.errors.get("http 503").copied().unwrap_or(0) >= 5,
-        "{:?}",
-        rec.errors
-    );
-    assert!(
-        rec.errors.get("timeout").copied().unwrap_or(0) >= 5,
-        "{:?}",
-        rec.errors
-    );
+    assert_eq!(rec.ok_total() + rec.error_total(), 40, "every request is an outcome");
+    assert!(rec.errors.get("http 503").copied().unwrap_or(0) >= 5, "{:?}", rec.errors);
+    assert!(rec.errors.get("timeout").copied().unwrap_or(0) >= 5, "{:?}", rec.errors);
 }
 
 #[test]
@@ -174,71 +118,29 @@ fn refused_connections_are_errors_not_a_crash() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     }; // closed again: nothing listens there
-    let r = go(&spec(
-        addr,
-        Pattern::Open {
-            arrival: Arrival::Constant,
-            rate: 50.0,
-        },
-        0.5,
-        4,
-        1000,
-    ));
+    let r = go(&spec(addr, Pattern::Open { arrival: Arrival::Constant, rate: 50.0 }, 0.5, 4, 1000));
     assert_eq!(r.recorder.ok_total(), 0);
     assert_eq!(r.recorder.error_total(), 25);
-    assert!(
-        r.recorder.errors.keys().any(|k| k.starts_with("connect")),
-        "{:?}",
-        r.recorder.errors
-    );
+    assert!(r.recorder.errors.keys().any(|k| k.starts_with("connect")), "{:?}", r.recorder.errors);
 }
 
 #[test]
 fn closed_loop_users_wait_for_responses_and_think() {
     let addr = server(|_| (200, Duration::from_millis(10)));
     // 2 users, 10 ms service, 40 ms think: about 2 / 50 ms = 40 req/s.
-    let r = go(&spec(
-        addr,
-        Pattern::Closed {
-            users: 2,
-            think_min_ms: 40,
-            think_max_ms: 40,
-        },
-        2.0,
-        1,
-        5000,
-    ));
+    let r = go(&spec(addr, Pattern::Closed { users: 2, think_min_ms: 40, think_max_ms: 40 }, 2.0, 1, 5000));
     let n = r.recorder.ok_total();
-    assert!(
-        (30..=90).contains(&n),
-        "closed loop sent {n} requests in 2 s"
-    );
-    assert!(
-        r.recorder.overall.min() >= 9_000_000,
-        "latency from the actual send covers the 10 ms service"
-    );
+    assert!((30..=90).contains(&n), "closed loop sent {n} requests in 2 s");
+    assert!(r.recorder.overall.min() >= 9_000_000, "latency from the actual send covers the 10 ms service");
 }
 
 #[test]
 fn bursts_arrive_together() {
     let addr = server(|_| (200, Duration::from_millis(50)));
-    let r = go(&spec(
-        addr,
-        Pattern::Burst {
-            size: 20,
-            every_s: 0.5,
-        },
-        1.2,
-        1,
-        5000,
-    ));
+    let r = go(&spec(addr, Pattern::Burst { size: 20, every_s: 0.5 }, 1.2, 1, 5000));
     assert_eq!(r.recorder.ok_total(), 60, "three bursts of 20");
     // A burst's requests are concurrent (one connection each), so none waits for another.
-    assert!(
-        r.recorder.overall.max() < 400_000_000,
-        "max {} ns",
-        r.recorder.overall.max()
-    );
+    assert!(r.recorder.overall.max() < 400_000_000, "max {} ns", r.recorder.overall.max());
 }
 
 #[test]
@@ -246,16 +148,7 @@ fn stop_flag_interrupts() {
     let addr = server(|_| (200, Duration::ZERO));
     let stop = Arc::new(AtomicBool::new(false));
     let (h, _) = loadgen::spawn(
-        spec(
-            addr,
-            Pattern::Open {
-                arrival: Arrival::Poisson,
-                rate: 100.0,
-            },
-            30.0,
-            4,
-            1000,
-        ),
+        spec(addr, Pattern::Open { arrival: Arrival::Poisson, rate: 100.0 }, 30.0, 4, 1000),
         stop.clone(),
         Arc::new(Progress::default()),
     )

@@ -16,10 +16,7 @@ use std::time::Duration;
 
 fn deploy(name: &str) -> (Box<dyn Deployment>, std::path::PathBuf) {
     let dir = scratch("ss");
-    let d = harness::registry::get("s-spright")
-        .unwrap()
-        .deploy(&chain(name), &deploy_env(&dir))
-        .unwrap();
+    let d = harness::registry::get("s-spright").unwrap().deploy(&chain(name), &deploy_env(&dir)).unwrap();
     (d, dir)
 }
 
@@ -37,11 +34,7 @@ fn get(d: &dyn Deployment, route: &str, body: &[u8]) -> (u16, Vec<u8>) {
 
 fn pool_files() -> Vec<String> {
     std::fs::read_dir(ebpf_sk_msg::POOL_DIR)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect::<Vec<String>>()
-        })
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect::<Vec<String>>())
         .unwrap_or_default()
         .into_iter()
         .filter(|n: &String| n.starts_with(&format!("{}-", std::process::id())))
@@ -49,10 +42,8 @@ fn pool_files() -> Vec<String> {
 }
 
 fn program_attached() -> bool {
-    let out = std::process::Command::new("bpftool")
-        .args(["prog", "show"])
-        .output()
-        .expect("bpftool (scripts/setup.sh)");
+    let out =
+        std::process::Command::new("bpftool").args(["prog", "show"]).output().expect("bpftool (scripts/setup.sh)");
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout).contains("spright_redirec")
 }
@@ -62,12 +53,7 @@ fn intruder(chain: u16, func: u16) -> (TcpStream, TcpStream) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
     let (b, _) = l.accept().unwrap();
-    EbpfNode::shared()
-        .unwrap()
-        .lock()
-        .unwrap()
-        .register(key(chain, func), &a)
-        .unwrap();
+    EbpfNode::shared().unwrap().lock().unwrap().register(key(chain, func), &a).unwrap();
     (a, b)
 }
 
@@ -84,34 +70,14 @@ fn ebpf_counters_equal_expected_deliveries() {
     }
     let cs = d.counters();
     for f in &chain.functions {
-        let want: u64 = chain
-            .routes
-            .iter()
-            .flat_map(|r| r.deliveries())
-            .filter(|(id, _)| *id == f.id)
-            .map(|(_, c)| c * n)
-            .sum();
+        let want: u64 =
+            chain.routes.iter().flat_map(|r| r.deliveries()).filter(|(id, _)| *id == f.id).map(|(_, c)| c * n).sum();
         let got = counter(&cs, &format!("fn-{}-{}", f.id, f.name), "ebpf_messages");
-        assert_eq!(
-            got, want,
-            "function {} received {got} messages, the routes imply {want}",
-            f.name
-        );
-        assert_eq!(
-            counter(&cs, &format!("fn-{}-{}", f.id, f.name), "ebpf_bytes"),
-            want * 16
-        );
+        assert_eq!(got, want, "function {} received {got} messages, the routes imply {want}", f.name);
+        assert_eq!(counter(&cs, &format!("fn-{}-{}", f.id, f.name), "ebpf_bytes"), want * 16);
     }
-    assert_eq!(
-        counter(&cs, "gateway", "ebpf_messages"),
-        n * chain.routes.len() as u64,
-        "one return per request"
-    );
-    assert_eq!(
-        counter(&cs, "pool", "free_slots"),
-        counter(&cs, "pool", "slots"),
-        "every slot freed"
-    );
+    assert_eq!(counter(&cs, "gateway", "ebpf_messages"), n * chain.routes.len() as u64, "one return per request");
+    assert_eq!(counter(&cs, "pool", "free_slots"), counter(&cs, "pool", "slots"), "every slot freed");
     d.teardown();
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -122,34 +88,18 @@ fn descriptor_to_another_chain_is_dropped_in_the_kernel() {
     let (a, dir_a) = deploy("synthetic-2");
     let (b, dir_b) = deploy("synthetic-2");
     let (ca, cb) = (a.counters(), b.counters());
-    let (id_a, id_b) = (
-        counter(&ca, "node", "chain_id") as u16,
-        counter(&cb, "node", "chain_id") as u16,
-    );
+    let (id_a, id_b) = (counter(&ca, "node", "chain_id") as u16, counter(&cb, "node", "chain_id") as u16);
     assert_ne!(id_a, id_b);
     let before_b = counter(&cb, "fn-1-first", "ebpf_messages");
     let drops_before = counter(&cb, "node", "ebpf_dropped_cross_chain");
     let (mut s, _peer) = intruder(id_a, 0x7ff0);
     // From chain A's socket, aimed at chain B's first function.
-    let d = Descriptor {
-        dst: key(id_b, 1),
-        src: key(id_a, 0x7ff0),
-        slot: 0,
-        gen: 1,
-    };
+    let d = Descriptor { dst: key(id_b, 1), src: key(id_a, 0x7ff0), slot: 0, gen: 1 };
     let _ = s.write_all(&d.to_bytes()); // the kernel drops it: the write may fail or not
     std::thread::sleep(Duration::from_millis(100));
     let cb = b.counters();
-    assert_eq!(
-        counter(&cb, "node", "ebpf_dropped_cross_chain"),
-        drops_before + 1,
-        "drop counted"
-    );
-    assert_eq!(
-        counter(&cb, "fn-1-first", "ebpf_messages"),
-        before_b,
-        "chain B never saw it"
-    );
+    assert_eq!(counter(&cb, "node", "ebpf_dropped_cross_chain"), drops_before + 1, "drop counted");
+    assert_eq!(counter(&cb, "fn-1-first", "ebpf_messages"), before_b, "chain B never saw it");
     assert_eq!(counter(&cb, "pool", "bad_descriptors"), 0);
     // Both chains keep serving.
     assert_eq!(get(&*a, "pipe", b"a").0, 200);
@@ -170,30 +120,10 @@ fn bad_descriptors_are_dropped_and_counted_and_the_function_keeps_serving() {
     assert_eq!(get(&*d, "pipe", b"warm").0, 200);
     let (mut s, _peer) = intruder(id, 0x7ff1);
     let bad = [
-        Descriptor {
-            dst: key(id, 1),
-            src: key(id, 0x7ff1),
-            slot: slots + 5,
-            gen: 1,
-        }, // out of bounds
-        Descriptor {
-            dst: key(id, 1),
-            src: key(id, 0x7ff1),
-            slot: u32::MAX,
-            gen: 1,
-        }, // far out of bounds
-        Descriptor {
-            dst: key(id, 2),
-            src: key(id, 0x7ff1),
-            slot: 0,
-            gen: 1,
-        }, // a free slot
-        Descriptor {
-            dst: key(id, 0),
-            src: key(id, 0x7ff1),
-            slot: 3,
-            gen: 99,
-        }, // to the gateway, free slot
+        Descriptor { dst: key(id, 1), src: key(id, 0x7ff1), slot: slots + 5, gen: 1 }, // out of bounds
+        Descriptor { dst: key(id, 1), src: key(id, 0x7ff1), slot: u32::MAX, gen: 1 },  // far out of bounds
+        Descriptor { dst: key(id, 2), src: key(id, 0x7ff1), slot: 0, gen: 1 },         // a free slot
+        Descriptor { dst: key(id, 0), src: key(id, 0x7ff1), slot: 3, gen: 99 },        // to the gateway, free slot
     ];
     for b in &bad {
         s.write_all(&b.to_bytes()).unwrap();
@@ -202,18 +132,10 @@ fn bad_descriptors_are_dropped_and_counted_and_the_function_keeps_serving() {
     let cs = d.counters();
     assert_eq!(counter(&cs, "pool", "bad_descriptors"), bad.len() as u64);
     for i in 0..20 {
-        assert_eq!(
-            get(&*d, "pipe", format!("after {i}").as_bytes()).0,
-            200,
-            "still serving"
-        );
+        assert_eq!(get(&*d, "pipe", format!("after {i}").as_bytes()).0, 200, "still serving");
     }
     let cs = d.counters();
-    assert_eq!(
-        counter(&cs, "pool", "free_slots"),
-        slots as u64,
-        "no slot leaked"
-    );
+    assert_eq!(counter(&cs, "pool", "free_slots"), slots as u64, "no slot leaked");
     let exits = d.teardown();
     assert!(exits.iter().all(|e| !e.died_during_run), "{exits:?}");
     let _ = std::fs::remove_dir_all(dir);
@@ -226,41 +148,24 @@ fn bad_http_gets_the_right_status_and_leaks_no_slot() {
     let chain = chain("call-tree");
     let slots = counter(&d.counters(), "pool", "slots");
     assert_eq!(get(&*d, "nope", b"x").0, 404);
-    assert_eq!(
-        get(&*d, "checkout", &vec![1u8; chain.max_body_bytes + 1]).0,
-        413
-    );
+    assert_eq!(get(&*d, "checkout", &vec![1u8; chain.max_body_bytes + 1]).0, 413);
     {
         use std::io::Read;
         let mut s = TcpStream::connect(d.endpoint().addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"POST /checkout HTTP/1.1\r\nContent-Length: zz\r\n\r\n")
-            .unwrap();
+        s.write_all(b"POST /checkout HTTP/1.1\r\nContent-Length: zz\r\n\r\n").unwrap();
         let mut buf = Vec::new();
         let _ = s.read_to_end(&mut buf);
-        assert!(
-            buf.is_empty() || buf.starts_with(b"HTTP/1.1 400"),
-            "{}",
-            String::from_utf8_lossy(&buf)
-        );
+        assert!(buf.is_empty() || buf.starts_with(b"HTTP/1.1 400"), "{}", String::from_utf8_lossy(&buf));
     }
     {
         // A client that disconnects mid-body.
         let mut s = TcpStream::connect(d.endpoint().addr).unwrap();
-        s.write_all(b"POST /checkout HTTP/1.1\r\nContent-Length: 1000\r\n\r\nshort")
-            .unwrap();
+        s.write_all(b"POST /checkout HTTP/1.1\r\nContent-Length: 1000\r\n\r\nshort").unwrap();
     }
-    assert_eq!(
-        get(&*d, "checkout", &vec![2u8; chain.max_body_bytes]).0,
-        200,
-        "a full-size body fits a slot"
-    );
+    assert_eq!(get(&*d, "checkout", &vec![2u8; chain.max_body_bytes]).0, 200, "a full-size body fits a slot");
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(
-        counter(&d.counters(), "pool", "free_slots"),
-        slots,
-        "no slot leaked"
-    );
+    assert_eq!(counter(&d.counters(), "pool", "free_slots"), slots, "no slot leaked");
     d.teardown();
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -271,27 +176,15 @@ fn idle_chain_uses_under_one_percent_cpu() {
     let _g = serial();
     let (d, dir) = deploy("call-tree");
     assert_eq!(get(&*d, "checkout", b"wake everything once").0, 200);
-    let tracked: Vec<Tracked> = d
-        .components()
-        .iter()
-        .map(|c| Tracked {
-            pid: c.pid,
-            tid: None,
-            role: c.role,
-            name: c.name.clone(),
-        })
-        .collect();
+    let tracked: Vec<Tracked> =
+        d.components().iter().map(|c| Tracked { pid: c.pid, tid: None, role: c.role, name: c.name.clone() }).collect();
     assert!(tracked.iter().any(|t| t.role == Role::Gateway));
     let s = Sampler::start(tracked, Duration::from_millis(500)).unwrap();
     std::thread::sleep(Duration::from_secs(5));
     let (samples, _) = s.finish();
     let mut total = 0.0;
     for c in d.components() {
-        let used = samples
-            .iter()
-            .filter(|s| s.name == c.name)
-            .map(|s| s.cpu_s)
-            .fold(0.0, f64::max);
+        let used = samples.iter().filter(|s| s.name == c.name).map(|s| s.cpu_s).fold(0.0, f64::max);
         total += used;
     }
     let pct = total / 5.0 * 100.0;
@@ -304,10 +197,7 @@ fn idle_chain_uses_under_one_percent_cpu() {
 fn teardown_leaves_no_program_pool_file_or_process() {
     let _g = serial();
     let (d, dir) = deploy("synthetic-5");
-    assert!(
-        program_attached(),
-        "the SK_MSG program is loaded while deployed"
-    );
+    assert!(program_attached(), "the SK_MSG program is loaded while deployed");
     assert_eq!(pool_files().len(), 1, "one pool file per deployed chain");
     let pids: Vec<u32> = d.components().iter().map(|c| c.pid).collect();
     assert_eq!(get(&*d, "pipe", b"x").0, 200);
@@ -318,15 +208,8 @@ fn teardown_leaves_no_program_pool_file_or_process() {
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!("program released after {:?}", t0.elapsed());
-    assert!(
-        !program_attached(),
-        "program still loaded 3 s after teardown"
-    );
-    assert!(
-        pool_files().is_empty(),
-        "pool file left: {:?}",
-        pool_files()
-    );
+    assert!(!program_attached(), "program still loaded 3 s after teardown");
+    assert!(pool_files().is_empty(), "pool file left: {:?}", pool_files());
     for p in pids {
         assert!(!harness::run::pid_alive(p), "pid {p} alive");
     }
@@ -344,10 +227,37 @@ fn stale_pool_files_of_killed_runs_are_removed() {
     let stale = std::path::Path::new(ebpf_sk_msg::POOL_DIR).join(format!("{dead}-killed-run-1"));
     std::fs::write(&stale, b"").unwrap();
     let (d, dir) = deploy("synthetic-2");
-    assert!(
-        !stale.exists(),
-        "deploy must remove the pool file of a dead run"
-    );
+    assert!(!stale.exists(), "deploy must remove the pool file of a dead run");
+    d.teardown();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Pool exhausted -> 503; no answer in time -> 504, and the slot comes back to the pool once
+/// the late descriptor returns (the first moment freeing it is safe).
+#[test]
+fn exhausted_pool_is_503_and_timeout_is_504_without_leaking() {
+    let _g = serial();
+    let spec = "name = \"slow\"\npool_slots = 2\ngateway_timeout_ms = 300\n\
+        [[functions]]\nid = 1\nname = \"slow\"\nhandler = \"synthetic\"\nworkers = 4\nparams = { sleep_ns = 800000000 }\n\
+        [[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"slow\"]\n";
+    let chain = workloads::parse_chain(spec, std::path::Path::new("slow.toml")).unwrap();
+    let dir = scratch("slow");
+    let d = harness::registry::get("s-spright").unwrap().deploy(&chain, &deploy_env(&dir)).unwrap();
+    let addr = d.endpoint().addr;
+    let slow: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(move || request_once(addr, "/r", &addr.to_string(), b"x").unwrap().0))
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(get(&*d, "r", b"x").0, 503, "both slots are taken");
+    for h in slow {
+        assert_eq!(h.join().unwrap(), 504);
+    }
+    let t0 = std::time::Instant::now();
+    while counter(&d.counters(), "pool", "free_slots") < 2 && t0.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(counter(&d.counters(), "pool", "free_slots"), 2, "late replies must free their slots");
+    assert_eq!(counter(&d.counters(), "pool", "bad_descriptors"), 0);
     d.teardown();
     let _ = std::fs::remove_dir_all(dir);
 }

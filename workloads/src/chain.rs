@@ -23,6 +23,10 @@ pub struct Chain {
     pub load: LoadProfile,
     /// Largest request or response body any component must accept, in bytes.
     pub max_body_bytes: usize,
+    /// Requests in flight at once in a shared-memory pool (slots per chain).
+    pub pool_slots: u32,
+    /// A gateway answers 504 when the chain has not replied within this time.
+    pub gateway_timeout_ms: u64,
     /// Where the spec was read from, and its text (recorded in every run's manifest).
     pub source: PathBuf,
     pub spec_text: String,
@@ -88,10 +92,7 @@ impl Chain {
 
     /// A route by its name or by its numeric id, as written in the URL path.
     pub fn route_by_key(&self, key: &str) -> Option<&Route> {
-        self.routes
-            .iter()
-            .find(|r| r.name == key)
-            .or_else(|| key.parse::<u16>().ok().and_then(|id| self.route(id)))
+        self.routes.iter().find(|r| r.name == key).or_else(|| key.parse::<u16>().ok().and_then(|id| self.route(id)))
     }
 
     pub fn route(&self, id: u16) -> Option<&Route> {
@@ -182,21 +183,10 @@ mod tests {
             .map(|(i, &f)| Node {
                 func: f,
                 parent: i.checked_sub(1).map(|p| p as u16),
-                children: if i + 1 < n {
-                    vec![(i + 1) as u16]
-                } else {
-                    vec![]
-                },
+                children: if i + 1 < n { vec![(i + 1) as u16] } else { vec![] },
             })
             .collect();
-        Route {
-            id: 1,
-            name: "p".into(),
-            kind: RouteKind::Pipeline,
-            nodes,
-            weight: 1.0,
-            payload_bytes: 0,
-        }
+        Route { id: 1, name: "p".into(), kind: RouteKind::Pipeline, nodes, weight: 1.0, payload_bytes: 0 }
     }
 
     #[test]
@@ -213,46 +203,15 @@ mod tests {
     fn call_tree_returns_to_callers_in_order() {
         // 1 calls 2 and 3; 3 calls 4.
         let nodes = vec![
-            Node {
-                func: 1,
-                parent: None,
-                children: vec![1, 2],
-            },
-            Node {
-                func: 2,
-                parent: Some(0),
-                children: vec![],
-            },
-            Node {
-                func: 3,
-                parent: Some(0),
-                children: vec![3],
-            },
-            Node {
-                func: 4,
-                parent: Some(2),
-                children: vec![],
-            },
+            Node { func: 1, parent: None, children: vec![1, 2] },
+            Node { func: 2, parent: Some(0), children: vec![] },
+            Node { func: 3, parent: Some(0), children: vec![3] },
+            Node { func: 4, parent: Some(2), children: vec![] },
         ];
-        let r = Route {
-            id: 1,
-            name: "t".into(),
-            kind: RouteKind::CallTree,
-            nodes,
-            weight: 1.0,
-            payload_bytes: 0,
-        };
+        let r = Route { id: 1, name: "t".into(), kind: RouteKind::CallTree, nodes, weight: 1.0, payload_bytes: 0 };
         assert_eq!(
             r.visits(),
-            vec![
-                (0, None),
-                (1, None),
-                (0, Some(1)),
-                (2, None),
-                (3, None),
-                (2, Some(3)),
-                (0, Some(2))
-            ]
+            vec![(0, None), (1, None), (0, Some(1)), (2, None), (3, None), (2, Some(3)), (0, Some(2))]
         );
         assert_eq!(r.deliveries(), vec![(1, 3), (2, 1), (3, 2), (4, 1)]);
     }

@@ -46,12 +46,7 @@ pub trait Handler: Send + Sync {
     /// The request has entered this function.
     fn on_request(&self, state: &mut State, body: &mut dyn Body) -> Result<(), BodyFull>;
     /// A callee (call trees only) has returned its result in `state` and `body`.
-    fn on_return(
-        &self,
-        state: &mut State,
-        body: &mut dyn Body,
-        callee: FnId,
-    ) -> Result<(), BodyFull>;
+    fn on_return(&self, state: &mut State, body: &mut dyn Body, callee: FnId) -> Result<(), BodyFull>;
 }
 
 /// Which handler a function runs, with its validated parameters.
@@ -114,12 +109,7 @@ impl Handler for Synthetic {
         Ok(())
     }
 
-    fn on_return(
-        &self,
-        state: &mut State,
-        body: &mut dyn Body,
-        callee: FnId,
-    ) -> Result<(), BodyFull> {
+    fn on_return(&self, state: &mut State, body: &mut dyn Body, callee: FnId) -> Result<(), BodyFull> {
         state.record_visit(self.func, EVENT_RETURN ^ (callee << 1), body.bytes());
         Ok(())
     }
@@ -135,10 +125,7 @@ pub fn fill_pattern(buf: &mut [u8], seed: u64) {
 }
 
 fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: valid pointer to a timespec; CLOCK_THREAD_CPUTIME_ID exists on every Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -161,10 +148,7 @@ mod tests {
 
     #[test]
     fn synthetic_resizes_body_deterministically() {
-        let spec = HandlerSpec::Synthetic(SyntheticParams {
-            payload_bytes: 100,
-            ..Default::default()
-        });
+        let spec = HandlerSpec::Synthetic(SyntheticParams { payload_bytes: 100, ..Default::default() });
         let h = spec.build(2);
         let (mut s1, mut b1) = (State::new(1), vec![1u8; 10]);
         let (mut s2, mut b2) = (State::new(1), vec![1u8; 10]);

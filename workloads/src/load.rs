@@ -27,11 +27,7 @@ pub enum Pattern {
     Open { arrival: Arrival, rate: f64 },
     /// `users` clients each send a request, wait for the response, think, and repeat (the paper's
     /// Locust clients). Latency is from the actual send.
-    Closed {
-        users: u32,
-        think_min_ms: u64,
-        think_max_ms: u64,
-    },
+    Closed { users: u32, think_min_ms: u64, think_max_ms: u64 },
     /// `size` requests at once every `every_s` seconds (the parking chain's image uploads).
     Burst { size: u32, every_s: f64 },
 }
@@ -48,11 +44,7 @@ impl Pattern {
             Pattern::Open { arrival, rate } => {
                 format!("open loop, {arrival:?} arrivals at {rate} req/s")
             }
-            Pattern::Closed {
-                users,
-                think_min_ms,
-                think_max_ms,
-            } => {
+            Pattern::Closed { users, think_min_ms, think_max_ms } => {
                 format!("closed loop, {users} users, think {think_min_ms}-{think_max_ms} ms")
             }
             Pattern::Burst { size, every_s } => format!("bursts of {size} every {every_s} s"),
@@ -85,11 +77,6 @@ impl Mix {
     pub fn pick(&self, rng: &mut SplitMix64) -> u16 {
         let total = self.cumulative.last().map(|c| c.1).unwrap_or(0.0);
         let x = rng.next_f64() * total;
-        self.cumulative
-            .iter()
-            .find(|c| x < c.1)
-            .or(self.cumulative.last())
-            .map(|c| c.0)
-            .unwrap_or(1)
+        self.cumulative.iter().find(|c| x < c.1).or(self.cumulative.last()).map(|c| c.0).unwrap_or(1)
     }
 }

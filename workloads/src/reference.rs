@@ -10,18 +10,9 @@ use crate::state::{render_reply, State};
 
 /// Run one request on `route` of `chain` and return the reply body a gateway must send.
 pub fn execute(chain: &Chain, route: &Route, body: &[u8]) -> Result<Vec<u8>, BodyFull> {
-    let handlers: Vec<(u16, Box<dyn Handler>)> = chain
-        .functions
-        .iter()
-        .map(|f| (f.id, f.handler.build(f.id)))
-        .collect();
-    let handler = |id: u16| {
-        &handlers
-            .iter()
-            .find(|(fid, _)| *fid == id)
-            .expect("validated chain")
-            .1
-    };
+    let handlers: Vec<(u16, Box<dyn Handler>)> =
+        chain.functions.iter().map(|f| (f.id, f.handler.build(f.id))).collect();
+    let handler = |id: u16| &handlers.iter().find(|(fid, _)| *fid == id).expect("validated chain").1;
     let mut state = State::new(route.id);
     let mut body = body.to_vec();
     let mut at: (u16, Option<u16>) = (0, None);

@@ -34,18 +34,11 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("{}: cannot read chain spec: {source}", file.display())]
-    Read {
-        file: PathBuf,
-        source: std::io::Error,
-    },
+    Read { file: PathBuf, source: std::io::Error },
     #[error("{}: {message}", file.display())]
     Syntax { file: PathBuf, message: String },
     #[error("{}: {field}: {problem}", file.display())]
-    Invalid {
-        file: PathBuf,
-        field: String,
-        problem: String,
-    },
+    Invalid { file: PathBuf, field: String, problem: String },
 }
 
 impl SpecError {
@@ -65,6 +58,8 @@ struct RawChain {
     #[serde(default)]
     description: String,
     max_body_bytes: Option<u64>,
+    pool_slots: Option<i64>,
+    gateway_timeout_ms: Option<i64>,
     #[serde(default)]
     functions: Vec<RawFunction>,
     #[serde(default)]
@@ -138,20 +133,15 @@ pub const DEFAULT_MAX_BODY: u64 = 64 * 1024;
 
 /// Read and validate a chain spec file.
 pub fn load_chain(path: &Path) -> Result<Chain, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-        file: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { file: path.to_path_buf(), source })?;
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     parse_chain(&text, &abs)
 }
 
 /// Validate spec text; `file` is used in error messages and recorded as the chain's source.
 pub fn parse_chain(text: &str, file: &Path) -> Result<Chain, SpecError> {
-    let raw: RawChain = toml::from_str(text).map_err(|e| SpecError::Syntax {
-        file: file.to_path_buf(),
-        message: e.to_string().trim_end().to_string(),
-    })?;
+    let raw: RawChain = toml::from_str(text)
+        .map_err(|e| SpecError::Syntax { file: file.to_path_buf(), message: e.to_string().trim_end().to_string() })?;
     let v = Validator { file };
     v.chain(raw, text)
 }
@@ -161,56 +151,42 @@ struct Validator<'a> {
 }
 
 fn url_safe(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl Validator<'_> {
     fn err<T>(&self, field: impl Into<String>, problem: impl Into<String>) -> Result<T, SpecError> {
-        Err(SpecError::Invalid {
-            file: self.file.to_path_buf(),
-            field: field.into(),
-            problem: problem.into(),
-        })
+        Err(SpecError::Invalid { file: self.file.to_path_buf(), field: field.into(), problem: problem.into() })
     }
 
     fn chain(&self, raw: RawChain, text: &str) -> Result<Chain, SpecError> {
         if !url_safe(&raw.name) {
-            return self.err(
-                "name",
-                format!("{:?} must be 1-64 characters of [A-Za-z0-9_-]", raw.name),
-            );
+            return self.err("name", format!("{:?} must be 1-64 characters of [A-Za-z0-9_-]", raw.name));
         }
         let max_body = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY);
         if max_body == 0 || max_body > 64 << 20 {
-            return self.err(
-                "max_body_bytes",
-                format!("{max_body} must be between 1 and 64 MiB"),
-            );
+            return self.err("max_body_bytes", format!("{max_body} must be between 1 and 64 MiB"));
+        }
+        let pool_slots = raw.pool_slots.unwrap_or(512);
+        if !(1..=65_536).contains(&pool_slots) {
+            return self.err("pool_slots", format!("{pool_slots} must be between 1 and 65536"));
+        }
+        let gateway_timeout_ms = raw.gateway_timeout_ms.unwrap_or(10_000);
+        if gateway_timeout_ms <= 0 {
+            return self.err("gateway_timeout_ms", format!("{gateway_timeout_ms} must be > 0"));
         }
         if raw.functions.is_empty() {
-            return self.err(
-                "functions",
-                "a chain needs at least one function ([[functions]])",
-            );
+            return self.err("functions", "a chain needs at least one function ([[functions]])");
         }
         let mut functions: Vec<Function> = Vec::new();
         for (i, f) in raw.functions.into_iter().enumerate() {
             let function = self.function(i, f, max_body)?;
             let at = format!("functions[{i}]");
             if functions.iter().any(|g| g.id == function.id) {
-                return self.err(
-                    format!("{at}.id"),
-                    format!("id {} is used twice", function.id),
-                );
+                return self.err(format!("{at}.id"), format!("id {} is used twice", function.id));
             }
             if functions.iter().any(|g| g.name == function.name) {
-                return self.err(
-                    format!("{at}.name"),
-                    format!("name {:?} is used twice", function.name),
-                );
+                return self.err(format!("{at}.name"), format!("name {:?} is used twice", function.name));
             }
             functions.push(function);
         }
@@ -221,18 +197,12 @@ impl Validator<'_> {
         for (i, r) in raw.routes.into_iter().enumerate() {
             let route = self.route(i, r, &functions, max_body)?;
             if routes.iter().any(|q| q.name == route.name) {
-                return self.err(
-                    format!("routes[{i}].name"),
-                    format!("route name {:?} is used twice", route.name),
-                );
+                return self.err(format!("routes[{i}].name"), format!("route name {:?} is used twice", route.name));
             }
             routes.push(route);
         }
         if routes.iter().map(|r| r.weight).sum::<f64>() <= 0.0 {
-            return self.err(
-                "routes[*].weight",
-                "all route weights are zero: no request could be sent",
-            );
+            return self.err("routes[*].weight", "all route weights are zero: no request could be sent");
         }
         let load = self.load(raw.load)?;
         Ok(Chain {
@@ -242,6 +212,8 @@ impl Validator<'_> {
             routes,
             load,
             max_body_bytes: max_body as usize,
+            pool_slots: pool_slots as u32,
+            gateway_timeout_ms: gateway_timeout_ms as u64,
             source: self.file.to_path_buf(),
             spec_text: text.to_string(),
         })
@@ -250,23 +222,14 @@ impl Validator<'_> {
     fn function(&self, i: usize, f: RawFunction, max_body: u64) -> Result<Function, SpecError> {
         let at = format!("functions[{i}]");
         if !(1..=(u16::MAX as i64 - 1)).contains(&f.id) {
-            return self.err(
-                format!("{at}.id"),
-                format!("{} must be between 1 and 65534 (0 is the gateway)", f.id),
-            );
+            return self.err(format!("{at}.id"), format!("{} must be between 1 and 65534 (0 is the gateway)", f.id));
         }
         if !url_safe(&f.name) {
-            return self.err(
-                format!("{at}.name"),
-                format!("{:?} must be 1-64 characters of [A-Za-z0-9_-]", f.name),
-            );
+            return self.err(format!("{at}.name"), format!("{:?} must be 1-64 characters of [A-Za-z0-9_-]", f.name));
         }
         let at = format!("functions[{i}] {:?}", f.name);
         if !(1..=256).contains(&f.workers) {
-            return self.err(
-                format!("{at}.workers"),
-                format!("{} must be between 1 and 256", f.workers),
-            );
+            return self.err(format!("{at}.workers"), format!("{} must be between 1 and 256", f.workers));
         }
         let handler = match f.handler.as_str() {
             "synthetic" => {
@@ -282,26 +245,14 @@ impl Validator<'_> {
             other => {
                 return self.err(
                     format!("{at}.handler"),
-                    format!(
-                        "unknown handler {other:?}; known: {}",
-                        HandlerSpec::NAMES.join(", ")
-                    ),
+                    format!("unknown handler {other:?}; known: {}", HandlerSpec::NAMES.join(", ")),
                 )
             }
         };
-        Ok(Function {
-            id: f.id as FnId,
-            name: f.name,
-            handler,
-            workers: f.workers as u16,
-        })
+        Ok(Function { id: f.id as FnId, name: f.name, handler, workers: f.workers as u16 })
     }
 
-    fn synthetic_params(
-        &self,
-        at: &str,
-        params: &BTreeMap<String, toml::Value>,
-    ) -> Result<SyntheticParams, SpecError> {
+    fn synthetic_params(&self, at: &str, params: &BTreeMap<String, toml::Value>) -> Result<SyntheticParams, SpecError> {
         let mut p = SyntheticParams::default();
         for (key, value) in params {
             let field = format!("{at}.params.{key}");
@@ -330,17 +281,14 @@ impl Validator<'_> {
         Ok(p)
     }
 
-    fn route(
-        &self,
-        i: usize,
-        r: RawRoute,
-        functions: &[Function],
-        max_body: u64,
-    ) -> Result<Route, SpecError> {
+    fn route(&self, i: usize, r: RawRoute, functions: &[Function], max_body: u64) -> Result<Route, SpecError> {
         if !url_safe(&r.name) || r.name.bytes().all(|b| b.is_ascii_digit()) {
             return self.err(
                 format!("routes[{i}].name"),
-                format!("{:?} must be 1-64 characters of [A-Za-z0-9_-] and not only digits (digits select a route by id)", r.name),
+                format!(
+                    "{:?} must be 1-64 characters of [A-Za-z0-9_-] and not only digits (digits select a route by id)",
+                    r.name
+                ),
             );
         }
         let at = format!("routes[{i}] {:?}", r.name);
@@ -353,10 +301,7 @@ impl Validator<'_> {
         let (kind, nodes) = match (r.kind.as_str(), r.functions, r.tree) {
             ("pipeline", Some(names), None) => {
                 if names.is_empty() {
-                    return self.err(
-                        format!("{at}.functions"),
-                        "a pipeline needs at least one function",
-                    );
+                    return self.err(format!("{at}.functions"), "a pipeline needs at least one function");
                 }
                 let mut nodes: Vec<Node> = Vec::new();
                 for (j, name) in names.iter().enumerate() {
@@ -364,20 +309,14 @@ impl Validator<'_> {
                     if let Some(k) = nodes.iter().position(|n| n.func == id) {
                         return self.err(
                             format!("{at}.functions[{j}]"),
-                            format!(
-                                "route cycle: {name:?} is visited again (first at functions[{k}])"
-                            ),
+                            format!("route cycle: {name:?} is visited again (first at functions[{k}])"),
                         );
                     }
                     let n = names.len();
                     nodes.push(Node {
                         func: id,
                         parent: j.checked_sub(1).map(|p| p as u16),
-                        children: if j + 1 < n {
-                            vec![(j + 1) as u16]
-                        } else {
-                            vec![]
-                        },
+                        children: if j + 1 < n { vec![(j + 1) as u16] } else { vec![] },
                     });
                 }
                 (RouteKind::Pipeline, nodes)
@@ -389,10 +328,7 @@ impl Validator<'_> {
                 (RouteKind::CallTree, nodes)
             }
             ("pipeline", _, _) => {
-                return self.err(
-                    format!("{at}.functions"),
-                    "a pipeline needs `functions = [...]` and no `tree`",
-                )
+                return self.err(format!("{at}.functions"), "a pipeline needs `functions = [...]` and no `tree`")
             }
             ("call-tree", _, _) => {
                 return self.err(
@@ -408,24 +344,15 @@ impl Validator<'_> {
             }
         };
         if nodes.len() > MAX_NODES {
-            return self.err(
-                at.to_string(),
-                format!("{} nodes; at most {MAX_NODES}", nodes.len()),
-            );
+            return self.err(at.to_string(), format!("{} nodes; at most {MAX_NODES}", nodes.len()));
         }
         if !r.weight.is_finite() || r.weight < 0.0 {
-            return self.err(
-                format!("{at}.weight"),
-                format!("{} must be a finite number >= 0", r.weight),
-            );
+            return self.err(format!("{at}.weight"), format!("{} must be a finite number >= 0", r.weight));
         }
         if r.payload_bytes < 0 || r.payload_bytes as u64 > max_body {
             return self.err(
                 format!("{at}.payload_bytes"),
-                format!(
-                    "{} must be between 0 and max_body_bytes ({max_body})",
-                    r.payload_bytes
-                ),
+                format!("{} must be between 0 and max_body_bytes ({max_body})", r.payload_bytes),
             );
         }
         Ok(Route {
@@ -457,31 +384,16 @@ impl Validator<'_> {
             );
         }
         if path.len() >= MAX_DEPTH {
-            return self.err(
-                format!("{at}.{field}"),
-                format!("call tree deeper than {MAX_DEPTH}"),
-            );
+            return self.err(format!("{at}.{field}"), format!("call tree deeper than {MAX_DEPTH}"));
         }
         if nodes.len() >= MAX_NODES {
             return self.err(at.to_string(), format!("more than {MAX_NODES} nodes"));
         }
         let me = nodes.len() as u16;
-        nodes.push(Node {
-            func: id,
-            parent,
-            children: Vec::new(),
-        });
+        nodes.push(Node { func: id, parent, children: Vec::new() });
         path.push(id);
         for (k, c) in t.calls.iter().enumerate() {
-            let child = self.tree(
-                at,
-                &format!("{field}.calls[{k}]"),
-                c,
-                Some(me),
-                nodes,
-                path,
-                lookup,
-            )?;
+            let child = self.tree(at, &format!("{field}.calls[{k}]"), c, Some(me), nodes, path, lookup)?;
             nodes[me as usize].children.push(child);
         }
         path.pop();
@@ -492,10 +404,7 @@ impl Validator<'_> {
         let pattern_name = l.pattern.as_deref().unwrap_or("open");
         let only = |field: &str, given: bool, pattern: &str| -> Result<(), SpecError> {
             if given && pattern_name != pattern {
-                return self.err(
-                    format!("load.{field}"),
-                    format!("applies only to pattern = \"{pattern}\""),
-                );
+                return self.err(format!("load.{field}"), format!("applies only to pattern = \"{pattern}\""));
             }
             Ok(())
         };
@@ -511,19 +420,11 @@ impl Validator<'_> {
                 let arrival = match l.arrival.as_deref().unwrap_or("poisson") {
                     "poisson" => Arrival::Poisson,
                     "constant" => Arrival::Constant,
-                    other => {
-                        return self.err(
-                            "load.arrival",
-                            format!("{other:?}: use \"constant\" or \"poisson\""),
-                        )
-                    }
+                    other => return self.err("load.arrival", format!("{other:?}: use \"constant\" or \"poisson\"")),
                 };
                 let rate = l.rate.unwrap_or(100.0);
                 if !rate.is_finite() || rate <= 0.0 {
-                    return self.err(
-                        "load.rate",
-                        format!("{rate} must be > 0 requests per second"),
-                    );
+                    return self.err("load.rate", format!("{rate} must be > 0 requests per second"));
                 }
                 Pattern::Open { arrival, rate }
             }
@@ -532,46 +433,26 @@ impl Validator<'_> {
                 let lo = l.think_min_ms.unwrap_or(1000);
                 let hi = l.think_max_ms.unwrap_or(10_000);
                 if !(1..=100_000).contains(&users) {
-                    return self.err(
-                        "load.users",
-                        format!("{users} must be between 1 and 100000"),
-                    );
+                    return self.err("load.users", format!("{users} must be between 1 and 100000"));
                 }
                 if lo < 0 || hi < lo {
-                    return self.err(
-                        "load.think_max_ms",
-                        format!("think time range {lo}..{hi} ms is empty or negative"),
-                    );
+                    return self
+                        .err("load.think_max_ms", format!("think time range {lo}..{hi} ms is empty or negative"));
                 }
-                Pattern::Closed {
-                    users: users as u32,
-                    think_min_ms: lo as u64,
-                    think_max_ms: hi as u64,
-                }
+                Pattern::Closed { users: users as u32, think_min_ms: lo as u64, think_max_ms: hi as u64 }
             }
             "burst" => {
                 let size = l.burst_size.unwrap_or(10);
                 let every = l.burst_every_s.unwrap_or(10.0);
                 if !(1..=100_000).contains(&size) {
-                    return self.err(
-                        "load.burst_size",
-                        format!("{size} must be between 1 and 100000"),
-                    );
+                    return self.err("load.burst_size", format!("{size} must be between 1 and 100000"));
                 }
                 if !every.is_finite() || every <= 0.0 {
                     return self.err("load.burst_every_s", format!("{every} must be > 0"));
                 }
-                Pattern::Burst {
-                    size: size as u32,
-                    every_s: every,
-                }
+                Pattern::Burst { size: size as u32, every_s: every }
             }
-            other => {
-                return self.err(
-                    "load.pattern",
-                    format!("{other:?}: use \"open\", \"closed\" or \"burst\""),
-                )
-            }
+            other => return self.err("load.pattern", format!("{other:?}: use \"open\", \"closed\" or \"burst\"")),
         };
         let duration_s = l.duration_s.unwrap_or(10.0);
         if !duration_s.is_finite() || duration_s <= 0.0 {
@@ -583,10 +464,7 @@ impl Validator<'_> {
         }
         let connections = l.connections.unwrap_or(64);
         if !(1..=10_000).contains(&connections) {
-            return self.err(
-                "load.connections",
-                format!("{connections} must be between 1 and 10000"),
-            );
+            return self.err("load.connections", format!("{connections} must be between 1 and 10000"));
         }
         let timeout_ms = l.timeout_ms.unwrap_or(5000);
         if timeout_ms <= 0 {

@@ -36,12 +36,7 @@ pub fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
 impl State {
     /// The state the gateway creates when it admits a request on `route`.
     pub fn new(route: u16) -> Self {
-        State {
-            digest: fnv1a(FNV_OFFSET, &route.to_le_bytes()),
-            visits: 0,
-            route,
-            _reserved: 0,
-        }
+        State { digest: fnv1a(FNV_OFFSET, &route.to_le_bytes()), visits: 0, route, _reserved: 0 }
     }
 
     /// Fold one visit into the digest. Only the body's length and its first and last 64 bytes
@@ -62,10 +57,7 @@ impl State {
 /// The HTTP response body for a finished request: one text line with the digest and the visit
 /// count, then the final body. Every backend's gateway renders replies with this function.
 pub fn render_reply(state: &State, body: &[u8]) -> Vec<u8> {
-    let head = format!(
-        "digest={:016x} visits={} route={}\n",
-        state.digest, state.visits, state.route
-    );
+    let head = format!("digest={:016x} visits={} route={}\n", state.digest, state.visits, state.route);
     let mut out = Vec::with_capacity(head.len() + body.len());
     out.extend_from_slice(head.as_bytes());
     out.extend_from_slice(body);

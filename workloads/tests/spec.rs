@@ -53,11 +53,7 @@ fn call_tree_chain_nests_two_deep() {
     let route = chain.route_by_key("checkout").unwrap();
     assert_eq!(route.kind, RouteKind::CallTree);
     // front -> lookup -> front -> order -> pay -> order -> notify -> order -> front
-    let funcs: Vec<u16> = route
-        .visits()
-        .iter()
-        .map(|(n, _)| route.node(*n).func)
-        .collect();
+    let funcs: Vec<u16> = route.visits().iter().map(|(n, _)| route.node(*n).func).collect();
     assert_eq!(funcs, vec![1, 2, 1, 3, 4, 3, 5, 3, 1]);
     assert_eq!(route.next(0, None), Step::Call(1));
     assert_eq!(chain.route_by_key("2").unwrap().name, "browse");
@@ -76,18 +72,9 @@ fn reference_execution_is_deterministic_and_route_dependent() {
 
 #[test]
 fn load_defaults_and_patterns() {
-    let c = parse(&format!(
-        "{PIPE}\n[load]\npattern = \"closed\"\nusers = 5\nthink_min_ms = 1\nthink_max_ms = 2\n"
-    ))
-    .unwrap();
-    assert_eq!(
-        c.load.pattern,
-        Pattern::Closed {
-            users: 5,
-            think_min_ms: 1,
-            think_max_ms: 2
-        }
-    );
+    let c = parse(&format!("{PIPE}\n[load]\npattern = \"closed\"\nusers = 5\nthink_min_ms = 1\nthink_max_ms = 2\n"))
+        .unwrap();
+    assert_eq!(c.load.pattern, Pattern::Closed { users: 5, think_min_ms: 1, think_max_ms: 2 });
     let c = parse(PIPE).unwrap();
     assert!(matches!(c.load.pattern, Pattern::Open { .. }));
 }
@@ -151,21 +138,9 @@ fn call_tree_cycle() {
 
 #[test]
 fn bad_weights() {
-    rejects(
-        &PIPE.replace("kind", "weight = -1\nkind"),
-        "routes[0] \"r\".weight",
-        "finite number >= 0",
-    );
-    rejects(
-        &PIPE.replace("kind", "weight = nan\nkind"),
-        "routes[0] \"r\".weight",
-        "finite",
-    );
-    rejects(
-        &PIPE.replace("kind", "weight = 0\nkind"),
-        "routes[*].weight",
-        "all route weights are zero",
-    );
+    rejects(&PIPE.replace("kind", "weight = -1\nkind"), "routes[0] \"r\".weight", "finite number >= 0");
+    rejects(&PIPE.replace("kind", "weight = nan\nkind"), "routes[0] \"r\".weight", "finite");
+    rejects(&PIPE.replace("kind", "weight = 0\nkind"), "routes[*].weight", "all route weights are zero");
 }
 
 #[test]
@@ -182,40 +157,21 @@ fn duplicate_ids_and_names() {
 #[test]
 fn function_field_errors() {
     let bad = |from: &str, to: &str| {
-        parse_chain(
-            &format!("{}{PIPE}", BASE.replacen(from, to, 1)),
-            Path::new(FILE),
-        )
-        .unwrap_err()
+        parse_chain(&format!("{}{PIPE}", BASE.replacen(from, to, 1)), Path::new(FILE)).unwrap_err()
     };
     assert_eq!(bad("id = 1", "id = 0").field(), Some("functions[0].id"));
-    assert_eq!(
-        bad("name = \"a\"", "name = \"a b\"").field(),
-        Some("functions[0].name")
-    );
+    assert_eq!(bad("name = \"a\"", "name = \"a b\"").field(), Some("functions[0].name"));
     let e = bad("handler = \"synthetic\"", "handler = \"magic\"");
     assert_eq!(e.field(), Some("functions[0] \"a\".handler"));
     assert!(e.to_string().contains("known: synthetic"));
-    let e = bad(
-        "handler = \"synthetic\"",
-        "handler = \"synthetic\"\nworkers = 0",
-    );
+    let e = bad("handler = \"synthetic\"", "handler = \"synthetic\"\nworkers = 0");
     assert_eq!(e.field(), Some("functions[0] \"a\".workers"));
-    let e = bad(
-        "handler = \"synthetic\"",
-        "handler = \"synthetic\"\nparams = { spin = 3 }",
-    );
+    let e = bad("handler = \"synthetic\"", "handler = \"synthetic\"\nparams = { spin = 3 }");
     assert_eq!(e.field(), Some("functions[0] \"a\".params.spin"));
     assert!(e.to_string().contains("work_ns"));
-    let e = bad(
-        "handler = \"synthetic\"",
-        "handler = \"synthetic\"\nparams = { work_ns = -3 }",
-    );
+    let e = bad("handler = \"synthetic\"", "handler = \"synthetic\"\nparams = { work_ns = -3 }");
     assert_eq!(e.field(), Some("functions[0] \"a\".params.work_ns"));
-    let e = bad(
-        "handler = \"synthetic\"",
-        "handler = \"synthetic\"\nparams = { payload_bytes = 100000000 }",
-    );
+    let e = bad("handler = \"synthetic\"", "handler = \"synthetic\"\nparams = { payload_bytes = 100000000 }");
     assert_eq!(e.field(), Some("functions[0] \"a\".params.payload_bytes"));
 }
 
@@ -241,11 +197,7 @@ fn route_shape_errors() {
         "routes[0].name",
         "not only digits",
     );
-    rejects(
-        &PIPE.replace("kind", "payload_bytes = 99999999\nkind"),
-        "routes[0] \"r\".payload_bytes",
-        "max_body_bytes",
-    );
+    rejects(&PIPE.replace("kind", "payload_bytes = 99999999\nkind"), "routes[0] \"r\".payload_bytes", "max_body_bytes");
     rejects("", "routes", "at least one route");
     let err = parse_chain("name = \"t\"\n", Path::new(FILE)).unwrap_err();
     assert_eq!(err.field(), Some("functions"));
@@ -267,56 +219,33 @@ fn call_tree_depth_is_bounded() {
 }
 
 #[test]
+fn chain_level_errors() {
+    let bad = |extra: &str| {
+        parse_chain(&format!("{extra}\n{}{PIPE}", BASE.replacen("name = \"t\"\n", "", 1)), Path::new(FILE))
+    };
+    assert_eq!(bad("name = \"t\"\npool_slots = 0").unwrap_err().field(), Some("pool_slots"));
+    assert_eq!(bad("name = \"t\"\ngateway_timeout_ms = 0").unwrap_err().field(), Some("gateway_timeout_ms"));
+    assert_eq!(bad("name = \"t\"\nmax_body_bytes = 0").unwrap_err().field(), Some("max_body_bytes"));
+    assert_eq!(bad("name = \"t t\"").unwrap_err().field(), Some("name"));
+    let c = bad("name = \"t\"\npool_slots = 4\ngateway_timeout_ms = 250").unwrap();
+    assert_eq!((c.pool_slots, c.gateway_timeout_ms), (4, 250));
+}
+
+#[test]
 fn load_errors() {
-    rejects(
-        &format!("{PIPE}[load]\npattern = \"wave\"\n"),
-        "load.pattern",
-        "open",
-    );
+    rejects(&format!("{PIPE}[load]\npattern = \"wave\"\n"), "load.pattern", "open");
     rejects(&format!("{PIPE}[load]\nrate = 0\n"), "load.rate", "> 0");
-    rejects(
-        &format!("{PIPE}[load]\narrival = \"bursty\"\n"),
-        "load.arrival",
-        "poisson",
-    );
-    rejects(
-        &format!("{PIPE}[load]\nduration_s = -1\n"),
-        "load.duration_s",
-        "> 0",
-    );
-    rejects(
-        &format!("{PIPE}[load]\nwarmup_s = -1\n"),
-        "load.warmup_s",
-        ">= 0",
-    );
-    rejects(
-        &format!("{PIPE}[load]\nconnections = 0\n"),
-        "load.connections",
-        "between",
-    );
-    rejects(
-        &format!("{PIPE}[load]\ntimeout_ms = 0\n"),
-        "load.timeout_ms",
-        "> 0",
-    );
-    rejects(
-        &format!("{PIPE}[load]\nusers = 3\n"),
-        "load.users",
-        "pattern = \"closed\"",
-    );
+    rejects(&format!("{PIPE}[load]\narrival = \"bursty\"\n"), "load.arrival", "poisson");
+    rejects(&format!("{PIPE}[load]\nduration_s = -1\n"), "load.duration_s", "> 0");
+    rejects(&format!("{PIPE}[load]\nwarmup_s = -1\n"), "load.warmup_s", ">= 0");
+    rejects(&format!("{PIPE}[load]\nconnections = 0\n"), "load.connections", "between");
+    rejects(&format!("{PIPE}[load]\ntimeout_ms = 0\n"), "load.timeout_ms", "> 0");
+    rejects(&format!("{PIPE}[load]\nusers = 3\n"), "load.users", "pattern = \"closed\"");
     rejects(
         &format!("{PIPE}[load]\npattern = \"closed\"\nthink_min_ms = 5\nthink_max_ms = 1\n"),
         "load.think_max_ms",
         "empty",
     );
-    rejects(
-        &format!("{PIPE}[load]\npattern = \"burst\"\nburst_size = 0\n"),
-        "load.burst_size",
-        "between",
-    );
-    rejects(
-        &format!("{PIPE}[load]\npattern = \"burst\"\nburst_every_s = 0\n"),
-        "load.burst_every_s",
-        "> 0",
-    );
+    rejects(&format!("{PIPE}[load]\npattern = \"burst\"\nburst_size = 0\n"), "load.burst_size", "between");
+    rejects(&format!("{PIPE}[load]\npattern = \"burst\"\nburst_every_s = 0\n"), "load.burst_every_s", "> 0");
 }

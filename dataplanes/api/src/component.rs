@@ -6,10 +6,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 
 /// The `i`-th descriptor the supervisor passed (fd 3 + i). Each may be taken once.
 pub fn take_fd(i: usize) -> std::io::Result<OwnedFd> {
-    let n: usize = std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let n: usize = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     if i >= n || i >= 64 {
         return Err(std::io::Error::other(format!(
             "descriptor {i} was not passed (LISTEN_FDS={n}); components are started by `spright-bench run`"
@@ -18,9 +15,7 @@ pub fn take_fd(i: usize) -> std::io::Result<OwnedFd> {
     static TAKEN: std::sync::Mutex<u64> = std::sync::Mutex::new(0);
     let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
     if *taken & (1 << i) != 0 {
-        return Err(std::io::Error::other(format!(
-            "descriptor {i} was already taken"
-        )));
+        return Err(std::io::Error::other(format!("descriptor {i} was already taken")));
     }
     *taken |= 1 << i;
     // SAFETY: the supervisor placed an open descriptor at FIRST_FD + i that nothing else owns,
@@ -44,13 +39,8 @@ pub fn signal_ready(info: &str) {
 
 /// Log to stderr (the component's log file), level from `RUST_LOG` (default `info`).
 pub fn init_logging() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).try_init();
 }
 
 /// Name this process's main thread (shows in `ps`, `top`, `/proc/<pid>/comm`).
@@ -68,24 +58,15 @@ pub fn set_process_name(name: &str) {
 /// the request path), multi-thread otherwise.
 pub fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
     if workers <= 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .enable_all()
-            .build()
+        tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()
     }
 }
 
 /// Parse `ID=ADDR` peer arguments.
 pub fn parse_peer(s: &str) -> Result<(u16, String), String> {
-    let (id, addr) = s
-        .split_once('=')
-        .ok_or_else(|| format!("{s:?}: expected ID=HOST:PORT"))?;
-    let id = id
-        .parse::<u16>()
-        .map_err(|e| format!("{s:?}: bad function id: {e}"))?;
+    let (id, addr) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected ID=HOST:PORT"))?;
+    let id = id.parse::<u16>().map_err(|e| format!("{s:?}: bad function id: {e}"))?;
     Ok((id, addr.to_string()))
 }

@@ -46,11 +46,7 @@ impl GatewayError {
 /// The transport behind the gateway: run one request through the chain and return the reply
 /// body (already rendered with [`workloads::render_reply`]).
 pub trait Dispatch: Send + Sync + 'static {
-    fn dispatch(
-        &self,
-        route: &Route,
-        body: Bytes,
-    ) -> impl Future<Output = Result<Vec<u8>, GatewayError>> + Send;
+    fn dispatch(&self, route: &Route, body: Bytes) -> impl Future<Output = Result<Vec<u8>, GatewayError>> + Send;
 }
 
 /// Serve HTTP/1.1 on `listener` until the process is killed.
@@ -79,10 +75,7 @@ pub async fn serve<D: Dispatch>(
                 async move { Ok::<_, std::convert::Infallible>(handle(req, &chain, &*dispatch).await) }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(io, svc)
-                .await
+            if let Err(e) = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, svc).await
             {
                 tracing::debug!("connection: {e}");
             }
@@ -93,63 +86,34 @@ pub async fn serve<D: Dispatch>(
 fn text(status: StatusCode, msg: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(msg + "\n")));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain"),
-    );
+    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain"));
     r
 }
 
-async fn handle<D: Dispatch>(
-    req: Request<Incoming>,
-    chain: &Chain,
-    dispatch: &D,
-) -> Response<Full<Bytes>> {
+async fn handle<D: Dispatch>(req: Request<Incoming>, chain: &Chain, dispatch: &D) -> Response<Full<Bytes>> {
     if req.method() != Method::POST && req.method() != Method::GET {
-        return text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("method {} not allowed; use POST /<route>", req.method()),
-        );
+        return text(StatusCode::METHOD_NOT_ALLOWED, format!("method {} not allowed; use POST /<route>", req.method()));
     }
-    let key = req
-        .uri()
-        .path()
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or("");
+    let key = req.uri().path().trim_start_matches('/').split('/').next().unwrap_or("");
     let Some(route) = chain.route_by_key(key) else {
         let names: Vec<&str> = chain.routes.iter().map(|r| r.name.as_str()).collect();
         return text(
             StatusCode::NOT_FOUND,
-            format!(
-                "unknown route {key:?}; routes of chain {}: {}",
-                chain.name,
-                names.join(", ")
-            ),
+            format!("unknown route {key:?}; routes of chain {}: {}", chain.name, names.join(", ")),
         );
     };
     let max = chain.max_body_bytes;
-    let declared = req
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         return text(
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "body of {} bytes exceeds max_body_bytes {max}",
-                declared.unwrap_or(0)
-            ),
+            format!("body of {} bytes exceeds max_body_bytes {max}", declared.unwrap_or(0)),
         );
     }
     let body = match Limited::new(req.into_body(), max).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body exceeds max_body_bytes {max}"),
-            )
+            return text(StatusCode::PAYLOAD_TOO_LARGE, format!("body exceeds max_body_bytes {max}"))
         }
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")),
     };

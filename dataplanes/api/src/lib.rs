@@ -91,29 +91,13 @@ pub struct DeployEnv {
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     #[error("cannot start component {name}: {source}")]
-    Spawn {
-        name: String,
-        source: std::io::Error,
-    },
+    Spawn { name: String, source: std::io::Error },
     #[error("component {name} exited before it was ready ({status}); last log lines:\n{log_tail}")]
-    DiedEarly {
-        name: String,
-        status: String,
-        log_tail: String,
-    },
-    #[error(
-        "component {name} did not report ready within {timeout:?}; last log lines:\n{log_tail}"
-    )]
-    NotReady {
-        name: String,
-        timeout: Duration,
-        log_tail: String,
-    },
+    DiedEarly { name: String, status: String, log_tail: String },
+    #[error("component {name} did not report ready within {timeout:?}; last log lines:\n{log_tail}")]
+    NotReady { name: String, timeout: Duration, log_tail: String },
     #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
+    Io { what: String, source: std::io::Error },
     #[error("{0}")]
     Unsupported(String),
 }
@@ -138,10 +122,7 @@ pub trait Dataplane: Send + Sync {
     /// Start every process of `chain` and return once all of them are ready.
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError>;
     /// Entry point of this backend's component processes (`<exe> component <name> <args>`).
-    fn component_main(
-        &self,
-        args: Vec<String>,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+    fn component_main(&self, args: Vec<String>) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// A deployed chain.
@@ -181,9 +162,6 @@ pub fn stage_chain(chain: &Chain, env: &DeployEnv) -> Result<PathBuf, DeployErro
     let path = env.log_dir.join("chain.toml");
     std::fs::create_dir_all(&env.log_dir)
         .and_then(|_| std::fs::write(&path, &chain.spec_text))
-        .map_err(|source| DeployError::Io {
-            what: format!("write {}", path.display()),
-            source,
-        })?;
+        .map_err(|source| DeployError::Io { what: format!("write {}", path.display()), source })?;
     Ok(path)
 }

@@ -41,13 +41,7 @@ pub struct ComponentSpec {
 
 impl ComponentSpec {
     pub fn new(name: impl Into<String>, role: Role) -> Self {
-        ComponentSpec {
-            name: name.into(),
-            role,
-            args: Vec::new(),
-            fds: Vec::new(),
-            env: Vec::new(),
-        }
+        ComponentSpec { name: name.into(), role, args: Vec::new(), fds: Vec::new(), env: Vec::new() }
     }
     pub fn arg(mut self, a: impl Into<String>) -> Self {
         self.args.push(a.into());
@@ -83,10 +77,8 @@ const GRACE: Duration = Duration::from_secs(2);
 
 impl Supervisor {
     pub fn new(env: &crate::DeployEnv, backend: &str) -> Result<Self, DeployError> {
-        std::fs::create_dir_all(&env.log_dir).map_err(|source| DeployError::Io {
-            what: format!("create log dir {}", env.log_dir.display()),
-            source,
-        })?;
+        std::fs::create_dir_all(&env.log_dir)
+            .map_err(|source| DeployError::Io { what: format!("create log dir {}", env.log_dir.display()), source })?;
         Ok(Supervisor {
             exe: env.exe.clone(),
             backend: backend.to_string(),
@@ -100,17 +92,12 @@ impl Supervisor {
     /// Start a component and wait until it prints `READY`. Returns what followed `READY`.
     pub fn start(&mut self, spec: ComponentSpec) -> Result<String, DeployError> {
         let log_path = self.log_dir.join(format!("{}.log", spec.name));
-        let io = |what: &str, source| DeployError::Io {
-            what: format!("{what} {}", log_path.display()),
-            source,
-        };
+        let io = |what: &str, source| DeployError::Io { what: format!("{what} {}", log_path.display()), source };
         let log = File::create(&log_path).map_err(|e| io("create", e))?;
         let log_err = log.try_clone().map_err(|e| io("open", e))?;
         let mut cmd = Command::new(&self.exe);
         cmd.arg("component").arg(&self.backend).args(&spec.args);
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_err));
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log_err));
         cmd.env("SPRIGHT_COMPONENT", &spec.name);
         for (k, v) in &spec.env {
             cmd.env(k, v);
@@ -147,10 +134,7 @@ impl Supervisor {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().map_err(|source| DeployError::Spawn {
-            name: spec.name.clone(),
-            source,
-        })?;
+        let mut child = cmd.spawn().map_err(|source| DeployError::Spawn { name: spec.name.clone(), source })?;
         drop(spec.fds); // the child holds its own copies now
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = mpsc::channel();
@@ -171,26 +155,14 @@ impl Supervisor {
                     let _ = writeln!(log_out, "{line}");
                 }
             })
-            .map_err(|source| DeployError::Io {
-                what: "spawn stdout reader".into(),
-                source,
-            })?;
-        let component = Component {
-            pid: child.id(),
-            role: spec.role,
-            name: spec.name.clone(),
-        };
-        self.running.push(Running {
-            component,
-            child,
-            log: log_path.clone(),
-        });
+            .map_err(|source| DeployError::Io { what: "spawn stdout reader".into(), source })?;
+        let component = Component { pid: child.id(), role: spec.role, name: spec.name.clone() };
+        self.running.push(Running { component, child, log: log_path.clone() });
         let deadline = Instant::now() + self.ready_timeout;
         loop {
             match rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(info) => return Ok(info),
-                Err(mpsc::RecvTimeoutError::Timeout)
-                | Err(mpsc::RecvTimeoutError::Disconnected) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) | Err(mpsc::RecvTimeoutError::Disconnected) => {}
             }
             let r = self.running.last_mut().expect("just pushed");
             if let Ok(Some(status)) = r.child.try_wait() {
@@ -225,10 +197,7 @@ impl Supervisor {
     }
 
     pub fn log_path(&self, name: &str) -> Option<PathBuf> {
-        self.running
-            .iter()
-            .find(|r| r.component.name == name)
-            .map(|r| r.log.clone())
+        self.running.iter().find(|r| r.component.name == name).map(|r| r.log.clone())
     }
 
     /// Kill (SIGTERM, then SIGKILL after a grace period) and reap every process, newest first.
@@ -263,22 +232,14 @@ impl Supervisor {
         while !pending.is_empty() {
             pending.retain_mut(|r| match r.child.try_wait() {
                 Ok(Some(_)) => {
-                    exits.push(Exit {
-                        component: r.component.clone(),
-                        status: None,
-                        died_during_run: false,
-                    });
+                    exits.push(Exit { component: r.component.clone(), status: None, died_during_run: false });
                     kill_group(r.component.pid, libc::SIGKILL);
                     false
                 }
                 Ok(None) if Instant::now() > deadline => {
                     kill_group(r.component.pid, libc::SIGKILL);
                     let _ = r.child.wait();
-                    exits.push(Exit {
-                        component: r.component.clone(),
-                        status: None,
-                        died_during_run: false,
-                    });
+                    exits.push(Exit { component: r.component.clone(), status: None, died_during_run: false });
                     false
                 }
                 Ok(None) => true,
@@ -321,8 +282,5 @@ pub fn tail(path: &std::path::Path) -> String {
 
 /// Bind a listening socket on loopback with an ephemeral port.
 pub fn loopback_listener() -> Result<TcpListener, DeployError> {
-    TcpListener::bind("127.0.0.1:0").map_err(|source| DeployError::Io {
-        what: "bind 127.0.0.1:0".into(),
-        source,
-    })
+    TcpListener::bind("127.0.0.1:0").map_err(|source| DeployError::Io { what: "bind 127.0.0.1:0".into(), source })
 }

@@ -7,8 +7,8 @@ use clap::Parser;
 use dataplane_api::component;
 use dataplane_api::supervisor::loopback_listener;
 use dataplane_api::{
-    stage_chain, Component, ComponentSpec, Counter, Dataplane, DeployEnv, DeployError, Deployment,
-    Endpoint, Exit, Role, Supervisor,
+    stage_chain, Component, ComponentSpec, Counter, Dataplane, DeployEnv, DeployError, Deployment, Endpoint, Exit,
+    Role, Supervisor,
 };
 use shm::{key, Pool};
 use std::collections::HashMap;
@@ -20,18 +20,13 @@ use workloads::{Chain, FnId};
 
 /// Where pool files live (a directory on hugetlbfs).
 pub const POOL_DIR: &str = "/dev/hugepages/spright-bench";
-/// Slots per chain pool.
-const POOL_SLOTS: u32 = 512;
 
 pub struct SSpright;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Parser)]
-#[command(
-    name = "component s-spright",
-    about = "A process of the s-spright backend (started by `spright-bench run`)"
-)]
+#[command(name = "component s-spright", about = "A process of the s-spright backend (started by `spright-bench run`)")]
 enum Cmd {
     /// HTTP/1.1 entry point; fd 3 is its listener, fd 4 its socket-map socket.
     Gateway {
@@ -83,10 +78,7 @@ pub fn clean_stale_pools(dir: &Path) -> Vec<PathBuf> {
             continue;
         };
         if !Path::new(&format!("/proc/{pid}")).exists() && std::fs::remove_file(e.path()).is_ok() {
-            tracing::warn!(
-                "removed stale pool file {} (its run, pid {pid}, is gone)",
-                e.path().display()
-            );
+            tracing::warn!("removed stale pool file {} (its run, pid {pid}, is gone)", e.path().display());
             removed.push(e.path());
         }
     }
@@ -110,65 +102,31 @@ impl Deployment for SkMsgDeployment {
     }
 
     fn components(&self) -> Vec<Component> {
-        self.supervisor
-            .as_ref()
-            .map(|s| s.components())
-            .unwrap_or_default()
+        self.supervisor.as_ref().map(|s| s.components()).unwrap_or_default()
     }
 
     fn counters(&self) -> Vec<Counter> {
         let node = self.node.lock().unwrap_or_else(|e| e.into_inner());
         // The chain's security-domain id: the upper half of its socket-map keys.
-        let mut out = vec![Counter {
-            component: "node".into(),
-            name: "chain_id".into(),
-            value: self.chain_id as u64,
-        }];
+        let mut out = vec![Counter { component: "node".into(), name: "chain_id".into(), value: self.chain_id as u64 }];
         for (name, key, _) in &self.keys {
             if let Some((msgs, bytes)) = node.delivered(*key) {
-                out.push(Counter {
-                    component: name.clone(),
-                    name: "ebpf_messages".into(),
-                    value: msgs,
-                });
-                out.push(Counter {
-                    component: name.clone(),
-                    name: "ebpf_bytes".into(),
-                    value: bytes,
-                });
+                out.push(Counter { component: name.clone(), name: "ebpf_messages".into(), value: msgs });
+                out.push(Counter { component: name.clone(), name: "ebpf_bytes".into(), value: bytes });
             }
         }
         for (reason, label) in [
             (DropReason::CrossChain, "ebpf_dropped_cross_chain"),
             (DropReason::Short, "ebpf_dropped_short"),
-            (
-                DropReason::UnknownDestination,
-                "ebpf_dropped_unknown_destination",
-            ),
+            (DropReason::UnknownDestination, "ebpf_dropped_unknown_destination"),
             (DropReason::UnknownSender, "ebpf_dropped_unknown_sender"),
         ] {
-            out.push(Counter {
-                component: "node".into(),
-                name: label.into(),
-                value: node.dropped(reason),
-            });
+            out.push(Counter { component: "node".into(), name: label.into(), value: node.dropped(reason) });
         }
         if let Some(p) = &self.pool {
-            out.push(Counter {
-                component: "pool".into(),
-                name: "bad_descriptors".into(),
-                value: p.bad_descriptors(),
-            });
-            out.push(Counter {
-                component: "pool".into(),
-                name: "free_slots".into(),
-                value: p.free_count() as u64,
-            });
-            out.push(Counter {
-                component: "pool".into(),
-                name: "slots".into(),
-                value: p.slots() as u64,
-            });
+            out.push(Counter { component: "pool".into(), name: "bad_descriptors".into(), value: p.bad_descriptors() });
+            out.push(Counter { component: "pool".into(), name: "free_slots".into(), value: p.free_count() as u64 });
+            out.push(Counter { component: "pool".into(), name: "slots".into(), value: p.slots() as u64 });
         }
         out
     }
@@ -180,11 +138,7 @@ impl Deployment for SkMsgDeployment {
 
 impl SkMsgDeployment {
     fn shutdown(&mut self) -> Vec<Exit> {
-        let exits = self
-            .supervisor
-            .take()
-            .map(Supervisor::shutdown)
-            .unwrap_or_default();
+        let exits = self.supervisor.take().map(Supervisor::shutdown).unwrap_or_default();
         let mut node = self.node.lock().unwrap_or_else(|e| e.into_inner());
         for (_, key, port) in self.keys.drain(..) {
             node.unregister(key, port);
@@ -213,25 +167,17 @@ impl Dataplane for SSpright {
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
         let spec = stage_chain(chain, env)?;
         let node = EbpfNode::shared().map_err(|e| DeployError::Unsupported(e.to_string()))?;
-        let chain_id = node
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .new_chain_id();
-        std::fs::create_dir_all(POOL_DIR).map_err(io(format!(
-            "create {POOL_DIR} (is hugetlbfs mounted? scripts/setup.sh)"
-        )))?;
+        let chain_id = node.lock().unwrap_or_else(|e| e.into_inner()).new_chain_id();
+        std::fs::create_dir_all(POOL_DIR)
+            .map_err(io(format!("create {POOL_DIR} (is hugetlbfs mounted? scripts/setup.sh)")))?;
         clean_stale_pools(Path::new(POOL_DIR));
-        let pool_path =
-            Path::new(POOL_DIR).join(format!("{}-{}-{chain_id}", std::process::id(), chain.name));
+        let pool_path = Path::new(POOL_DIR).join(format!("{}-{}-{chain_id}", std::process::id(), chain.name));
         let slot_size = ((chain.max_body_bytes + shm::SLOT_HEADER_BYTES).div_ceil(64) * 64) as u32;
-        let pool = Pool::create(&pool_path, POOL_SLOTS, slot_size)
+        let pool = Pool::create(&pool_path, chain.pool_slots, slot_size)
             .map_err(|e| DeployError::Unsupported(e.to_string()))?;
         let mut dep = SkMsgDeployment {
             supervisor: Some(Supervisor::new(env, self.name())?),
-            endpoint: Endpoint {
-                addr: "127.0.0.1:0".parse().expect("literal"),
-                host: None,
-            },
+            endpoint: Endpoint { addr: "127.0.0.1:0".parse().expect("literal"), host: None },
             node: node.clone(),
             chain_id,
             keys: Vec::new(),
@@ -243,38 +189,31 @@ impl Dataplane for SSpright {
             format!("--pool={}", pool_path.display()),
             format!("--chain-id={chain_id}"),
         ];
-        let register =
-            |dep: &mut SkMsgDeployment, name: &str, func: FnId| -> Result<TcpStream, DeployError> {
-                let (a, b) = socket_pair()?;
-                let k = key(chain_id, func);
-                let port = a.local_addr().map_err(io("address"))?.port();
-                node.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .register(k, &a)
-                    .map_err(|e| {
-                        DeployError::Unsupported(format!("register {name} in the socket map: {e}"))
-                    })?;
-                dep.keys.push((name.to_string(), k, port));
-                dep.peers.push(b);
-                Ok(a)
-            };
+        let timeout = format!("--timeout-ms={}", chain.gateway_timeout_ms);
+        let register = |dep: &mut SkMsgDeployment, name: &str, func: FnId| -> Result<TcpStream, DeployError> {
+            let (a, b) = socket_pair()?;
+            let k = key(chain_id, func);
+            let port = a.local_addr().map_err(io("address"))?.port();
+            node.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .register(k, &a)
+                .map_err(|e| DeployError::Unsupported(format!("register {name} in the socket map: {e}")))?;
+            dep.keys.push((name.to_string(), k, port));
+            dep.peers.push(b);
+            Ok(a)
+        };
         for f in &chain.functions {
             let name = format!("fn-{}-{}", f.id, f.name);
             let sock = register(&mut dep, &name, f.id)?;
-            let mut c = ComponentSpec::new(&name, Role::Function)
-                .arg("function")
-                .arg(format!("--id={}", f.id))
-                .fd(sock);
+            let mut c =
+                ComponentSpec::new(&name, Role::Function).arg("function").arg(format!("--id={}", f.id)).fd(sock);
             c.args.extend(common.iter().cloned());
             dep.supervisor.as_mut().expect("set above").start(c)?;
         }
         let sock = register(&mut dep, "gateway", 0)?;
         let l = loopback_listener()?;
         dep.endpoint.addr = l.local_addr().map_err(io("listener address"))?;
-        let mut g = ComponentSpec::new("gateway", Role::Gateway)
-            .arg("gateway")
-            .fd(l)
-            .fd(sock);
+        let mut g = ComponentSpec::new("gateway", Role::Gateway).arg("gateway").arg(timeout).fd(l).fd(sock);
         g.args.extend(common.iter().cloned());
         dep.supervisor.as_mut().expect("set above").start(g)?;
         Ok(Box::new(dep))
@@ -282,43 +221,22 @@ impl Dataplane for SSpright {
 
     fn component_main(&self, args: Vec<String>) -> Result<(), BoxError> {
         component::init_logging();
-        let cmd =
-            Cmd::try_parse_from(std::iter::once("component s-spright".to_string()).chain(args))?;
+        let cmd = Cmd::try_parse_from(std::iter::once("component s-spright".to_string()).chain(args))?;
         match cmd {
-            Cmd::Function {
-                chain,
-                pool,
-                chain_id,
-                id,
-            } => {
+            Cmd::Function { chain, pool, chain_id, id } => {
                 let chain = Arc::new(workloads::load_chain(&chain)?);
-                let f = chain
-                    .function(id)
-                    .ok_or_else(|| format!("chain {} has no function {id}", chain.name))?;
+                let f = chain.function(id).ok_or_else(|| format!("chain {} has no function {id}", chain.name))?;
                 let workers = f.workers as usize;
                 let handler = f.handler.build(id);
                 component::set_process_name(&format!("sb-fn-{id}"));
                 let socket = component::take_fd(0)?;
                 let pool = Pool::open(&pool)?;
-                let f = Arc::new(Function {
-                    chain,
-                    chain_id,
-                    id,
-                    pool,
-                    socket,
-                    handler,
-                    bad: Default::default(),
-                });
+                let f = Arc::new(Function { chain, chain_id, id, pool, socket, handler, bad: Default::default() });
                 component::signal_ready("");
                 f.serve(workers)?;
                 Ok(())
             }
-            Cmd::Gateway {
-                chain,
-                pool,
-                chain_id,
-                timeout_ms,
-            } => {
+            Cmd::Gateway { chain, pool, chain_id, timeout_ms } => {
                 let chain = Arc::new(workloads::load_chain(&chain)?);
                 component::set_process_name("sb-gateway");
                 let listener = component::take_listener()?;
@@ -333,8 +251,7 @@ impl Dataplane for SSpright {
                         // SAFETY: an OwnedFd keeps its descriptor open and unchanged for as long
                         // as the AsyncFd that owns it lives.
                         socket: Arc::new(
-                            unsafe { tokio::io::unix::AsyncFd::register(socket) }
-                                .map_err(|e| e.into_parts().1)?,
+                            unsafe { tokio::io::unix::AsyncFd::register(socket) }.map_err(|e| e.into_parts().1)?,
                         ),
                         pending: Arc::new(Mutex::new(HashMap::new())),
                         timeout: Duration::from_millis(timeout_ms),

@@ -32,9 +32,7 @@ impl Function {
     pub fn serve(self: Arc<Self>, workers: usize) -> std::io::Result<()> {
         for w in 1..workers {
             let f = self.clone();
-            std::thread::Builder::new()
-                .name(format!("worker-{w}"))
-                .spawn(move || f.worker())?;
+            std::thread::Builder::new().name(format!("worker-{w}")).spawn(move || f.worker())?;
         }
         self.worker()
     }
@@ -67,19 +65,12 @@ impl Function {
         let (meta, mut body) = unsafe { self.pool.slot(idx) };
         let gateway = key(self.chain_id, 0);
         let dst = match self.chain.route(meta.route) {
-            Some(route)
-                if (meta.node as usize) < route.nodes.len()
-                    && route.node(meta.node).func == self.id =>
-            {
+            Some(route) if (meta.node as usize) < route.nodes.len() && route.node(meta.node).func == self.id => {
                 let node = meta.node;
-                let from = (meta.from != NO_NODE && (meta.from as usize) < route.nodes.len())
-                    .then_some(meta.from);
+                let from = (meta.from != NO_NODE && (meta.from as usize) < route.nodes.len()).then_some(meta.from);
                 let r = match from {
                     None => self.handler.on_request(&mut meta.state, &mut body),
-                    Some(c) => {
-                        self.handler
-                            .on_return(&mut meta.state, &mut body, route.node(c).func)
-                    }
+                    Some(c) => self.handler.on_return(&mut meta.state, &mut body, route.node(c).func),
                 };
                 match r {
                     Err(_) => {
@@ -107,21 +98,13 @@ impl Function {
             }
         };
         self.pool.hand_over(idx, dst);
-        let next = Descriptor {
-            dst,
-            src: me,
-            slot: idx,
-            gen: d.gen,
-        };
+        let next = Descriptor { dst, src: me, slot: idx, gen: d.gen };
         if let Err(e) = wire::send(self.socket.as_raw_fd(), &next, false) {
             // The next function is gone (its socket left the map): tell the gateway instead.
             tracing::warn!("cannot reach {dst:#x}: {e}");
             meta.status = STATUS_NEXT_UNREACHABLE;
             self.pool.hand_over(idx, gateway);
-            let back = Descriptor {
-                dst: gateway,
-                ..next
-            };
+            let back = Descriptor { dst: gateway, ..next };
             if let Err(e) = wire::send(self.socket.as_raw_fd(), &back, false) {
                 tracing::error!("cannot reach the gateway either: {e}");
             }

@@ -14,6 +14,8 @@ use tokio::sync::oneshot;
 use workloads::{render_reply, Body, Route, State};
 
 type Reply = Result<Vec<u8>, GatewayError>;
+/// Slot -> (generation, the request waiting for it).
+type Pending = Mutex<HashMap<u32, (u32, oneshot::Sender<Reply>)>>;
 
 pub struct SkMsgDispatch {
     pub chain_id: u16,
@@ -21,7 +23,7 @@ pub struct SkMsgDispatch {
     pub socket: Arc<AsyncFd<OwnedFd>>,
     /// Slot -> (generation, waiting request). A request that timed out is removed here; its
     /// slot is freed when its descriptor comes back, the first moment that is safe.
-    pub pending: Arc<Mutex<HashMap<u32, (u32, oneshot::Sender<Reply>)>>>,
+    pub pending: Arc<Pending>,
     pub timeout: Duration,
 }
 
@@ -66,21 +68,11 @@ impl SkMsgDispatch {
         let (meta, body) = unsafe { self.pool.slot(idx) };
         let reply = match meta.status {
             STATUS_OK => Ok(render_reply(&meta.state, body.bytes())),
-            STATUS_BODY_FULL => Err(GatewayError::TooLarge(
-                "a function's result does not fit in a pool slot".into(),
-            )),
-            STATUS_BAD_POSITION => Err(GatewayError::Upstream(
-                "a function got a request for another position".into(),
-            )),
-            _ => Err(GatewayError::Upstream(
-                "the next function of the chain is unreachable".into(),
-            )),
+            STATUS_BODY_FULL => Err(GatewayError::TooLarge("a function's result does not fit in a pool slot".into())),
+            STATUS_BAD_POSITION => Err(GatewayError::Upstream("a function got a request for another position".into())),
+            _ => Err(GatewayError::Upstream("the next function of the chain is unreachable".into())),
         };
-        let waiter = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&idx);
+        let waiter = self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&idx);
         self.pool.free(idx);
         if let Some((gen, tx)) = waiter {
             if gen == d.gen {
@@ -101,10 +93,7 @@ impl Dispatch for SkMsgDispatch {
         }
         let me = self.me();
         let Some((idx, gen)) = self.pool.alloc(me) else {
-            return Err(GatewayError::NoCapacity(format!(
-                "pool of {} slots exhausted",
-                self.pool.slots()
-            )));
+            return Err(GatewayError::NoCapacity(format!("pool of {} slots exhausted", self.pool.slots())));
         };
         {
             // SAFETY: we just allocated the slot and hold it until the hand-over.
@@ -115,46 +104,24 @@ impl Dispatch for SkMsgDispatch {
             meta.status = STATUS_OK;
             meta.admitted_ns = 0;
             meta.state = State::new(route.id);
-            slot_body
-                .set(&body)
-                .expect("size checked against the slot capacity");
+            slot_body.set(&body).expect("size checked against the slot capacity");
         }
         let (tx, rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(idx, (gen, tx));
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(idx, (gen, tx));
         let dst = key(self.chain_id, route.node(0).func);
         self.pool.hand_over(idx, dst);
-        if let Err(e) = self
-            .send(&Descriptor {
-                dst,
-                src: me,
-                slot: idx,
-                gen,
-            })
-            .await
-        {
-            self.pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&idx);
+        if let Err(e) = self.send(&Descriptor { dst, src: me, slot: idx, gen }).await {
+            self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&idx);
             self.pool.hand_over(idx, me);
             self.pool.free(idx);
-            return Err(GatewayError::Upstream(format!(
-                "cannot reach function {}: {e}",
-                route.node(0).func
-            )));
+            return Err(GatewayError::Upstream(format!("cannot reach function {}: {e}", route.node(0).func)));
         }
         match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(_)) => Err(GatewayError::Upstream("request dropped".into())),
             Err(_) => {
                 // Abandon the request; its slot is freed when (if) the descriptor returns.
-                self.pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&idx);
+                self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&idx);
                 Err(GatewayError::Timeout(self.timeout.as_millis() as u64))
             }
         }

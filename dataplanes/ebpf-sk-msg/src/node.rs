@@ -66,36 +66,14 @@ pub struct EbpfNode {
 impl EbpfNode {
     fn load() -> Result<Self, EbpfError> {
         let mut bpf = Ebpf::load(OBJECT)?;
-        let socks: SockHash<MapData, u32> = bpf
-            .take_map("socks")
-            .ok_or(EbpfError::Missing("map socks"))?
-            .try_into()?;
-        let chain_of_port = bpf
-            .take_map("chain_of_port")
-            .ok_or(EbpfError::Missing("map chain_of_port"))?
-            .try_into()?;
-        let delivered = bpf
-            .take_map("delivered")
-            .ok_or(EbpfError::Missing("map delivered"))?
-            .try_into()?;
-        let drops = bpf
-            .take_map("drops")
-            .ok_or(EbpfError::Missing("map drops"))?
-            .try_into()?;
-        let prog: &mut SkMsg = bpf
-            .program_mut(PROGRAM_NAME)
-            .ok_or(EbpfError::Missing("program"))?
-            .try_into()?;
+        let socks: SockHash<MapData, u32> = bpf.take_map("socks").ok_or(EbpfError::Missing("map socks"))?.try_into()?;
+        let chain_of_port = bpf.take_map("chain_of_port").ok_or(EbpfError::Missing("map chain_of_port"))?.try_into()?;
+        let delivered = bpf.take_map("delivered").ok_or(EbpfError::Missing("map delivered"))?.try_into()?;
+        let drops = bpf.take_map("drops").ok_or(EbpfError::Missing("map drops"))?.try_into()?;
+        let prog: &mut SkMsg = bpf.program_mut(PROGRAM_NAME).ok_or(EbpfError::Missing("program"))?.try_into()?;
         prog.load()?;
         prog.attach(socks.fd())?;
-        Ok(EbpfNode {
-            socks,
-            chain_of_port,
-            delivered,
-            drops,
-            next_chain: 1,
-            _bpf: bpf,
-        })
+        Ok(EbpfNode { socks, chain_of_port, delivered, drops, next_chain: 1, _bpf: bpf })
     }
 
     /// The node of this process, loading and attaching the program on first use.
@@ -121,13 +99,8 @@ impl EbpfNode {
     pub fn register(&mut self, key: u32, socket: &std::net::TcpStream) -> Result<(), EbpfError> {
         let port = socket.local_addr()?.port() as u32;
         let nr = aya::util::nr_cpus().map_err(|(_, e)| e)?;
-        self.delivered.insert(
-            key,
-            PerCpuValues::try_from(vec![BpfCounter::default(); nr])?,
-            0,
-        )?;
-        self.chain_of_port
-            .insert(port, shm::key_chain(key) as u32, 0)?;
+        self.delivered.insert(key, PerCpuValues::try_from(vec![BpfCounter::default(); nr])?, 0)?;
+        self.chain_of_port.insert(port, shm::key_chain(key) as u32, 0)?;
         self.socks.insert(key, socket.as_raw_fd(), 0)?;
         Ok(())
     }
@@ -147,9 +120,6 @@ impl EbpfNode {
 
     /// Messages the program dropped for `reason`, over all chains of this node.
     pub fn dropped(&self, reason: DropReason) -> u64 {
-        self.drops
-            .get(&(reason as u32), 0)
-            .map(|v| v.iter().sum())
-            .unwrap_or(0)
+        self.drops.get(&(reason as u32), 0).map(|v| v.iter().sum()).unwrap_or(0)
     }
 }

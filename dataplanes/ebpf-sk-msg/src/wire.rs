@@ -21,9 +21,7 @@ pub fn send(fd: RawFd, d: &Descriptor, nonblocking: bool) -> io::Result<()> {
             continue;
         }
         if n >= 0 {
-            return Err(io::Error::other(format!(
-                "short send of a descriptor ({n} bytes)"
-            )));
+            return Err(io::Error::other(format!("short send of a descriptor ({n} bytes)")));
         }
         return Err(e);
     }
@@ -40,11 +38,7 @@ pub enum Recv {
 /// Receive one descriptor (all 16 bytes, `MSG_WAITALL` when blocking).
 pub fn recv(fd: RawFd, nonblocking: bool) -> io::Result<Recv> {
     let mut b = [0u8; DESCRIPTOR_BYTES];
-    let flags = if nonblocking {
-        libc::MSG_DONTWAIT
-    } else {
-        libc::MSG_WAITALL
-    };
+    let flags = if nonblocking { libc::MSG_DONTWAIT } else { libc::MSG_WAITALL };
     loop {
         // SAFETY: receiving into a valid 16-byte buffer.
         let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), DESCRIPTOR_BYTES, flags) };

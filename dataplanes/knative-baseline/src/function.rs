@@ -22,15 +22,10 @@ pub struct Peers {
 
 impl Peers {
     /// `addrs`: (function id, `host:port`) pairs. Connections are made lazily on first use.
-    pub fn new(
-        addrs: &[(FnId, String)],
-        max_message: usize,
-    ) -> Result<Self, tonic::transport::Error> {
+    pub fn new(addrs: &[(FnId, String)], max_message: usize) -> Result<Self, tonic::transport::Error> {
         let mut clients = HashMap::new();
         for (id, addr) in addrs {
-            let channel = Endpoint::from_shared(format!("http://{addr}"))?
-                .tcp_nodelay(true)
-                .connect_lazy();
+            let channel = Endpoint::from_shared(format!("http://{addr}"))?.tcp_nodelay(true).connect_lazy();
             let client = FunctionClient::new(channel)
                 .max_decoding_message_size(max_message)
                 .max_encoding_message_size(max_message);
@@ -41,13 +36,12 @@ impl Peers {
 
     /// Invoke `func` with `inv`.
     pub async fn invoke(&self, func: FnId, inv: Invocation) -> Result<Invocation, Status> {
-        let mut client = self.clients.get(&func).cloned().ok_or_else(|| {
-            Status::failed_precondition(format!("no address for function {func}"))
-        })?;
-        client
-            .invoke(Request::new(inv))
-            .await
-            .map(Response::into_inner)
+        let mut client = self
+            .clients
+            .get(&func)
+            .cloned()
+            .ok_or_else(|| Status::failed_precondition(format!("no address for function {func}")))?;
+        client.invoke(Request::new(inv)).await.map(Response::into_inner)
     }
 }
 
@@ -61,18 +55,11 @@ pub struct FunctionService {
 impl FunctionService {
     pub fn new(chain: Arc<Chain>, me: FnId, peers: Peers) -> Option<Self> {
         let handler = chain.function(me)?.handler.build(me);
-        Some(FunctionService {
-            chain,
-            me,
-            handler,
-            peers,
-        })
+        Some(FunctionService { chain, me, handler, peers })
     }
 
     pub fn into_server(self, max_message: usize) -> FunctionServer<Self> {
-        FunctionServer::new(self)
-            .max_decoding_message_size(max_message)
-            .max_encoding_message_size(max_message)
+        FunctionServer::new(self).max_decoding_message_size(max_message).max_encoding_message_size(max_message)
     }
 }
 
@@ -99,38 +86,20 @@ impl Function for FunctionService {
             })?;
         let mut state: State = inv.state.unwrap_or_default().into();
         let mut body = inv.body;
-        self.handler
-            .on_request(&mut state, &mut body)
-            .map_err(body_full)?;
+        self.handler.on_request(&mut state, &mut body).map_err(body_full)?;
         let mut from = None;
         loop {
             match route.next(node, from) {
                 Step::TailCall(c) => {
-                    let next = Invocation {
-                        route: inv.route,
-                        node: c as u32,
-                        state: Some(state.into()),
-                        body,
-                    };
-                    return self
-                        .peers
-                        .invoke(route.node(c).func, next)
-                        .await
-                        .map(Response::new);
+                    let next = Invocation { route: inv.route, node: c as u32, state: Some(state.into()), body };
+                    return self.peers.invoke(route.node(c).func, next).await.map(Response::new);
                 }
                 Step::Call(c) => {
-                    let call = Invocation {
-                        route: inv.route,
-                        node: c as u32,
-                        state: Some(state.into()),
-                        body,
-                    };
+                    let call = Invocation { route: inv.route, node: c as u32, state: Some(state.into()), body };
                     let result = self.peers.invoke(route.node(c).func, call).await?;
                     state = result.state.unwrap_or_default().into();
                     body = result.body;
-                    self.handler
-                        .on_return(&mut state, &mut body, route.node(c).func)
-                        .map_err(body_full)?;
+                    self.handler.on_return(&mut state, &mut body, route.node(c).func).map_err(body_full)?;
                     from = Some(c);
                 }
                 Step::Return(_) | Step::Reply => {

@@ -24,15 +24,8 @@ impl Dispatch for GrpcDispatch {
         let call = self.peers.invoke(route.node(0).func, inv);
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => Err(GatewayError::Timeout(self.timeout.as_millis() as u64)),
-            Ok(Err(status)) => Err(GatewayError::Upstream(format!(
-                "{}: {}",
-                status.code(),
-                status.message()
-            ))),
-            Ok(Ok(out)) => Ok(render_reply(
-                &out.state.unwrap_or_default().into(),
-                &out.body,
-            )),
+            Ok(Err(status)) => Err(GatewayError::Upstream(format!("{}: {}", status.code(), status.message()))),
+            Ok(Ok(out)) => Ok(render_reply(&out.state.unwrap_or_default().into(), &out.body)),
         }
     }
 }

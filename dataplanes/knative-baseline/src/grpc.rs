@@ -7,8 +7,8 @@ use clap::Parser;
 use dataplane_api::component::{self, parse_peer};
 use dataplane_api::supervisor::loopback_listener;
 use dataplane_api::{
-    stage_chain, ComponentSpec, Dataplane, DeployEnv, DeployError, Deployment, Endpoint,
-    ProcessDeployment, Role, Supervisor,
+    stage_chain, ComponentSpec, Dataplane, DeployEnv, DeployError, Deployment, Endpoint, ProcessDeployment, Role,
+    Supervisor,
 };
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,10 +18,7 @@ use workloads::{Chain, FnId};
 pub struct Grpc;
 
 #[derive(Parser)]
-#[command(
-    name = "component grpc",
-    about = "A process of the grpc backend (started by `spright-bench run`)"
-)]
+#[command(name = "component grpc", about = "A process of the grpc backend (started by `spright-bench run`)")]
 enum Cmd {
     /// HTTP/1.1 entry point that invokes each route's first function over gRPC.
     Gateway {
@@ -63,10 +60,7 @@ impl Dataplane for Grpc {
         let mut peer_args = Vec::new();
         for f in &chain.functions {
             let l = loopback_listener()?;
-            let addr = l.local_addr().map_err(|source| DeployError::Io {
-                what: "listener address".into(),
-                source,
-            })?;
+            let addr = l.local_addr().map_err(|source| DeployError::Io { what: "listener address".into(), source })?;
             peer_args.push(format!("--peer={}={addr}", f.id));
             listeners.push((f, l));
         }
@@ -81,41 +75,29 @@ impl Dataplane for Grpc {
             sup.start(c)?;
         }
         let l = loopback_listener()?;
-        let addr = l.local_addr().map_err(|source| DeployError::Io {
-            what: "listener address".into(),
-            source,
-        })?;
+        let addr = l.local_addr().map_err(|source| DeployError::Io { what: "listener address".into(), source })?;
         let mut g = ComponentSpec::new("gateway", Role::Gateway)
             .arg("gateway")
             .arg(&chain_arg)
+            .arg(format!("--timeout-ms={}", chain.gateway_timeout_ms))
             .fd(l);
         g.args.extend(peer_args);
         sup.start(g)?;
-        Ok(Box::new(ProcessDeployment {
-            supervisor: sup,
-            endpoint: Endpoint { addr, host: None },
-        }))
+        Ok(Box::new(ProcessDeployment { supervisor: sup, endpoint: Endpoint { addr, host: None } }))
     }
 
     fn component_main(&self, args: Vec<String>) -> Result<(), BoxError> {
         component::init_logging();
         let cmd = Cmd::try_parse_from(std::iter::once("component grpc".to_string()).chain(args))?;
         match cmd {
-            Cmd::Gateway {
-                chain,
-                peers,
-                timeout_ms,
-            } => {
+            Cmd::Gateway { chain, peers, timeout_ms } => {
                 let chain = Arc::new(workloads::load_chain(&chain)?);
                 component::set_process_name("sb-gateway");
                 let listener = component::take_listener()?;
                 let rt = component::runtime(1)?;
                 rt.block_on(async move {
                     let peers = Peers::new(&peers, max_message(&chain))?;
-                    let dispatch = Arc::new(GrpcDispatch {
-                        peers,
-                        timeout: Duration::from_millis(timeout_ms),
-                    });
+                    let dispatch = Arc::new(GrpcDispatch { peers, timeout: Duration::from_millis(timeout_ms) });
                     component::signal_ready("");
                     dataplane_api::gateway::serve(listener, chain, dispatch).await?;
                     Ok::<_, BoxError>(())
@@ -123,10 +105,8 @@ impl Dataplane for Grpc {
             }
             Cmd::Function { chain, id, peers } => {
                 let chain = Arc::new(workloads::load_chain(&chain)?);
-                let workers = chain
-                    .function(id)
-                    .ok_or_else(|| format!("chain {} has no function {id}", chain.name))?
-                    .workers;
+                let workers =
+                    chain.function(id).ok_or_else(|| format!("chain {} has no function {id}", chain.name))?.workers;
                 component::set_process_name(&format!("sb-fn-{id}"));
                 let listener = component::take_listener()?;
                 let rt = component::runtime(workers as usize)?;
@@ -136,10 +116,9 @@ impl Dataplane for Grpc {
                     let svc = FunctionService::new(chain, id, peers).ok_or("unknown function")?;
                     // Accepted sockets need TCP_NODELAY themselves: the builder's option only
                     // applies to listeners tonic binds, and Nagle + delayed ACK would add 40 ms.
-                    let incoming = tonic::transport::server::TcpIncoming::from(
-                        tokio::net::TcpListener::from_std(listener)?,
-                    )
-                    .with_nodelay(Some(true));
+                    let incoming =
+                        tonic::transport::server::TcpIncoming::from(tokio::net::TcpListener::from_std(listener)?)
+                            .with_nodelay(Some(true));
                     component::signal_ready("");
                     tonic::transport::Server::builder()
                         .add_service(svc.into_server(max))

@@ -23,22 +23,13 @@ use workloads::State;
 
 impl From<State> for proto::State {
     fn from(s: State) -> Self {
-        proto::State {
-            digest: s.digest,
-            visits: s.visits,
-            route: s.route as u32,
-        }
+        proto::State { digest: s.digest, visits: s.visits, route: s.route as u32 }
     }
 }
 
 impl From<proto::State> for State {
     fn from(s: proto::State) -> Self {
-        State {
-            digest: s.digest,
-            visits: s.visits,
-            route: s.route as u16,
-            _reserved: 0,
-        }
+        State { digest: s.digest, visits: s.visits, route: s.route as u16, _reserved: 0 }
     }
 }
 

@@ -63,11 +63,7 @@ const _: () = assert!(META_OFFSET + std::mem::size_of::<SlotMeta>() <= SLOT_HEAD
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
     #[error("{what} {}: {source}", path.display())]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("{}: not a spright pool (bad magic or version)", path.display())]
     NotAPool { path: PathBuf },
     #[error("slot size {slot_size} must be a multiple of 64 between 128 and 64 MiB, and slots between 1 and 1048576 (got {slots})")]
@@ -114,10 +110,7 @@ fn map_len(slots: u32, slot_size: u32, huge: bool) -> usize {
 }
 
 fn check_geometry(slots: u32, slot_size: u32) -> Result<(), PoolError> {
-    if !(1..=1 << 20).contains(&slots)
-        || !(128..=64 << 20).contains(&slot_size)
-        || slot_size % 64 != 0
-    {
+    if !(1..=1 << 20).contains(&slots) || !(128..=64 << 20).contains(&slot_size) || slot_size % 64 != 0 {
         return Err(PoolError::BadGeometry { slots, slot_size });
     }
     Ok(())
@@ -128,21 +121,11 @@ impl Pool {
     /// exists. The returned pool unlinks the file when dropped.
     pub fn create(path: &Path, slots: u32, slot_size: u32) -> Result<Pool, PoolError> {
         check_geometry(slots, slot_size)?;
-        let io = |what, source| PoolError::Io {
-            what,
-            path: path.to_path_buf(),
-            source,
-        };
-        let c = CString::new(path.as_os_str().as_bytes())
-            .map_err(|e| io("path", std::io::Error::other(e)))?;
+        let io = |what, source| PoolError::Io { what, path: path.to_path_buf(), source };
+        let c = CString::new(path.as_os_str().as_bytes()).map_err(|e| io("path", std::io::Error::other(e)))?;
         // SAFETY: valid NUL-terminated path.
-        let fd = unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
-                0o600,
-            )
-        };
+        let fd =
+            unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o600) };
         if fd < 0 {
             return Err(io("create", std::io::Error::last_os_error()));
         }
@@ -170,55 +153,29 @@ impl Pool {
                 return Err(e);
             }
         };
-        let pool = Pool {
-            base,
-            len,
-            slots,
-            slot_size,
-            unlink: Some(path.to_path_buf()),
-        };
+        let pool = Pool { base, len, slots, slot_size, unlink: Some(path.to_path_buf()) };
         pool.init();
         Ok(pool)
     }
 
     /// Map an existing pool file created by [`Pool::create`].
     pub fn open(path: &Path) -> Result<Pool, PoolError> {
-        let io = |what, source| PoolError::Io {
-            what,
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| io("open", e))?;
+        let io = |what, source| PoolError::Io { what, path: path.to_path_buf(), source };
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(|e| io("open", e))?;
         let len = file.metadata().map_err(|e| io("stat", e))?.len() as usize;
         if len < HEADER_BYTES {
-            return Err(PoolError::NotAPool {
-                path: path.to_path_buf(),
-            });
+            return Err(PoolError::NotAPool { path: path.to_path_buf() });
         }
         let base = map_fd(std::os::fd::AsRawFd::as_raw_fd(&file), len)?;
-        let mut pool = Pool {
-            base,
-            len,
-            slots: 0,
-            slot_size: 0,
-            unlink: None,
-        };
+        let mut pool = Pool { base, len, slots: 0, slot_size: 0, unlink: None };
         let h = pool.header();
         if h.magic != MAGIC || h.version != VERSION {
-            return Err(PoolError::NotAPool {
-                path: path.to_path_buf(),
-            });
+            return Err(PoolError::NotAPool { path: path.to_path_buf() });
         }
         let (slots, slot_size) = (h.slots, h.slot_size);
         check_geometry(slots, slot_size)?;
         if map_len(slots, slot_size, false) > len {
-            return Err(PoolError::NotAPool {
-                path: path.to_path_buf(),
-            });
+            return Err(PoolError::NotAPool { path: path.to_path_buf() });
         }
         pool.slots = slots;
         pool.slot_size = slot_size;
@@ -242,18 +199,9 @@ impl Pool {
             )
         };
         if p == libc::MAP_FAILED {
-            return Err(PoolError::Map {
-                len,
-                source: std::io::Error::last_os_error(),
-            });
+            return Err(PoolError::Map { len, source: std::io::Error::last_os_error() });
         }
-        let pool = Pool {
-            base: p.cast(),
-            len,
-            slots,
-            slot_size,
-            unlink: None,
-        };
+        let pool = Pool { base: p.cast(), len, slots, slot_size, unlink: None };
         pool.init();
         Ok(pool)
     }
@@ -281,10 +229,7 @@ impl Pool {
     fn slot_ptr(&self, idx: u32) -> *mut u8 {
         debug_assert!(idx < self.slots);
         // SAFETY: idx < slots, so the slot lies within the mapping.
-        unsafe {
-            self.base
-                .add(HEADER_BYTES + idx as usize * self.slot_size as usize)
-        }
+        unsafe { self.base.add(HEADER_BYTES + idx as usize * self.slot_size as usize) }
     }
 
     fn ctl(&self, idx: u32) -> &SlotCtl {
@@ -321,10 +266,7 @@ impl Pool {
         loop {
             ctl.next_free.store(head as u32, Ordering::Relaxed);
             let new = ((head >> 32).wrapping_add(1) << 32) | (idx as u64 + 1);
-            match h
-                .free_head
-                .compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match h.free_head.compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,
                 Err(h2) => head = h2,
             }
@@ -348,10 +290,7 @@ impl Pool {
             }
             let next = self.ctl(idx).next_free.load(Ordering::Relaxed);
             let new = ((head >> 32).wrapping_add(1) << 32) | next as u64;
-            match h
-                .free_head
-                .compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match h.free_head.compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break idx,
                 Err(h2) => head = h2,
             }
@@ -373,11 +312,7 @@ impl Pool {
             return;
         }
         let ctl = self.ctl(idx);
-        if ctl
-            .busy
-            .compare_exchange(1, 0, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if ctl.busy.compare_exchange(1, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
             self.note_bad();
             return;
         }
@@ -386,9 +321,7 @@ impl Pool {
     }
 
     pub fn note_bad(&self) {
-        self.header()
-            .bad_descriptors
-            .fetch_add(1, Ordering::Relaxed);
+        self.header().bad_descriptors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Check a received descriptor against the pool before anything of the slot is used.
@@ -411,19 +344,11 @@ impl Pool {
         }
         let have = ctl.gen.load(Ordering::Relaxed);
         if have != d.gen {
-            return Err(BadDescriptor::StaleGeneration {
-                slot: d.slot,
-                have,
-                want: d.gen,
-            });
+            return Err(BadDescriptor::StaleGeneration { slot: d.slot, have, want: d.gen });
         }
         let holder = ctl.holder.load(Ordering::Relaxed);
         if holder != me {
-            return Err(BadDescriptor::NotHolder {
-                slot: d.slot,
-                holder,
-                me,
-            });
+            return Err(BadDescriptor::NotHolder { slot: d.slot, holder, me });
         }
         Ok(d.slot)
     }
@@ -486,10 +411,7 @@ impl workloads::Body for SlotBody<'_> {
     }
     fn resize(&mut self, len: usize) -> Result<(), workloads::BodyFull> {
         if len > self.buf.len() {
-            return Err(workloads::BodyFull {
-                wanted: len,
-                capacity: self.buf.len(),
-            });
+            return Err(workloads::BodyFull { wanted: len, capacity: self.buf.len() });
         }
         let old = *self.len as usize;
         if len > old {
@@ -512,21 +434,10 @@ impl Drop for Pool {
 
 fn map_fd(fd: i32, len: usize) -> Result<*mut u8, PoolError> {
     // SAFETY: shared mapping of a file we opened read-write, no address hint.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        )
-    };
+    let p =
+        unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0) };
     if p == libc::MAP_FAILED {
-        return Err(PoolError::Map {
-            len,
-            source: std::io::Error::last_os_error(),
-        });
+        return Err(PoolError::Map { len, source: std::io::Error::last_os_error() });
     }
     Ok(p.cast())
 }

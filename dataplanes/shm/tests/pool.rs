@@ -19,22 +19,10 @@ fn c_and_rust_agree_on_the_descriptor() {
     // SAFETY: the probe functions take no arguments and return constants.
     unsafe {
         assert_eq!(spright_desc_size(), std::mem::size_of::<Descriptor>());
-        assert_eq!(
-            spright_desc_off_dst(),
-            std::mem::offset_of!(Descriptor, dst)
-        );
-        assert_eq!(
-            spright_desc_off_src(),
-            std::mem::offset_of!(Descriptor, src)
-        );
-        assert_eq!(
-            spright_desc_off_slot(),
-            std::mem::offset_of!(Descriptor, slot)
-        );
-        assert_eq!(
-            spright_desc_off_gen(),
-            std::mem::offset_of!(Descriptor, gen)
-        );
+        assert_eq!(spright_desc_off_dst(), std::mem::offset_of!(Descriptor, dst));
+        assert_eq!(spright_desc_off_src(), std::mem::offset_of!(Descriptor, src));
+        assert_eq!(spright_desc_off_slot(), std::mem::offset_of!(Descriptor, slot));
+        assert_eq!(spright_desc_off_gen(), std::mem::offset_of!(Descriptor, gen));
         assert_eq!(spright_key(3, 7), shm::key(3, 7));
         assert_eq!(spright_key(0xffff, 0xffff), shm::key(0xffff, 0xffff));
     }
@@ -50,11 +38,7 @@ fn alloc_until_exhausted_then_free_restores() {
     let got: Vec<(u32, u32)> = (0..8).map(|_| p.alloc(1).unwrap()).collect();
     let mut idx: Vec<u32> = got.iter().map(|g| g.0).collect();
     idx.sort();
-    assert_eq!(
-        idx,
-        (0..8).collect::<Vec<_>>(),
-        "every slot handed out once"
-    );
+    assert_eq!(idx, (0..8).collect::<Vec<_>>(), "every slot handed out once");
     assert!(p.alloc(1).is_none(), "exhausted");
     for (i, _) in &got {
         p.free(*i);
@@ -73,46 +57,22 @@ fn descriptors_are_validated_before_use() {
     let p = Pool::anonymous(4, 256).unwrap();
     let (slot, gen) = p.alloc(shm::key(1, 0)).unwrap();
     p.hand_over(slot, shm::key(1, 2));
-    let d = Descriptor {
-        dst: shm::key(1, 2),
-        src: shm::key(1, 0),
-        slot,
-        gen,
-    };
+    let d = Descriptor { dst: shm::key(1, 2), src: shm::key(1, 0), slot, gen };
     assert_eq!(p.validate(&d, shm::key(1, 2)), Ok(slot));
+    assert_eq!(p.validate(&Descriptor { slot: 4, ..d }, shm::key(1, 2)), Err(BadDescriptor::OutOfBounds(4)));
     assert_eq!(
-        p.validate(&Descriptor { slot: 4, ..d }, shm::key(1, 2)),
-        Err(BadDescriptor::OutOfBounds(4))
-    );
-    assert_eq!(
-        p.validate(
-            &Descriptor {
-                slot: u32::MAX,
-                ..d
-            },
-            shm::key(1, 2)
-        ),
+        p.validate(&Descriptor { slot: u32::MAX, ..d }, shm::key(1, 2)),
         Err(BadDescriptor::OutOfBounds(u32::MAX))
     );
     assert!(matches!(
         p.validate(&Descriptor { gen: gen + 1, ..d }, shm::key(1, 2)),
         Err(BadDescriptor::StaleGeneration { .. })
     ));
-    assert!(matches!(
-        p.validate(&d, shm::key(1, 3)),
-        Err(BadDescriptor::NotHolder { .. })
-    ));
+    assert!(matches!(p.validate(&d, shm::key(1, 3)), Err(BadDescriptor::NotHolder { .. })));
     let other = if slot == 0 { 1 } else { 0 };
-    assert_eq!(
-        p.validate(&Descriptor { slot: other, ..d }, shm::key(1, 2)),
-        Err(BadDescriptor::NotAllocated(other))
-    );
+    assert_eq!(p.validate(&Descriptor { slot: other, ..d }, shm::key(1, 2)), Err(BadDescriptor::NotAllocated(other)));
     p.free(slot);
-    assert_eq!(
-        p.validate(&d, shm::key(1, 2)),
-        Err(BadDescriptor::NotAllocated(slot)),
-        "a freed slot is rejected"
-    );
+    assert_eq!(p.validate(&d, shm::key(1, 2)), Err(BadDescriptor::NotAllocated(slot)), "a freed slot is rejected");
     assert_eq!(p.bad_descriptors(), 6);
 }
 
@@ -170,20 +130,14 @@ fn multi_process_stress_never_double_allocates() {
             for r in 0..ROUNDS {
                 let k = r % 3;
                 if held[k] != u32::MAX {
-                    if claims[held[k] as usize]
-                        .compare_exchange(me, 0, Ordering::SeqCst, Ordering::SeqCst)
-                        .is_err()
-                    {
+                    if claims[held[k] as usize].compare_exchange(me, 0, Ordering::SeqCst, Ordering::SeqCst).is_err() {
                         unsafe { libc::_exit(4) };
                     }
                     p.free(held[k]);
                     held[k] = u32::MAX;
                 }
                 if let Some((i, _)) = p.alloc(me) {
-                    if claims[i as usize]
-                        .compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst)
-                        .is_err()
-                    {
+                    if claims[i as usize].compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst).is_err() {
                         unsafe { libc::_exit(3) }; // someone else holds this slot: double allocation
                     }
                     held[k] = i;
@@ -201,10 +155,7 @@ fn multi_process_stress_never_double_allocates() {
         let mut status = 0;
         // SAFETY: waiting for our own child.
         unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "child failed with status {status:#x}"
-        );
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child failed with status {status:#x}");
     }
     assert_eq!(p.free_count(), SLOTS, "no slot lost");
     assert_eq!(p.bad_descriptors(), 0);
@@ -222,34 +173,20 @@ fn hugetlbfs_pool_is_shared_and_cleaned_up() {
     use std::os::unix::fs::PermissionsExt;
     let dir = std::path::Path::new("/dev/hugepages");
     let path = dir.join(format!("spright-test-{}", std::process::id()));
-    let creator = Pool::create(&path, 64, 64 * 1024 + 64)
-        .expect("create a hugetlbfs pool (run scripts/setup.sh as root)");
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    let creator =
+        Pool::create(&path, 64, 64 * 1024 + 64).expect("create a hugetlbfs pool (run scripts/setup.sh as root)");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     let other = Pool::open(&path).unwrap();
     assert_eq!(other.slots(), 64);
     let (i, g) = creator.alloc(shm::key(2, 0)).unwrap();
     // SAFETY: we hold slot i.
-    unsafe { creator.slot(i) }
-        .1
-        .set(b"across mappings")
-        .unwrap();
+    unsafe { creator.slot(i) }.1.set(b"across mappings").unwrap();
     creator.hand_over(i, shm::key(2, 1));
-    let d = Descriptor {
-        dst: shm::key(2, 1),
-        src: shm::key(2, 0),
-        slot: i,
-        gen: g,
-    };
+    let d = Descriptor { dst: shm::key(2, 1), src: shm::key(2, 0), slot: i, gen: g };
     let j = other.validate(&d, shm::key(2, 1)).unwrap();
     // SAFETY: validate accepted the descriptor for us.
     assert_eq!(unsafe { other.slot(j) }.1.bytes(), b"across mappings");
-    assert!(
-        Pool::create(&path, 64, 1024).is_err(),
-        "create refuses an existing file"
-    );
+    assert!(Pool::create(&path, 64, 1024).is_err(), "create refuses an existing file");
     drop(other);
     drop(creator);
     assert!(!path.exists(), "the creator unlinks the pool file");

@@ -24,13 +24,7 @@ pub enum Parsed {
     Incomplete,
     /// A whole response: status, where the body starts, its length, the total length of the
     /// response in the buffer, and whether the server will close the connection.
-    Complete {
-        status: u16,
-        body_start: usize,
-        body_len: usize,
-        total: usize,
-        close: bool,
-    },
+    Complete { status: u16, body_start: usize, body_len: usize, total: usize, close: bool },
     /// Not a response we can frame.
     Invalid(String),
 }
@@ -48,10 +42,7 @@ pub fn parse_response(buf: &[u8]) -> Parsed {
     let mut close = resp.version == Some(0);
     for h in resp.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            match std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-            {
+            match std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse().ok()) {
                 Some(n) => len = Some(n),
                 None => return Parsed::Invalid("bad Content-Length".into()),
             }
@@ -71,13 +62,7 @@ pub fn parse_response(buf: &[u8]) -> Parsed {
     if buf.len() < total {
         return Parsed::Incomplete;
     }
-    Parsed::Complete {
-        status,
-        body_start: head_len,
-        body_len,
-        total,
-        close,
-    }
+    Parsed::Complete { status, body_start: head_len, body_len, total, close }
 }
 
 /// One blocking request (for tests and checks, not for load): returns status and body.
@@ -95,15 +80,10 @@ pub fn request_once(
     let mut chunk = [0u8; 16384];
     loop {
         match parse_response(&buf) {
-            Parsed::Complete {
-                status,
-                body_start,
-                body_len,
-                ..
-            } => return Ok((status, buf[body_start..body_start + body_len].to_vec())),
-            Parsed::Invalid(e) => {
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            Parsed::Complete { status, body_start, body_len, .. } => {
+                return Ok((status, buf[body_start..body_start + body_len].to_vec()))
             }
+            Parsed::Invalid(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
             Parsed::Incomplete => {}
         }
         let n = s.read(&mut chunk)?;
@@ -125,42 +105,19 @@ mod tests {
     fn parses_incrementally() {
         let full = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
         for cut in 0..full.len() {
-            assert_eq!(
-                parse_response(&full[..cut]),
-                Parsed::Incomplete,
-                "cut at {cut}"
-            );
+            assert_eq!(parse_response(&full[..cut]), Parsed::Incomplete, "cut at {cut}");
         }
         assert_eq!(
             parse_response(full),
-            Parsed::Complete {
-                status: 200,
-                body_start: 38,
-                body_len: 5,
-                total: 43,
-                close: false
-            }
+            Parsed::Complete { status: 200, body_start: 38, body_len: 5, total: 43, close: false }
         );
     }
 
     #[test]
     fn connection_close_and_errors() {
         let r = parse_response(b"HTTP/1.1 503 X\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-        assert!(matches!(
-            r,
-            Parsed::Complete {
-                status: 503,
-                close: true,
-                ..
-            }
-        ));
-        assert!(matches!(
-            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
-            Parsed::Invalid(_)
-        ));
-        assert!(matches!(
-            parse_response(b"garbage\r\n\r\n"),
-            Parsed::Invalid(_)
-        ));
+        assert!(matches!(r, Parsed::Complete { status: 503, close: true, .. }));
+        assert!(matches!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), Parsed::Invalid(_)));
+        assert!(matches!(parse_response(b"garbage\r\n\r\n"), Parsed::Invalid(_)));
     }
 }

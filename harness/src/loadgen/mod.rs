@@ -127,20 +127,14 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
     let end_ns = measure_start + (p.duration_s * 1e9) as u64;
     let routes: Vec<(u16, String)> = spec.routes.iter().map(|r| (r.0, r.1.clone())).collect();
     // SAFETY: creating a timerfd has no memory-safety preconditions.
-    let tfd = unsafe {
-        libc::timerfd_create(
-            libc::CLOCK_MONOTONIC,
-            libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-        )
-    };
+    let tfd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
     if tfd < 0 {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: tfd is a fresh descriptor we own.
     let timer = unsafe { OwnedFd::from_raw_fd(tfd) };
     let poll = Poll::new()?;
-    poll.registry()
-        .register(&mut SourceFd(&timer.as_raw_fd()), TIMER, Interest::READABLE)?;
+    poll.registry().register(&mut SourceFd(&timer.as_raw_fd()), TIMER, Interest::READABLE)?;
     let n_conns = match p.pattern {
         Pattern::Closed { users, .. } => users as usize,
         Pattern::Burst { size, .. } => (size as usize).max(p.connections as usize),
@@ -153,11 +147,7 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
         armed_ns: 0,
         conns: (0..n_conns).map(|_| Conn::new()).collect(),
         idle: (0..n_conns).collect(),
-        requests: spec
-            .routes
-            .iter()
-            .map(|r| http::build_request(&spec.method, &r.2, &spec.host, &r.3))
-            .collect(),
+        requests: spec.routes.iter().map(|r| http::build_request(&spec.method, &r.2, &spec.host, &r.3)).collect(),
         rec: Recorder::new(&routes, measure_start, end_ns),
         rng: SplitMix64::new(p.seed ^ 0x5eed),
         schedule: Schedule::new(&p.pattern, start_ns, end_ns, p.seed),
@@ -166,12 +156,7 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
         end_ns,
         progress,
     };
-    if let Pattern::Closed {
-        think_min_ms,
-        think_max_ms,
-        ..
-    } = p.pattern
-    {
+    if let Pattern::Closed { think_min_ms, think_max_ms, .. } = p.pattern {
         e.think = (think_min_ms * 1_000_000, think_max_ms * 1_000_000);
         for u in 0..n_conns {
             // Users arrive spread over one think time, as a load tool's spawn phase would.
@@ -188,13 +173,7 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
     };
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() } as u32;
-    Ok(LoadResult {
-        recorder: e.rec,
-        measured_s,
-        interrupted,
-        tid,
-        start_ns,
-    })
+    Ok(LoadResult { recorder: e.rec, measured_s, interrupted, tid, start_ns })
 }
 
 impl Engine<'_> {
@@ -218,8 +197,7 @@ impl Engine<'_> {
                 self.close_schedule(now);
             }
             let in_flight = self.conns.iter().any(|c| c.req.is_some());
-            let more =
-                self.schedule.as_ref().and_then(|s| s.peek()).is_some() || !self.users.is_empty();
+            let more = self.schedule.as_ref().and_then(|s| s.peek()).is_some() || !self.users.is_empty();
             if !in_flight && !more {
                 return Ok(false);
             }
@@ -267,10 +245,7 @@ impl Engine<'_> {
             return Ok(());
         }
         let spec = libc::itimerspec {
-            it_interval: libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            },
+            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
             it_value: libc::timespec {
                 tv_sec: (at_ns / 1_000_000_000) as i64,
                 tv_nsec: (at_ns % 1_000_000_000) as i64,
@@ -278,12 +253,7 @@ impl Engine<'_> {
         };
         // SAFETY: valid itimerspec; absolute CLOCK_MONOTONIC deadline on our own timerfd.
         let rc = unsafe {
-            libc::timerfd_settime(
-                self.timer.as_raw_fd(),
-                libc::TFD_TIMER_ABSTIME,
-                &spec,
-                std::ptr::null_mut(),
-            )
+            libc::timerfd_settime(self.timer.as_raw_fd(), libc::TFD_TIMER_ABSTIME, &spec, std::ptr::null_mut())
         };
         if rc < 0 {
             return Err(std::io::Error::last_os_error());
@@ -294,10 +264,7 @@ impl Engine<'_> {
 
     fn dispatch(&mut self, now: u64) {
         while !self.idle.is_empty() {
-            let Some(t) = self
-                .schedule
-                .as_mut()
-                .and_then(|s| s.peek().filter(|&t| t <= now).and_then(|_| s.pop()))
+            let Some(t) = self.schedule.as_mut().and_then(|s| s.peek().filter(|&t| t <= now).and_then(|_| s.pop()))
             else {
                 break;
             };
@@ -333,11 +300,7 @@ impl Engine<'_> {
         let deadline_ns = now.max(origin_ns) + self.spec.profile.timeout_ms * 1_000_000;
         self.rec.sent(origin_ns, now);
         let conn = &mut self.conns[c];
-        conn.req = Some(InFlight {
-            route,
-            origin_ns,
-            deadline_ns,
-        });
+        conn.req = Some(InFlight { route, origin_ns, deadline_ns });
         conn.out_route = route;
         conn.out_pos = 0;
         conn.inbuf.clear();
@@ -345,11 +308,9 @@ impl Engine<'_> {
             match TcpStream::connect(self.spec.target) {
                 Ok(mut s) => {
                     let _ = s.set_nodelay(true);
-                    if let Err(e) = self.poll.registry().register(
-                        &mut s,
-                        Token(c),
-                        Interest::READABLE | Interest::WRITABLE,
-                    ) {
+                    if let Err(e) =
+                        self.poll.registry().register(&mut s, Token(c), Interest::READABLE | Interest::WRITABLE)
+                    {
                         self.fail(c, format!("register: {e}"));
                         return;
                     }
@@ -446,12 +407,7 @@ impl Engine<'_> {
                             self.fail(c, format!("bad response: {why}"));
                             return;
                         }
-                        http::Parsed::Complete {
-                            status,
-                            total,
-                            close,
-                            ..
-                        } => {
+                        http::Parsed::Complete { status, total, close, .. } => {
                             let now = now_ns();
                             let req = conn.req.take().expect("checked above");
                             conn.inbuf.drain(..total);
@@ -459,12 +415,7 @@ impl Engine<'_> {
                                 self.rec.ok(req.route, req.origin_ns, now);
                                 self.progress.ok.fetch_add(1, Ordering::Relaxed);
                             } else {
-                                self.rec.error(
-                                    req.route,
-                                    req.origin_ns,
-                                    now,
-                                    format!("http {status}"),
-                                );
+                                self.rec.error(req.route, req.origin_ns, now, format!("http {status}"));
                                 self.progress.errors.fetch_add(1, Ordering::Relaxed);
                             }
                             if close {
@@ -519,11 +470,7 @@ impl Engine<'_> {
 
     fn expire(&mut self, now: u64) {
         for c in 0..self.conns.len() {
-            if self.conns[c]
-                .req
-                .as_ref()
-                .is_some_and(|r| r.deadline_ns <= now)
-            {
+            if self.conns[c].req.as_ref().is_some_and(|r| r.deadline_ns <= now) {
                 self.fail(c, "timeout");
             }
         }
@@ -537,8 +484,7 @@ impl Engine<'_> {
             let mut unsent = 0;
             while let Some(t) = s.pop() {
                 let route = self.pick_route();
-                self.rec
-                    .error(route, t, now, "not sent: no free connection before the end");
+                self.rec.error(route, t, now, "not sent: no free connection before the end");
                 unsent += 1;
             }
             self.progress.errors.fetch_add(unsent, Ordering::Relaxed);
@@ -564,15 +510,11 @@ pub fn spawn(
     progress: Arc<Progress>,
 ) -> std::io::Result<(std::thread::JoinHandle<std::io::Result<LoadResult>>, u32)> {
     let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::Builder::new()
-        .name("loadgen".into())
-        .spawn(move || {
-            // SAFETY: gettid has no preconditions.
-            let _ = tx.send(unsafe { libc::gettid() } as u32);
-            run(&spec, &stop, &progress)
-        })?;
-    let tid = rx
-        .recv()
-        .map_err(|_| std::io::Error::other("load generator thread died at start"))?;
+    let handle = std::thread::Builder::new().name("loadgen".into()).spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        let _ = tx.send(unsafe { libc::gettid() } as u32);
+        run(&spec, &stop, &progress)
+    })?;
+    let tid = rx.recv().map_err(|_| std::io::Error::other("load generator thread died at start"))?;
     Ok((handle, tid))
 }

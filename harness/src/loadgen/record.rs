@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 
 /// Latencies are recorded in nanoseconds, 100 ns to 10 min, 3 significant digits.
 fn hist(sigfig: u8) -> Histogram<u64> {
-    Histogram::new_with_bounds(100, 600_000_000_000, sigfig)
-        .expect("static histogram bounds are valid")
+    Histogram::new_with_bounds(100, 600_000_000_000, sigfig).expect("static histogram bounds are valid")
 }
 
 #[derive(Clone)]
@@ -56,13 +55,7 @@ impl Recorder {
             measure_start_ns,
             routes: routes
                 .iter()
-                .map(|(id, name)| RouteStats {
-                    id: *id,
-                    name: name.clone(),
-                    ok: 0,
-                    errors: 0,
-                    latency: hist(3),
-                })
+                .map(|(id, name)| RouteStats { id: *id, name: name.clone(), ok: 0, errors: 0, latency: hist(3) })
                 .collect(),
             overall: hist(3),
             seconds: Vec::new(),
@@ -77,11 +70,7 @@ impl Recorder {
     fn second(&mut self, done_ns: u64) -> &mut Second {
         let s = (done_ns.saturating_sub(self.measure_start_ns) / 1_000_000_000) as usize;
         while self.seconds.len() <= s {
-            self.seconds.push(Second {
-                ok: 0,
-                errors: 0,
-                latency: hist(2),
-            });
+            self.seconds.push(Second { ok: 0, errors: 0, latency: hist(2) });
         }
         &mut self.seconds[s]
     }
@@ -96,9 +85,7 @@ impl Recorder {
             self.warmup_requests += 1;
             return;
         }
-        let lat = done_ns
-            .saturating_sub(origin_ns)
-            .clamp(100, 600_000_000_000);
+        let lat = done_ns.saturating_sub(origin_ns).clamp(100, 600_000_000_000);
         let r = &mut self.routes[route];
         r.ok += 1;
         r.latency.saturating_record(lat);
@@ -120,8 +107,7 @@ impl Recorder {
 
     pub fn sent(&mut self, origin_ns: u64, now_ns: u64) {
         if origin_ns >= self.measure_start_ns {
-            self.send_lag
-                .saturating_record(now_ns.saturating_sub(origin_ns).clamp(100, 600_000_000_000));
+            self.send_lag.saturating_record(now_ns.saturating_sub(origin_ns).clamp(100, 600_000_000_000));
         }
     }
 
@@ -146,10 +132,7 @@ mod tests {
         r.ok(0, 1_000_000_000, 1_300_000_000); // intended long ago: 300 ms, counted in full
         r.error(0, 2_000_000_000, 2_500_000_000, "timeout");
         assert_eq!(r.warmup_requests, 1);
-        assert_eq!(
-            r.completed_in_window, 3,
-            "the warm-up request completed inside the window"
-        );
+        assert_eq!(r.completed_in_window, 3, "the warm-up request completed inside the window");
         assert_eq!(r.ok_total(), 2);
         assert_eq!(r.error_total(), 1);
         assert_eq!(r.errors["timeout"], 1);

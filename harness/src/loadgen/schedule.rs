@@ -28,32 +28,12 @@ impl Schedule {
     /// Arrivals in `[start_ns, end_ns)`. Returns `None` for closed-loop patterns.
     pub fn new(pattern: &Pattern, start_ns: u64, end_ns: u64, seed: u64) -> Option<Self> {
         let kind = match *pattern {
-            Pattern::Open {
-                arrival: Arrival::Constant,
-                rate,
-            } => Kind::Constant {
-                interval_ns: 1e9 / rate,
-            },
-            Pattern::Open {
-                arrival: Arrival::Poisson,
-                rate,
-            } => Kind::Poisson {
-                mean_ns: 1e9 / rate,
-            },
-            Pattern::Burst { size, every_s } => Kind::Burst {
-                size: size as u64,
-                every_ns: every_s * 1e9,
-            },
+            Pattern::Open { arrival: Arrival::Constant, rate } => Kind::Constant { interval_ns: 1e9 / rate },
+            Pattern::Open { arrival: Arrival::Poisson, rate } => Kind::Poisson { mean_ns: 1e9 / rate },
+            Pattern::Burst { size, every_s } => Kind::Burst { size: size as u64, every_ns: every_s * 1e9 },
             Pattern::Closed { .. } => return None,
         };
-        let mut s = Schedule {
-            kind,
-            next: None,
-            end_ns,
-            rng: SplitMix64::new(seed),
-            k: 0,
-            start_ns,
-        };
+        let mut s = Schedule { kind, next: None, end_ns, rng: SplitMix64::new(seed), k: 0, start_ns };
         s.next = s.compute(start_ns);
         Some(s)
     }
@@ -68,9 +48,7 @@ impl Schedule {
                     prev + self.rng.next_exp(mean_ns) as u64
                 }
             }
-            Kind::Burst { size, every_ns } => {
-                self.start_ns + ((self.k / size) as f64 * every_ns) as u64
-            }
+            Kind::Burst { size, every_ns } => self.start_ns + ((self.k / size) as f64 * every_ns) as u64,
         };
         self.k += 1;
         (t < self.end_ns).then_some(t)
@@ -98,16 +76,8 @@ mod tests {
 
     #[test]
     fn constant_rate_spacing() {
-        let s = Schedule::new(
-            &Pattern::Open {
-                arrival: Arrival::Constant,
-                rate: 1000.0,
-            },
-            0,
-            1_000_000_000,
-            1,
-        )
-        .unwrap();
+        let s =
+            Schedule::new(&Pattern::Open { arrival: Arrival::Constant, rate: 1000.0 }, 0, 1_000_000_000, 1).unwrap();
         let v = drain(s);
         assert_eq!(v.len(), 1000);
         assert_eq!(v[1] - v[0], 1_000_000);
@@ -115,45 +85,18 @@ mod tests {
 
     #[test]
     fn poisson_count_is_close_to_rate() {
-        let s = Schedule::new(
-            &Pattern::Open {
-                arrival: Arrival::Poisson,
-                rate: 10_000.0,
-            },
-            0,
-            10_000_000_000,
-            3,
-        )
-        .unwrap();
+        let s =
+            Schedule::new(&Pattern::Open { arrival: Arrival::Poisson, rate: 10_000.0 }, 0, 10_000_000_000, 3).unwrap();
         let n = drain(s).len() as f64;
         assert!((n - 100_000.0).abs() < 1500.0, "{n}");
     }
 
     #[test]
     fn bursts_arrive_together() {
-        let s = Schedule::new(
-            &Pattern::Burst {
-                size: 3,
-                every_s: 1.0,
-            },
-            5,
-            2_500_000_005,
-            1,
-        )
-        .unwrap();
+        let s = Schedule::new(&Pattern::Burst { size: 3, every_s: 1.0 }, 5, 2_500_000_005, 1).unwrap();
         assert_eq!(
             drain(s),
-            vec![
-                5,
-                5,
-                5,
-                1_000_000_005,
-                1_000_000_005,
-                1_000_000_005,
-                2_000_000_005,
-                2_000_000_005,
-                2_000_000_005
-            ]
+            vec![5, 5, 5, 1_000_000_005, 1_000_000_005, 1_000_000_005, 2_000_000_005, 2_000_000_005, 2_000_000_005]
         );
     }
 }

@@ -18,9 +18,7 @@ pub fn exe() -> PathBuf {
 }
 
 pub fn chain_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../workloads/chains")
-        .join(format!("{name}.toml"))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/chains").join(format!("{name}.toml"))
 }
 
 pub fn chain(name: &str) -> workloads::Chain {
@@ -30,19 +28,11 @@ pub fn chain(name: &str) -> workloads::Chain {
 /// A fresh path under the system temp dir (not created).
 pub fn scratch(tag: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
-    std::env::temp_dir().join(format!(
-        "sb-test-{}-{}-{tag}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ))
+    std::env::temp_dir().join(format!("sb-test-{}-{}-{tag}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
 }
 
 pub fn deploy_env(dir: &Path) -> dataplane_api::DeployEnv {
-    dataplane_api::DeployEnv {
-        exe: exe(),
-        log_dir: dir.join("logs"),
-        ready_timeout: Duration::from_secs(20),
-    }
+    dataplane_api::DeployEnv { exe: exe(), log_dir: dir.join("logs"), ready_timeout: Duration::from_secs(20) }
 }
 
 /// Pids of live processes whose command line contains `needle`.
@@ -65,10 +55,5 @@ pub fn pids_with(needle: &str) -> Vec<u32> {
 
 pub fn csv_header(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .map(str::to_string)
-        .collect()
+    text.lines().next().unwrap_or("").split(',').map(str::to_string).collect()
 }
