@@ -102,7 +102,7 @@ impl Dispatch for SkMsgDispatch {
             meta.node = 0;
             meta.from = NO_NODE;
             meta.status = STATUS_OK;
-            meta.admitted_ns = 0;
+            meta.admitted_ns = monotonic_ns();
             meta.state = State::new(route.id);
             slot_body.set(&body).expect("size checked against the slot capacity");
         }
@@ -126,4 +126,11 @@ impl Dispatch for SkMsgDispatch {
             }
         }
     }
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
