@@ -1,17 +1,16 @@
 //! The S-SPRIGHT gateway: HTTP in, one copy into the pool, descriptors out and back.
 
-use crate::function::{STATUS_BAD_POSITION, STATUS_BODY_FULL, STATUS_OK};
 use crate::wire::{self, Recv};
 use bytes::Bytes;
 use dataplane_api::gateway::{Dispatch, GatewayError};
-use shm::{key, Descriptor, Pool, NO_NODE};
+use shm::{key, request, Descriptor, Pool};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::oneshot;
-use workloads::{render_reply, Body, Route, State};
+use workloads::Route;
 
 type Reply = Result<Vec<u8>, GatewayError>;
 /// Slot -> (generation, the request waiting for it).
@@ -60,20 +59,12 @@ impl SkMsgDispatch {
     }
 
     fn complete(&self, d: Descriptor) {
-        let Ok(idx) = self.pool.validate(&d, self.me()) else {
+        let Ok(slot) = self.pool.validate(&d, self.me()) else {
             tracing::warn!("dropped a bad descriptor from {:#x}", d.src);
             return;
         };
-        // SAFETY: validate() accepted it: the slot is ours until freed below.
-        let (meta, body) = unsafe { self.pool.slot(idx) };
-        let reply = match meta.status {
-            STATUS_OK => Ok(render_reply(&meta.state, body.bytes())),
-            STATUS_BODY_FULL => Err(GatewayError::TooLarge("a function's result does not fit in a pool slot".into())),
-            STATUS_BAD_POSITION => Err(GatewayError::Upstream("a function got a request for another position".into())),
-            _ => Err(GatewayError::Upstream("the next function of the chain is unreachable".into())),
-        };
-        let waiter = self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&idx);
-        self.pool.free(idx);
+        let waiter = self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&slot);
+        let reply = request::finish(&self.pool, slot).map_err(|m| GatewayError::Upstream(m.into()));
         if let Some((gen, tx)) = waiter {
             if gen == d.gen {
                 let _ = tx.send(reply);
@@ -84,32 +75,14 @@ impl SkMsgDispatch {
 
 impl Dispatch for SkMsgDispatch {
     async fn dispatch(&self, route: &Route, body: Bytes) -> Reply {
-        if body.len() > self.pool.body_capacity() {
-            return Err(GatewayError::TooLarge(format!(
-                "body of {} bytes exceeds the pool slot capacity {}",
-                body.len(),
-                self.pool.body_capacity()
-            )));
-        }
         let me = self.me();
-        let Some((idx, gen)) = self.pool.alloc(me) else {
-            return Err(GatewayError::NoCapacity(format!("pool of {} slots exhausted", self.pool.slots())));
-        };
-        {
-            // SAFETY: we just allocated the slot and hold it until the hand-over.
-            let (meta, mut slot_body) = unsafe { self.pool.slot(idx) };
-            meta.route = route.id;
-            meta.node = 0;
-            meta.from = NO_NODE;
-            meta.status = STATUS_OK;
-            meta.admitted_ns = monotonic_ns();
-            meta.state = State::new(route.id);
-            slot_body.set(&body).expect("size checked against the slot capacity");
-        }
+        let a = request::admit(&self.pool, self.chain_id, route, &body, monotonic_ns()).map_err(|e| match e {
+            request::AdmitError::TooLarge { .. } => GatewayError::TooLarge(e.to_string()),
+            request::AdmitError::Exhausted { .. } => GatewayError::NoCapacity(e.to_string()),
+        })?;
+        let (idx, gen, dst) = (a.slot, a.gen, a.dst);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(idx, (gen, tx));
-        let dst = key(self.chain_id, route.node(0).func);
-        self.pool.hand_over(idx, dst);
         if let Err(e) = self.send(&Descriptor { dst, src: me, slot: idx, gen }).await {
             self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&idx);
             self.pool.hand_over(idx, me);

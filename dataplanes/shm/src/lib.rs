@@ -16,6 +16,7 @@
 //! allocation and freeing are safe across processes with nothing but atomics in the mapping.
 
 mod pool;
+pub mod request;
 
 pub use pool::{BadDescriptor, Pool, PoolError, SlotBody, SlotMeta, NO_NODE, SLOT_HEADER_BYTES};
 
