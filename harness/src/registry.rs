@@ -4,7 +4,7 @@
 use dataplane_api::Dataplane;
 
 pub fn all() -> Vec<&'static dyn Dataplane> {
-    vec![&knative_baseline::Grpc, &ebpf_sk_msg::SSpright]
+    vec![&knative_baseline::Grpc, &ebpf_sk_msg::SSpright, &dpdk_poll::DSpright]
 }
 
 pub fn get(name: &str) -> Result<&'static dyn Dataplane, String> {

@@ -180,6 +180,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     })?;
     let endpoint = deployment.endpoint();
     let components = deployment.components();
+    let placement = deployment.placement();
     tracing::info!("{} components ready; endpoint http://{}", components.len(), endpoint.addr);
 
     let spec = load_spec(chain, &endpoint);
@@ -262,7 +263,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
             "latency_origin": if matches!(l.pattern, Pattern::Closed { .. }) { "actual send time (closed loop)" } else { "intended send time (open loop)" },
         },
         "placement": {
-            "pinning": "none: every process may run on any allowed CPU",
+            "components": placement,
             "cpus_allowed": env.cpus_allowed,
             "load_average_at_start": env.load_average,
             "background_cpu_pct": summary.background_cpu_pct,

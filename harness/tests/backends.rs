@@ -206,4 +206,5 @@ macro_rules! backend_tests {
 backend_tests! {
     grpc => "grpc",
     s_spright => "s-spright",
+    d_spright => "d-spright",
 }

@@ -129,3 +129,59 @@ async fn handle<D: Dispatch>(req: Request<Incoming>, chain: &Chain, dispatch: &D
         Err(e) => text(e.status(), e.to_string()),
     }
 }
+
+type Reply = Result<Vec<u8>, GatewayError>;
+
+/// Requests waiting for their pool slot to come back from the chain (the shared-memory
+/// backends), keyed by slot and checked by generation. A request that times out is abandoned:
+/// its entry goes, and the transport frees the slot when the descriptor finally returns.
+#[derive(Default)]
+pub struct Waiters {
+    map: std::sync::Mutex<std::collections::HashMap<u32, (u32, tokio::sync::oneshot::Sender<Reply>)>>,
+}
+
+impl Waiters {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<u32, (u32, tokio::sync::oneshot::Sender<Reply>)>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Start waiting for `slot` (generation `gen`).
+    pub fn register(&self, slot: u32, gen: u32) -> tokio::sync::oneshot::Receiver<Reply> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.lock().insert(slot, (gen, tx));
+        rx
+    }
+
+    /// Stop waiting for `slot` (the request could not be sent).
+    pub fn forget(&self, slot: u32) {
+        self.lock().remove(&slot);
+    }
+
+    /// The slot came back: hand `reply` to whoever waits for this generation of it.
+    pub fn complete(&self, slot: u32, gen: u32, reply: Reply) {
+        if let Some((g, tx)) = self.lock().remove(&slot) {
+            if g == gen {
+                let _ = tx.send(reply);
+            }
+        }
+    }
+
+    /// Wait up to `timeout` for the reply registered with [`Waiters::register`].
+    pub async fn wait(
+        &self,
+        slot: u32,
+        rx: tokio::sync::oneshot::Receiver<Reply>,
+        timeout: std::time::Duration,
+    ) -> Reply {
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(GatewayError::Upstream("request dropped".into())),
+            Err(_) => {
+                self.forget(slot);
+                Err(GatewayError::Timeout(timeout.as_millis() as u64))
+            }
+        }
+    }
+}

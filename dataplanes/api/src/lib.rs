@@ -134,6 +134,10 @@ pub trait Deployment: Send {
     fn counters(&self) -> Vec<Counter> {
         Vec::new()
     }
+    /// Where the components run (CPU pinning, polling mode), recorded in the run's manifest.
+    fn placement(&self) -> String {
+        "unpinned: every component may run on any allowed CPU".into()
+    }
     /// Kill and reap every process, undo host state, and say how each component ended.
     fn teardown(self: Box<Self>) -> Vec<Exit>;
 }

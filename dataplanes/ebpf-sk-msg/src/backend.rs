@@ -11,7 +11,6 @@ use dataplane_api::{
     Role, Supervisor,
 };
 use shm::{key, Pool};
-use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -253,7 +252,7 @@ impl Dataplane for SSpright {
                         socket: Arc::new(
                             unsafe { tokio::io::unix::AsyncFd::register(socket) }.map_err(|e| e.into_parts().1)?,
                         ),
-                        pending: Arc::new(Mutex::new(HashMap::new())),
+                        waiters: Default::default(),
                         timeout: Duration::from_millis(timeout_ms),
                     });
                     let rx = tokio::spawn(dispatch.clone().receive_loop());

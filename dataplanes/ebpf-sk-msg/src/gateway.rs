@@ -2,27 +2,23 @@
 
 use crate::wire::{self, Recv};
 use bytes::Bytes;
-use dataplane_api::gateway::{Dispatch, GatewayError};
+use dataplane_api::gateway::{Dispatch, GatewayError, Waiters};
 use shm::{key, request, Descriptor, Pool};
-use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
-use tokio::sync::oneshot;
 use workloads::Route;
 
 type Reply = Result<Vec<u8>, GatewayError>;
-/// Slot -> (generation, the request waiting for it).
-type Pending = Mutex<HashMap<u32, (u32, oneshot::Sender<Reply>)>>;
 
 pub struct SkMsgDispatch {
     pub chain_id: u16,
     pub pool: Arc<Pool>,
     pub socket: Arc<AsyncFd<OwnedFd>>,
-    /// Slot -> (generation, waiting request). A request that timed out is removed here; its
-    /// slot is freed when its descriptor comes back, the first moment that is safe.
-    pub pending: Arc<Pending>,
+    /// Requests waiting for their slot; a timed-out one is abandoned and its slot freed when
+    /// the descriptor comes back, the first moment that is safe.
+    pub waiters: Waiters,
     pub timeout: Duration,
 }
 
@@ -63,13 +59,8 @@ impl SkMsgDispatch {
             tracing::warn!("dropped a bad descriptor from {:#x}", d.src);
             return;
         };
-        let waiter = self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&slot);
         let reply = request::finish(&self.pool, slot).map_err(|m| GatewayError::Upstream(m.into()));
-        if let Some((gen, tx)) = waiter {
-            if gen == d.gen {
-                let _ = tx.send(reply);
-            }
-        }
+        self.waiters.complete(slot, d.gen, reply);
     }
 }
 
@@ -81,23 +72,14 @@ impl Dispatch for SkMsgDispatch {
             request::AdmitError::Exhausted { .. } => GatewayError::NoCapacity(e.to_string()),
         })?;
         let (idx, gen, dst) = (a.slot, a.gen, a.dst);
-        let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(idx, (gen, tx));
+        let rx = self.waiters.register(idx, gen);
         if let Err(e) = self.send(&Descriptor { dst, src: me, slot: idx, gen }).await {
-            self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&idx);
+            self.waiters.forget(idx);
             self.pool.hand_over(idx, me);
             self.pool.free(idx);
             return Err(GatewayError::Upstream(format!("cannot reach function {}: {e}", route.node(0).func)));
         }
-        match tokio::time::timeout(self.timeout, rx).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => Err(GatewayError::Upstream("request dropped".into())),
-            Err(_) => {
-                // Abandon the request; its slot is freed when (if) the descriptor returns.
-                self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&idx);
-                Err(GatewayError::Timeout(self.timeout.as_millis() as u64))
-            }
-        }
+        self.waiters.wait(idx, rx, self.timeout).await
     }
 }
 

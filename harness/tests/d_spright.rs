@@ -1,0 +1,149 @@
+//! D-SPRIGHT specifics, run for real as root: the polling contrast (idle CPU next to
+//! S-SPRIGHT's in the same test), clear EAL failures, and cleanup of DPDK state.
+
+mod common;
+
+use common::*;
+use dataplane_api::{Deployment, Role};
+use harness::cpu::{Sampler, Tracked};
+use harness::loadgen::http::request_once;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn deploy(backend: &str, name: &str) -> (Box<dyn Deployment>, std::path::PathBuf) {
+    let dir = scratch(backend);
+    let d = harness::registry::get(backend).unwrap().deploy(&chain(name), &deploy_env(&dir)).unwrap();
+    (d, dir)
+}
+
+fn idle_cpu_pct(d: &dyn Deployment, secs: u64) -> f64 {
+    let tracked: Vec<Tracked> =
+        d.components().iter().map(|c| Tracked { pid: c.pid, tid: None, role: c.role, name: c.name.clone() }).collect();
+    let s = Sampler::start(tracked, Duration::from_millis(500)).unwrap();
+    std::thread::sleep(Duration::from_secs(secs));
+    let (samples, _) = s.finish();
+    let total: f64 = d
+        .components()
+        .iter()
+        .map(|c| samples.iter().filter(|s| s.name == c.name).map(|s| s.cpu_s).fold(0.0, f64::max))
+        .sum();
+    total / secs as f64 * 100.0
+}
+
+/// The paper's central contrast, both figures from one test: with no load, every D-SPRIGHT
+/// poller burns a core (as many as the machine has), S-SPRIGHT burns nothing.
+#[test]
+fn idle_pollers_burn_cores_while_sk_msg_sleeps() {
+    let _g = serial();
+    let (s, sdir) = deploy("s-spright", "synthetic-2");
+    let s_pct = idle_cpu_pct(&*s, 3);
+    s.teardown();
+    let (d, ddir) = deploy("d-spright", "synthetic-2");
+    let addr = d.endpoint().addr;
+    assert_eq!(request_once(addr, "/pipe", &addr.to_string(), b"x").unwrap().0, 200);
+    let pollers = d.components().iter().filter(|c| matches!(c.role, Role::Function | Role::Gateway)).count();
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let d_pct = idle_cpu_pct(&*d, 3);
+    d.teardown();
+    eprintln!("idle CPU: s-spright {s_pct:.2}%, d-spright {d_pct:.1}% ({pollers} pollers, {cores} cores)");
+    assert!(s_pct < 1.0, "s-spright idle {s_pct:.2}%");
+    let expect = 100.0 * pollers.min(cores) as f64;
+    assert!(d_pct > 0.8 * expect, "d-spright idle {d_pct:.1}%, expected about {expect}% (a core per poller)");
+    let _ = std::fs::remove_dir_all(sdir);
+    let _ = std::fs::remove_dir_all(ddir);
+}
+
+fn component(args: &[&str]) -> (bool, String, Duration) {
+    let t0 = Instant::now();
+    let out = Command::new(exe()).args(["component", "d-spright"]).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string(), t0.elapsed())
+}
+
+/// EAL failures end the process quickly with a message that says what to check; no hang.
+#[test]
+fn eal_failures_are_clear_errors() {
+    let _g = serial();
+    let chain = chain_path("synthetic-2");
+    let chain = format!("--chain={}", chain.display());
+    // A secondary whose primary does not exist.
+    let (ok, err, took) = component(&[
+        "function",
+        &chain,
+        "--pool=/nonexistent",
+        "--chain-id=1",
+        "--prefix=sbnoprimary",
+        "--cpus=0",
+        "--id=1",
+    ]);
+    assert!(!ok && took < Duration::from_secs(20), "took {took:?}");
+    assert!(err.contains("EAL init failed") && err.contains("primary"), "{err}");
+    // No hugepages where the primary is told to look.
+    let (ok, err, took) = component(&[
+        "gateway",
+        &chain,
+        "--pool=/nonexistent",
+        "--chain-id=1",
+        "--prefix=sbnohuge",
+        "--cpus=0",
+        "--eal-extra=--huge-dir=/nonexistent",
+    ]);
+    assert!(!ok && took < Duration::from_secs(20), "took {took:?}");
+    assert!(err.contains("EAL init failed") && err.contains("hugepages"), "{err}");
+    // A ring that the (running) primary never created.
+    let (d, dir) = deploy("d-spright", "synthetic-2");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", d.components()[0].pid)).unwrap();
+    let args: Vec<String> = String::from_utf8_lossy(&cmdline).split('\0').map(str::to_string).collect();
+    let get = |flag: &str| args.iter().find(|a| a.starts_with(flag)).cloned().unwrap();
+    let (ok, err, took) = component(&[
+        "function",
+        &chain,
+        &get("--pool="),
+        "--chain-id=999",
+        &get("--prefix="),
+        &get("--cpus="),
+        "--id=1",
+    ]);
+    assert!(!ok && took < Duration::from_secs(20), "took {took:?}");
+    assert!(err.contains("ring sb-999-1 not found"), "{err}");
+    d.teardown();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// After teardown no process, DPDK runtime directory or hugepage file of the run remains; the
+/// state of a run killed outright is removed by the next deployment.
+#[test]
+fn teardown_removes_dpdk_state() {
+    let _g = serial();
+    let (d, dir) = deploy("d-spright", "synthetic-2");
+    let gw = d.components()[0].pid;
+    let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{gw}/cmdline")).unwrap()).to_string();
+    let prefix = cmdline.split('\0').find_map(|a| a.strip_prefix("--prefix=")).unwrap().to_string();
+    assert!(
+        std::path::Path::new("/var/run/dpdk").join(&prefix).exists(),
+        "the primary's runtime dir exists while deployed"
+    );
+    let pids: Vec<u32> = d.components().iter().map(|c| c.pid).collect();
+    d.teardown();
+    for p in pids {
+        assert!(!harness::run::pid_alive(p), "pid {p} alive");
+    }
+    assert!(!std::path::Path::new("/var/run/dpdk").join(&prefix).exists(), "runtime dir left");
+    let left: Vec<String> = std::fs::read_dir("/dev/hugepages")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "hugepage files left: {left:?}");
+    // Leftovers of a dead run (a pid that is gone) are removed by the next deployment.
+    let mut child = Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let stale_dir = std::path::Path::new("/var/run/dpdk").join(format!("sbd{dead}c1"));
+    std::fs::create_dir_all(&stale_dir).unwrap();
+    let (d, dir2) = deploy("d-spright", "synthetic-2");
+    assert!(!stale_dir.exists(), "stale DPDK runtime dir not removed");
+    d.teardown();
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(dir2);
+}
