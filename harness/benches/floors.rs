@@ -100,9 +100,71 @@ fn sk_msg_pair(node: &std::sync::Mutex<ebpf_sk_msg::node::EbpfNode>, peer_cpu: u
     SkClient { end: a, there }
 }
 
+/// rte_ring ping-pong: two DPDK rings of 16-byte descriptors between two busy-polling threads
+/// (D-SPRIGHT's mechanism). Needs the EAL, initialised once for the benchmark process.
+struct RingClient {
+    to: dpdk_poll::dpdk::Ring,
+    from: dpdk_poll::dpdk::Ring,
+    /// Stops the peer's poller, which would otherwise keep a core busy for the rest of the run.
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for RingClient {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl RingClient {
+    fn round_trip(&self) {
+        let d = shm::Descriptor { dst: 2, src: 1, slot: 0, gen: 0 };
+        while !self.to.enqueue(&d) {}
+        loop {
+            if self.from.dequeue().is_some() {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+    }
+}
+
+fn eal_prefix() -> String {
+    format!("sbbench{}", std::process::id())
+}
+
+fn ring_pair(tag: &str, peer_cpu: usize) -> RingClient {
+    use dpdk_poll::dpdk::Ring;
+    let to = Ring::create(&format!("bench-{tag}-to"), 1024).unwrap();
+    let from = Ring::create(&format!("bench-{tag}-from"), 1024).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let quit = stop.clone();
+    std::thread::spawn(move || {
+        pin(peer_cpu);
+        while !quit.load(std::sync::atomic::Ordering::Relaxed) {
+            match to.dequeue() {
+                Some(d) => while !from.enqueue(&d) {},
+                None => std::hint::spin_loop(),
+            }
+        }
+    });
+    RingClient { to, from, stop }
+}
+
 fn floors(c: &mut Criterion) {
-    let node = ebpf_sk_msg::node::EbpfNode::shared().expect("load the SK_MSG program (root; scripts/setup.sh)");
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    dpdk_poll::dpdk::eal_init(&[
+        "floors".into(),
+        "--proc-type=primary".into(),
+        format!("--file-prefix={}", eal_prefix()),
+        "--no-pci".into(),
+        "--no-telemetry".into(),
+        "--iova-mode=va".into(),
+        "-m".into(),
+        "16".into(),
+        format!("--lcores=0@(0-{})", cpus - 1),
+    ])
+    .expect("DPDK EAL (hugepages: scripts/setup.sh)");
+    let node = ebpf_sk_msg::node::EbpfNode::shared().expect("load the SK_MSG program (root; scripts/setup.sh)");
     let mut placements = vec![("same-core", 0usize)];
     if cpus > 1 {
         placements.push(("cross-core", 1));
@@ -121,9 +183,22 @@ fn floors(c: &mut Criterion) {
         drop(s);
         let mut sk = sk_msg_pair(&node, peer_cpu);
         g.bench_function(BenchmarkId::new("sk_msg_redirect", placement), |bch| bch.iter(|| sk.round_trip()));
+        let ring = ring_pair(placement, peer_cpu);
+        g.bench_function(BenchmarkId::new("rte_ring_busy_poll", placement), |bch| bch.iter(|| ring.round_trip()));
     }
     g.finish();
 }
 
-criterion_group!(benches, floors);
+/// The EAL leaves a runtime directory and hugepage files behind; remove them.
+fn cleanup(_: &mut Criterion) {
+    let prefix = eal_prefix();
+    let _ = std::fs::remove_dir_all(std::path::Path::new("/var/run/dpdk").join(&prefix));
+    for e in std::fs::read_dir("/dev/hugepages").into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+criterion_group!(benches, floors, cleanup);
 criterion_main!(benches);

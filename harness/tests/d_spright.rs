@@ -89,6 +89,10 @@ fn eal_failures_are_clear_errors() {
     ]);
     assert!(!ok && took < Duration::from_secs(20), "took {took:?}");
     assert!(err.contains("EAL init failed") && err.contains("hugepages"), "{err}");
+    // A failed EAL init still creates its runtime directory.
+    for p in ["sbnoprimary", "sbnohuge"] {
+        let _ = std::fs::remove_dir_all(std::path::Path::new("/var/run/dpdk").join(p));
+    }
     // A ring that the (running) primary never created.
     let (d, dir) = deploy("d-spright", "synthetic-2");
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", d.components()[0].pid)).unwrap();
