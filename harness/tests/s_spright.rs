@@ -33,7 +33,7 @@ fn get(d: &dyn Deployment, route: &str, body: &[u8]) -> (u16, Vec<u8>) {
 }
 
 fn pool_files() -> Vec<String> {
-    std::fs::read_dir(ebpf_sk_msg::POOL_DIR)
+    std::fs::read_dir(shm::POOL_DIR)
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect::<Vec<String>>())
         .unwrap_or_default()
         .into_iter()
@@ -223,8 +223,8 @@ fn stale_pool_files_of_killed_runs_are_removed() {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let dead = child.id();
     child.wait().unwrap();
-    std::fs::create_dir_all(ebpf_sk_msg::POOL_DIR).unwrap();
-    let stale = std::path::Path::new(ebpf_sk_msg::POOL_DIR).join(format!("{dead}-killed-run-1"));
+    std::fs::create_dir_all(shm::POOL_DIR).unwrap();
+    let stale = std::path::Path::new(shm::POOL_DIR).join(format!("{dead}-killed-run-1"));
     std::fs::write(&stale, b"").unwrap();
     let (d, dir) = deploy("synthetic-2");
     assert!(!stale.exists(), "deploy must remove the pool file of a dead run");

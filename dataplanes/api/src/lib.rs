@@ -102,6 +102,14 @@ pub enum DeployError {
     Unsupported(String),
 }
 
+impl DeployError {
+    /// For `map_err`: an I/O failure while doing `what`.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DeployError {
+        let what = what.into();
+        move |source| DeployError::Io { what, source }
+    }
+}
+
 /// How a component ended, reported after teardown.
 #[derive(Debug, Clone)]
 pub struct Exit {

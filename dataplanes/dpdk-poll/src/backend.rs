@@ -87,11 +87,6 @@ fn eal_args(role: &str, c: &Common, primary: bool) -> Vec<String> {
     a
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DeployError {
-    let what = what.into();
-    move |source| DeployError::Io { what, source }
-}
-
 /// Remove DPDK runtime directories and hugepage files of deployments whose driver is gone
 /// (a run killed with SIGKILL); returns what was removed.
 pub fn clean_stale() -> Vec<PathBuf> {
@@ -210,12 +205,9 @@ impl Dataplane for DSpright {
         let n = N.fetch_add(1, Ordering::Relaxed);
         let spec = stage_chain(chain, env)?;
         clean_stale();
-        ensure_pool_dir()?;
         let prefix = format!("sbd{}c{n}", std::process::id());
-        let pool_path = Path::new(POOL_DIR).join(format!("{}-{}-d{n}", std::process::id(), chain.name));
-        let slot_size = ((chain.max_body_bytes + shm::SLOT_HEADER_BYTES).div_ceil(64) * 64) as u32;
-        let pool = Pool::create(&pool_path, chain.pool_slots, slot_size)
-            .map_err(|e| DeployError::Unsupported(e.to_string()))?;
+        let (pool, pool_path) =
+            shm::create_chain_pool(chain, &format!("d{n}")).map_err(|e| DeployError::Unsupported(e.to_string()))?;
         let cpus = default_cpus();
         let mut dep = DpdkDeployment {
             supervisor: Some(Supervisor::new(env, self.name())?),
@@ -233,7 +225,7 @@ impl Dataplane for DSpright {
         ];
         // The primary first: it creates every ring the secondaries look up.
         let l = loopback_listener()?;
-        dep.endpoint.addr = l.local_addr().map_err(io("listener address"))?;
+        dep.endpoint.addr = l.local_addr().map_err(DeployError::io("listener address"))?;
         let mut g = ComponentSpec::new("gateway", Role::Gateway)
             .arg("gateway")
             .arg(format!("--timeout-ms={}", chain.gateway_timeout_ms))
@@ -260,14 +252,6 @@ impl Dataplane for DSpright {
     }
 }
 
-/// Pool files live next to S-SPRIGHT's, named `<driver pid>-<chain>-d<n>` so the same stale
-/// check (the pid) applies.
-pub const POOL_DIR: &str = "/dev/hugepages/spright-bench";
-
-fn ensure_pool_dir() -> Result<(), DeployError> {
-    std::fs::create_dir_all(POOL_DIR).map_err(io(format!("create {POOL_DIR} (is hugetlbfs mounted? scripts/setup.sh)")))
-}
-
 struct RingDispatch {
     chain_id: u16,
     pool: Arc<Pool>,
@@ -278,7 +262,7 @@ struct RingDispatch {
 
 impl Dispatch for RingDispatch {
     async fn dispatch(&self, route: &Route, body: Bytes) -> Result<Vec<u8>, GatewayError> {
-        let a = request::admit(&self.pool, self.chain_id, route, &body, 0).map_err(|e| match e {
+        let a = request::admit(&self.pool, self.chain_id, route, &body).map_err(|e| match e {
             request::AdmitError::TooLarge { .. } => GatewayError::TooLarge(e.to_string()),
             request::AdmitError::Exhausted { .. } => GatewayError::NoCapacity(e.to_string()),
         })?;

@@ -12,13 +12,10 @@ use dataplane_api::{
 };
 use shm::{key, Pool};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use workloads::{Chain, FnId};
-
-/// Where pool files live (a directory on hugetlbfs).
-pub const POOL_DIR: &str = "/dev/hugepages/spright-bench";
 
 pub struct SSpright;
 
@@ -51,37 +48,14 @@ enum Cmd {
     },
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DeployError {
-    let what = what.into();
-    move |source| DeployError::Io { what, source }
-}
-
 /// A connected loopback TCP pair: the first end goes into the socket map and to a component,
 /// the second is held by the deployment so the connection stays up.
 fn socket_pair() -> Result<(TcpStream, TcpStream), DeployError> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(io("bind"))?;
-    let a = TcpStream::connect(l.local_addr().map_err(io("address"))?).map_err(io("connect"))?;
-    let (b, _) = l.accept().map_err(io("accept"))?;
+    let l = TcpListener::bind("127.0.0.1:0").map_err(DeployError::io("bind"))?;
+    let a =
+        TcpStream::connect(l.local_addr().map_err(DeployError::io("address"))?).map_err(DeployError::io("connect"))?;
+    let (b, _) = l.accept().map_err(DeployError::io("accept"))?;
     Ok((a, b))
-}
-
-/// Remove pool files left by runs whose driver process is gone (a run killed with SIGKILL).
-pub fn clean_stale_pools(dir: &Path) -> Vec<PathBuf> {
-    let mut removed = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return removed;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() && std::fs::remove_file(e.path()).is_ok() {
-            tracing::warn!("removed stale pool file {} (its run, pid {pid}, is gone)", e.path().display());
-            removed.push(e.path());
-        }
-    }
-    removed
 }
 
 struct SkMsgDeployment {
@@ -167,12 +141,7 @@ impl Dataplane for SSpright {
         let spec = stage_chain(chain, env)?;
         let node = EbpfNode::shared().map_err(|e| DeployError::Unsupported(e.to_string()))?;
         let chain_id = node.lock().unwrap_or_else(|e| e.into_inner()).new_chain_id();
-        std::fs::create_dir_all(POOL_DIR)
-            .map_err(io(format!("create {POOL_DIR} (is hugetlbfs mounted? scripts/setup.sh)")))?;
-        clean_stale_pools(Path::new(POOL_DIR));
-        let pool_path = Path::new(POOL_DIR).join(format!("{}-{}-{chain_id}", std::process::id(), chain.name));
-        let slot_size = ((chain.max_body_bytes + shm::SLOT_HEADER_BYTES).div_ceil(64) * 64) as u32;
-        let pool = Pool::create(&pool_path, chain.pool_slots, slot_size)
+        let (pool, pool_path) = shm::create_chain_pool(chain, &chain_id.to_string())
             .map_err(|e| DeployError::Unsupported(e.to_string()))?;
         let mut dep = SkMsgDeployment {
             supervisor: Some(Supervisor::new(env, self.name())?),
@@ -192,7 +161,7 @@ impl Dataplane for SSpright {
         let register = |dep: &mut SkMsgDeployment, name: &str, func: FnId| -> Result<TcpStream, DeployError> {
             let (a, b) = socket_pair()?;
             let k = key(chain_id, func);
-            let port = a.local_addr().map_err(io("address"))?.port();
+            let port = a.local_addr().map_err(DeployError::io("address"))?.port();
             node.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .register(k, &a)
@@ -211,7 +180,7 @@ impl Dataplane for SSpright {
         }
         let sock = register(&mut dep, "gateway", 0)?;
         let l = loopback_listener()?;
-        dep.endpoint.addr = l.local_addr().map_err(io("listener address"))?;
+        dep.endpoint.addr = l.local_addr().map_err(DeployError::io("listener address"))?;
         let mut g = ComponentSpec::new("gateway", Role::Gateway).arg("gateway").arg(timeout).fd(l).fd(sock);
         g.args.extend(common.iter().cloned());
         dep.supervisor.as_mut().expect("set above").start(g)?;

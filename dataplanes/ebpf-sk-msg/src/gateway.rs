@@ -67,7 +67,7 @@ impl SkMsgDispatch {
 impl Dispatch for SkMsgDispatch {
     async fn dispatch(&self, route: &Route, body: Bytes) -> Reply {
         let me = self.me();
-        let a = request::admit(&self.pool, self.chain_id, route, &body, monotonic_ns()).map_err(|e| match e {
+        let a = request::admit(&self.pool, self.chain_id, route, &body).map_err(|e| match e {
             request::AdmitError::TooLarge { .. } => GatewayError::TooLarge(e.to_string()),
             request::AdmitError::Exhausted { .. } => GatewayError::NoCapacity(e.to_string()),
         })?;
@@ -81,11 +81,4 @@ impl Dispatch for SkMsgDispatch {
         }
         self.waiters.wait(idx, rx, self.timeout).await
     }
-}
-
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid pointer; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

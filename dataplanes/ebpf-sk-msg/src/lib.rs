@@ -16,4 +16,4 @@ mod gateway;
 pub mod node;
 mod wire;
 
-pub use backend::{clean_stale_pools, SSpright, POOL_DIR};
+pub use backend::SSpright;

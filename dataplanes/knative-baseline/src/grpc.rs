@@ -60,7 +60,7 @@ impl Dataplane for Grpc {
         let mut peer_args = Vec::new();
         for f in &chain.functions {
             let l = loopback_listener()?;
-            let addr = l.local_addr().map_err(|source| DeployError::Io { what: "listener address".into(), source })?;
+            let addr = l.local_addr().map_err(DeployError::io("listener address"))?;
             peer_args.push(format!("--peer={}={addr}", f.id));
             listeners.push((f, l));
         }
@@ -75,7 +75,7 @@ impl Dataplane for Grpc {
             sup.start(c)?;
         }
         let l = loopback_listener()?;
-        let addr = l.local_addr().map_err(|source| DeployError::Io { what: "listener address".into(), source })?;
+        let addr = l.local_addr().map_err(DeployError::io("listener address"))?;
         let mut g = ComponentSpec::new("gateway", Role::Gateway)
             .arg("gateway")
             .arg(&chain_arg)

@@ -65,3 +65,37 @@ impl Descriptor {
 
 /// The C header shared with the eBPF program, for crates that compile C against it.
 pub const INCLUDE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/include");
+
+/// Where the SPRIGHT backends keep their pool files (a directory on hugetlbfs).
+pub const POOL_DIR: &str = "/dev/hugepages/spright-bench";
+
+/// Create the pool of one deployed chain: `POOL_DIR/<driver pid>-<chain>-<tag>`, sized from
+/// the chain spec (`pool_slots` slots of `max_body_bytes` plus the slot header). Pool files
+/// of drivers that are gone (a run killed with SIGKILL) are removed first, with a log line.
+pub fn create_chain_pool(chain: &workloads::Chain, tag: &str) -> Result<(Pool, std::path::PathBuf), PoolError> {
+    let dir = std::path::Path::new(POOL_DIR);
+    std::fs::create_dir_all(dir).map_err(|source| PoolError::Io {
+        what: "create the pool directory (is hugetlbfs mounted? scripts/setup.sh)",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    clean_stale_pools(dir);
+    let path = dir.join(format!("{}-{}-{tag}", std::process::id(), chain.name));
+    let slot_size = ((chain.max_body_bytes + SLOT_HEADER_BYTES).div_ceil(64) * 64) as u32;
+    Ok((Pool::create(&path, chain.pool_slots, slot_size)?, path))
+}
+
+/// Remove pool files in `dir` whose creating driver (the pid that starts the name) is gone.
+pub fn clean_stale_pools(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return removed };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() && std::fs::remove_file(e.path()).is_ok() {
+            eprintln!("spright-bench: removed stale pool file {} (its run, pid {pid}, is gone)", e.path().display());
+            removed.push(e.path());
+        }
+    }
+    removed
+}

@@ -43,7 +43,7 @@ pub enum AdmitError {
 }
 
 /// Gateway: copy `body` into a fresh slot for `route` and hand it to the route's first function.
-pub fn admit(pool: &Pool, chain_id: u16, route: &Route, body: &[u8], now_ns: u64) -> Result<Admitted, AdmitError> {
+pub fn admit(pool: &Pool, chain_id: u16, route: &Route, body: &[u8]) -> Result<Admitted, AdmitError> {
     if body.len() > pool.body_capacity() {
         return Err(AdmitError::TooLarge { len: body.len(), capacity: pool.body_capacity() });
     }
@@ -55,13 +55,20 @@ pub fn admit(pool: &Pool, chain_id: u16, route: &Route, body: &[u8], now_ns: u64
         meta.node = 0;
         meta.from = NO_NODE;
         meta.status = STATUS_OK;
-        meta.admitted_ns = now_ns;
+        meta.admitted_ns = monotonic_ns();
         meta.state = State::new(route.id);
         b.set(body).expect("size checked against the slot capacity");
     }
     let dst = key(chain_id, route.node(0).func);
     pool.hand_over(slot, dst);
     Ok(Admitted { slot, gen, dst })
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Function `func`: run the handler on the request in `slot`, move it to its next position on
@@ -148,7 +155,7 @@ mod tests {
         let handlers: Vec<(FnId, Box<dyn Handler>)> =
             chain.functions.iter().map(|f| (f.id, f.handler.build(f.id))).collect();
         for route in &chain.routes {
-            let a = admit(&pool, 7, route, b"body", 1).unwrap();
+            let a = admit(&pool, 7, route, b"body").unwrap();
             let mut dst = a.dst;
             let mut hops = 0;
             while crate::key_function(dst) != 0 {
@@ -165,6 +172,6 @@ mod tests {
         }
         assert_eq!(pool.free_count(), 4);
         let big = vec![0u8; 5000];
-        assert!(matches!(admit(&pool, 7, &chain.routes[0], &big, 0), Err(AdmitError::TooLarge { .. })));
+        assert!(matches!(admit(&pool, 7, &chain.routes[0], &big), Err(AdmitError::TooLarge { .. })));
     }
 }
