@@ -172,6 +172,8 @@ pub struct RunInputs<'a> {
     pub system: &'a SystemCpu,
     /// Where the measurement window starts and ends on the sampler's timeline, seconds.
     pub window: (f64, f64),
+    /// Where the components ran ([`dataplane_api::Deployment::placement`]).
+    pub placement: &'a str,
 }
 
 pub fn summarize(i: &RunInputs) -> Summary {
@@ -390,6 +392,7 @@ pub fn write_summary_md(dir: &RunDir, s: &Summary, label: &str, i: &RunInputs, e
     let mut md = String::new();
     md += &format!("# {} on {}\n\n", s.chain, s.backend);
     md += &format!("Backend: `{}`, {label}.\n\n", s.backend);
+    md += &format!("Placement: {}; the load generator is a thread of the driver.\n\n", i.placement);
     md += &format!(
         "Load: {}; {:.1} s measured after {:.1} s warm-up.\n",
         i.chain.load.pattern.describe(),

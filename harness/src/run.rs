@@ -237,7 +237,15 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
 
     let offset = load.start_ns.saturating_sub(sampler_start) as f64 / 1e9;
     let window = (offset + chain.load.warmup_s, offset + chain.load.warmup_s + load.measured_s);
-    let inputs = RunInputs { backend: backend.name(), chain, load: &load, samples: &samples, system: &system, window };
+    let inputs = RunInputs {
+        backend: backend.name(),
+        chain,
+        load: &load,
+        samples: &samples,
+        system: &system,
+        window,
+        placement: &placement,
+    };
     let summary = results::summarize(&inputs);
     results::write_csvs(&dir, &inputs, &summary, &counters)?;
     results::write_summary_md(&dir, &summary, backend.label(), &inputs, &exits)?;

@@ -151,3 +151,27 @@ fn teardown_removes_dpdk_state() {
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_dir_all(dir2);
 }
+
+/// The opt-in back-off mode is labelled in the placement every output records, and idles far
+/// below a core per poller.
+#[test]
+fn backoff_mode_is_opt_in_and_labelled() {
+    let _g = serial();
+    std::env::set_var("SPRIGHT_DPDK_POLL", "backoff");
+    let deployed =
+        harness::registry::get("d-spright").unwrap().deploy(&chain("synthetic-2"), &deploy_env(&scratch("bo")));
+    std::env::remove_var("SPRIGHT_DPDK_POLL");
+    let d = deployed.unwrap();
+    assert!(d.placement().contains("BACK-OFF"), "{}", d.placement());
+    let addr = d.endpoint().addr;
+    assert_eq!(request_once(addr, "/pipe", &addr.to_string(), b"x").unwrap().0, 200);
+    let pollers = d.components().len() as f64;
+    let pct = idle_cpu_pct(&*d, 3);
+    d.teardown();
+    assert!(pct < 0.5 * 100.0 * pollers.min(2.0), "back-off pollers idle at {pct:.1}% CPU");
+    std::env::set_var("SPRIGHT_DPDK_POLL", "lazy");
+    let bad = harness::registry::get("d-spright").unwrap().deploy(&chain("synthetic-2"), &deploy_env(&scratch("bo")));
+    std::env::remove_var("SPRIGHT_DPDK_POLL");
+    let err = bad.err().expect("an unknown poll mode is an error").to_string();
+    assert!(err.contains("SPRIGHT_DPDK_POLL") && err.contains("busy or backoff"), "{err}");
+}

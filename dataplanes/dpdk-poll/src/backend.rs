@@ -25,6 +25,65 @@ const RUNTIME_DIR: &str = "/var/run/dpdk";
 const HUGE_DIR: &str = "/dev/hugepages";
 /// Environment variable that sets the CPUs pollers may run on (a DPDK cpuset such as `1` or `0-1`).
 pub const CPUS_ENV: &str = "SPRIGHT_DPDK_CPUS";
+/// Environment variable that selects the polling mode: `busy` (default, the paper's) or `backoff`.
+pub const POLL_ENV: &str = "SPRIGHT_DPDK_POLL";
+
+/// How a poller waits when its ring is empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PollMode {
+    /// Spin without pause: a core per poller, the paper's D-SPRIGHT.
+    Busy,
+    /// Sleep 50 us after 1,000 empty polls: not the paper's design, an opt-in for small machines.
+    Backoff,
+}
+
+impl PollMode {
+    fn from_env() -> Result<PollMode, DeployError> {
+        match std::env::var(POLL_ENV).as_deref() {
+            Err(_) | Ok("busy") => Ok(PollMode::Busy),
+            Ok("backoff") => Ok(PollMode::Backoff),
+            Ok(other) => Err(DeployError::Unsupported(format!("{POLL_ENV}={other:?}: use busy or backoff"))),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            PollMode::Busy => "pure busy polling",
+            PollMode::Backoff => "BACK-OFF polling (sleep 50 us after 1,000 empty polls; not the paper's D-SPRIGHT)",
+        }
+    }
+}
+
+/// Waiting on an empty ring, per [`PollMode`].
+struct Idle {
+    mode: PollMode,
+    empty: u32,
+}
+
+impl Idle {
+    fn new(mode: PollMode) -> Self {
+        Idle { mode, empty: 0 }
+    }
+
+    fn empty(&mut self) {
+        match self.mode {
+            PollMode::Busy => std::hint::spin_loop(),
+            PollMode::Backoff => {
+                self.empty += 1;
+                if self.empty >= 1000 {
+                    self.empty = 0;
+                    std::thread::sleep(Duration::from_micros(50));
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    fn busy(&mut self) {
+        self.empty = 0;
+    }
+}
 
 pub struct DSpright;
 
@@ -63,6 +122,9 @@ struct Common {
     /// CPUs the pollers may run on (DPDK cpuset syntax).
     #[arg(long)]
     cpus: String,
+    /// How pollers wait on an empty ring.
+    #[arg(long, value_enum, default_value = "busy")]
+    poll: PollMode,
     /// Extra EAL arguments (for tests of EAL failures).
     #[arg(long = "eal-extra", allow_hyphen_values = true)]
     eal_extra: Vec<String>,
@@ -131,6 +193,7 @@ struct DpdkDeployment {
     endpoint: Endpoint,
     prefix: String,
     cpus: String,
+    mode: PollMode,
     pool: Option<Pool>,
 }
 
@@ -173,7 +236,11 @@ impl Deployment for DpdkDeployment {
         ]
     }
     fn placement(&self) -> String {
-        format!("every poller (gateway and functions) may run on CPUs {} ({CPUS_ENV}); pure busy polling", self.cpus)
+        format!(
+            "every poller (gateway and functions) may run on CPUs {} ({CPUS_ENV}); {} ({POLL_ENV})",
+            self.cpus,
+            self.mode.describe()
+        )
     }
     fn teardown(mut self: Box<Self>) -> Vec<Exit> {
         self.shutdown()
@@ -201,6 +268,7 @@ impl Dataplane for DSpright {
     }
 
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
+        let mode = PollMode::from_env()?;
         static N: AtomicU16 = AtomicU16::new(1);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let spec = stage_chain(chain, env)?;
@@ -214,6 +282,7 @@ impl Dataplane for DSpright {
             endpoint: Endpoint { addr: "127.0.0.1:0".parse().expect("literal"), host: None },
             prefix: prefix.clone(),
             cpus: cpus.clone(),
+            mode,
             pool: Some(pool),
         };
         let common = [
@@ -222,6 +291,7 @@ impl Dataplane for DSpright {
             format!("--chain-id={n}"),
             format!("--prefix={prefix}"),
             format!("--cpus={cpus}"),
+            format!("--poll={}", if mode == PollMode::Busy { "busy" } else { "backoff" }),
         ];
         // The primary first: it creates every ring the secondaries look up.
         let l = loopback_listener()?;
@@ -305,16 +375,19 @@ fn gateway_main(c: Common, timeout_ms: u64) -> Result<(), BoxError> {
     })?;
     component::signal_ready("");
     let me = key(c.chain_id, 0);
+    let mut idle = Idle::new(c.poll);
     loop {
-        match own.dequeue() {
-            Some(d) => match pool.validate(&d, me) {
-                Ok(slot) => {
-                    let reply = request::finish(&pool, slot).map_err(|m| GatewayError::Upstream(m.into()));
-                    waiters.complete(slot, d.gen, reply);
-                }
-                Err(e) => tracing::warn!("dropped a bad descriptor from {:#x}: {e}", d.src),
-            },
-            None => std::hint::spin_loop(),
+        let Some(d) = own.dequeue() else {
+            idle.empty();
+            continue;
+        };
+        idle.busy();
+        match pool.validate(&d, me) {
+            Ok(slot) => {
+                let reply = request::finish(&pool, slot).map_err(|m| GatewayError::Upstream(m.into()));
+                waiters.complete(slot, d.gen, reply);
+            }
+            Err(e) => tracing::warn!("dropped a bad descriptor from {:#x}: {e}", d.src),
         }
     }
 }
@@ -335,13 +408,16 @@ fn function_main(c: Common, id: FnId) -> Result<(), BoxError> {
     let pool = Arc::new(Pool::open(&c.pool)?);
     let rings = Arc::new(rings);
     component::signal_ready("");
+    let mode = c.poll;
     let poll = move || {
         let me = key(c.chain_id, id);
+        let mut idle = Idle::new(mode);
         loop {
             let Some(d) = own.dequeue() else {
-                std::hint::spin_loop();
+                idle.empty();
                 continue;
             };
+            idle.busy();
             let slot = match pool.validate(&d, me) {
                 Ok(s) => s,
                 Err(e) => {
