@@ -18,6 +18,8 @@ pub struct Panel {
     pub y_label: String,
     pub series: Vec<Series>,
     pub log_y: bool,
+    /// Logarithmic x axis (for rates that double from point to point).
+    pub log_x: bool,
 }
 
 const FONT_PATHS: &[&str] = &[
@@ -70,6 +72,7 @@ fn bounds(panel: &Panel) -> (f64, f64, f64, f64) {
         return (0.0, 1.0, if panel.log_y { 1.0 } else { 0.0 }, 10.0);
     }
     let xmax = if xmax > xmin { xmax } else { xmin + 1.0 };
+    let (xmin, xmax) = if panel.log_x { ((xmin / 1.2).max(1e-3), xmax * 1.2) } else { (xmin, xmax) };
     if panel.log_y {
         let lo = if ymin.is_finite() { ymin / 1.5 } else { 1.0 };
         (xmin, xmax, lo.max(1e-3), (ymax * 1.5).max(lo * 10.0))
@@ -101,7 +104,9 @@ macro_rules! plot_panel {
                 .points
                 .iter()
                 .copied()
-                .filter(|p| p.0.is_finite() && p.1.is_finite() && (!panel.log_y || p.1 > 0.0))
+                .filter(|p| {
+                    p.0.is_finite() && p.1.is_finite() && (!panel.log_y || p.1 > 0.0) && (!panel.log_x || p.0 > 0.0)
+                })
                 .collect();
             chart
                 .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
@@ -130,10 +135,11 @@ where
     let areas = root.split_evenly((panels.len(), 1));
     for (area, panel) in areas.iter().zip(panels) {
         let (x0, x1, y0, y1) = bounds(panel);
-        if panel.log_y {
-            plot_panel!(area, panel, x0..x1, (y0..y1).log_scale());
-        } else {
-            plot_panel!(area, panel, x0..x1, y0..y1);
+        match (panel.log_x, panel.log_y) {
+            (false, false) => plot_panel!(area, panel, x0..x1, y0..y1),
+            (false, true) => plot_panel!(area, panel, x0..x1, (y0..y1).log_scale()),
+            (true, false) => plot_panel!(area, panel, (x0..x1).log_scale(), y0..y1),
+            (true, true) => plot_panel!(area, panel, (x0..x1).log_scale(), (y0..y1).log_scale()),
         }
     }
     Ok(())
@@ -172,6 +178,7 @@ pub fn run_figures(dir: &Path, title: &str) -> Result<()> {
                     Series { name: "errors".into(), points: col("errors") },
                 ],
                 log_y: false,
+                log_x: false,
             },
             Panel {
                 title: format!("{title}: latency"),
@@ -182,6 +189,7 @@ pub fn run_figures(dir: &Path, title: &str) -> Result<()> {
                     .map(|c| Series { name: c.trim_end_matches("_us").into(), points: col(c) })
                     .collect(),
                 log_y: true,
+                log_x: false,
             },
         ],
         &dir.join("timeline"),
@@ -209,6 +217,7 @@ pub fn run_figures(dir: &Path, title: &str) -> Result<()> {
             y_label: "%CPU".into(),
             series,
             log_y: false,
+            log_x: false,
         }],
         &dir.join("cpu"),
     )

@@ -263,10 +263,13 @@ pub fn draw_comparison(out: &Path) -> Result<()> {
     let rows = figures::read_csv(&out.join("comparison.csv"))?;
     let mut keys: Vec<(String, String)> = rows.iter().map(|r| (r["chain"].clone(), r["backend"].clone())).collect();
     keys.dedup();
-    let series = |x: &str, y: &str, suffix: &str| -> Vec<Series> {
+    let mut chains: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+    chains.dedup();
+    let series = |chain: Option<&str>, x: &str, y: &str, suffix: &str| -> Vec<Series> {
         keys.iter()
+            .filter(|(c, _)| chain.is_none_or(|want| c == want))
             .map(|(c, b)| Series {
-                name: format!("{c} / {b}{suffix}"),
+                name: if chain.is_some() { format!("{b}{suffix}") } else { format!("{c} / {b}{suffix}") },
                 points: rows
                     .iter()
                     .filter(|r| &r["chain"] == c && &r["backend"] == b)
@@ -275,25 +278,31 @@ pub fn draw_comparison(out: &Path) -> Result<()> {
             })
             .collect()
     };
-    let mut lat = series("achieved_rps", "p50_us", " p50");
-    lat.extend(series("achieved_rps", "p99_us", " p99"));
-    figures::draw(
-        &[Panel {
-            title: "latency vs throughput (open loop)".into(),
-            x_label: "achieved requests/s".into(),
-            y_label: "latency (us)".into(),
-            series: lat,
-            log_y: true,
-        }],
-        &out.join("latency_vs_throughput"),
-    )?;
+    // One panel per chain: every backend's p50 and p99 against the throughput it achieved.
+    let panels: Vec<Panel> = chains
+        .iter()
+        .map(|c| {
+            let mut lat = series(Some(c), "achieved_rps", "p50_us", " p50");
+            lat.extend(series(Some(c), "achieved_rps", "p99_us", " p99"));
+            Panel {
+                title: format!("{c}: latency vs throughput (open loop)"),
+                x_label: "achieved requests/s".into(),
+                y_label: "latency (us)".into(),
+                series: lat,
+                log_y: true,
+                log_x: true,
+            }
+        })
+        .collect();
+    figures::draw(&panels, &out.join("latency_vs_throughput"))?;
     figures::draw(
         &[Panel {
             title: "CPU of the system under test per 1,000 requests".into(),
             x_label: "offered requests/s".into(),
             y_label: "CPU seconds per 1k requests".into(),
-            series: series("offered_rps", "sut_cpu_s_per_1k", ""),
-            log_y: false,
+            series: series(None, "offered_rps", "sut_cpu_s_per_1k", ""),
+            log_y: true,
+            log_x: true,
         }],
         &out.join("cpu_per_1k"),
     )
