@@ -96,27 +96,51 @@ fn env_reports_the_machine() {
 #[test]
 fn ctrl_c_stops_the_run_and_cleans_up() {
     let _g = serial();
-    let out = scratch("sigint");
-    let chain = chain_path("synthetic-2");
-    let child = Command::new(exe())
-        .args(["run", "--backend", "grpc", "--chain", chain.to_str().unwrap(), "--rate", "100", "--duration", "30"])
-        .args(["--warmup", "0.5", "--quiet", "--out", out.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
-    // SAFETY: plain kill(2) of our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let t0 = std::time::Instant::now();
-    let res = child.wait_with_output().unwrap();
-    assert!(t0.elapsed() < Duration::from_secs(15), "interrupt took {:?}", t0.elapsed());
-    let err = String::from_utf8_lossy(&res.stderr);
-    assert!(res.status.success(), "exit {:?}: {err}", res.status);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["interrupted"], true);
-    assert!(std::fs::read_to_string(out.join("summary.md")).unwrap().contains("interrupted"));
-    assert!(pids_with(out.to_str().unwrap()).is_empty(), "processes of the run are still alive");
-    std::fs::remove_dir_all(out).unwrap();
+    for backend in harness::registry::all().iter().map(|b| b.name()) {
+        let out = scratch("sigint");
+        let chain = chain_path("synthetic-2");
+        let child = Command::new(exe())
+            .args([
+                "run",
+                "--backend",
+                backend,
+                "--chain",
+                chain.to_str().unwrap(),
+                "--rate",
+                "100",
+                "--duration",
+                "30",
+            ])
+            .args(["--warmup", "0.5", "--quiet", "--out", out.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let driver = child.id();
+        std::thread::sleep(Duration::from_secs(3));
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(driver as i32, libc::SIGINT) };
+        let t0 = std::time::Instant::now();
+        let res = child.wait_with_output().unwrap();
+        assert!(t0.elapsed() < Duration::from_secs(15), "{backend}: interrupt took {:?}", t0.elapsed());
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert!(res.status.success(), "{backend}: exit {:?}: {err}", res.status);
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["interrupted"], true);
+        assert!(std::fs::read_to_string(out.join("summary.md")).unwrap().contains("interrupted"));
+        assert!(pids_with(out.to_str().unwrap()).is_empty(), "{backend}: processes of the run are still alive");
+        // Host state of the run: its pool file and DPDK runtime directory are gone.
+        let mine = |dir: &str, prefix: &str| -> Vec<String> {
+            std::fs::read_dir(dir)
+                .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        };
+        assert!(mine(shm::POOL_DIR, &format!("{driver}-")).is_empty(), "{backend}: pool file left");
+        assert!(mine("/var/run/dpdk", &format!("sbd{driver}c")).is_empty(), "{backend}: DPDK runtime dir left");
+        std::fs::remove_dir_all(out).unwrap();
+    }
 }
