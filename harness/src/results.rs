@@ -387,7 +387,14 @@ pub fn summary_row(s: &Summary) -> Vec<String> {
     ]
 }
 
-pub fn write_summary_md(dir: &RunDir, s: &Summary, label: &str, i: &RunInputs, exits: &[Exit]) -> Result<()> {
+pub fn write_summary_md(
+    dir: &RunDir,
+    s: &Summary,
+    label: &str,
+    i: &RunInputs,
+    exits: &[Exit],
+    counters: &[Counter],
+) -> Result<()> {
     let rec = &i.load.recorder;
     let mut md = String::new();
     md += &format!("# {} on {}\n\n", s.chain, s.backend);
@@ -439,6 +446,12 @@ pub fn write_summary_md(dir: &RunDir, s: &Summary, label: &str, i: &RunInputs, e
         "\nSystem under test: {:.3} CPU s, {:.3} CPU s per 1,000 requests. Load generator (not included): {:.1}% CPU. Background load on the machine: {:.1}% CPU.\n",
         s.sut_cpu_s, s.sut_cpu_s_per_1k, s.loadgen_cpu_pct, s.background_cpu_pct
     );
+    if !counters.is_empty() {
+        md += "\nDataplane counters at the end of the run, warm-up included (`counters.csv`):\n\n| component | counter | value |\n|---|---|---:|\n";
+        for c in counters {
+            md += &format!("| {} | {} | {} |\n", c.component, c.name, c.value);
+        }
+    }
     let died: Vec<&Exit> = exits.iter().filter(|e| e.died_during_run).collect();
     if !died.is_empty() {
         md += "\nComponents that died during the run:\n\n";

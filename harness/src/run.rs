@@ -248,7 +248,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     };
     let summary = results::summarize(&inputs);
     results::write_csvs(&dir, &inputs, &summary, &counters)?;
-    results::write_summary_md(&dir, &summary, backend.label(), &inputs, &exits)?;
+    results::write_summary_md(&dir, &summary, backend.label(), &inputs, &exits, &counters)?;
     let l = &chain.load;
     let manifest = json!({
         "tool": "spright-bench",
