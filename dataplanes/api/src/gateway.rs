@@ -159,12 +159,20 @@ impl Waiters {
         self.lock().remove(&slot);
     }
 
-    /// The slot came back: hand `reply` to whoever waits for this generation of it.
-    pub fn complete(&self, slot: u32, gen: u32, reply: Reply) {
-        if let Some((g, tx)) = self.lock().remove(&slot) {
-            if g == gen {
-                let _ = tx.send(reply);
+    /// The slot came back. Whoever waits for this generation of it is taken off the list
+    /// *before* `finish` runs (`finish` renders the reply and frees the slot), so a new request
+    /// that gets the freed slot at once can never meet this one's entry.
+    pub fn complete(&self, slot: u32, gen: u32, finish: impl FnOnce() -> Reply) {
+        let waiter = {
+            let mut map = self.lock();
+            match map.get(&slot) {
+                Some((g, _)) if *g == gen => map.remove(&slot).map(|(_, tx)| tx),
+                _ => None,
             }
+        };
+        let reply = finish();
+        if let Some(tx) = waiter {
+            let _ = tx.send(reply);
         }
     }
 
@@ -183,5 +191,41 @@ impl Waiters {
                 Err(GatewayError::Timeout(timeout.as_millis() as u64))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 4, found by CI): the d-spright gateway's poller freed a slot before
+    /// removing its waiter, so an HTTP thread that re-allocated the slot at once registered over
+    /// the old entry, and both requests failed with 502 "request dropped".
+    #[test]
+    fn a_slot_reused_during_finish_keeps_its_new_waiter() {
+        let w = Waiters::default();
+        let mut first = w.register(0, 1);
+        let mut second = None;
+        w.complete(0, 1, || {
+            // `finish` freed slot 0 and another request took it straight away.
+            second = Some(w.register(0, 2));
+            Ok(b"one".to_vec())
+        });
+        assert_eq!(first.try_recv().unwrap().unwrap(), b"one");
+        let mut second = second.unwrap();
+        assert!(
+            matches!(second.try_recv(), Err(tokio::sync::oneshot::error::TryRecvError::Empty)),
+            "new waiter dropped"
+        );
+        w.complete(0, 2, || Ok(b"two".to_vec()));
+        assert_eq!(second.try_recv().unwrap().unwrap(), b"two");
+    }
+
+    #[test]
+    fn a_stale_generation_completes_nobody() {
+        let w = Waiters::default();
+        let mut rx = w.register(3, 7);
+        w.complete(3, 6, || Ok(Vec::new()));
+        assert!(matches!(rx.try_recv(), Err(tokio::sync::oneshot::error::TryRecvError::Empty)));
     }
 }

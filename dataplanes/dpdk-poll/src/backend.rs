@@ -384,8 +384,9 @@ fn gateway_main(c: Common, timeout_ms: u64) -> Result<(), BoxError> {
         idle.busy();
         match pool.validate(&d, me) {
             Ok(slot) => {
-                let reply = request::finish(&pool, slot).map_err(|m| GatewayError::Upstream(m.into()));
-                waiters.complete(slot, d.gen, reply);
+                waiters.complete(slot, d.gen, || {
+                    request::finish(&pool, slot).map_err(|m| GatewayError::Upstream(m.into()))
+                });
             }
             Err(e) => tracing::warn!("dropped a bad descriptor from {:#x}: {e}", d.src),
         }

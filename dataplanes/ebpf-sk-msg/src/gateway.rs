@@ -59,8 +59,8 @@ impl SkMsgDispatch {
             tracing::warn!("dropped a bad descriptor from {:#x}", d.src);
             return;
         };
-        let reply = request::finish(&self.pool, slot).map_err(|m| GatewayError::Upstream(m.into()));
-        self.waiters.complete(slot, d.gen, reply);
+        self.waiters
+            .complete(slot, d.gen, || request::finish(&self.pool, slot).map_err(|m| GatewayError::Upstream(m.into())));
     }
 }
 
