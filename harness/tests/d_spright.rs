@@ -168,6 +168,7 @@ fn backoff_mode_is_opt_in_and_labelled() {
     let pollers = d.components().len() as f64;
     let pct = idle_cpu_pct(&*d, 3);
     d.teardown();
+    eprintln!("back-off idle CPU: {pct:.1}% for {pollers} pollers");
     assert!(pct < 0.5 * 100.0 * pollers.min(2.0), "back-off pollers idle at {pct:.1}% CPU");
     std::env::set_var("SPRIGHT_DPDK_POLL", "lazy");
     let bad = harness::registry::get("d-spright").unwrap().deploy(&chain("synthetic-2"), &deploy_env(&scratch("bo")));

@@ -59,13 +59,6 @@ impl HandlerSpec {
     /// Handler names accepted in a spec's `handler` field.
     pub const NAMES: &'static [&'static str] = &["synthetic"];
 
-    /// The CPU work one visit costs, for reports (handler time to subtract from latency).
-    pub fn service_ns(&self) -> u64 {
-        match self {
-            HandlerSpec::Synthetic(p) => p.work_ns + p.sleep_ns,
-        }
-    }
-
     pub fn build(&self, func: FnId) -> Box<dyn Handler> {
         match self {
             HandlerSpec::Synthetic(p) => Box::new(Synthetic { func, params: *p }),

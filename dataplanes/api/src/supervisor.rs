@@ -57,7 +57,6 @@ impl ComponentSpec {
 struct Running {
     component: Component,
     child: Child,
-    log: PathBuf,
 }
 
 /// Owns the processes of one deployment.
@@ -157,7 +156,7 @@ impl Supervisor {
             })
             .map_err(|source| DeployError::Io { what: "spawn stdout reader".into(), source })?;
         let component = Component { pid: child.id(), role: spec.role, name: spec.name.clone() };
-        self.running.push(Running { component, child, log: log_path.clone() });
+        self.running.push(Running { component, child });
         let deadline = Instant::now() + self.ready_timeout;
         loop {
             match rx.recv_timeout(Duration::from_millis(20)) {
@@ -186,18 +185,6 @@ impl Supervisor {
 
     pub fn components(&self) -> Vec<Component> {
         self.running.iter().map(|r| r.component.clone()).collect()
-    }
-
-    /// Components that have exited on their own so far.
-    pub fn exited(&mut self) -> Vec<Component> {
-        self.running
-            .iter_mut()
-            .filter_map(|r| matches!(r.child.try_wait(), Ok(Some(_))).then(|| r.component.clone()))
-            .collect()
-    }
-
-    pub fn log_path(&self, name: &str) -> Option<PathBuf> {
-        self.running.iter().find(|r| r.component.name == name).map(|r| r.log.clone())
     }
 
     /// Kill (SIGTERM, then SIGKILL after a grace period) and reap every process, newest first.

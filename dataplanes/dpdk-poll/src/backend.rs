@@ -33,7 +33,8 @@ pub const POLL_ENV: &str = "SPRIGHT_DPDK_POLL";
 pub enum PollMode {
     /// Spin without pause: a core per poller, the paper's D-SPRIGHT.
     Busy,
-    /// Sleep 50 us after 1,000 empty polls: not the paper's design, an opt-in for small machines.
+    /// After 1,000 empty polls, sleep 50 us between polls until work arrives: not the paper's
+    /// design, an opt-in for small machines.
     Backoff,
 }
 
@@ -49,7 +50,9 @@ impl PollMode {
     fn describe(self) -> &'static str {
         match self {
             PollMode::Busy => "pure busy polling",
-            PollMode::Backoff => "BACK-OFF polling (sleep 50 us after 1,000 empty polls; not the paper's D-SPRIGHT)",
+            PollMode::Backoff => {
+                "BACK-OFF polling (after 1,000 empty polls, sleep 50 us between polls; not the paper's D-SPRIGHT)"
+            }
         }
     }
 }
@@ -69,9 +72,10 @@ impl Idle {
         match self.mode {
             PollMode::Busy => std::hint::spin_loop(),
             PollMode::Backoff => {
-                self.empty += 1;
-                if self.empty >= 1000 {
-                    self.empty = 0;
+                // Spin through a short gap between requests; once idle, sleep between polls
+                // until work arrives again.
+                self.empty = self.empty.saturating_add(1);
+                if self.empty > 1000 {
                     std::thread::sleep(Duration::from_micros(50));
                 } else {
                     std::hint::spin_loop();

@@ -55,6 +55,16 @@ unsafe impl Sync for Ring {}
 impl Ring {
     /// Create a ring (primary process only). `count` must be a power of two.
     pub fn create(name: &str, count: u32) -> Result<Ring, DpdkError> {
+        if elem_size() != shm::DESCRIPTOR_BYTES {
+            return Err(DpdkError::RingCreate {
+                name: name.into(),
+                reason: format!(
+                    "the shim's ring element is {} bytes, a descriptor {}",
+                    elem_size(),
+                    shm::DESCRIPTOR_BYTES
+                ),
+            });
+        }
         let c = CString::new(name)
             .map_err(|_| DpdkError::RingCreate { name: name.into(), reason: "NUL in name".into() })?;
         // SAFETY: valid C string; the EAL is initialised.
@@ -87,11 +97,6 @@ impl Ring {
         let rc = unsafe { sys::sb_ring_dequeue(self.ptr, (&mut d as *mut Descriptor).cast()) };
         (rc == 0).then_some(d)
     }
-
-    pub fn count(&self) -> u32 {
-        // SAFETY: valid ring pointer.
-        unsafe { sys::sb_ring_count(self.ptr) }
-    }
 }
 
 /// The ring of function `func` (0 = gateway) of chain `chain`.
@@ -99,8 +104,8 @@ pub fn ring_name(chain: u16, func: u16) -> String {
     format!("sb-{chain}-{func}")
 }
 
-/// The element size compiled into the shim must be a descriptor's.
-pub fn elem_size() -> usize {
+/// The ring element size compiled into the shim (must be a descriptor's).
+fn elem_size() -> usize {
     // SAFETY: returns a constant.
     unsafe { sys::sb_elem_size() as usize }
 }

@@ -360,15 +360,6 @@ impl Pool {
         }
     }
 
-    /// Current generation of a slot.
-    pub fn generation(&self, idx: u32) -> u32 {
-        if idx < self.slots {
-            self.ctl(idx).gen.load(Ordering::Relaxed)
-        } else {
-            0
-        }
-    }
-
     /// The request header and body of slot `idx`.
     ///
     /// # Safety

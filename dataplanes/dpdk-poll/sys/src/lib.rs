@@ -12,15 +12,11 @@ pub struct rte_ring {
 
 extern "C" {
     pub fn sb_eal_init(argc: c_int, argv: *mut *mut c_char) -> c_int;
-    pub fn sb_eal_cleanup() -> c_int;
     pub fn sb_errno() -> c_int;
     pub fn sb_strerror(e: c_int) -> *const c_char;
-    pub fn sb_is_primary() -> c_int;
     pub fn sb_ring_create(name: *const c_char, count: c_uint) -> *mut rte_ring;
     pub fn sb_ring_lookup(name: *const c_char) -> *mut rte_ring;
-    pub fn sb_ring_free(r: *mut rte_ring);
     pub fn sb_ring_enqueue(r: *mut rte_ring, obj: *const c_void) -> c_int;
     pub fn sb_ring_dequeue(r: *mut rte_ring, obj: *mut c_void) -> c_int;
-    pub fn sb_ring_count(r: *const rte_ring) -> c_uint;
     pub fn sb_elem_size() -> c_uint;
 }

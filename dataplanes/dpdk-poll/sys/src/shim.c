@@ -11,18 +11,14 @@
 #define SB_ELEM 16
 
 int sb_eal_init(int argc, char **argv) { return rte_eal_init(argc, argv); }
-int sb_eal_cleanup(void) { return rte_eal_cleanup(); }
 int sb_errno(void) { return rte_errno; }
 const char *sb_strerror(int e) { return rte_strerror(e); }
-int sb_is_primary(void) { return rte_eal_process_type() == RTE_PROC_PRIMARY; }
 
 struct rte_ring *sb_ring_create(const char *name, unsigned count)
 {
 	return rte_ring_create_elem(name, SB_ELEM, count, SOCKET_ID_ANY, 0);
 }
 struct rte_ring *sb_ring_lookup(const char *name) { return rte_ring_lookup(name); }
-void sb_ring_free(struct rte_ring *r) { rte_ring_free(r); }
 int sb_ring_enqueue(struct rte_ring *r, const void *obj) { return rte_ring_enqueue_elem(r, (void *)obj, SB_ELEM); }
 int sb_ring_dequeue(struct rte_ring *r, void *obj) { return rte_ring_dequeue_elem(r, obj, SB_ELEM); }
-unsigned sb_ring_count(const struct rte_ring *r) { return rte_ring_count(r); }
 unsigned sb_elem_size(void) { return SB_ELEM; }
