@@ -176,3 +176,41 @@ fn backoff_mode_is_opt_in_and_labelled() {
     let err = bad.err().expect("an unknown poll mode is an error").to_string();
     assert!(err.contains("SPRIGHT_DPDK_POLL") && err.contains("busy or backoff"), "{err}");
 }
+
+/// The rte_mempool option (`SPRIGHT_DPDK_POOL=mempool`): the same request protocol over slots
+/// in a DPDK mempool answers exactly what the reference execution gives, reports where its
+/// slots live, and leaves no DPDK state behind.
+#[test]
+fn mempool_option_serves_like_the_reference() {
+    let _g = serial();
+    for name in ["synthetic-2", "call-tree"] {
+        let chain = chain(name);
+        let dir = scratch("mp");
+        std::env::set_var("SPRIGHT_DPDK_POOL", "mempool");
+        let deployed = harness::registry::get("d-spright").unwrap().deploy(&chain, &deploy_env(&dir));
+        std::env::remove_var("SPRIGHT_DPDK_POOL");
+        let d = deployed.unwrap();
+        assert!(d.placement().contains("rte_mempool"), "{}", d.placement());
+        let addr = d.endpoint().addr;
+        for route in &chain.routes {
+            for body in [b"".to_vec(), vec![5u8; 4000]] {
+                let (status, got) = request_once(addr, &format!("/{}", route.name), &addr.to_string(), &body).unwrap();
+                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&got));
+                assert_eq!(got, workloads::reference::execute(&chain, route, &body).unwrap(), "{name}/{}", route.name);
+            }
+        }
+        let big = vec![0u8; chain.max_body_bytes + 1];
+        assert_eq!(request_once(addr, &format!("/{}", chain.routes[0].name), &addr.to_string(), &big).unwrap().0, 413);
+        let gw = d.components()[0].pid;
+        let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{gw}/cmdline")).unwrap()).to_string();
+        let prefix = cmdline.split('\0').find_map(|a| a.strip_prefix("--prefix=")).unwrap().to_string();
+        let exits = d.teardown();
+        assert!(exits.iter().all(|e| !e.died_during_run), "{exits:?}");
+        assert!(!std::path::Path::new("/var/run/dpdk").join(&prefix).exists(), "runtime dir left");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    std::env::set_var("SPRIGHT_DPDK_POOL", "heap");
+    let bad = harness::registry::get("d-spright").unwrap().deploy(&chain("synthetic-2"), &deploy_env(&scratch("mp")));
+    std::env::remove_var("SPRIGHT_DPDK_POOL");
+    assert!(bad.err().expect("unknown pool kind").to_string().contains("use shm or mempool"));
+}

@@ -1,6 +1,7 @@
 //! Backend `d-spright`: deployment and the component processes.
 
 use crate::dpdk::{eal_init, ring_name, Ring};
+use crate::mempool::MempoolStore;
 use bytes::Bytes;
 use clap::Parser;
 use dataplane_api::component;
@@ -27,6 +28,29 @@ const HUGE_DIR: &str = "/dev/hugepages";
 pub const CPUS_ENV: &str = "SPRIGHT_DPDK_CPUS";
 /// Environment variable that selects the polling mode: `busy` (default, the paper's) or `backoff`.
 pub const POLL_ENV: &str = "SPRIGHT_DPDK_POLL";
+
+/// Environment variable that selects where slots live: `shm` (default, the hugetlbfs pool
+/// S-SPRIGHT uses) or `mempool` (a DPDK `rte_mempool`, as in the paper's D-SPRIGHT).
+pub const POOL_ENV: &str = "SPRIGHT_DPDK_POOL";
+
+/// Where D-SPRIGHT's slots live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PoolKind {
+    /// The same hugetlbfs pool as S-SPRIGHT: only the transport differs between the two.
+    Shm,
+    /// A DPDK rte_mempool created by the primary.
+    Mempool,
+}
+
+impl PoolKind {
+    fn from_env() -> Result<PoolKind, DeployError> {
+        match std::env::var(POOL_ENV).as_deref() {
+            Err(_) | Ok("shm") => Ok(PoolKind::Shm),
+            Ok("mempool") => Ok(PoolKind::Mempool),
+            Ok(other) => Err(DeployError::Unsupported(format!("{POOL_ENV}={other:?}: use shm or mempool"))),
+        }
+    }
+}
 
 /// How a poller waits when its ring is empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -129,6 +153,15 @@ struct Common {
     /// How pollers wait on an empty ring.
     #[arg(long, value_enum, default_value = "busy")]
     poll: PollMode,
+    /// Where slots live; with `mempool`, `--pool` is the mempool's name.
+    #[arg(long, value_enum, default_value = "shm")]
+    pool_kind: PoolKind,
+    /// Bytes per slot (mempool only; the shm pool records its own).
+    #[arg(long, default_value_t = 0)]
+    slot_size: u32,
+    /// Slots (mempool only).
+    #[arg(long, default_value_t = 0)]
+    slots: u32,
     /// Extra EAL arguments (for tests of EAL failures).
     #[arg(long = "eal-extra", allow_hyphen_values = true)]
     eal_extra: Vec<String>,
@@ -147,7 +180,10 @@ fn eal_args(role: &str, c: &Common, primary: bool) -> Vec<String> {
         "--log-level=lib.eal:warning".into(),
     ];
     if primary {
-        a.extend(["-m".into(), "64".into()]);
+        // Rings and DPDK's own structures, plus the slots when they live in a mempool.
+        let pool_mb =
+            if c.pool_kind == PoolKind::Mempool { (c.slots as u64 * (c.slot_size as u64 + 128)) >> 20 } else { 0 };
+        a.extend(["-m".into(), (64 + pool_mb).to_string()]);
     }
     a.extend(c.eal_extra.iter().cloned());
     a
@@ -198,6 +234,7 @@ struct DpdkDeployment {
     prefix: String,
     cpus: String,
     mode: PollMode,
+    kind: PoolKind,
     pool: Option<Pool>,
 }
 
@@ -241,9 +278,13 @@ impl Deployment for DpdkDeployment {
     }
     fn placement(&self) -> String {
         format!(
-            "every poller (gateway and functions) may run on CPUs {} ({CPUS_ENV}); {} ({POLL_ENV})",
+            "every poller (gateway and functions) may run on CPUs {} ({CPUS_ENV}); {} ({POLL_ENV}); slots in {} ({POOL_ENV})",
             self.cpus,
-            self.mode.describe()
+            self.mode.describe(),
+            match self.kind {
+                PoolKind::Shm => "the hugetlbfs pool shared with S-SPRIGHT's design",
+                PoolKind::Mempool => "a DPDK rte_mempool (pool counters are not visible to the driver)",
+            }
         )
     }
     fn teardown(mut self: Box<Self>) -> Vec<Exit> {
@@ -273,13 +314,20 @@ impl Dataplane for DSpright {
 
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
         let mode = PollMode::from_env()?;
+        let kind = PoolKind::from_env()?;
         static N: AtomicU16 = AtomicU16::new(1);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let spec = stage_chain(chain, env)?;
         clean_stale();
         let prefix = format!("sbd{}c{n}", std::process::id());
-        let (pool, pool_path) =
-            shm::create_chain_pool(chain, &format!("d{n}")).map_err(|e| DeployError::Unsupported(e.to_string()))?;
+        let (pool, pool_arg) = match kind {
+            PoolKind::Shm => {
+                let (pool, path) = shm::create_chain_pool(chain, &format!("d{n}"))
+                    .map_err(|e| DeployError::Unsupported(e.to_string()))?;
+                (Some(pool), path.display().to_string())
+            }
+            PoolKind::Mempool => (None, format!("sb-{n}-slots")),
+        };
         let cpus = default_cpus();
         let mut dep = DpdkDeployment {
             supervisor: Some(Supervisor::new(env, self.name())?),
@@ -287,15 +335,19 @@ impl Dataplane for DSpright {
             prefix: prefix.clone(),
             cpus: cpus.clone(),
             mode,
-            pool: Some(pool),
+            kind,
+            pool,
         };
         let common = [
             format!("--chain={}", spec.display()),
-            format!("--pool={}", pool_path.display()),
+            format!("--pool={pool_arg}"),
             format!("--chain-id={n}"),
             format!("--prefix={prefix}"),
             format!("--cpus={cpus}"),
             format!("--poll={}", if mode == PollMode::Busy { "busy" } else { "backoff" }),
+            format!("--pool-kind={}", if kind == PoolKind::Shm { "shm" } else { "mempool" }),
+            format!("--slot-size={}", shm::slot_size(chain)),
+            format!("--slots={}", chain.pool_slots),
         ];
         // The primary first: it creates every ring the secondaries look up.
         let l = loopback_listener()?;
@@ -353,6 +405,16 @@ impl Dispatch for RingDispatch {
     }
 }
 
+/// The chain's pool: the hugetlbfs file, or the mempool (created by the primary).
+fn open_pool(c: &Common, primary: bool) -> Result<Pool, BoxError> {
+    let name = c.pool.to_string_lossy();
+    Ok(match (c.pool_kind, primary) {
+        (PoolKind::Shm, _) => Pool::open(&c.pool)?,
+        (PoolKind::Mempool, true) => Pool::from_store(Box::new(MempoolStore::create(&name, c.slots, c.slot_size)?))?,
+        (PoolKind::Mempool, false) => Pool::from_store(Box::new(MempoolStore::lookup(&name)?))?,
+    })
+}
+
 fn gateway_main(c: Common, timeout_ms: u64) -> Result<(), BoxError> {
     let chain = Arc::new(workloads::load_chain(&c.chain)?);
     component::set_process_name("sb-gateway");
@@ -363,7 +425,7 @@ fn gateway_main(c: Common, timeout_ms: u64) -> Result<(), BoxError> {
         rings.insert(f.id, Ring::create(&ring_name(c.chain_id, f.id), RING_SIZE)?);
     }
     let own = Ring::create(&ring_name(c.chain_id, 0), RING_SIZE)?;
-    let pool = Arc::new(Pool::open(&c.pool)?);
+    let pool = Arc::new(open_pool(&c, true)?);
     let waiters = Arc::new(Waiters::default());
     let dispatch = Arc::new(RingDispatch {
         chain_id: c.chain_id,
@@ -410,7 +472,7 @@ fn function_main(c: Common, id: FnId) -> Result<(), BoxError> {
     for g in &chain.functions {
         rings.insert(g.id, Ring::lookup(&ring_name(c.chain_id, g.id))?);
     }
-    let pool = Arc::new(Pool::open(&c.pool)?);
+    let pool = Arc::new(open_pool(&c, false)?);
     let rings = Arc::new(rings);
     component::signal_ready("");
     let mode = c.poll;

@@ -14,9 +14,11 @@ pub enum DpdkError {
     RingCreate { name: String, reason: String },
     #[error("ring {name} not found: the primary process did not create it or is gone")]
     RingNotFound { name: String },
+    #[error("mempool {name}: {reason}")]
+    Mempool { name: String, reason: String },
 }
 
-fn last_error() -> String {
+pub(crate) fn last_error() -> String {
     // SAFETY: rte_strerror returns a static or thread-local NUL-terminated string.
     unsafe { CStr::from_ptr(sys::sb_strerror(sys::sb_errno())).to_string_lossy().into_owned() }
 }

@@ -13,5 +13,6 @@
 
 mod backend;
 pub mod dpdk;
+pub mod mempool;
 
 pub use backend::{clean_stale, DSpright};

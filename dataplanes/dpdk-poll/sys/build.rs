@@ -36,7 +36,7 @@ fn main() {
             println!("cargo:rustc-link-search=native={dir}");
         }
     }
-    for lib in ["rte_ring", "rte_eal"] {
+    for lib in ["rte_mempool", "rte_ring", "rte_eal"] {
         println!("cargo:rustc-link-lib=dylib={lib}");
     }
 }

@@ -18,7 +18,7 @@
 mod pool;
 pub mod request;
 
-pub use pool::{BadDescriptor, Pool, PoolError, SlotBody, SlotMeta, NO_NODE, SLOT_HEADER_BYTES};
+pub use pool::{BadDescriptor, Pool, PoolError, SlotBody, SlotMeta, SlotStore, NO_NODE, SLOT_HEADER_BYTES};
 
 use bytemuck::{Pod, Zeroable};
 
@@ -81,8 +81,12 @@ pub fn create_chain_pool(chain: &workloads::Chain, tag: &str) -> Result<(Pool, s
     })?;
     clean_stale_pools(dir);
     let path = dir.join(format!("{}-{}-{tag}", std::process::id(), chain.name));
-    let slot_size = ((chain.max_body_bytes + SLOT_HEADER_BYTES).div_ceil(64) * 64) as u32;
-    Ok((Pool::create(&path, chain.pool_slots, slot_size)?, path))
+    Ok((Pool::create(&path, chain.pool_slots, slot_size(chain))?, path))
+}
+
+/// Bytes per slot for a chain: the slot header plus its largest body, in 64-byte units.
+pub fn slot_size(chain: &workloads::Chain) -> u32 {
+    ((chain.max_body_bytes + SLOT_HEADER_BYTES).div_ceil(64) * 64) as u32
 }
 
 /// Remove pool files in `dir` whose creating driver (the pid that starts the name) is gone.

@@ -85,8 +85,39 @@ pub enum BadDescriptor {
     NotHolder { slot: u32, holder: u32, me: u32 },
 }
 
-/// A mapped pool. Unmapped on drop; the file is unlinked on drop by the process that created it.
+/// Where a pool's slots live and how free ones are found. [`Pool`] implements the request
+/// protocol (generations, holders, validation) on top of any store: a mapped file with a
+/// lock-free free list (the default, [`Pool::create`]), or memory another allocator owns, such
+/// as D-SPRIGHT's optional DPDK `rte_mempool` ([`Pool::from_store`]).
+///
+/// # Safety
+/// For every `idx < slots()`, `slot_ptr(idx)` must return the address of `slot_size()` bytes,
+/// 64-byte aligned, valid for the store's lifetime and shared by every process of the chain, and
+/// the first [`SLOT_HEADER_BYTES`] of every slot must be zero when the store is first created.
+/// `pop_free` must never hand out an index twice without a `push_free` of it in between.
+pub unsafe trait SlotStore: Send + Sync {
+    fn slots(&self) -> u32;
+    fn slot_size(&self) -> u32;
+    fn slot_ptr(&self, idx: u32) -> *mut u8;
+    fn pop_free(&self) -> Option<u32>;
+    fn push_free(&self, idx: u32);
+    fn free_count(&self) -> u32;
+    /// Count a rejected descriptor, shared by the chain's processes where the store can.
+    fn note_bad(&self);
+    fn bad_descriptors(&self) -> u64;
+}
+
+/// The slots of a chain: the protocol of [`Pool::alloc`], [`Pool::validate`],
+/// [`Pool::hand_over`] and [`Pool::free`] over a [`SlotStore`].
 pub struct Pool {
+    store: Box<dyn SlotStore>,
+    slots: u32,
+    slot_size: u32,
+}
+
+/// A mapped pool file (or anonymous mapping): a header with the free list and counters, then
+/// the slots. Unmapped on drop; the file is unlinked on drop by the process that created it.
+struct Mapped {
     base: *mut u8,
     len: usize,
     slots: u32,
@@ -95,10 +126,10 @@ pub struct Pool {
 }
 
 // SAFETY: all shared state in the mapping is accessed through atomics or by the single holder of
-// a slot (a protocol enforced by `validate`); the raw pointer itself is just an address.
-unsafe impl Send for Pool {}
+// a slot (a protocol enforced by `Pool::validate`); the raw pointer itself is just an address.
+unsafe impl Send for Mapped {}
 // SAFETY: see above.
-unsafe impl Sync for Pool {}
+unsafe impl Sync for Mapped {}
 
 fn map_len(slots: u32, slot_size: u32, huge: bool) -> usize {
     let raw = HEADER_BYTES + slots as usize * slot_size as usize;
@@ -153,9 +184,9 @@ impl Pool {
                 return Err(e);
             }
         };
-        let pool = Pool { base, len, slots, slot_size, unlink: Some(path.to_path_buf()) };
-        pool.init();
-        Ok(pool)
+        let m = Mapped { base, len, slots, slot_size, unlink: Some(path.to_path_buf()) };
+        m.init();
+        Ok(Pool::wrap(m))
     }
 
     /// Map an existing pool file created by [`Pool::create`].
@@ -167,8 +198,8 @@ impl Pool {
             return Err(PoolError::NotAPool { path: path.to_path_buf() });
         }
         let base = map_fd(std::os::fd::AsRawFd::as_raw_fd(&file), len)?;
-        let mut pool = Pool { base, len, slots: 0, slot_size: 0, unlink: None };
-        let h = pool.header();
+        let mut m = Mapped { base, len, slots: 0, slot_size: 0, unlink: None };
+        let h = m.header();
         if h.magic != MAGIC || h.version != VERSION {
             return Err(PoolError::NotAPool { path: path.to_path_buf() });
         }
@@ -177,9 +208,9 @@ impl Pool {
         if map_len(slots, slot_size, false) > len {
             return Err(PoolError::NotAPool { path: path.to_path_buf() });
         }
-        pool.slots = slots;
-        pool.slot_size = slot_size;
-        Ok(pool)
+        m.slots = slots;
+        m.slot_size = slot_size;
+        Ok(Pool::wrap(m))
     }
 
     /// A pool in ordinary shared anonymous memory (inherited across `fork`): for tests and
@@ -201,40 +232,27 @@ impl Pool {
         if p == libc::MAP_FAILED {
             return Err(PoolError::Map { len, source: std::io::Error::last_os_error() });
         }
-        let pool = Pool { base: p.cast(), len, slots, slot_size, unlink: None };
-        pool.init();
-        Ok(pool)
+        let m = Mapped { base: p.cast(), len, slots, slot_size, unlink: None };
+        m.init();
+        Ok(Pool::wrap(m))
     }
 
-    fn init(&self) {
-        // SAFETY: the header lies within the mapping and nobody else uses the pool yet.
-        let h = unsafe { &mut *(self.base as *mut PoolHeader) };
-        h.magic = MAGIC;
-        h.version = VERSION;
-        h.slot_size = self.slot_size;
-        h.slots = self.slots;
-        h.free_head.store(0, Ordering::Relaxed);
-        h.free_count.store(0, Ordering::Relaxed);
-        h.bad_descriptors.store(0, Ordering::Relaxed);
-        for i in (0..self.slots).rev() {
-            self.push_free(i);
-        }
+    fn wrap(m: Mapped) -> Pool {
+        let (slots, slot_size) = (m.slots, m.slot_size);
+        Pool { store: Box::new(m), slots, slot_size }
     }
 
-    fn header(&self) -> &PoolHeader {
-        // SAFETY: the mapping is at least HEADER_BYTES long and suitably aligned (page).
-        unsafe { &*(self.base as *const PoolHeader) }
-    }
-
-    fn slot_ptr(&self, idx: u32) -> *mut u8 {
-        debug_assert!(idx < self.slots);
-        // SAFETY: idx < slots, so the slot lies within the mapping.
-        unsafe { self.base.add(HEADER_BYTES + idx as usize * self.slot_size as usize) }
+    /// A pool over another allocator's memory (see [`SlotStore`]).
+    pub fn from_store(store: Box<dyn SlotStore>) -> Result<Pool, PoolError> {
+        let (slots, slot_size) = (store.slots(), store.slot_size());
+        check_geometry(slots, slot_size)?;
+        Ok(Pool { store, slots, slot_size })
     }
 
     fn ctl(&self, idx: u32) -> &SlotCtl {
-        // SAFETY: in bounds (callers check idx < slots), 64-byte aligned, atomics only.
-        unsafe { &*(self.slot_ptr(idx) as *const SlotCtl) }
+        // SAFETY: in bounds (callers check idx < slots), 64-byte aligned (SlotStore contract),
+        // atomics only.
+        unsafe { &*(self.store.slot_ptr(idx) as *const SlotCtl) }
     }
 
     pub fn slots(&self) -> u32 {
@@ -251,51 +269,21 @@ impl Pool {
     }
 
     pub fn free_count(&self) -> u32 {
-        self.header().free_count.load(Ordering::Relaxed)
+        self.store.free_count()
     }
 
     /// Descriptors rejected by [`Pool::validate`] in any process of the chain.
     pub fn bad_descriptors(&self) -> u64 {
-        self.header().bad_descriptors.load(Ordering::Relaxed)
-    }
-
-    fn push_free(&self, idx: u32) {
-        let h = self.header();
-        let ctl = self.ctl(idx);
-        let mut head = h.free_head.load(Ordering::Acquire);
-        loop {
-            ctl.next_free.store(head as u32, Ordering::Relaxed);
-            let new = ((head >> 32).wrapping_add(1) << 32) | (idx as u64 + 1);
-            match h.free_head.compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(h2) => head = h2,
-            }
-        }
-        h.free_count.fetch_add(1, Ordering::Relaxed);
+        self.store.bad_descriptors()
     }
 
     /// Take a free slot for `holder`; returns its index and new generation. `None` when the
     /// pool is exhausted.
     pub fn alloc(&self, holder: u32) -> Option<(u32, u32)> {
-        let h = self.header();
-        let mut head = h.free_head.load(Ordering::Acquire);
-        let idx = loop {
-            let top = head as u32;
-            if top == 0 {
-                return None;
-            }
-            let idx = top - 1;
-            if idx >= self.slots {
-                return None; // corrupted head: refuse rather than go out of bounds
-            }
-            let next = self.ctl(idx).next_free.load(Ordering::Relaxed);
-            let new = ((head >> 32).wrapping_add(1) << 32) | next as u64;
-            match h.free_head.compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break idx,
-                Err(h2) => head = h2,
-            }
-        };
-        h.free_count.fetch_sub(1, Ordering::Relaxed);
+        let idx = self.store.pop_free()?;
+        if idx >= self.slots {
+            return None; // a corrupted store: refuse rather than go out of bounds
+        }
         let ctl = self.ctl(idx);
         let gen = ctl.gen.load(Ordering::Relaxed).wrapping_add(1);
         ctl.gen.store(gen, Ordering::Relaxed);
@@ -317,11 +305,11 @@ impl Pool {
             return;
         }
         ctl.holder.store(0, Ordering::Relaxed);
-        self.push_free(idx);
+        self.store.push_free(idx);
     }
 
     pub fn note_bad(&self) {
-        self.header().bad_descriptors.fetch_add(1, Ordering::Relaxed);
+        self.store.note_bad();
     }
 
     /// Check a received descriptor against the pool before anything of the slot is used.
@@ -369,7 +357,7 @@ impl Pool {
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn slot(&self, idx: u32) -> (&mut SlotMeta, SlotBody<'_>) {
         assert!(idx < self.slots, "slot index checked by validate/alloc");
-        let p = self.slot_ptr(idx);
+        let p = self.store.slot_ptr(idx);
         // Three disjoint regions of the slot: metadata, body length, body.
         let meta = &mut *(p.add(META_OFFSET) as *mut SlotMeta);
         let len = &mut *(p.add(LEN_OFFSET) as *mut u32);
@@ -413,7 +401,103 @@ impl workloads::Body for SlotBody<'_> {
     }
 }
 
-impl Drop for Pool {
+impl Mapped {
+    fn init(&self) {
+        // SAFETY: the header lies within the mapping and nobody else uses the pool yet.
+        let h = unsafe { &mut *(self.base as *mut PoolHeader) };
+        h.magic = MAGIC;
+        h.version = VERSION;
+        h.slot_size = self.slot_size;
+        h.slots = self.slots;
+        h.free_head.store(0, Ordering::Relaxed);
+        h.free_count.store(0, Ordering::Relaxed);
+        h.bad_descriptors.store(0, Ordering::Relaxed);
+        for i in (0..self.slots).rev() {
+            self.push_free(i);
+        }
+    }
+
+    fn header(&self) -> &PoolHeader {
+        // SAFETY: the mapping is at least HEADER_BYTES long and suitably aligned (page).
+        unsafe { &*(self.base as *const PoolHeader) }
+    }
+
+    fn next_free(&self, idx: u32) -> &AtomicU32 {
+        // SAFETY: in bounds (idx < slots), 64-byte aligned, atomics only.
+        unsafe { &(*(self.slot_ptr(idx) as *const SlotCtl)).next_free }
+    }
+}
+
+// SAFETY: slots are laid out after the header at `slot_size` strides inside the mapping (page
+// aligned, `slot_size` a multiple of 64); a fresh mapping is zero; the free list is a tagged
+// Treiber stack, so an index is popped at most once per push.
+unsafe impl SlotStore for Mapped {
+    fn slots(&self) -> u32 {
+        self.slots
+    }
+
+    fn slot_size(&self) -> u32 {
+        self.slot_size
+    }
+
+    fn slot_ptr(&self, idx: u32) -> *mut u8 {
+        debug_assert!(idx < self.slots);
+        // SAFETY: idx < slots, so the slot lies within the mapping.
+        unsafe { self.base.add(HEADER_BYTES + idx as usize * self.slot_size as usize) }
+    }
+
+    fn push_free(&self, idx: u32) {
+        let h = self.header();
+        let next = self.next_free(idx);
+        let mut head = h.free_head.load(Ordering::Acquire);
+        loop {
+            next.store(head as u32, Ordering::Relaxed);
+            let new = ((head >> 32).wrapping_add(1) << 32) | (idx as u64 + 1);
+            match h.free_head.compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(h2) => head = h2,
+            }
+        }
+        h.free_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn pop_free(&self) -> Option<u32> {
+        let h = self.header();
+        let mut head = h.free_head.load(Ordering::Acquire);
+        let idx = loop {
+            let top = head as u32;
+            if top == 0 {
+                return None;
+            }
+            let idx = top - 1;
+            if idx >= self.slots {
+                return None; // corrupted head: refuse rather than go out of bounds
+            }
+            let next = self.next_free(idx).load(Ordering::Relaxed);
+            let new = ((head >> 32).wrapping_add(1) << 32) | next as u64;
+            match h.free_head.compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break idx,
+                Err(h2) => head = h2,
+            }
+        };
+        h.free_count.fetch_sub(1, Ordering::Relaxed);
+        Some(idx)
+    }
+
+    fn free_count(&self) -> u32 {
+        self.header().free_count.load(Ordering::Relaxed)
+    }
+
+    fn note_bad(&self) {
+        self.header().bad_descriptors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn bad_descriptors(&self) -> u64 {
+        self.header().bad_descriptors.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Mapped {
     fn drop(&mut self) {
         // SAFETY: base/len describe our own mapping.
         unsafe { libc::munmap(self.base.cast(), self.len) };

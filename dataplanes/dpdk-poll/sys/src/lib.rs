@@ -10,6 +10,12 @@ pub struct rte_ring {
     _private: [u8; 0],
 }
 
+/// Opaque `struct rte_mempool`.
+#[repr(C)]
+pub struct rte_mempool {
+    _private: [u8; 0],
+}
+
 extern "C" {
     pub fn sb_eal_init(argc: c_int, argv: *mut *mut c_char) -> c_int;
     pub fn sb_errno() -> c_int;
@@ -19,4 +25,12 @@ extern "C" {
     pub fn sb_ring_enqueue(r: *mut rte_ring, obj: *const c_void) -> c_int;
     pub fn sb_ring_dequeue(r: *mut rte_ring, obj: *mut c_void) -> c_int;
     pub fn sb_elem_size() -> c_uint;
+    pub fn sb_mempool_create(name: *const c_char, n: c_uint, elt_size: c_uint, priv_size: c_uint) -> *mut rte_mempool;
+    pub fn sb_mempool_lookup(name: *const c_char) -> *mut rte_mempool;
+    pub fn sb_mempool_get(mp: *mut rte_mempool, obj: *mut *mut c_void) -> c_int;
+    pub fn sb_mempool_put(mp: *mut rte_mempool, obj: *mut c_void);
+    pub fn sb_mempool_avail(mp: *const rte_mempool) -> c_uint;
+    pub fn sb_mempool_elt_size(mp: *const rte_mempool) -> c_uint;
+    pub fn sb_mempool_priv(mp: *mut rte_mempool) -> *mut c_void;
+    pub fn sb_mempool_objs(mp: *mut rte_mempool, out: *mut *mut c_void, max: c_uint) -> c_uint;
 }
