@@ -1,20 +1,29 @@
-//! Raw floors: the cost of one 16-byte round trip between two threads over each kernel
-//! mechanism a dataplane can build on, under the same placement. Every dataplane's per-hop cost
-//! is read against these. `sk_msg_redirect` is S-SPRIGHT's mechanism: both ends are sockets in
-//! the SOCKHASH of the real SK_MSG program, and each direction is one redirect to ingress.
+//! Raw floors: the cost of one 16-byte round trip between two processes over each mechanism a
+//! dataplane can build on, under the same placement. Every dataplane's per-hop cost is read
+//! against these.
 //!
-//! Placement matters more than the mechanism on small VMs (a wake-up across an idle core costs
-//! 50-70 us, on the same core ~8 us), so each mechanism is measured twice: both threads pinned to
-//! CPU 0 (`same-core`), and pinned to CPUs 0 and 1 (`cross-core`, skipped on 1-CPU machines).
+//! - `sk_msg_redirect`: S-SPRIGHT's mechanism. Both ends are sockets in the SOCKHASH of the real
+//!   SK_MSG program; each direction is one redirect to the peer's ingress queue.
+//! - `rte_ring_busy_poll`: D-SPRIGHT's mechanism. Two DPDK rings of 16-byte elements, both sides
+//!   busy-polling.
+//! - `unix_stream`, `loopback_tcp`: the kernel's ordinary paths, for reference.
+//!
+//! The echo side is a forked child process (it inherits the sockets, and the DPDK hugepage
+//! memory, which is mapped shared), so every handoff crosses a process boundary as it does in a
+//! deployed chain. Placement matters more than the mechanism on small VMs (a wake-up across an
+//! idle core costs 50-70 us, on the same core ~8 us), so each mechanism is measured with both
+//! processes pinned to CPU 0 (`same-core`) and pinned to CPUs 0 and 1 (`cross-core`, skipped on
+//! 1-CPU machines).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use std::io::{Read, Write};
+use dpdk_poll::dpdk::Ring;
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 fn pin(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is valid; sets this thread's affinity only.
+    // SAFETY: a zeroed cpu_set_t is valid; sets the calling thread's affinity only.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
@@ -22,24 +31,63 @@ fn pin(cpu: usize) {
     }
 }
 
-/// An echo peer on its own pinned thread; returns the client end.
-fn echo_pair<S: Read + Write + Send + 'static>(client: S, mut server: S, cpu: usize) -> S {
-    std::thread::spawn(move || {
-        pin(cpu);
-        let mut buf = [0u8; 16];
-        while server.read_exact(&mut buf).is_ok() {
-            if server.write_all(&buf).is_err() {
-                return;
-            }
+/// The echo process; killed and reaped on drop.
+struct Peer(libc::pid_t);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // SAFETY: our own child.
+        unsafe {
+            libc::kill(self.0, libc::SIGKILL);
+            libc::waitpid(self.0, std::ptr::null_mut(), 0);
         }
-    });
-    client
+    }
 }
 
-fn round_trip<S: Read + Write>(s: &mut S) {
-    let mut buf = [7u8; 16];
-    s.write_all(&buf).unwrap();
-    s.read_exact(&mut buf).unwrap();
+/// Fork a child pinned to `cpu` that runs `serve` and exits. The child only makes system calls
+/// and touches shared memory (no allocation, no locks), which is what is safe after `fork`.
+fn fork_peer(cpu: usize, serve: impl FnOnce()) -> Peer {
+    // SAFETY: see above; the child leaves with _exit, running no destructors.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        pin(cpu);
+        serve();
+        // SAFETY: end the child without unwinding into the parent's state.
+        unsafe { libc::_exit(0) };
+    }
+    Peer(pid)
+}
+
+fn xfer(fd: RawFd, buf: &mut [u8; 16], write: bool) -> bool {
+    let mut done = 0;
+    while done < 16 {
+        // SAFETY: reading into / writing from a valid 16-byte buffer.
+        let n = unsafe {
+            if write {
+                libc::write(fd, buf[done..].as_ptr().cast(), 16 - done)
+            } else {
+                libc::read(fd, buf[done..].as_mut_ptr().cast(), 16 - done)
+            }
+        };
+        if n <= 0 {
+            return false;
+        }
+        done += n as usize;
+    }
+    true
+}
+
+/// Echo 16-byte messages on `fd`, passing each through `rewrite` (the SK_MSG peer must address
+/// its answer).
+fn echo(fd: RawFd, rewrite: impl Fn(&mut [u8; 16])) {
+    let mut buf = [0u8; 16];
+    while xfer(fd, &mut buf, false) {
+        rewrite(&mut buf);
+        if !xfer(fd, &mut buf, true) {
+            return;
+        }
+    }
 }
 
 fn tcp_pair() -> (TcpStream, TcpStream) {
@@ -51,103 +99,84 @@ fn tcp_pair() -> (TcpStream, TcpStream) {
     (c, s)
 }
 
-/// One end of an SK_MSG pair: a registered socket, its key, and the peer end kept open.
-struct SkEnd {
-    sock: TcpStream,
-    _peer: TcpStream,
+/// A client socket and the echo process on the other side.
+struct SocketClient {
+    fd: RawFd,
+    msg: [u8; 16],
+    _keep: Vec<Box<dyn std::any::Any>>,
+    _peer: Peer,
 }
 
-fn sk_end(node: &std::sync::Mutex<ebpf_sk_msg::node::EbpfNode>, key: u32) -> SkEnd {
-    let (sock, peer) = tcp_pair();
-    node.lock().unwrap().register(key, &sock).unwrap();
-    SkEnd { sock, _peer: peer }
-}
-
-/// Client end of an SK_MSG echo: descriptors sent to `there` come back from the peer thread.
-struct SkClient {
-    end: SkEnd,
-    there: u32,
-}
-
-impl SkClient {
+impl SocketClient {
     fn round_trip(&mut self) {
-        let d = shm::Descriptor { dst: self.there, src: 0, slot: 0, gen: 0 };
-        self.end.sock.write_all(&d.to_bytes()).unwrap();
-        let mut buf = [0u8; 16];
-        self.end.sock.read_exact(&mut buf).unwrap();
+        let mut buf = self.msg;
+        assert!(xfer(self.fd, &mut buf, true) && xfer(self.fd, &mut buf, false), "peer gone");
     }
 }
 
-fn sk_msg_pair(node: &std::sync::Mutex<ebpf_sk_msg::node::EbpfNode>, peer_cpu: usize) -> SkClient {
+fn unix_client(cpu: usize) -> SocketClient {
+    let (a, b) = UnixStream::pair().unwrap();
+    let peer = fork_peer(cpu, || echo(b.as_raw_fd(), |_| {}));
+    SocketClient { fd: a.as_raw_fd(), msg: [7; 16], _keep: vec![Box::new(a), Box::new(b)], _peer: peer }
+}
+
+fn tcp_client(cpu: usize) -> SocketClient {
+    let (a, b) = tcp_pair();
+    let peer = fork_peer(cpu, || echo(b.as_raw_fd(), |_| {}));
+    SocketClient { fd: a.as_raw_fd(), msg: [7; 16], _keep: vec![Box::new(a), Box::new(b)], _peer: peer }
+}
+
+/// Two sockets registered in the SK_MSG program's SOCKHASH under keys of a fresh chain; the
+/// peer answers each descriptor by addressing it back.
+fn sk_msg_client(node: &std::sync::Mutex<ebpf_sk_msg::node::EbpfNode>, cpu: usize) -> SocketClient {
     let chain = node.lock().unwrap().new_chain_id();
     let (here, there) = (shm::key(chain, 1), shm::key(chain, 2));
-    let a = sk_end(node, here);
-    let b = sk_end(node, there);
-    std::thread::spawn(move || {
-        // Take the whole end: a closure capturing only `b.sock` would drop the peer socket,
-        // and the kernel refuses to redirect into a connection that is no longer established.
-        let mut b = b;
-        pin(peer_cpu);
-        let mut buf = [0u8; 16];
-        while b.sock.read_exact(&mut buf).is_ok() {
-            let mut d = shm::Descriptor::from_bytes(buf);
-            d.dst = here;
-            if b.sock.write_all(&d.to_bytes()).is_err() {
-                return;
-            }
-        }
-    });
-    SkClient { end: a, there }
-}
-
-/// rte_ring ping-pong: two DPDK rings of 16-byte descriptors between two busy-polling threads
-/// (D-SPRIGHT's mechanism). Needs the EAL, initialised once for the benchmark process.
-struct RingClient {
-    to: dpdk_poll::dpdk::Ring,
-    from: dpdk_poll::dpdk::Ring,
-    /// Stops the peer's poller, which would otherwise keep a core busy for the rest of the run.
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Drop for RingClient {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (a, a_peer) = tcp_pair();
+    let (b, b_peer) = tcp_pair();
+    node.lock().unwrap().register(here, &a).unwrap();
+    node.lock().unwrap().register(there, &b).unwrap();
+    let peer = fork_peer(cpu, || echo(b.as_raw_fd(), |m| m[..4].copy_from_slice(&here.to_ne_bytes())));
+    let msg = shm::Descriptor { dst: there, src: here, slot: 0, gen: 0 }.to_bytes();
+    // The peer ends stay open: the kernel only redirects into established connections.
+    SocketClient {
+        fd: a.as_raw_fd(),
+        msg,
+        _keep: vec![Box::new(a), Box::new(a_peer), Box::new(b), Box::new(b_peer)],
+        _peer: peer,
     }
+}
+
+/// rte_ring ping-pong with a busy-polling echo process.
+struct RingClient {
+    to: Ring,
+    from: Ring,
+    _peer: Peer,
 }
 
 impl RingClient {
     fn round_trip(&self) {
         let d = shm::Descriptor { dst: 2, src: 1, slot: 0, gen: 0 };
         while !self.to.enqueue(&d) {}
-        loop {
-            if self.from.dequeue().is_some() {
-                return;
-            }
+        while self.from.dequeue().is_none() {
             std::hint::spin_loop();
         }
     }
 }
 
-fn eal_prefix() -> String {
-    format!("sbbench{}", std::process::id())
-}
-
-fn ring_pair(tag: &str, peer_cpu: usize) -> RingClient {
-    use dpdk_poll::dpdk::Ring;
+fn ring_client(tag: &str, cpu: usize) -> RingClient {
     let to = Ring::create(&format!("bench-{tag}-to"), 1024).unwrap();
     let from = Ring::create(&format!("bench-{tag}-from"), 1024).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let quit = stop.clone();
-    std::thread::spawn(move || {
-        pin(peer_cpu);
-        while !quit.load(std::sync::atomic::Ordering::Relaxed) {
-            match to.dequeue() {
-                Some(d) => while !from.enqueue(&d) {},
-                None => std::hint::spin_loop(),
-            }
+    let peer = fork_peer(cpu, || loop {
+        match to.dequeue() {
+            Some(d) => while !from.enqueue(&d) {},
+            None => std::hint::spin_loop(),
         }
     });
-    RingClient { to, from, stop }
+    RingClient { to, from, _peer: peer }
+}
+
+fn eal_prefix() -> String {
+    format!("sbbench{}", std::process::id())
 }
 
 fn floors(c: &mut Criterion) {
@@ -173,18 +202,17 @@ fn floors(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
     for (placement, peer_cpu) in placements {
         pin(0);
-        let (a, b) = UnixStream::pair().unwrap();
-        let mut s = echo_pair(a, b, peer_cpu);
-        g.bench_function(BenchmarkId::new("unix_stream", placement), |bch| bch.iter(|| round_trip(&mut s)));
+        let mut s = unix_client(peer_cpu);
+        g.bench_function(BenchmarkId::new("unix_stream", placement), |b| b.iter(|| s.round_trip()));
         drop(s);
-        let (a, b) = tcp_pair();
-        let mut s = echo_pair(a, b, peer_cpu);
-        g.bench_function(BenchmarkId::new("loopback_tcp", placement), |bch| bch.iter(|| round_trip(&mut s)));
+        let mut s = tcp_client(peer_cpu);
+        g.bench_function(BenchmarkId::new("loopback_tcp", placement), |b| b.iter(|| s.round_trip()));
         drop(s);
-        let mut sk = sk_msg_pair(&node, peer_cpu);
-        g.bench_function(BenchmarkId::new("sk_msg_redirect", placement), |bch| bch.iter(|| sk.round_trip()));
-        let ring = ring_pair(placement, peer_cpu);
-        g.bench_function(BenchmarkId::new("rte_ring_busy_poll", placement), |bch| bch.iter(|| ring.round_trip()));
+        let mut s = sk_msg_client(&node, peer_cpu);
+        g.bench_function(BenchmarkId::new("sk_msg_redirect", placement), |b| b.iter(|| s.round_trip()));
+        drop(s);
+        let r = ring_client(placement, peer_cpu);
+        g.bench_function(BenchmarkId::new("rte_ring_busy_poll", placement), |b| b.iter(|| r.round_trip()));
     }
     g.finish();
 }
