@@ -42,14 +42,18 @@ pub enum PoolKind {
     Mempool,
 }
 
-impl PoolKind {
-    fn from_env() -> Result<PoolKind, DeployError> {
-        match std::env::var(POOL_ENV).as_deref() {
-            Err(_) | Ok("shm") => Ok(PoolKind::Shm),
-            Ok("mempool") => Ok(PoolKind::Mempool),
-            Ok(other) => Err(DeployError::Unsupported(format!("{POOL_ENV}={other:?}: use shm or mempool"))),
-        }
-    }
+/// A backend option read from the environment: one of `T`'s names, the first when unset.
+fn env_choice<T: clap::ValueEnum + Copy>(var: &str) -> Result<T, DeployError> {
+    let Ok(v) = std::env::var(var) else { return Ok(T::value_variants()[0]) };
+    T::from_str(&v, false).map_err(|_| {
+        let names: Vec<String> = T::value_variants().iter().map(|x| choice_name(*x)).collect();
+        DeployError::Unsupported(format!("{var}={v:?}: use {}", names.join(" or ")))
+    })
+}
+
+/// The command-line name of an option value.
+fn choice_name<T: clap::ValueEnum>(v: T) -> String {
+    v.to_possible_value().map(|p| p.get_name().to_string()).unwrap_or_default()
 }
 
 /// How a poller waits when its ring is empty.
@@ -63,14 +67,6 @@ pub enum PollMode {
 }
 
 impl PollMode {
-    fn from_env() -> Result<PollMode, DeployError> {
-        match std::env::var(POLL_ENV).as_deref() {
-            Err(_) | Ok("busy") => Ok(PollMode::Busy),
-            Ok("backoff") => Ok(PollMode::Backoff),
-            Ok(other) => Err(DeployError::Unsupported(format!("{POLL_ENV}={other:?}: use busy or backoff"))),
-        }
-    }
-
     fn describe(self) -> &'static str {
         match self {
             PollMode::Busy => "pure busy polling",
@@ -313,8 +309,8 @@ impl Dataplane for DSpright {
     }
 
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
-        let mode = PollMode::from_env()?;
-        let kind = PoolKind::from_env()?;
+        let mode: PollMode = env_choice(POLL_ENV)?;
+        let kind: PoolKind = env_choice(POOL_ENV)?;
         static N: AtomicU16 = AtomicU16::new(1);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let spec = stage_chain(chain, env)?;
@@ -344,8 +340,8 @@ impl Dataplane for DSpright {
             format!("--chain-id={n}"),
             format!("--prefix={prefix}"),
             format!("--cpus={cpus}"),
-            format!("--poll={}", if mode == PollMode::Busy { "busy" } else { "backoff" }),
-            format!("--pool-kind={}", if kind == PoolKind::Shm { "shm" } else { "mempool" }),
+            format!("--poll={}", choice_name(mode)),
+            format!("--pool-kind={}", choice_name(kind)),
             format!("--slot-size={}", shm::slot_size(chain)),
             format!("--slots={}", chain.pool_slots),
         ];

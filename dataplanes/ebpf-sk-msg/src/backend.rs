@@ -26,26 +26,29 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 enum Cmd {
     /// HTTP/1.1 entry point; fd 3 is its listener, fd 4 its socket-map socket.
     Gateway {
-        #[arg(long)]
-        chain: PathBuf,
-        #[arg(long)]
-        pool: PathBuf,
-        #[arg(long)]
-        chain_id: u16,
+        #[command(flatten)]
+        common: Common,
         #[arg(long, default_value_t = 10_000)]
         timeout_ms: u64,
     },
     /// One chain function; fd 3 is its socket-map socket.
     Function {
-        #[arg(long)]
-        chain: PathBuf,
-        #[arg(long)]
-        pool: PathBuf,
-        #[arg(long)]
-        chain_id: u16,
+        #[command(flatten)]
+        common: Common,
         #[arg(long)]
         id: FnId,
     },
+}
+
+#[derive(clap::Args)]
+struct Common {
+    #[arg(long)]
+    chain: PathBuf,
+    #[arg(long)]
+    pool: PathBuf,
+    /// The chain's security-domain id (the upper half of its socket-map keys).
+    #[arg(long)]
+    chain_id: u16,
 }
 
 /// A connected loopback TCP pair: the first end goes into the socket map and to a component,
@@ -191,7 +194,7 @@ impl Dataplane for SSpright {
         component::init_logging();
         let cmd = Cmd::try_parse_from(std::iter::once("component s-spright".to_string()).chain(args))?;
         match cmd {
-            Cmd::Function { chain, pool, chain_id, id } => {
+            Cmd::Function { common: Common { chain, pool, chain_id }, id } => {
                 let chain = Arc::new(workloads::load_chain(&chain)?);
                 let f = chain.function(id).ok_or_else(|| format!("chain {} has no function {id}", chain.name))?;
                 let workers = f.workers as usize;
@@ -204,7 +207,7 @@ impl Dataplane for SSpright {
                 f.serve(workers)?;
                 Ok(())
             }
-            Cmd::Gateway { chain, pool, chain_id, timeout_ms } => {
+            Cmd::Gateway { common: Common { chain, pool, chain_id }, timeout_ms } => {
                 let chain = Arc::new(workloads::load_chain(&chain)?);
                 component::set_process_name("sb-gateway");
                 let listener = component::take_listener()?;
