@@ -97,7 +97,7 @@ pub fn clean_stale_pools(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         let name = e.file_name().to_string_lossy().to_string();
         let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() && std::fs::remove_file(e.path()).is_ok() {
-            eprintln!("spright-bench: removed stale pool file {} (its run, pid {pid}, is gone)", e.path().display());
+            tracing::warn!("removed stale pool file {} (its run, pid {pid}, is gone)", e.path().display());
             removed.push(e.path());
         }
     }
