@@ -30,6 +30,13 @@ pub struct Tracked {
     pub name: String,
 }
 
+impl From<&dataplane_api::Component> for Tracked {
+    /// A deployment's component, accounted as a whole process.
+    fn from(c: &dataplane_api::Component) -> Self {
+        Tracked { pid: c.pid, tid: None, role: c.role, name: c.name.clone() }
+    }
+}
+
 impl Tracked {
     fn stat_path(&self) -> String {
         match self.tid {

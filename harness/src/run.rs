@@ -186,8 +186,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let spec = load_spec(chain, &endpoint);
     let progress = Arc::new(Progress::default());
     let (handle, tid) = loadgen::spawn(spec, stop.clone(), progress.clone()).context("start load generator")?;
-    let mut tracked: Vec<Tracked> =
-        components.iter().map(|c| Tracked { pid: c.pid, tid: None, role: c.role, name: c.name.clone() }).collect();
+    let mut tracked: Vec<Tracked> = components.iter().map(Tracked::from).collect();
     tracked.push(Tracked {
         pid: std::process::id(),
         tid: Some(tid),

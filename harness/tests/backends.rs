@@ -162,13 +162,8 @@ pub fn function_killed_mid_run(backend: &str) {
     let marker = format!("{}.partial/logs/chain.toml", opts.out.display());
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(2000));
-        let victims: Vec<u32> = pids_with(&marker)
-            .into_iter()
-            .filter(|&p| {
-                let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-                String::from_utf8_lossy(&cmd).contains("--id=2")
-            })
-            .collect();
+        let victims: Vec<u32> =
+            pids_with(&marker).into_iter().filter(|&p| cmdline(p).iter().any(|a| a == "--id=2")).collect();
         assert_eq!(victims.len(), 1, "expected one process of function 2, found {victims:?}");
         // SAFETY: plain kill(2) of a process this test's run started.
         unsafe { libc::kill(victims[0] as i32, libc::SIGKILL) };

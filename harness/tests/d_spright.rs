@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use dataplane_api::{Deployment, Role};
-use harness::cpu::{Sampler, Tracked};
 use harness::loadgen::http::request_once;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -14,20 +13,6 @@ fn deploy(backend: &str, name: &str) -> (Box<dyn Deployment>, std::path::PathBuf
     let dir = scratch(backend);
     let d = harness::registry::get(backend).unwrap().deploy(&chain(name), &deploy_env(&dir)).unwrap();
     (d, dir)
-}
-
-fn idle_cpu_pct(d: &dyn Deployment, secs: u64) -> f64 {
-    let tracked: Vec<Tracked> =
-        d.components().iter().map(|c| Tracked { pid: c.pid, tid: None, role: c.role, name: c.name.clone() }).collect();
-    let s = Sampler::start(tracked, Duration::from_millis(500)).unwrap();
-    std::thread::sleep(Duration::from_secs(secs));
-    let (samples, _) = s.finish();
-    let total: f64 = d
-        .components()
-        .iter()
-        .map(|c| samples.iter().filter(|s| s.name == c.name).map(|s| s.cpu_s).fold(0.0, f64::max))
-        .sum();
-    total / secs as f64 * 100.0
 }
 
 /// The paper's central contrast, both figures from one test: with no load, every D-SPRIGHT
@@ -95,9 +80,8 @@ fn eal_failures_are_clear_errors() {
     }
     // A ring that the (running) primary never created.
     let (d, dir) = deploy("d-spright", "synthetic-2");
-    let cmdline = std::fs::read(format!("/proc/{}/cmdline", d.components()[0].pid)).unwrap();
-    let args: Vec<String> = String::from_utf8_lossy(&cmdline).split('\0').map(str::to_string).collect();
-    let get = |flag: &str| args.iter().find(|a| a.starts_with(flag)).cloned().unwrap();
+    let gw = d.components()[0].pid;
+    let get = |flag: &str| format!("{flag}{}", arg_value(gw, flag.trim_end_matches('=')));
     let (ok, err, took) = component(&[
         "function",
         &chain,
@@ -120,8 +104,7 @@ fn teardown_removes_dpdk_state() {
     let _g = serial();
     let (d, dir) = deploy("d-spright", "synthetic-2");
     let gw = d.components()[0].pid;
-    let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{gw}/cmdline")).unwrap()).to_string();
-    let prefix = cmdline.split('\0').find_map(|a| a.strip_prefix("--prefix=")).unwrap().to_string();
+    let prefix = arg_value(gw, "--prefix");
     assert!(
         std::path::Path::new("/var/run/dpdk").join(&prefix).exists(),
         "the primary's runtime dir exists while deployed"
@@ -202,8 +185,7 @@ fn mempool_option_serves_like_the_reference() {
         let big = vec![0u8; chain.max_body_bytes + 1];
         assert_eq!(request_once(addr, &format!("/{}", chain.routes[0].name), &addr.to_string(), &big).unwrap().0, 413);
         let gw = d.components()[0].pid;
-        let cmdline = String::from_utf8_lossy(&std::fs::read(format!("/proc/{gw}/cmdline")).unwrap()).to_string();
-        let prefix = cmdline.split('\0').find_map(|a| a.strip_prefix("--prefix=")).unwrap().to_string();
+        let prefix = arg_value(gw, "--prefix");
         let exits = d.teardown();
         assert!(exits.iter().all(|e| !e.died_during_run), "{exits:?}");
         assert!(!std::path::Path::new("/var/run/dpdk").join(&prefix).exists(), "runtime dir left");

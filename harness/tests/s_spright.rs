@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use dataplane_api::{Counter, Deployment, Role};
 use ebpf_sk_msg::node::EbpfNode;
-use harness::cpu::{Sampler, Tracked};
 use harness::loadgen::http::request_once;
 use shm::{key, Descriptor};
 use std::io::Write;
@@ -176,18 +175,8 @@ fn idle_chain_uses_under_one_percent_cpu() {
     let _g = serial();
     let (d, dir) = deploy("call-tree");
     assert_eq!(get(&*d, "checkout", b"wake everything once").0, 200);
-    let tracked: Vec<Tracked> =
-        d.components().iter().map(|c| Tracked { pid: c.pid, tid: None, role: c.role, name: c.name.clone() }).collect();
-    assert!(tracked.iter().any(|t| t.role == Role::Gateway));
-    let s = Sampler::start(tracked, Duration::from_millis(500)).unwrap();
-    std::thread::sleep(Duration::from_secs(5));
-    let (samples, _) = s.finish();
-    let mut total = 0.0;
-    for c in d.components() {
-        let used = samples.iter().filter(|s| s.name == c.name).map(|s| s.cpu_s).fold(0.0, f64::max);
-        total += used;
-    }
-    let pct = total / 5.0 * 100.0;
+    assert!(d.components().iter().any(|c| c.role == Role::Gateway));
+    let pct = idle_cpu_pct(&*d, 5);
     assert!(pct < 1.0, "idle chain used {pct:.2}% CPU over 5 s");
     d.teardown();
     let _ = std::fs::remove_dir_all(dir);

@@ -42,10 +42,7 @@ pub fn pids_with(needle: &str) -> Vec<u32> {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let cmd = cmdline(pid).join(" ");
         if cmd.contains(needle) && harness::run::pid_alive(pid) {
             out.push(pid);
         }
@@ -56,4 +53,33 @@ pub fn pids_with(needle: &str) -> Vec<u32> {
 pub fn csv_header(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines().next().unwrap_or("").split(',').map(str::to_string).collect()
+}
+
+/// The command line of a live process, one argument per element.
+pub fn cmdline(pid: u32) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&raw).split('\0').filter(|a| !a.is_empty()).map(str::to_string).collect()
+}
+
+/// The value of `--flag=value` on a process's command line.
+pub fn arg_value(pid: u32, flag: &str) -> String {
+    let prefix = format!("{flag}=");
+    cmdline(pid)
+        .iter()
+        .find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
+        .unwrap_or_else(|| panic!("pid {pid} has no {flag}"))
+}
+
+/// %CPU (100 = one core) that a deployment's processes use together over `secs` seconds.
+pub fn idle_cpu_pct(d: &dyn dataplane_api::Deployment, secs: u64) -> f64 {
+    let tracked = d.components().iter().map(harness::cpu::Tracked::from).collect();
+    let s = harness::cpu::Sampler::start(tracked, Duration::from_millis(500)).unwrap();
+    std::thread::sleep(Duration::from_secs(secs));
+    let (samples, _) = s.finish();
+    let total: f64 = d
+        .components()
+        .iter()
+        .map(|c| samples.iter().filter(|s| s.name == c.name).map(|s| s.cpu_s).fold(0.0, f64::max))
+        .sum();
+    total / secs as f64 * 100.0
 }
