@@ -27,6 +27,9 @@ pub struct Chain {
     pub pool_slots: u32,
     /// A gateway answers 504 when the chain has not replied within this time.
     pub gateway_timeout_ms: u64,
+    /// Knative's `scale-to-zero-grace-period`: how long an idle function keeps its last
+    /// instance when its min-scale is 0.
+    pub scale_to_zero_grace: std::time::Duration,
     /// Where the spec was read from, and its text (recorded in every run's manifest).
     pub source: PathBuf,
     pub spec_text: String,
@@ -39,6 +42,8 @@ pub struct Function {
     pub handler: HandlerSpec,
     /// Requests this function can run at once (its worker threads).
     pub workers: u16,
+    /// How an autoscaling platform serves it (Knative's knobs; other backends ignore them).
+    pub serving: crate::serving::Serving,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

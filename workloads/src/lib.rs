@@ -30,11 +30,13 @@ pub mod handler;
 pub mod load;
 pub mod reference;
 pub mod rng;
+pub mod serving;
 pub mod spec;
 pub mod state;
 
 pub use chain::{Chain, FnId, Function, Node, Route, RouteKind, Step};
 pub use handler::{Body, BodyFull, Handler};
+pub use serving::Serving;
 pub use load::{Arrival, LoadProfile, Mix, Pattern};
 pub use spec::{load_chain, parse_chain, SpecError};
 pub use state::{render_reply, State};

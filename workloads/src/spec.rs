@@ -27,6 +27,7 @@
 use crate::chain::{Chain, FnId, Function, Node, Route, RouteKind, MAX_DEPTH, MAX_NODES};
 use crate::handler::{HandlerSpec, SyntheticParams};
 use crate::load::{Arrival, LoadProfile, Pattern};
+use crate::serving::{parse_duration, RawServing, DEFAULT_GRACE};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,8 @@ struct RawChain {
     routes: Vec<RawRoute>,
     #[serde(default)]
     load: RawLoad,
+    #[serde(default)]
+    knative: RawServing,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +81,8 @@ struct RawFunction {
     workers: i64,
     #[serde(default)]
     params: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    knative: RawServing,
 }
 
 fn one() -> i64 {
@@ -178,9 +183,13 @@ impl Validator<'_> {
         if raw.functions.is_empty() {
             return self.err("functions", "a chain needs at least one function ([[functions]])");
         }
+        let scale_to_zero_grace = match &raw.knative.scale_to_zero_grace_period {
+            None => DEFAULT_GRACE,
+            Some(s) => parse_duration(s).or_else(|p| self.err("knative.scale-to-zero-grace-period", p))?,
+        };
         let mut functions: Vec<Function> = Vec::new();
         for (i, f) in raw.functions.into_iter().enumerate() {
-            let function = self.function(i, f, max_body)?;
+            let function = self.function(i, f, max_body, &raw.knative)?;
             let at = format!("functions[{i}]");
             if functions.iter().any(|g| g.id == function.id) {
                 return self.err(format!("{at}.id"), format!("id {} is used twice", function.id));
@@ -214,12 +223,13 @@ impl Validator<'_> {
             max_body_bytes: max_body as usize,
             pool_slots: pool_slots as u32,
             gateway_timeout_ms: gateway_timeout_ms as u64,
+            scale_to_zero_grace,
             source: self.file.to_path_buf(),
             spec_text: text.to_string(),
         })
     }
 
-    fn function(&self, i: usize, f: RawFunction, max_body: u64) -> Result<Function, SpecError> {
+    fn function(&self, i: usize, f: RawFunction, max_body: u64, knative: &RawServing) -> Result<Function, SpecError> {
         let at = format!("functions[{i}]");
         if !(1..=(u16::MAX as i64 - 1)).contains(&f.id) {
             return self.err(format!("{at}.id"), format!("{} must be between 1 and 65534 (0 is the gateway)", f.id));
@@ -249,7 +259,17 @@ impl Validator<'_> {
                 )
             }
         };
-        Ok(Function { id: f.id as FnId, name: f.name, handler, workers: f.workers as u16 })
+        if f.knative.scale_to_zero_grace_period.is_some() {
+            return self.err(
+                format!("{at}.knative.scale-to-zero-grace-period"),
+                "is chain-wide (as in Knative's config-autoscaler): set it in the [knative] table",
+            );
+        }
+        let serving = match f.knative.over(knative).build() {
+            Ok(s) => s,
+            Err((knob, problem)) => return self.err(format!("{at}.knative.{knob}"), problem),
+        };
+        Ok(Function { id: f.id as FnId, name: f.name, handler, workers: f.workers as u16, serving })
     }
 
     fn synthetic_params(&self, at: &str, params: &BTreeMap<String, toml::Value>) -> Result<SyntheticParams, SpecError> {

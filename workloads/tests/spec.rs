@@ -249,3 +249,44 @@ fn load_errors() {
     rejects(&format!("{PIPE}[load]\npattern = \"burst\"\nburst_size = 0\n"), "load.burst_size", "between");
     rejects(&format!("{PIPE}[load]\npattern = \"burst\"\nburst_every_s = 0\n"), "load.burst_every_s", "> 0");
 }
+
+#[test]
+fn knative_knobs_default_to_the_papers_values() {
+    let c = parse(PIPE).unwrap();
+    let s = c.functions[0].serving;
+    assert_eq!(
+        (s.container_concurrency, s.min_scale, s.max_scale, s.target_burst_capacity),
+        (32, 1, 1, 0),
+        "containerConcurrency 32, min = max = 1, target-burst-capacity 0"
+    );
+    assert_eq!(c.scale_to_zero_grace, std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn knative_knobs_chain_defaults_and_function_overrides() {
+    let text = BASE.replace(
+        "name = \"b\"\nhandler = \"synthetic\"\n",
+        "name = \"b\"\nhandler = \"synthetic\"\nknative = { min-scale = 0, containerConcurrency = 1 }\n",
+    );
+    let text = format!(
+        "{text}{PIPE}[knative]\nmax-scale = 3\ntarget-burst-capacity = -1\nscale-to-zero-grace-period = \"1m30s\"\ntimeoutSeconds = 7\n"
+    );
+    let c = parse_chain(&text, Path::new(FILE)).unwrap();
+    let (a, b) = (c.functions[0].serving, c.functions[1].serving);
+    assert_eq!((a.min_scale, a.max_scale, a.container_concurrency, a.target_burst_capacity), (1, 3, 32, -1));
+    assert_eq!((b.min_scale, b.max_scale, b.container_concurrency), (0, 3, 1));
+    assert_eq!(b.timeout, std::time::Duration::from_secs(7));
+    assert_eq!(c.scale_to_zero_grace, std::time::Duration::from_secs(90));
+}
+
+#[test]
+fn knative_knob_errors() {
+    let with = |knobs: &str| format!("{PIPE}[knative]\n{knobs}\n");
+    rejects(&with("min-scale = 2\nmax-scale = 1"), "functions[0] \"a\".knative.min-scale", "above max-scale");
+    rejects(&with("containerConcurrency = -1"), "functions[0] \"a\".knative.containerConcurrency", "between 0");
+    rejects(&with("target-burst-capacity = -2"), "functions[0] \"a\".knative.target-burst-capacity", "-1");
+    rejects(&with("timeoutSeconds = 0"), "functions[0] \"a\".knative.timeoutSeconds", "between 1");
+    rejects(&with("scale-to-zero-grace-period = \"soon\""), "knative.scale-to-zero-grace-period", "duration");
+    let err = parse(&with("min_scale = 0")).expect_err("misspelt knob");
+    assert!(err.to_string().contains("min_scale"), "{err}");
+}
