@@ -1,12 +1,7 @@
 //! The one clock of the driver: CLOCK_MONOTONIC in nanoseconds (the clock `timerfd` deadlines
 //! use, read through the vDSO in ~20 ns).
 
-pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid pointer; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+pub use dataplane_api::now_ns;
 
 /// Seconds since the Unix epoch, and the same as an ISO-8601 UTC string.
 pub fn wall_clock() -> (u64, String) {

@@ -119,6 +119,7 @@ fn read_cpu_ns(t: &Tracked, ns_per_tick: u64) -> Option<u64> {
 
 pub struct Sampler {
     stop: Arc<AtomicBool>,
+    add: std::sync::mpsc::Sender<Tracked>,
     handle: std::thread::JoinHandle<(Vec<Sample>, SystemCpu)>,
 }
 
@@ -126,10 +127,17 @@ impl Sampler {
     pub fn start(tracked: Vec<Tracked>, interval: Duration) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let (add, added) = std::sync::mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("cpu-sampler".into())
-            .spawn(move || sample_loop(tracked, interval, &flag))?;
-        Ok(Sampler { stop, handle })
+            .spawn(move || sample_loop(tracked, &added, interval, &flag))?;
+        Ok(Sampler { stop, add, handle })
+    }
+
+    /// Account a process that started after the sampler (a scaled-up instance) from its first
+    /// nanosecond of CPU: its start-up is part of what the system spent.
+    pub fn track(&self, t: Tracked) {
+        let _ = self.add.send(t);
     }
 
     pub fn finish(self) -> (Vec<Sample>, SystemCpu) {
@@ -138,14 +146,19 @@ impl Sampler {
     }
 }
 
-fn sample_loop(tracked: Vec<Tracked>, interval: Duration, stop: &AtomicBool) -> (Vec<Sample>, SystemCpu) {
+fn sample_loop(
+    mut tracked: Vec<Tracked>,
+    added: &std::sync::mpsc::Receiver<Tracked>,
+    interval: Duration,
+    stop: &AtomicBool,
+) -> (Vec<Sample>, SystemCpu) {
     let hz = procfs::ticks_per_second().max(1);
     let ns_per_tick = 1_000_000_000 / hz;
     let read = |t: &Tracked| read_cpu_ns(t, ns_per_tick);
     let start = now_ns();
     let sys = || std::fs::read_to_string("/proc/stat").ok().and_then(|s| system_ticks(&s));
     let sys0 = sys();
-    let base: Vec<Option<u64>> = tracked.iter().map(read).collect();
+    let mut base: Vec<Option<u64>> = tracked.iter().map(read).collect();
     let mut last = base.clone();
     let mut last_t = start;
     let mut out = Vec::new();
@@ -159,6 +172,11 @@ fn sample_loop(tracked: Vec<Tracked>, interval: Duration, stop: &AtomicBool) -> 
             if due > now {
                 std::thread::sleep(Duration::from_nanos((due - now).min(interval.as_nanos() as u64)));
             }
+        }
+        for t in added.try_iter() {
+            base.push(Some(0));
+            last.push(Some(0));
+            tracked.push(t);
         }
         let now = now_ns();
         let dt = (now - last_t) as f64 / 1e9;

@@ -42,12 +42,42 @@ enum Cmd {
     },
     /// List the registered backends.
     Backends,
+    /// Real Knative: generate what deploys a chain on a Knative cluster (see deploy/kind/).
+    #[command(subcommand)]
+    Knative(KnativeCmd),
     /// Run one component process of a backend (used by the driver itself).
     #[command(hide = true)]
     Component {
         backend: String,
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KnativeCmd {
+    /// Write Knative Service manifests (services.yaml), a Dockerfile and the chain spec into a
+    /// directory, with the chain's [knative] knobs (containerConcurrency, min-scale, max-scale,
+    /// target-burst-capacity, timeoutSeconds, scale-to-zero-grace-period).
+    Manifests {
+        /// Chain spec file (TOML).
+        #[arg(long)]
+        chain: PathBuf,
+        /// Output directory (created; existing files of the same names are replaced).
+        #[arg(long, default_value = "knative-manifests")]
+        out: PathBuf,
+        /// Container image the services run.
+        #[arg(long, default_value = "spright-bench:dev")]
+        image: String,
+        /// Kubernetes namespace of the services.
+        #[arg(long, default_value = knative_baseline::names::NAMESPACE)]
+        namespace: String,
+        /// Knative's external domain (hosts are <service>.<namespace>.<domain>).
+        #[arg(long, default_value = knative_baseline::names::DOMAIN)]
+        domain: String,
+        /// Ingress the functions send their calls to (in-cluster address).
+        #[arg(long, default_value = knative_baseline::manifests::KOURIER)]
+        via: String,
     },
 }
 
@@ -296,7 +326,16 @@ fn real_main(cmd: Cmd) -> Result<()> {
         }
         Cmd::Backends => {
             for b in harness::registry::all() {
-                println!("{:10} {}", b.name(), b.label());
+                println!("{:14} {}", b.name(), b.label());
+            }
+        }
+        Cmd::Knative(KnativeCmd::Manifests { chain, out, image, namespace, domain, via }) => {
+            let chain = workloads::load_chain(&chain)?;
+            let o = knative_baseline::manifests::Options { image, namespace, domain, via };
+            let files = knative_baseline::manifests::write(&chain, &o, &out)
+                .with_context(|| format!("write manifests into {}", out.display()))?;
+            for f in files {
+                println!("{}", f.display());
             }
         }
         Cmd::Component { .. } => unreachable!("handled before logging is set up"),

@@ -4,7 +4,15 @@
 use dataplane_api::Dataplane;
 
 pub fn all() -> Vec<&'static dyn Dataplane> {
-    vec![&knative_baseline::Grpc, &ebpf_sk_msg::SSpright, &dpdk_poll::DSpright]
+    let mut v = local();
+    v.push(&knative_baseline::KnativeRemote);
+    v
+}
+
+/// The backends that run entirely on this machine (what `reproduce` runs by default);
+/// `knative-remote` needs a cluster the user provides.
+pub fn local() -> Vec<&'static dyn Dataplane> {
+    vec![&knative_baseline::Grpc, &ebpf_sk_msg::SSpright, &dpdk_poll::DSpright, &knative_baseline::Knative]
 }
 
 pub fn get(name: &str) -> Result<&'static dyn Dataplane, String> {

@@ -42,7 +42,7 @@ fn saturated(s: &Summary) -> bool {
 
 pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf> {
     let backends: Vec<&str> = if o.backends.is_empty() {
-        registry::all().iter().map(|b| b.name()).collect()
+        registry::local().iter().map(|b| b.name()).collect()
     } else {
         o.backends.iter().map(String::as_str).collect()
     };

@@ -19,7 +19,7 @@
 use crate::cpu::{Sample, SystemCpu};
 use crate::loadgen::LoadResult;
 use anyhow::{bail, Context, Result};
-use dataplane_api::{Counter, Exit, Role};
+use dataplane_api::{ColdStart, Counter, Exit, Role};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -111,6 +111,7 @@ pub struct Summary {
     pub achieved_rps: f64,
     pub latency: Percentiles,
     /// CPU of the system under test (all components, not the load generator) in the window.
+    /// NaN when it could not be measured (written as an empty cell).
     pub sut_cpu_s: f64,
     pub sut_cpu_s_per_1k: f64,
     pub loadgen_cpu_pct: f64,
@@ -120,6 +121,8 @@ pub struct Summary {
     pub send_lag_p50_us: f64,
     pub send_lag_p99_us: f64,
     pub roles: Vec<RoleCpu>,
+    /// Requests that waited for a function instance to start.
+    pub cold_starts: u64,
     pub interrupted: bool,
 }
 
@@ -127,7 +130,13 @@ impl Summary {
     /// A row of `summary.csv`/`comparison.csv` back into a summary (roles are not in the row).
     pub fn from_row(row: &std::collections::BTreeMap<String, String>) -> Result<Summary, String> {
         let text = |c: &str| row.get(c).cloned().ok_or_else(|| format!("missing column {c}"));
-        let num = |c: &str| -> Result<f64, String> { text(c)?.parse().map_err(|e| format!("column {c}: {e}")) };
+        let num = |c: &str| -> Result<f64, String> {
+            let t = text(c)?;
+            if t.is_empty() {
+                return Ok(f64::NAN); // not measured
+            }
+            t.parse().map_err(|e| format!("column {c}: {e}"))
+        };
         Ok(Summary {
             backend: text("backend")?,
             chain: text("chain")?,
@@ -152,6 +161,7 @@ impl Summary {
             send_lag_p50_us: num("send_lag_p50_us")?,
             send_lag_p99_us: num("send_lag_p99_us")?,
             roles: Vec::new(),
+            cold_starts: row.get("cold_starts").and_then(|v| v.parse().ok()).unwrap_or(0),
             interrupted: text("interrupted")? == "true",
         })
     }
@@ -174,6 +184,11 @@ pub struct RunInputs<'a> {
     pub window: (f64, f64),
     /// Where the components ran ([`dataplane_api::Deployment::placement`]).
     pub placement: &'a str,
+    /// Why CPU was not measured, if it was not (the system runs elsewhere).
+    pub cpu_unavailable: Option<&'a str>,
+    pub cold_starts: &'a [ColdStart],
+    /// When the load generator started ([`crate::clock::now_ns`]), to place cold starts in time.
+    pub load_start_ns: u64,
 }
 
 pub fn summarize(i: &RunInputs) -> Summary {
@@ -229,13 +244,18 @@ pub fn summarize(i: &RunInputs) -> Summary {
         errors: rec.error_total(),
         achieved_rps: if i.load.measured_s > 0.0 { ok as f64 / i.load.measured_s } else { 0.0 },
         latency: Percentiles::of(&rec.overall),
-        sut_cpu_s: sut,
-        sut_cpu_s_per_1k: if ok > 0 { sut / ok as f64 * 1000.0 } else { 0.0 },
+        sut_cpu_s: if i.cpu_unavailable.is_some() { f64::NAN } else { sut },
+        sut_cpu_s_per_1k: match i.cpu_unavailable {
+            Some(_) => f64::NAN,
+            None if ok > 0 => sut / ok as f64 * 1000.0,
+            None => 0.0,
+        },
         loadgen_cpu_pct: loadgen / span * 100.0,
         background_cpu_pct: background,
         send_lag_p50_us: Percentiles::of(&rec.send_lag).p50_us,
         send_lag_p99_us: Percentiles::of(&rec.send_lag).p99_us,
         roles,
+        cold_starts: i.cold_starts.len() as u64,
         interrupted: i.load.interrupted,
     }
 }
@@ -274,7 +294,18 @@ pub const SUMMARY_COLUMNS: &[&str] = &[
     "background_cpu_pct",
     "send_lag_p50_us",
     "send_lag_p99_us",
+    "cold_starts",
     "interrupted",
+];
+pub const COLD_START_COLUMNS: &[&str] = &[
+    "at_s",
+    "service",
+    "scheduling_us",
+    "process_start_us",
+    "readiness_us",
+    "routing_us",
+    "forwarding_us",
+    "total_us",
 ];
 
 pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary, counters: &[Counter]) -> Result<()> {
@@ -353,6 +384,25 @@ pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary, counters: &[Co
     }
     w.flush()?;
 
+    if !i.cold_starts.is_empty() {
+        let mut w = writer(&dir.path("cold_starts.csv"))?;
+        w.write_record(COLD_START_COLUMNS)?;
+        for c in i.cold_starts {
+            let us = |x: f64| format!("{x:.1}");
+            w.write_record([
+                format!("{:.3}", c.arrived_ns.saturating_sub(i.load_start_ns) as f64 / 1e9),
+                c.service.clone(),
+                us(c.scheduling_us),
+                us(c.process_start_us),
+                us(c.readiness_us),
+                us(c.routing_us),
+                us(c.forwarding_us),
+                us(c.total_us),
+            ])?;
+        }
+        w.flush()?;
+    }
+
     let mut w = writer(&dir.path("summary.csv"))?;
     w.write_record(SUMMARY_COLUMNS)?;
     w.write_record(summary_row(summary))?;
@@ -361,7 +411,7 @@ pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary, counters: &[Co
 }
 
 pub fn summary_row(s: &Summary) -> Vec<String> {
-    let f = |x: f64| format!("{x:.3}");
+    let f = |x: f64| if x.is_nan() { String::new() } else { format!("{x:.3}") };
     vec![
         s.backend.clone(),
         s.chain.clone(),
@@ -383,6 +433,7 @@ pub fn summary_row(s: &Summary) -> Vec<String> {
         f(s.background_cpu_pct),
         f(s.send_lag_p50_us),
         f(s.send_lag_p99_us),
+        s.cold_starts.to_string(),
         s.interrupted.to_string(),
     ]
 }
@@ -438,14 +489,46 @@ pub fn write_summary_md(
         }
         md += "\n";
     }
-    md += "CPU in the measurement window (procfs utime+stime; 100% = one core):\n\n| role | processes | CPU s | mean %CPU |\n|---|---:|---:|---:|\n";
-    for r in &s.roles {
-        md += &format!("| {} | {} | {:.3} | {:.1} |\n", r.role, r.processes, r.cpu_s, r.cpu_pct);
+    if let Some(why) = i.cpu_unavailable {
+        md += &format!(
+            "CPU of the system under test: **not measured**: {why}. (Load generator: {:.1}% CPU.)\n",
+            s.loadgen_cpu_pct
+        );
+    } else {
+        md += "CPU in the measurement window (procfs utime+stime; 100% = one core):\n\n| role | processes | CPU s | mean %CPU |\n|---|---:|---:|---:|\n";
+        for r in &s.roles {
+            md += &format!("| {} | {} | {:.3} | {:.1} |\n", r.role, r.processes, r.cpu_s, r.cpu_pct);
+        }
+        md += &format!(
+            "\nSystem under test: {:.3} CPU s, {:.3} CPU s per 1,000 requests. Load generator (not included): {:.1}% CPU. Background load on the machine: {:.1}% CPU.\n",
+            s.sut_cpu_s, s.sut_cpu_s_per_1k, s.loadgen_cpu_pct, s.background_cpu_pct
+        );
     }
-    md += &format!(
-        "\nSystem under test: {:.3} CPU s, {:.3} CPU s per 1,000 requests. Load generator (not included): {:.1}% CPU. Background load on the machine: {:.1}% CPU.\n",
-        s.sut_cpu_s, s.sut_cpu_s_per_1k, s.loadgen_cpu_pct, s.background_cpu_pct
-    );
+    if !i.cold_starts.is_empty() {
+        md += &format!(
+            "\nCold starts: {} requests waited for a function instance to start (`cold_starts.csv`; their latencies above include it). Phases in ms, mean over those requests:\n\n| service | requests | scheduling | process start | readiness | routing | forwarding | total |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+            i.cold_starts.len()
+        );
+        let mut services: Vec<&str> = i.cold_starts.iter().map(|c| c.service.as_str()).collect();
+        services.dedup();
+        services.sort();
+        services.dedup();
+        for svc in services {
+            let cs: Vec<&ColdStart> = i.cold_starts.iter().filter(|c| c.service == svc).collect();
+            let n = cs.len() as f64;
+            let mean = |f: fn(&ColdStart) -> f64| cs.iter().map(|c| f(c)).sum::<f64>() / n / 1000.0;
+            md += &format!(
+                "| {svc} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+                cs.len(),
+                mean(|c| c.scheduling_us),
+                mean(|c| c.process_start_us),
+                mean(|c| c.readiness_us),
+                mean(|c| c.routing_us),
+                mean(|c| c.forwarding_us),
+                mean(|c| c.total_us)
+            );
+        }
+    }
     if !counters.is_empty() {
         md += "\nDataplane counters at the end of the run, warm-up included (`counters.csv`):\n\n| component | counter | value |\n|---|---|---:|\n";
         for c in counters {

@@ -179,7 +179,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         format!("deploy {} on {} (component logs in {})", chain.name, backend.name(), deploy_env.log_dir.display())
     })?;
     let endpoint = deployment.endpoint();
-    let components = deployment.components();
+    let mut components = deployment.components();
     let placement = deployment.placement();
     tracing::info!("{} components ready; endpoint http://{}", components.len(), endpoint.addr);
 
@@ -210,6 +210,13 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let t0 = std::time::Instant::now();
     while !handle.is_finished() {
         std::thread::sleep(Duration::from_millis(100));
+        // Processes a scaling backend started since: account them too.
+        for c in deployment.components() {
+            if !components.iter().any(|k| k.pid == c.pid) {
+                sampler.track(Tracked::from(&c));
+                components.push(c);
+            }
+        }
         if let Some(b) = &bar {
             b.set_position(((t0.elapsed().as_secs_f64()) * 10.0).min(total_s * 10.0) as u64);
             b.set_message(format!(
@@ -225,6 +232,8 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let load = handle.join().map_err(|_| anyhow::anyhow!("load generator panicked"))?.context("load generator")?;
     let (samples, system) = sampler.finish();
     let counters = deployment.counters();
+    let cold_starts = deployment.cold_starts();
+    let cpu_unavailable = deployment.cpu_unavailable();
     let exits = deployment.teardown();
     let leftovers: Vec<u32> = components.iter().map(|c| c.pid).filter(|&p| pid_alive(p)).collect();
     if !leftovers.is_empty() {
@@ -244,6 +253,9 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         system: &system,
         window,
         placement: &placement,
+        cpu_unavailable: cpu_unavailable.as_deref(),
+        cold_starts: &cold_starts,
+        load_start_ns: load.start_ns,
     };
     let summary = results::summarize(&inputs);
     results::write_csvs(&dir, &inputs, &summary, &counters)?;

@@ -77,6 +77,27 @@ pub struct Counter {
     pub value: u64,
 }
 
+/// One request that had to wait for a function instance to be started (a cold start), broken
+/// into consecutive phases that add up to `total_us`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColdStart {
+    /// The service (function) that was started.
+    pub service: String,
+    /// When the request reached the component that made it wait ([`now_ns`] clock).
+    pub arrived_ns: u64,
+    /// Until the instance's process was spawned (deciding to scale, asking for it).
+    pub scheduling_us: f64,
+    /// From spawn until the function process said it serves.
+    pub process_start_us: f64,
+    /// Until the instance passed its readiness probe (its proxy started and probed it).
+    pub readiness_us: f64,
+    /// Until the request could be routed to the instance.
+    pub routing_us: f64,
+    /// Until the response came back through the instance.
+    pub forwarding_us: f64,
+    pub total_us: f64,
+}
+
 /// Everything a backend needs from the driver to start processes.
 #[derive(Debug, Clone)]
 pub struct DeployEnv {
@@ -136,7 +157,8 @@ pub trait Dataplane: Send + Sync {
 /// A deployed chain.
 pub trait Deployment: Send {
     fn endpoint(&self) -> Endpoint;
-    /// The processes of the system under test (pid, role, name), for CPU accounting.
+    /// The processes of the system under test (pid, role, name), for CPU accounting. May change
+    /// during a run (scaling); the driver reads it again while it runs.
     fn components(&self) -> Vec<Component>;
     /// Dataplane counters, read at the end of a run.
     fn counters(&self) -> Vec<Counter> {
@@ -145,6 +167,14 @@ pub trait Deployment: Send {
     /// Where the components run (CPU pinning, polling mode), recorded in the run's manifest.
     fn placement(&self) -> String {
         "unpinned: every component may run on any allowed CPU".into()
+    }
+    /// Requests that waited for an instance to start (backends that scale to zero).
+    fn cold_starts(&self) -> Vec<ColdStart> {
+        Vec::new()
+    }
+    /// Why the driver cannot measure the system's CPU, if it cannot (it runs elsewhere).
+    fn cpu_unavailable(&self) -> Option<String> {
+        None
     }
     /// Kill and reap every process, undo host state, and say how each component ended.
     fn teardown(self: Box<Self>) -> Vec<Exit>;
@@ -166,6 +196,15 @@ impl Deployment for ProcessDeployment {
     fn teardown(self: Box<Self>) -> Vec<Exit> {
         self.supervisor.shutdown()
     }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for the driver and every component on the host,
+/// so timestamps taken in different processes can be subtracted.
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Write the chain's spec text where its components can read it (`<log_dir>/chain.toml`), so

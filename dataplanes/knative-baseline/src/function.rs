@@ -14,6 +14,73 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 use workloads::{Chain, FnId, Handler, State, Step};
 
+use crate::BoxError;
+use dataplane_api::component::{self, parse_peer};
+use std::path::PathBuf;
+
+/// Command line of a function process (backends `grpc` and `knative`).
+#[derive(clap::Args, Debug)]
+pub struct FunctionArgs {
+    /// The chain spec (the driver passes the copy it validated).
+    #[arg(long)]
+    pub chain: PathBuf,
+    #[arg(long)]
+    pub id: FnId,
+    /// A callee's address, `ID=HOST:PORT`; repeat for every function this one may call.
+    #[arg(long = "peer", value_parser = parse_peer)]
+    pub peers: Vec<(FnId, String)>,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// Where a component listens and how it reaches its peers.
+#[derive(clap::Args, Debug)]
+pub struct NetArgs {
+    /// Send every call to this `HOST:PORT` (an ingress) with the peer's address as the HTTP
+    /// authority, instead of connecting to the peer directly.
+    #[arg(long)]
+    pub via: Option<String>,
+    /// Bind this address instead of using the socket passed by the driver (fd 3): for running
+    /// outside the driver, e.g. in a container on Knative.
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl NetArgs {
+    pub fn listener(&self) -> std::io::Result<std::net::TcpListener> {
+        match self.listen {
+            None => component::take_listener(),
+            Some(addr) => {
+                let l = std::net::TcpListener::bind(addr)?;
+                l.set_nonblocking(true)?;
+                Ok(l)
+            }
+        }
+    }
+}
+
+/// Run a function process until it is killed.
+pub fn main(args: FunctionArgs) -> Result<(), BoxError> {
+    let chain = Arc::new(workloads::load_chain(&args.chain)?);
+    let id = args.id;
+    let workers = chain.function(id).ok_or_else(|| format!("chain {} has no function {id}", chain.name))?.workers;
+    component::set_process_name(&format!("sb-fn-{id}"));
+    let listener = args.net.listener()?;
+    let rt = component::runtime(workers as usize)?;
+    rt.block_on(async move {
+        let max = crate::max_message(&chain);
+        let peers = Peers::new(&args.peers, args.net.via.as_deref(), max)?;
+        let svc = FunctionService::new(chain, id, peers).ok_or("unknown function")?;
+        // Accepted sockets need TCP_NODELAY themselves: the builder's option only applies to
+        // listeners tonic binds, and Nagle + delayed ACK would add 40 ms.
+        let incoming = tonic::transport::server::TcpIncoming::from(tokio::net::TcpListener::from_std(listener)?)
+            .with_nodelay(Some(true));
+        component::signal_ready("");
+        tonic::transport::Server::builder().add_service(svc.into_server(max)).serve_with_incoming(incoming).await?;
+        Ok(())
+    })
+}
+
 /// Clients for the functions a component calls, keyed by function id.
 #[derive(Clone)]
 pub struct Peers {
@@ -22,10 +89,17 @@ pub struct Peers {
 
 impl Peers {
     /// `addrs`: (function id, `host:port`) pairs. Connections are made lazily on first use.
-    pub fn new(addrs: &[(FnId, String)], max_message: usize) -> Result<Self, tonic::transport::Error> {
+    ///
+    /// With `via` (an ingress's `host:port`), every call is sent there instead, with the peer's
+    /// address as the HTTP/2 `:authority`, which is how Knative routes calls between services.
+    pub fn new(addrs: &[(FnId, String)], via: Option<&str>, max_message: usize) -> Result<Self, BoxError> {
         let mut clients = HashMap::new();
         for (id, addr) in addrs {
-            let channel = Endpoint::from_shared(format!("http://{addr}"))?.tcp_nodelay(true).connect_lazy();
+            let endpoint = match via {
+                None => Endpoint::from_shared(format!("http://{addr}"))?,
+                Some(via) => Endpoint::from_shared(format!("http://{via}"))?.origin(format!("http://{addr}").parse()?),
+            };
+            let channel = endpoint.tcp_nodelay(true).connect_lazy();
             let client = FunctionClient::new(channel)
                 .max_decoding_message_size(max_message)
                 .max_encoding_message_size(max_message);

@@ -8,6 +8,44 @@ use dataplane_api::gateway::{Dispatch, GatewayError};
 use std::time::Duration;
 use workloads::{render_reply, Route, State};
 
+use crate::function::NetArgs;
+use crate::BoxError;
+use dataplane_api::component::{self, parse_peer};
+use std::path::PathBuf;
+use std::sync::Arc;
+use workloads::FnId;
+
+/// Command line of the HTTP -> gRPC gateway process (backends `grpc` and `knative`).
+#[derive(clap::Args, Debug)]
+pub struct GatewayArgs {
+    #[arg(long)]
+    pub chain: PathBuf,
+    /// A function's gRPC address, `ID=HOST:PORT`; repeat for every route's first function.
+    #[arg(long = "peer", value_parser = parse_peer)]
+    pub peers: Vec<(u16, String)>,
+    /// Answer 504 when the chain has not replied within this many milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// Run the gateway until it is killed.
+pub fn main(args: GatewayArgs) -> Result<(), BoxError> {
+    let chain = Arc::new(workloads::load_chain(&args.chain)?);
+    component::set_process_name("sb-gateway");
+    let listener = args.net.listener()?;
+    let rt = component::runtime(1)?;
+    rt.block_on(async move {
+        let peers: Vec<(FnId, String)> = args.peers;
+        let peers = Peers::new(&peers, args.net.via.as_deref(), crate::max_message(&chain))?;
+        let dispatch = Arc::new(GrpcDispatch { peers, timeout: Duration::from_millis(args.timeout_ms) });
+        component::signal_ready("");
+        dataplane_api::gateway::serve(listener, chain, dispatch).await?;
+        Ok(())
+    })
+}
+
 pub struct GrpcDispatch {
     pub peers: Peers,
     pub timeout: Duration,

@@ -5,14 +5,30 @@
 //!   state as protobuf on every hop. The client enters through the shared HTTP/1.1 gateway
 //!   ([`dataplane_api::gateway`]), which makes the first gRPC call.
 //!
-//! The function server ([`function`]) is transport-agnostic about where its peers are: it is
-//! given one address per callee, so the Knative model can point those at its ingress instead.
+//! - `knative` ([`Knative`]): a local model of Knative Serving's data path: ingress, queue-proxy
+//!   per function instance, activator, and an autoscaler ([`control`]) that scales to and from
+//!   zero. The same function servers call each other through the ingress (`--via`), with the
+//!   callee's Knative host as the HTTP/2 authority.
+//! - `knative-remote` ([`KnativeRemote`]): the same chain on a real Knative cluster (manifests
+//!   from [`manifests`], cluster from `deploy/kind/`), measured through its ingress.
 
+mod activator;
+pub mod control;
 pub mod function;
 pub mod gateway;
 mod grpc;
+mod ingress;
+mod knative;
+pub mod manifests;
+pub mod names;
+pub mod proxy;
+mod queue_proxy;
+mod remote;
+mod routes;
 
 pub use grpc::Grpc;
+pub use knative::Knative;
+pub use remote::KnativeRemote;
 
 /// Generated protobuf and gRPC code for `proto/chain.proto`.
 pub mod proto {
@@ -32,6 +48,8 @@ impl From<proto::State> for State {
         State { digest: s.digest, visits: s.visits, route: s.route as u16, _reserved: 0 }
     }
 }
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Largest gRPC message for a chain: the body limit plus room for the header fields.
 pub fn max_message(chain: &workloads::Chain) -> usize {

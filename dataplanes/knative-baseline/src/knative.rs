@@ -1,0 +1,257 @@
+//! Backend `knative`: a local model of Knative Serving's data path, every component its own
+//! process on loopback.
+//!
+//! ```text
+//! client -> ingress -> qp -> gateway -> ingress -> qp -> fn1 -> ingress -> qp -> fn2 ...
+//!              \-> activator (while a service has no instance, or per target-burst-capacity)
+//! ```
+//!
+//! The chain's HTTP entry (the shared gateway, translating the client's HTTP request into the
+//! chain's first gRPC call) is itself a Knative service, as the paper's frontend and HTTP proxy
+//! are: the client's request enters through the ingress, and so does every call between
+//! functions, which the gRPC function servers send to the ingress with the callee's host as
+//! `:authority`. Scaling and routing are done by [`crate::control`].
+
+use crate::activator::Activator;
+use crate::control::{self, ControlPlane, Plane};
+use crate::function::FunctionArgs;
+use crate::gateway::GatewayArgs;
+use crate::ingress::Ingress;
+use crate::names;
+use crate::proxy;
+use crate::queue_proxy::{QueueAdmin, QueueProxy};
+use crate::routes::Admin;
+use crate::BoxError;
+use clap::Parser;
+use dataplane_api::component;
+use dataplane_api::supervisor::loopback_listener;
+use dataplane_api::{
+    stage_chain, ColdStart, Component, ComponentSpec, Counter, Dataplane, DeployEnv, DeployError, Deployment, Endpoint,
+    Exit, Role, Supervisor,
+};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use workloads::Chain;
+
+pub struct Knative;
+
+#[derive(Parser)]
+#[command(name = "component knative", about = "A process of the knative backend (started by `spright-bench run`)")]
+enum Cmd {
+    /// The ingress gateway: HTTP/1.1 + h2c reverse proxy routing by Host (fd 3), admin (fd 4).
+    Ingress,
+    /// The activator: buffers requests for services without an instance (fd 3), admin (fd 4).
+    Activator {
+        /// The control plane's address (scale-up requests, cold-start reports).
+        #[arg(long)]
+        autoscaler: SocketAddr,
+        /// Answer 503 when no instance is ready within this many milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+    },
+    /// A queue-proxy in front of one function instance (fd 3), metrics and readiness (fd 4).
+    QueueProxy {
+        /// The Knative service it belongs to (a metrics label).
+        #[arg(long)]
+        service: String,
+        /// The function instance's address.
+        #[arg(long)]
+        upstream: SocketAddr,
+        /// Requests forwarded at once; more wait in the queue. 0 = unlimited.
+        #[arg(long, default_value_t = 32)]
+        container_concurrency: u32,
+        /// Answer 504 after this many milliseconds (the revision's timeoutSeconds).
+        #[arg(long, default_value_t = 300_000)]
+        timeout_ms: u64,
+        /// Probe the function with HTTP/2 (a gRPC function) rather than HTTP/1.1.
+        #[arg(long)]
+        h2c: bool,
+    },
+    /// The chain's HTTP entry, calling the first function through the ingress.
+    Gateway(GatewayArgs),
+    /// One chain function serving gRPC, calling others through the ingress.
+    Function(FunctionArgs),
+}
+
+impl Dataplane for Knative {
+    fn name(&self) -> &'static str {
+        "knative"
+    }
+
+    fn label(&self) -> &'static str {
+        "local model of Knative's data path (ingress, queue-proxy, activator as processes on loopback), not Knative itself"
+    }
+
+    fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
+        let chain_file = stage_chain(chain, env)?;
+        let mut sup = Supervisor::new(env, self.name())?;
+        let bind = || -> Result<(std::net::TcpListener, SocketAddr), DeployError> {
+            let l = loopback_listener()?;
+            let a = l.local_addr().map_err(DeployError::io("listener address"))?;
+            Ok((l, a))
+        };
+        let control_listener = ControlPlane::bind()?;
+        let control_addr = control_listener.local_addr().map_err(DeployError::io("listener address"))?;
+        let (ingress_l, ingress) = bind()?;
+        let (ingress_admin_l, ingress_admin) = bind()?;
+        sup.start(ComponentSpec::new("ingress", Role::Ingress).arg("ingress").fd(ingress_l).fd(ingress_admin_l))?;
+        let (activator_l, activator) = bind()?;
+        let (activator_admin_l, activator_admin) = bind()?;
+        sup.start(
+            ComponentSpec::new("activator", Role::Activator)
+                .arg("activator")
+                .arg(format!("--autoscaler={control_addr}"))
+                .arg(format!("--timeout-ms={}", chain.gateway_timeout_ms))
+                .fd(activator_l)
+                .fd(activator_admin_l),
+        )?;
+        let services = control::services(chain, names::NAMESPACE, names::DOMAIN);
+        let peer_args = chain
+            .functions
+            .iter()
+            .zip(services.iter().skip(1))
+            .map(|(f, s)| format!("--peer={}={}", f.id, s.host))
+            .collect();
+        let gateway_host = services[0].host.clone();
+        let plane = Plane {
+            env: env.clone(),
+            chain_file,
+            ingress,
+            ingress_admin,
+            activator,
+            activator_admin,
+            peer_args,
+            grace: chain.scale_to_zero_grace,
+        };
+        let control = ControlPlane::start(control_listener, plane, services)?;
+        Ok(Box::new(KnativeDeployment {
+            sup: Some(sup),
+            control,
+            endpoint: Endpoint { addr: ingress, host: Some(gateway_host) },
+            ingress_admin,
+            activator_admin,
+        }))
+    }
+
+    fn component_main(&self, args: Vec<String>) -> Result<(), BoxError> {
+        component::init_logging();
+        let cmd = Cmd::try_parse_from(std::iter::once("component knative".to_string()).chain(args))?;
+        match cmd {
+            Cmd::Gateway(args) => crate::gateway::main(args),
+            Cmd::Function(args) => crate::function::main(args),
+            Cmd::Ingress => {
+                component::set_process_name("sb-ingress");
+                let (data, admin) = two_listeners()?;
+                let ingress = Arc::new(Ingress::default());
+                let routes = ingress.routes.clone();
+                let i2 = ingress.clone();
+                serve_pair(2, data, ingress, admin, Admin { routes, metrics: move || i2.metrics() })
+            }
+            Cmd::Activator { autoscaler, timeout_ms } => {
+                component::set_process_name("sb-activator");
+                let (data, admin) = two_listeners()?;
+                let rt = component::runtime(1)?;
+                // The activator's control client needs a runtime to exist when it is built.
+                let act =
+                    Arc::new(rt.block_on(async { Activator::new(autoscaler, Duration::from_millis(timeout_ms)) }));
+                let routes = act.routes.clone();
+                let a2 = act.clone();
+                drop(rt);
+                serve_pair(1, data, act, admin, Admin { routes, metrics: move || a2.metrics() })
+            }
+            Cmd::QueueProxy { service, upstream, container_concurrency, timeout_ms, h2c } => {
+                component::set_process_name("sb-queue-proxy");
+                let (data, admin) = two_listeners()?;
+                let rt = component::runtime(1)?;
+                rt.block_on(async move {
+                    let qp = Arc::new(QueueProxy::new(
+                        service,
+                        upstream,
+                        container_concurrency,
+                        Duration::from_millis(timeout_ms),
+                    ));
+                    qp.wait_ready(h2c).await;
+                    tokio::spawn(proxy::serve(admin, Arc::new(QueueAdmin(qp.clone()))));
+                    component::signal_ready("");
+                    proxy::serve(data, qp).await?;
+                    Ok(())
+                })
+            }
+        }
+    }
+}
+
+/// The data (fd 3) and admin (fd 4) sockets the driver passed.
+fn two_listeners() -> std::io::Result<(std::net::TcpListener, std::net::TcpListener)> {
+    let data = component::take_listener()?;
+    let admin = std::net::TcpListener::from(component::take_fd(1)?);
+    admin.set_nonblocking(true)?;
+    Ok((data, admin))
+}
+
+fn serve_pair<H: proxy::Handle, A: proxy::Handle>(
+    workers: usize,
+    data: std::net::TcpListener,
+    handler: Arc<H>,
+    admin: std::net::TcpListener,
+    admin_handler: A,
+) -> Result<(), BoxError> {
+    let rt = component::runtime(workers)?;
+    rt.block_on(async move {
+        tokio::spawn(proxy::serve(admin, Arc::new(admin_handler)));
+        component::signal_ready("");
+        proxy::serve(data, handler).await?;
+        Ok(())
+    })
+}
+
+struct KnativeDeployment {
+    sup: Option<Supervisor>,
+    control: ControlPlane,
+    endpoint: Endpoint,
+    ingress_admin: SocketAddr,
+    activator_admin: SocketAddr,
+}
+
+impl Deployment for KnativeDeployment {
+    fn endpoint(&self) -> Endpoint {
+        self.endpoint.clone()
+    }
+
+    fn components(&self) -> Vec<Component> {
+        let mut v = self.sup.as_ref().map(|s| s.components()).unwrap_or_default();
+        v.extend(self.control.shared.components.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        v
+    }
+
+    /// Every proxy's metrics: the ingress, the activator, each live queue-proxy, and the last
+    /// reading of queue-proxies that were scaled away.
+    fn counters(&self) -> Vec<Counter> {
+        let mut out = Vec::new();
+        let mut read = |name: &str, addr: SocketAddr| match control::scrape(name, addr) {
+            Ok(c) => out.extend(c),
+            Err(e) => tracing::warn!("cannot read {name} metrics: {e}"),
+        };
+        read("ingress", self.ingress_admin);
+        read("activator", self.activator_admin);
+        let qps = self.control.shared.queue_proxies.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (name, admin) in qps {
+            read(&name, admin);
+        }
+        out.extend(self.control.shared.retired.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        out
+    }
+
+    fn cold_starts(&self) -> Vec<ColdStart> {
+        self.control.shared.cold_starts.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn teardown(mut self: Box<Self>) -> Vec<Exit> {
+        let mut exits = self.control.shutdown();
+        if let Some(s) = self.sup.take() {
+            exits.extend(s.shutdown());
+        }
+        exits
+    }
+}
