@@ -21,7 +21,7 @@ pub fn responses_equal_reference(backend: &str) {
         let dir = scratch("ref");
         let dep = b.deploy(&chain, &deploy_env(&dir)).unwrap_or_else(|e| panic!("deploy {name}: {e}"));
         let addr = dep.endpoint().addr;
-        let host = addr.to_string();
+        let host = dep.endpoint().host.unwrap_or_else(|| addr.to_string());
         for route in &chain.routes {
             for body in [Vec::new(), b"hello".to_vec(), vec![7u8; 3000]] {
                 let want = workloads::reference::execute(&chain, route, &body).unwrap();
@@ -202,4 +202,5 @@ backend_tests! {
     grpc => "grpc",
     s_spright => "s-spright",
     d_spright => "d-spright",
+    knative => "knative",
 }

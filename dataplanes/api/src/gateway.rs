@@ -105,15 +105,18 @@ async fn handle<D: Dispatch>(req: Request<Incoming>, chain: &Chain, dispatch: &D
     let max = chain.max_body_bytes;
     let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
+        drain(req.into_body()).await;
         return text(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("body of {} bytes exceeds max_body_bytes {max}", declared.unwrap_or(0)),
         );
     }
-    let body = match Limited::new(req.into_body(), max).collect().await {
+    let mut body = req.into_body();
+    let body = match Limited::new(&mut body, max).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return text(StatusCode::PAYLOAD_TOO_LARGE, format!("body exceeds max_body_bytes {max}"))
+            drain(body).await;
+            return text(StatusCode::PAYLOAD_TOO_LARGE, format!("body exceeds max_body_bytes {max}"));
         }
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("cannot read body: {e}")),
     };
@@ -127,6 +130,19 @@ async fn handle<D: Dispatch>(req: Request<Incoming>, chain: &Chain, dispatch: &D
             r
         }
         Err(e) => text(e.status(), e.to_string()),
+    }
+}
+
+/// Read and discard the rest of a rejected body (up to 64 MiB), so that the 413 reaches a client
+/// or proxy still sending it instead of a connection reset mid-write.
+async fn drain(mut body: Incoming) {
+    let mut left: usize = 64 << 20;
+    while let Some(Ok(frame)) = body.frame().await {
+        let n = frame.data_ref().map_or(0, |d| d.len());
+        if n > left {
+            return;
+        }
+        left -= n;
     }
 }
 

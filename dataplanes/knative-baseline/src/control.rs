@@ -118,7 +118,6 @@ struct Activation {
     spawn: u64,
     process_ready: u64,
     proxy_ready: u64,
-    routed: u64,
 }
 
 struct Service {
@@ -375,7 +374,7 @@ impl State {
         );
         s.instances.push(Instance { sup, fn_name, qp_name, qp, qp_admin, last: Vec::new() });
         s.last_active = Instant::now();
-        Ok(Activation { spawn, process_ready, proxy_ready, routed: 0 })
+        Ok(Activation { spawn, process_ready, proxy_ready })
     }
 
     /// Retire the newest instance of service `i`: take it out of the routes, let it finish
@@ -415,12 +414,11 @@ impl State {
             return; // already scaled up; the activator will see the route
         }
         match self.add_instance(i) {
-            Ok(mut a) => {
+            Ok(a) => {
+                self.services[i].activations.push(a);
                 if let Err(e) = self.push_routes(i) {
                     tracing::warn!("{e}");
                 }
-                a.routed = now_ns();
-                self.services[i].activations.push(a);
                 self.publish();
             }
             Err(e) => tracing::error!("{svc}: cannot start an instance: {e}"),
@@ -429,8 +427,8 @@ impl State {
 
     fn record_cold(&mut self, svc: &str, arrived: u64, routable: u64, done: u64) {
         let Some(s) = self.services.iter().find(|s| s.spec.name == svc) else { return };
-        // The scale from zero this request waited for: the last one routed before it could go.
-        let Some(a) = s.activations.iter().rev().find(|a| a.routed <= routable + 1_000_000) else {
+        // The scale from zero this request waited for: the last one spawned before it could go.
+        let Some(a) = s.activations.iter().rev().find(|a| a.spawn <= routable) else {
             tracing::warn!("{svc}: cold-start report without a matching activation");
             return;
         };

@@ -1,0 +1,300 @@
+//! The Knative model's own behaviour (issue 5): the path is real (every hop through the ingress
+//! and a queue-proxy), containerConcurrency queues, scale to zero and back through the
+//! activator with the cold start recorded, clear errors for bad input, and `knative-remote`
+//! measuring a chain through an ingress URL. The behaviour shared with every backend
+//! (reference responses, results files, a function killed mid-run) is in `backends.rs`.
+
+mod common;
+
+use common::*;
+use dataplane_api::{Counter, Deployment, Role};
+use harness::loadgen::http::request_once;
+use harness::run::{pid_alive, run, LoadOverrides, RunOptions};
+use knative_baseline::INGRESS_VAR;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn deploy(chain: &workloads::Chain, dir: &std::path::Path) -> Box<dyn Deployment> {
+    harness::registry::get("knative").unwrap().deploy(chain, &deploy_env(dir)).unwrap()
+}
+
+/// Sum of the counters whose name starts with `name` (any labels), of components matching `comp`.
+fn counter(cs: &[Counter], comp: impl Fn(&str) -> bool, name: &str) -> u64 {
+    cs.iter().filter(|c| comp(&c.component) && c.name.split('{').next() == Some(name)).map(|c| c.value).sum()
+}
+
+fn labelled(cs: &[Counter], name: &str, label: &str) -> u64 {
+    cs.iter().filter(|c| c.name.split('{').next() == Some(name) && c.name.contains(label)).map(|c| c.value).sum()
+}
+
+/// A chain spec from a shipped one with extra TOML appended (knobs, handler parameters).
+fn custom_chain(base: &str, edit: impl Fn(String) -> String) -> workloads::Chain {
+    let text = edit(std::fs::read_to_string(chain_path(base)).unwrap());
+    workloads::parse_chain(&text, &chain_path(base)).unwrap()
+}
+
+fn post(d: &dyn Deployment, route: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let ep = d.endpoint();
+    request_once(ep.addr, &format!("/{route}"), ep.host.as_deref().unwrap(), body).unwrap()
+}
+
+/// Ingress count = client requests + calls between services; every call also passes exactly
+/// one queue-proxy; nothing goes through the activator while every service is warm.
+#[test]
+fn every_hop_goes_through_the_ingress_and_a_queue_proxy() {
+    let _g = serial();
+    for name in ["synthetic-5", "call-tree"] {
+        let chain = chain(name);
+        let dir = scratch("kn-path");
+        let d = deploy(&chain, &dir);
+        let n = 20u64;
+        let mut calls = 0u64; // gateway -> first function, and function -> function
+        let mut visits_of = std::collections::HashMap::new();
+        for i in 0..n {
+            let route = &chain.routes[i as usize % chain.routes.len()];
+            let (status, body) = post(&*d, &route.name, b"x");
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+            calls += route.nodes.len() as u64;
+            for node in &route.nodes {
+                *visits_of.entry(node.func).or_insert(0u64) += 1;
+            }
+        }
+        let cs = d.counters();
+        let ingress = counter(&cs, |c| c == "ingress", "ingress_requests_total");
+        assert_eq!(ingress, n + calls, "{name}: ingress saw {ingress}, expected {n} client requests + {calls} calls");
+        let gw = knative_baseline::names::gateway_service(&chain);
+        assert_eq!(labelled(&cs, "ingress_requests_total", &format!("host=\"{gw}.")), n);
+        assert_eq!(counter(&cs, |c| c == "qp-gateway", "queue_requests_total"), n);
+        for f in &chain.functions {
+            let want = visits_of.get(&f.id).copied().unwrap_or(0);
+            let qp = format!("qp-{}-{}", f.id, f.name);
+            assert_eq!(counter(&cs, |c| c == qp, "queue_requests_total"), want, "{name}: {qp}");
+        }
+        assert_eq!(counter(&cs, |c| c == "activator", "activator_cold_waits_total"), 0);
+        let roles: Vec<Role> = d.components().iter().map(|c| c.role).collect();
+        for r in [Role::Ingress, Role::Activator, Role::Gateway, Role::Sidecar, Role::Function] {
+            assert!(roles.contains(&r), "{name}: no {r} process");
+        }
+        d.teardown();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// containerConcurrency 1 and two requests at once: the second waits in the queue-proxy (its
+/// metrics show it), and both succeed.
+#[test]
+fn container_concurrency_queues_the_second_request() {
+    let _g = serial();
+    let chain = custom_chain("synthetic-2", |t| {
+        t.replacen("params = { work_ns = 1000 }", "params = { work_ns = 1000, sleep_ns = 300000000 }", 1)
+            + "\n[knative]\ncontainerConcurrency = 1\n"
+    });
+    let dir = scratch("kn-cc");
+    let d = deploy(&chain, &dir);
+    let route = chain.routes[0].name.clone();
+    let ep = d.endpoint();
+    let host = ep.host.clone().unwrap();
+    let want = workloads::reference::execute(&chain, &chain.routes[0], b"q").unwrap();
+    let t0 = Instant::now();
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (route, host) = (route.clone(), host.clone());
+            std::thread::spawn(move || request_once(ep.addr, &format!("/{route}"), &host, b"q").unwrap())
+        })
+        .collect();
+    for t in threads {
+        let (status, body) = t.join().unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(body, want);
+    }
+    assert!(t0.elapsed() >= Duration::from_millis(600), "two 300 ms requests with concurrency 1 ran in parallel");
+    let cs = d.counters();
+    let first = &chain.functions[0];
+    let qp = format!("qp-{}-{}", first.id, first.name);
+    assert_eq!(counter(&cs, |c| c == qp, "queue_waited_total"), 1, "{cs:?}");
+    assert_eq!(counter(&cs, |c| c == qp, "queue_rejected_total"), 0);
+    assert_eq!(counter(&cs, |c| c == qp, "queue_container_concurrency"), 1);
+    d.teardown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn function_pids(d: &dyn Deployment) -> Vec<u32> {
+    d.components().iter().filter(|c| c.role == Role::Function).map(|c| c.pid).collect()
+}
+
+/// min-scale 0: no function runs until a request comes; the activator holds it while the
+/// function and its queue-proxy start; after the grace period they are gone again, and the next
+/// request is a cold start again. Each one is recorded with its phases.
+#[test]
+fn scale_to_zero_and_back_through_the_activator() {
+    let _g = serial();
+    let chain =
+        custom_chain("synthetic-2", |t| t + "\n[knative]\nmin-scale = 0\nscale-to-zero-grace-period = \"600ms\"\n");
+    let dir = scratch("kn-zero");
+    let d = deploy(&chain, &dir);
+    assert!(function_pids(&*d).is_empty(), "min-scale 0 starts no function");
+    let route = &chain.routes[0];
+    let want = workloads::reference::execute(&chain, route, b"cold").unwrap();
+    let mut seen = Vec::new();
+    for round in 1..=2 {
+        let t0 = Instant::now();
+        let (status, body) = post(&*d, &route.name, b"cold");
+        let latency = t0.elapsed();
+        assert_eq!(status, 200, "round {round}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(body, want);
+        let pids = function_pids(&*d);
+        assert_eq!(pids.len(), chain.functions.len(), "round {round}: every function was started");
+        let cold = d.cold_starts();
+        assert_eq!(cold.len(), round * chain.functions.len(), "round {round}: {cold:?}");
+        for c in &cold[cold.len() - chain.functions.len()..] {
+            let parts = c.scheduling_us + c.process_start_us + c.readiness_us + c.routing_us + c.forwarding_us;
+            assert!((parts - c.total_us).abs() < 1.0, "phases add up: {c:?}");
+            assert!(c.process_start_us > 0.0 && c.readiness_us > 0.0, "{c:?}");
+            assert!(c.total_us < latency.as_secs_f64() * 1e6, "a cold start is part of the request's latency");
+        }
+        // Idle for longer than the grace period: every function process goes away.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pids.iter().any(|&p| pid_alive(p)) || !function_pids(&*d).is_empty() {
+            assert!(Instant::now() < deadline, "round {round}: functions still running after the grace period");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        seen.extend(pids);
+    }
+    let cs = d.counters();
+    assert_eq!(counter(&cs, |c| c == "activator", "activator_cold_waits_total"), 2 * chain.functions.len() as u64);
+    // Counters of the instances that were scaled away are kept.
+    let first = &chain.functions[0];
+    assert_eq!(counter(&cs, |c| c.starts_with(&format!("qp-{}-", first.id)), "queue_requests_total"), 2);
+    let exits = d.teardown();
+    assert!(exits.iter().all(|e| !e.died_during_run), "{exits:?}");
+    assert!(seen.iter().all(|&p| !pid_alive(p)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Through the driver: bursts after idle periods are cold starts; the results record them
+/// (summary column, cold_starts.csv, summary.md) and the latencies include them.
+#[test]
+fn driver_records_cold_starts() {
+    let _g = serial();
+    let mut chain =
+        custom_chain("synthetic-2", |t| t + "\n[knative]\nmin-scale = 0\nscale-to-zero-grace-period = \"300ms\"\n");
+    LoadOverrides {
+        pattern: Some("burst".into()),
+        burst_size: Some(2),
+        burst_every_s: Some(2.0),
+        duration_s: Some(4.0),
+        warmup_s: Some(0.0),
+        ..Default::default()
+    }
+    .apply(&mut chain)
+    .unwrap();
+    let opts = RunOptions {
+        backend: "knative".into(),
+        chain,
+        out: scratch("kn-run"),
+        sample_interval: Duration::from_millis(100),
+        exe: exe(),
+        progress: false,
+        command_line: vec!["test".into()],
+        ready_timeout: Duration::from_secs(20),
+    };
+    let outcome = run(&opts, &Arc::new(AtomicBool::new(false))).unwrap();
+    let s = &outcome.summary;
+    assert_eq!(s.errors, 0);
+    assert!(s.cold_starts >= 2, "each burst after an idle period is a cold start: {}", s.cold_starts);
+    let rows = harness::figures::read_csv(&outcome.dir.join("cold_starts.csv")).unwrap();
+    assert_eq!(rows.len() as u64, s.cold_starts);
+    assert_eq!(csv_header(&outcome.dir.join("cold_starts.csv")), harness::results::COLD_START_COLUMNS);
+    let longest = rows.iter().map(|r| r["total_us"].parse::<f64>().unwrap()).fold(0.0, f64::max);
+    assert!(s.latency.max_us >= longest, "max latency {} us < cold start {longest} us", s.latency.max_us);
+    let md = std::fs::read_to_string(outcome.dir.join("summary.md")).unwrap();
+    assert!(md.contains("Cold starts:") && md.contains("local model of Knative"), "{md}");
+    // Instances started during the run are accounted for CPU too.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.dir.join("manifest.json")).unwrap()).unwrap();
+    let fns = manifest["components"].as_array().unwrap().iter().filter(|c| c["role"] == "function").count();
+    assert!(fns >= 2 * opts.chain.functions.len(), "scaled-up functions in the manifest: {fns}");
+    assert!(outcome.leftovers.is_empty());
+    std::fs::remove_dir_all(&outcome.dir).unwrap();
+}
+
+/// Unknown Host, a crashed function: clear errors, quickly, and the system keeps serving.
+#[test]
+fn bad_input_gives_clear_errors() {
+    let _g = serial();
+    let chain = chain("synthetic-2");
+    let dir = scratch("kn-bad");
+    let d = deploy(&chain, &dir);
+    let ep = d.endpoint();
+    let (status, body) = request_once(ep.addr, "/pipe", "nobody.spright.example.com", b"x").unwrap();
+    assert_eq!(status, 404);
+    assert!(String::from_utf8_lossy(&body).contains("no service for host \"nobody.spright.example.com\""));
+    let route = chain.routes[0].name.clone();
+    let big = vec![0u8; chain.max_body_bytes + 1];
+    let (status, body) = post(&*d, &route, &big);
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+    // Crash the last function: the chain answers 502 naming the queue-proxy's reason, at once.
+    let last = chain.functions.last().unwrap();
+    let victim = d.components().into_iter().find(|c| c.name == format!("fn-{}-{}", last.id, last.name)).unwrap();
+    // SAFETY: kill(2) of a process this test deployed.
+    unsafe { libc::kill(victim.pid as i32, libc::SIGKILL) };
+    while pid_alive(victim.pid) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let t0 = Instant::now();
+    let (status, body) = post(&*d, &route, b"x");
+    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("queue-proxy"), "{}", String::from_utf8_lossy(&body));
+    assert!(t0.elapsed() < Duration::from_secs(3), "no stuck request");
+    let cs = d.counters();
+    assert_eq!(counter(&cs, |c| c == "ingress", "ingress_unknown_host_total"), 1);
+    assert!(counter(&cs, |c| c.starts_with("qp-"), "queue_upstream_errors_total") >= 1);
+    let exits = d.teardown();
+    assert_eq!(exits.iter().filter(|e| e.died_during_run).count(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `knative-remote` against an ingress URL (here the local model's ingress, which routes the
+/// same Host names as the generated manifests): responses as the reference, CPU reported as
+/// not measured rather than zero.
+#[test]
+fn knative_remote_measures_through_an_ingress_url() {
+    let _g = serial();
+    let chain = chain("synthetic-2");
+    let dir = scratch("kn-remote");
+    let d = deploy(&chain, &dir);
+    let remote = harness::registry::get("knative-remote").unwrap();
+    std::env::remove_var(INGRESS_VAR);
+    let err = remote.deploy(&chain, &deploy_env(&dir)).err().expect("no ingress configured").to_string();
+    assert!(err.contains("SPRIGHT_KNATIVE_INGRESS"), "{err}");
+    std::env::set_var(INGRESS_VAR, format!("http://{}", d.endpoint().addr));
+    let mut c = chain.clone();
+    LoadOverrides { rate: Some(100.0), duration_s: Some(1.5), warmup_s: Some(0.2), ..Default::default() }
+        .apply(&mut c)
+        .unwrap();
+    let opts = RunOptions {
+        backend: "knative-remote".into(),
+        chain: c,
+        out: scratch("kn-remote-run"),
+        sample_interval: Duration::from_millis(100),
+        exe: exe(),
+        progress: false,
+        command_line: vec!["test".into()],
+        ready_timeout: Duration::from_secs(20),
+    };
+    let outcome = run(&opts, &Arc::new(AtomicBool::new(false)));
+    std::env::remove_var(INGRESS_VAR);
+    let outcome = outcome.unwrap();
+    assert!(outcome.summary.ok >= 100 && outcome.summary.errors == 0, "{:?}", outcome.summary);
+    assert!(outcome.summary.sut_cpu_s.is_nan());
+    let md = std::fs::read_to_string(outcome.dir.join("summary.md")).unwrap();
+    assert!(md.contains("not measured"), "{md}");
+    let row = harness::figures::read_csv(&outcome.dir.join("summary.csv")).unwrap();
+    assert_eq!(row[0]["sut_cpu_s"], "", "unmeasured CPU is an empty cell, not 0");
+    let cs = d.counters();
+    assert!(counter(&cs, |c| c == "ingress", "ingress_requests_total") >= outcome.summary.ok);
+    d.teardown();
+    std::fs::remove_dir_all(&outcome.dir).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
