@@ -175,9 +175,25 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let (started_unix, started_iso) = crate::clock::wall_clock();
     tracing::info!("deploying chain {} on {} ...", chain.name, backend.name());
     let deploy_env = DeployEnv { exe: opts.exe.clone(), log_dir: dir.path("logs"), ready_timeout: opts.ready_timeout };
-    let deployment = backend.deploy(chain, &deploy_env).with_context(|| {
-        format!("deploy {} on {} (component logs in {})", chain.name, backend.name(), deploy_env.log_dir.display())
-    })?;
+    let deployment = match backend.deploy(chain, &deploy_env) {
+        Ok(d) => d,
+        Err(e) => {
+            // Keep the directory only if some component wrote a log worth reading.
+            let logs = std::fs::read_dir(&deploy_env.log_dir)
+                .map(|d| d.flatten().any(|f| f.path().extension().is_some_and(|x| x == "log")))
+                .unwrap_or(false);
+            if logs {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "deploy {} on {} (component logs in {})",
+                    chain.name,
+                    backend.name(),
+                    deploy_env.log_dir.display()
+                )));
+            }
+            let _ = std::fs::remove_dir_all(&dir.partial);
+            return Err(anyhow::Error::new(e).context(format!("deploy {} on {}", chain.name, backend.name())));
+        }
+    };
     let endpoint = deployment.endpoint();
     let mut components = deployment.components();
     let placement = deployment.placement();

@@ -31,6 +31,8 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
     fails_with(&["run", "--backend", "grpc", "--chain", c, "--duration", "0", "--out", o], "--duration");
     fails_with(&["run", "--backend", "grpc", "--chain", c, "--pattern", "wave", "--out", o], "wave");
     fails_with(&["run", "--backend", "grpc", "--out", o], "--chain");
+    fails_with(&["run", "--backend", "knative-remote", "--chain", c, "--out", o], "SPRIGHT_KNATIVE_INGRESS");
+    fails_with(&["knative", "manifests", "--chain", "/no/such.toml", "--out", o], "/no/such.toml");
     fails_with(&["run", "--backend", "grpc", "--chain", c, "--think-ms", "9", "--out", o], "MIN-MAX");
     let bad = scratch("bad.toml");
     std::fs::write(&bad, "name = \"x\"\n[[functions]]\nid = 1\nname = \"a\"\nhandler = \"synthetic\"\n[[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"b\"]\n").unwrap();
@@ -81,6 +83,21 @@ fn help_explains_every_run_option() {
 }
 
 #[test]
+fn knative_manifests_are_written() {
+    let out = scratch("manifests");
+    let c = chain_path("synthetic-5");
+    let r = cli(&["knative", "manifests", "--chain", c.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    for f in ["services.yaml", "Dockerfile", "chain.toml"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+        assert!(String::from_utf8_lossy(&r.stdout).contains(f), "the paths written are printed");
+    }
+    let yaml = std::fs::read_to_string(out.join("services.yaml")).unwrap();
+    assert_eq!(yaml.matches("kind: Service\n").count(), 6, "five functions and the gateway");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
 fn env_reports_the_machine() {
     let out = cli(&["env", "--json"]);
     assert!(out.status.success());
@@ -96,7 +113,7 @@ fn env_reports_the_machine() {
 #[test]
 fn ctrl_c_stops_the_run_and_cleans_up() {
     let _g = serial();
-    for backend in harness::registry::all().iter().map(|b| b.name()) {
+    for backend in harness::registry::local().iter().map(|b| b.name()) {
         let out = scratch("sigint");
         let chain = chain_path("synthetic-2");
         let child = Command::new(exe())
