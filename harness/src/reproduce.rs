@@ -170,6 +170,15 @@ pub fn summarize(out: &Path) -> Result<()> {
         meta.duration_s, meta.warmup_s, meta.start_rate
     )?;
     let all = &all[..];
+    let mut names: Vec<&str> = all.iter().map(|s| s.backend.as_str()).collect();
+    names.sort();
+    names.dedup();
+    writeln!(md, "Backends:\n")?;
+    for n in names {
+        let label = registry::get(n).map(|b| b.label()).unwrap_or("not registered in this build");
+        writeln!(md, "- `{n}`: {label}")?;
+    }
+    writeln!(md)?;
     let mut chains: Vec<&str> = all.iter().map(|s| s.chain.as_str()).collect();
     chains.dedup();
     for chain in chains {

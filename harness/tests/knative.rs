@@ -81,6 +81,33 @@ fn every_hop_goes_through_the_ingress_and_a_queue_proxy() {
     }
 }
 
+/// target-burst-capacity -1 keeps the activator in the path of warm services (Knative's
+/// setting for absorbing bursts); it forwards every call and holds none.
+#[test]
+fn target_burst_capacity_minus_one_keeps_the_activator_in_the_path() {
+    let _g = serial();
+    let chain = custom_chain("synthetic-2", |t| t + "\n[knative]\ntarget-burst-capacity = -1\n");
+    let dir = scratch("kn-tbc");
+    let d = deploy(&chain, &dir);
+    for _ in 0..5 {
+        assert_eq!(post(&*d, &chain.routes[0].name, b"b").0, 200);
+    }
+    let cs = d.counters();
+    for f in &chain.functions {
+        let svc = knative_baseline::names::function_service(&chain, f);
+        assert_eq!(labelled(&cs, "activator_requests_total", &format!("service=\"{svc}\"")), 5, "{svc}");
+    }
+    let gw = knative_baseline::names::gateway_service(&chain);
+    assert_eq!(
+        labelled(&cs, "activator_requests_total", &format!("service=\"{gw}\"")),
+        0,
+        "the gateway is always direct"
+    );
+    assert_eq!(counter(&cs, |c| c == "activator", "activator_cold_waits_total"), 0);
+    d.teardown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// containerConcurrency 1 and two requests at once: the second waits in the queue-proxy (its
 /// metrics show it), and both succeed.
 #[test]

@@ -127,7 +127,8 @@ struct Service {
     last_requests: u64,
     last_active: Instant,
     window: VecDeque<(Instant, f64)>,
-    via_activator: Option<bool>,
+    /// What the ingress and the activator were last told (upstreams of each).
+    pushed: Option<(String, String)>,
     activations: Vec<Activation>,
 }
 
@@ -175,7 +176,7 @@ impl ControlPlane {
                 last_requests: 0,
                 last_active: Instant::now(),
                 window: VecDeque::new(),
-                via_activator: None,
+                pushed: None,
                 activations: Vec::new(),
             });
         }
@@ -386,14 +387,10 @@ impl State {
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut last = inst.last.clone();
-        loop {
-            if let Ok(c) = scrape(&inst.qp_name, inst.qp_admin) {
-                let busy = metric(&c, "queue_in_flight") + metric(&c, "queue_waiting");
-                last = c;
-                if busy == 0 || Instant::now() > deadline {
-                    break;
-                }
-            } else {
+        while let Ok(c) = scrape(&inst.qp_name, inst.qp_admin) {
+            let busy = metric(&c, "queue_in_flight") + metric(&c, "queue_waiting");
+            last = c;
+            if busy == 0 || Instant::now() > deadline {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -507,7 +504,7 @@ impl State {
     }
 
     /// Point the ingress at the queue-proxies or the activator, and tell the activator the
-    /// instances (only sends what changed for the ingress; the activator's table is cheap).
+    /// instances; only what changed is sent.
     fn push_routes(&mut self, i: usize) -> Result<(), DeployError> {
         let p = &self.plane;
         let s = &mut self.services[i];
@@ -531,12 +528,16 @@ impl State {
                 Err(e) => Err(DeployError::Io { what: format!("route update {key} at {admin}"), source: e }),
             }
         };
-        put(p.activator_admin, &s.spec.name, format!("{} {}", s.spec.name, qps.join(" ")))?;
-        if s.via_activator != Some(via_activator) || !via_activator {
-            let ups = if via_activator { p.activator.to_string() } else { qps.join(" ") };
-            put(p.ingress_admin, &s.spec.host, format!("{} {ups}", s.spec.name))?;
-            s.via_activator = Some(via_activator);
+        let activator_ups = qps.join(" ");
+        let ingress_ups = if via_activator { p.activator.to_string() } else { activator_ups.clone() };
+        let (old_a, old_i) = s.pushed.clone().unzip();
+        if old_a.as_ref() != Some(&activator_ups) {
+            put(p.activator_admin, &s.spec.name, format!("{} {activator_ups}", s.spec.name))?;
         }
+        if old_i.as_ref() != Some(&ingress_ups) {
+            put(p.ingress_admin, &s.spec.host, format!("{} {ingress_ups}", s.spec.name))?;
+        }
+        s.pushed = Some((activator_ups, ingress_ups));
         Ok(())
     }
 
