@@ -34,6 +34,19 @@ fn custom_chain(base: &str, edit: impl Fn(String) -> String) -> workloads::Chain
     workloads::parse_chain(&text, &chain_path(base)).unwrap()
 }
 
+fn run_options(backend: &str, chain: workloads::Chain) -> RunOptions {
+    RunOptions {
+        backend: backend.into(),
+        chain,
+        out: scratch("kn-run"),
+        sample_interval: Duration::from_millis(100),
+        exe: exe(),
+        progress: false,
+        command_line: vec!["test".into()],
+        ready_timeout: Duration::from_secs(20),
+    }
+}
+
 fn post(d: &dyn Deployment, route: &str, body: &[u8]) -> (u16, Vec<u8>) {
     let ep = d.endpoint();
     request_once(ep.addr, &format!("/{route}"), ep.host.as_deref().unwrap(), body).unwrap()
@@ -216,16 +229,7 @@ fn driver_records_cold_starts() {
     }
     .apply(&mut chain)
     .unwrap();
-    let opts = RunOptions {
-        backend: "knative".into(),
-        chain,
-        out: scratch("kn-run"),
-        sample_interval: Duration::from_millis(100),
-        exe: exe(),
-        progress: false,
-        command_line: vec!["test".into()],
-        ready_timeout: Duration::from_secs(20),
-    };
+    let opts = run_options("knative", chain);
     let outcome = run(&opts, &Arc::new(AtomicBool::new(false))).unwrap();
     let s = &outcome.summary;
     assert_eq!(s.errors, 0);
@@ -300,16 +304,7 @@ fn knative_remote_measures_through_an_ingress_url() {
     LoadOverrides { rate: Some(100.0), duration_s: Some(1.5), warmup_s: Some(0.2), ..Default::default() }
         .apply(&mut c)
         .unwrap();
-    let opts = RunOptions {
-        backend: "knative-remote".into(),
-        chain: c,
-        out: scratch("kn-remote-run"),
-        sample_interval: Duration::from_millis(100),
-        exe: exe(),
-        progress: false,
-        command_line: vec!["test".into()],
-        ready_timeout: Duration::from_secs(20),
-    };
+    let opts = run_options("knative-remote", c);
     let outcome = run(&opts, &Arc::new(AtomicBool::new(false)));
     std::env::remove_var(INGRESS_VAR);
     let outcome = outcome.unwrap();

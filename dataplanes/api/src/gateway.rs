@@ -55,17 +55,7 @@ pub async fn serve<D: Dispatch>(
     chain: Arc<Chain>,
     dispatch: Arc<D>,
 ) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    accept_loop(listener, move |stream| {
         let chain = chain.clone();
         let dispatch = dispatch.clone();
         tokio::spawn(async move {
@@ -80,6 +70,29 @@ pub async fn serve<D: Dispatch>(
                 tracing::debug!("connection: {e}");
             }
         });
+    })
+    .await
+}
+
+/// Accept connections on `listener` until the process is killed, with TCP_NODELAY set (the
+/// request path must never wait for Nagle), handing each to `on_conn`. Accept errors (such as
+/// running out of descriptors) are logged and retried, never fatal.
+pub async fn accept_loop(
+    listener: std::net::TcpListener,
+    mut on_conn: impl FnMut(tokio::net::TcpStream),
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                on_conn(stream);
+            }
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
     }
 }
 

@@ -26,6 +26,8 @@ pub struct Activator {
     /// How long a request may wait for an instance.
     wait: Duration,
     cold_waits: AtomicU64,
+    /// Held requests that were forwarded and reported to the autoscaler.
+    cold_reported: AtomicU64,
     timeouts: AtomicU64,
     upstream_errors: AtomicU64,
 }
@@ -39,6 +41,7 @@ impl Activator {
             autoscaler,
             wait,
             cold_waits: AtomicU64::new(0),
+            cold_reported: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             upstream_errors: AtomicU64::new(0),
         }
@@ -50,6 +53,7 @@ impl Activator {
             m.sample("activator_requests_total", "counter", &[("service", &svc)], e.requests.load(Ordering::Relaxed));
         }
         m.sample("activator_cold_waits_total", "counter", &[], self.cold_waits.load(Ordering::Relaxed));
+        m.sample("activator_cold_reported_total", "counter", &[], self.cold_reported.load(Ordering::Relaxed));
         m.sample("activator_timeouts_total", "counter", &[], self.timeouts.load(Ordering::Relaxed));
         m.sample("activator_upstream_errors_total", "counter", &[], self.upstream_errors.load(Ordering::Relaxed));
         m.render()
@@ -127,6 +131,7 @@ impl Handle for Activator {
         if let Some((arrived, routable)) = cold {
             let done = dataplane_api::now_ns();
             self.notify(format!("/cold-start/{service}"), format!("{arrived} {routable} {done}"));
+            self.cold_reported.fetch_add(1, Ordering::Relaxed);
         }
         resp
     }

@@ -243,8 +243,22 @@ impl Deployment for KnativeDeployment {
         out
     }
 
+    /// The activator reports each held request after its response has gone back, so the last
+    /// reports may still be on their way when the load stops: wait (briefly) for as many as it
+    /// says it sent.
     fn cold_starts(&self) -> Vec<ColdStart> {
-        self.control.shared.cold_starts.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let recorded = || self.control.shared.cold_starts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let sent = control::scrape("activator", self.activator_admin)
+                .map(|c| c.iter().filter(|c| c.name == "activator_cold_reported_total").map(|c| c.value).sum())
+                .unwrap_or(0);
+            let have = recorded();
+            if have.len() as u64 >= sent || std::time::Instant::now() > deadline {
+                return have;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn teardown(mut self: Box<Self>) -> Vec<Exit> {

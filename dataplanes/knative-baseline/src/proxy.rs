@@ -135,17 +135,7 @@ pub trait Handle: Send + Sync + 'static {
 
 /// Serve HTTP/1.1 and h2c on `listener` until the process is killed.
 pub async fn serve<H: Handle>(listener: std::net::TcpListener, handler: Arc<H>) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("accept: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+    dataplane_api::gateway::accept_loop(listener, move |stream| {
         let handler = handler.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
@@ -157,7 +147,8 @@ pub async fn serve<H: Handle>(listener: std::net::TcpListener, handler: Arc<H>) 
                 tracing::debug!("connection: {e}");
             }
         });
-    }
+    })
+    .await
 }
 
 /// The `host` a request is for, without port, lower-cased: `:authority` for HTTP/2, the `Host`
