@@ -136,3 +136,47 @@ impl Handle for Activator {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// A service that never gets an instance: the held request is answered 503 with the reason
+    /// once the activator's wait is over, and the autoscaler was asked for an instance.
+    #[test]
+    fn times_out_with_a_clear_error() {
+        let autoscaler = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let scaler_addr = autoscaler.local_addr().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let act = Arc::new(rt.block_on(async { Activator::new(scaler_addr, Duration::from_millis(300)) }));
+        act.routes.set("svc", "svc", Vec::new());
+        let _server = std::thread::spawn({
+            let act = act.clone();
+            move || {
+                rt.block_on(async move {
+                    tokio::time::timeout(Duration::from_secs(5), crate::proxy::serve(listener, act)).await
+                })
+            }
+        });
+        let t0 = std::time::Instant::now();
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nknative-serving-revision: svc\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        assert!(resp.starts_with("HTTP/1.1 503"), "{resp}");
+        assert!(resp.contains("no ready instance of svc within 300 ms"), "{resp}");
+        assert!(t0.elapsed() >= Duration::from_millis(300));
+        // The autoscaler was asked to scale the service from zero.
+        let (mut c, _) = autoscaler.accept().unwrap();
+        let mut req = [0u8; 256];
+        let n = c.read(&mut req).unwrap();
+        assert!(String::from_utf8_lossy(&req[..n]).starts_with("POST /scale-up/svc "));
+        let m = act.metrics();
+        assert!(m.contains("activator_timeouts_total 1") && m.contains("activator_cold_waits_total 1"), "{m}");
+    }
+}
