@@ -267,7 +267,11 @@ pub fn tail(path: &std::path::Path) -> String {
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
-/// Bind a listening socket on loopback with an ephemeral port.
-pub fn loopback_listener() -> Result<TcpListener, DeployError> {
-    TcpListener::bind("127.0.0.1:0").map_err(|source| DeployError::Io { what: "bind 127.0.0.1:0".into(), source })
+/// Bind a listening socket on loopback with an ephemeral port; returns it with its address
+/// (which every caller passes on to the component's peers or clients).
+pub fn loopback_listener() -> Result<(TcpListener, std::net::SocketAddr), DeployError> {
+    let l = TcpListener::bind("127.0.0.1:0")
+        .map_err(|source| DeployError::Io { what: "bind 127.0.0.1:0".into(), source })?;
+    let addr = l.local_addr().map_err(DeployError::io("listener address"))?;
+    Ok((l, addr))
 }

@@ -346,8 +346,8 @@ impl Dataplane for DSpright {
             format!("--slots={}", chain.pool_slots),
         ];
         // The primary first: it creates every ring the secondaries look up.
-        let l = loopback_listener()?;
-        dep.endpoint.addr = l.local_addr().map_err(DeployError::io("listener address"))?;
+        let (l, addr) = loopback_listener()?;
+        dep.endpoint.addr = addr;
         let mut g = ComponentSpec::new("gateway", Role::Gateway)
             .arg("gateway")
             .arg(format!("--timeout-ms={}", chain.gateway_timeout_ms))

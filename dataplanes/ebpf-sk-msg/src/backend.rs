@@ -182,8 +182,8 @@ impl Dataplane for SSpright {
             dep.supervisor.as_mut().expect("set above").start(c)?;
         }
         let sock = register(&mut dep, "gateway", 0)?;
-        let l = loopback_listener()?;
-        dep.endpoint.addr = l.local_addr().map_err(DeployError::io("listener address"))?;
+        let (l, addr) = loopback_listener()?;
+        dep.endpoint.addr = addr;
         let mut g = ComponentSpec::new("gateway", Role::Gateway).arg("gateway").arg(timeout).fd(l).fd(sock);
         g.args.extend(common.iter().cloned());
         dep.supervisor.as_mut().expect("set above").start(g)?;

@@ -158,14 +158,15 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// Bind the control endpoint (the activator needs its address before anything runs).
-    pub fn bind() -> Result<TcpListener, DeployError> {
-        loopback_listener()
-    }
-
     /// Start min-scale instances of every service, program the routes, and run the loop.
-    pub fn start(listener: TcpListener, plane: Plane, specs: Vec<ServiceSpec>) -> Result<Self, DeployError> {
-        let control_addr = listener.local_addr().map_err(DeployError::io("control address"))?;
+    /// `listener` is the control endpoint, bound before the activator starts (it is given the
+    /// address).
+    pub fn start(
+        listener: TcpListener,
+        control_addr: SocketAddr,
+        plane: Plane,
+        specs: Vec<ServiceSpec>,
+    ) -> Result<Self, DeployError> {
         let shared = Arc::new(Shared::default());
         let mut state = State { plane, services: Vec::new(), shared: shared.clone(), exits: Vec::new() };
         for spec in specs {
@@ -321,8 +322,7 @@ impl State {
         s.started += 1;
         let suffix = if n == 0 { String::new() } else { format!(".{n}") };
         let mut sup = Supervisor::new(&p.env, "knative")?;
-        let fn_listener = loopback_listener()?;
-        let fn_addr = fn_listener.local_addr().map_err(DeployError::io("listener address"))?;
+        let (fn_listener, fn_addr) = loopback_listener()?;
         let chain_arg = format!("--chain={}", p.chain_file.display());
         let (fn_name, mut spec, h2c) = match &s.spec.workload {
             Workload::Gateway { timeout_ms } => (
@@ -345,10 +345,8 @@ impl State {
         let spawn = now_ns();
         sup.start(spec)?;
         let process_ready = now_ns();
-        let qp_listener = loopback_listener()?;
-        let qp = qp_listener.local_addr().map_err(DeployError::io("listener address"))?;
-        let admin_listener = loopback_listener()?;
-        let qp_admin = admin_listener.local_addr().map_err(DeployError::io("listener address"))?;
+        let (qp_listener, qp) = loopback_listener()?;
+        let (admin_listener, qp_admin) = loopback_listener()?;
         let qp_name = match &s.spec.workload {
             Workload::Gateway { .. } => format!("qp-gateway{suffix}"),
             Workload::Function(_) => format!("qp-{}{suffix}", s.spec.short),

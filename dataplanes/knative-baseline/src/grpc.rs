@@ -38,8 +38,7 @@ impl Dataplane for Grpc {
         let mut listeners = Vec::new();
         let mut peer_args = Vec::new();
         for f in &chain.functions {
-            let l = loopback_listener()?;
-            let addr = l.local_addr().map_err(DeployError::io("listener address"))?;
+            let (l, addr) = loopback_listener()?;
             peer_args.push(format!("--peer={}={addr}", f.id));
             listeners.push((f, l));
         }
@@ -53,8 +52,7 @@ impl Dataplane for Grpc {
             c.args.extend(peer_args.iter().cloned());
             sup.start(c)?;
         }
-        let l = loopback_listener()?;
-        let addr = l.local_addr().map_err(DeployError::io("listener address"))?;
+        let (l, addr) = loopback_listener()?;
         let mut g = ComponentSpec::new("gateway", Role::Gateway)
             .arg("gateway")
             .arg(&chain_arg)

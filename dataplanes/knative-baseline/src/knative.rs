@@ -86,18 +86,12 @@ impl Dataplane for Knative {
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
         let chain_file = stage_chain(chain, env)?;
         let mut sup = Supervisor::new(env, self.name())?;
-        let bind = || -> Result<(std::net::TcpListener, SocketAddr), DeployError> {
-            let l = loopback_listener()?;
-            let a = l.local_addr().map_err(DeployError::io("listener address"))?;
-            Ok((l, a))
-        };
-        let control_listener = ControlPlane::bind()?;
-        let control_addr = control_listener.local_addr().map_err(DeployError::io("listener address"))?;
-        let (ingress_l, ingress) = bind()?;
-        let (ingress_admin_l, ingress_admin) = bind()?;
+        let (control_listener, control_addr) = loopback_listener()?;
+        let (ingress_l, ingress) = loopback_listener()?;
+        let (ingress_admin_l, ingress_admin) = loopback_listener()?;
         sup.start(ComponentSpec::new("ingress", Role::Ingress).arg("ingress").fd(ingress_l).fd(ingress_admin_l))?;
-        let (activator_l, activator) = bind()?;
-        let (activator_admin_l, activator_admin) = bind()?;
+        let (activator_l, activator) = loopback_listener()?;
+        let (activator_admin_l, activator_admin) = loopback_listener()?;
         sup.start(
             ComponentSpec::new("activator", Role::Activator)
                 .arg("activator")
@@ -124,7 +118,7 @@ impl Dataplane for Knative {
             peer_args,
             grace: chain.scale_to_zero_grace,
         };
-        let control = ControlPlane::start(control_listener, plane, services)?;
+        let control = ControlPlane::start(control_listener, control_addr, plane, services)?;
         Ok(Box::new(KnativeDeployment {
             sup: Some(sup),
             control,
