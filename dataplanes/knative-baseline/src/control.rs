@@ -86,9 +86,41 @@ pub enum Workload {
 pub struct ServiceSpec {
     pub name: String,
     pub host: String,
+    /// Component names of its instances: `gateway` or `<id>-<function>`.
     pub short: String,
     pub serving: Serving,
     pub workload: Workload,
+}
+
+impl ServiceSpec {
+    /// Whether the workload speaks gRPC (h2c) rather than HTTP/1.1.
+    pub fn h2c(&self) -> bool {
+        matches!(self.workload, Workload::Function(_))
+    }
+
+    /// Arguments after `<exe> component knative` that run this service's workload, locally and
+    /// in a container alike: it reads the chain spec at `chain_file` and calls its peers
+    /// through `via`.
+    pub fn command(&self, chain_file: &str, via: &str, peer_args: &[String]) -> Vec<String> {
+        let mut args = match &self.workload {
+            Workload::Gateway { timeout_ms } => vec!["gateway".to_string(), format!("--timeout-ms={timeout_ms}")],
+            Workload::Function(id) => vec!["function".to_string(), format!("--id={id}")],
+        };
+        args.extend([format!("--chain={chain_file}"), format!("--via={via}")]);
+        args.extend(peer_args.iter().cloned());
+        args
+    }
+}
+
+/// `--peer=<id>=<host>` for every function service: where the workloads send their calls.
+pub fn peer_args(specs: &[ServiceSpec]) -> Vec<String> {
+    specs
+        .iter()
+        .filter_map(|s| match s.workload {
+            Workload::Function(id) => Some(format!("--peer={id}={}", s.host)),
+            Workload::Gateway { .. } => None,
+        })
+        .collect()
 }
 
 /// The ingress's and activator's admin addresses, and everything instances need.
@@ -323,34 +355,18 @@ impl State {
         let suffix = if n == 0 { String::new() } else { format!(".{n}") };
         let mut sup = Supervisor::new(&p.env, "knative")?;
         let (fn_listener, fn_addr) = loopback_listener()?;
-        let chain_arg = format!("--chain={}", p.chain_file.display());
-        let (fn_name, mut spec, h2c) = match &s.spec.workload {
-            Workload::Gateway { timeout_ms } => (
-                format!("gateway{suffix}"),
-                ComponentSpec::new(format!("gateway{suffix}"), Role::Gateway)
-                    .arg("gateway")
-                    .arg(&chain_arg)
-                    .arg(format!("--timeout-ms={timeout_ms}")),
-                false,
-            ),
-            Workload::Function(id) => {
-                let name = format!("fn-{}{suffix}", s.spec.short);
-                let c =
-                    ComponentSpec::new(&name, Role::Function).arg("function").arg(&chain_arg).arg(format!("--id={id}"));
-                (name, c, true)
-            }
+        let (fn_name, role) = match s.spec.workload {
+            Workload::Gateway { .. } => (format!("gateway{suffix}"), Role::Gateway),
+            Workload::Function(_) => (format!("fn-{}{suffix}", s.spec.short), Role::Function),
         };
-        spec = spec.arg(format!("--via={}", p.ingress)).fd(fn_listener);
-        spec.args.extend(p.peer_args.iter().cloned());
+        let mut spec = ComponentSpec::new(&fn_name, role).fd(fn_listener);
+        spec.args = s.spec.command(&p.chain_file.display().to_string(), &p.ingress.to_string(), &p.peer_args);
         let spawn = now_ns();
         sup.start(spec)?;
         let process_ready = now_ns();
         let (qp_listener, qp) = loopback_listener()?;
         let (admin_listener, qp_admin) = loopback_listener()?;
-        let qp_name = match &s.spec.workload {
-            Workload::Gateway { .. } => format!("qp-gateway{suffix}"),
-            Workload::Function(_) => format!("qp-{}{suffix}", s.spec.short),
-        };
+        let qp_name = format!("qp-{}{suffix}", s.spec.short);
         let sv = &s.spec.serving;
         let mut qspec = ComponentSpec::new(&qp_name, Role::Sidecar)
             .arg("queue-proxy")
@@ -360,7 +376,7 @@ impl State {
             .arg(format!("--timeout-ms={}", sv.timeout.as_millis()))
             .fd(qp_listener)
             .fd(admin_listener);
-        if h2c {
+        if s.spec.h2c() {
             qspec = qspec.arg("--h2c");
         }
         sup.start(qspec)?;

@@ -101,12 +101,7 @@ impl Dataplane for Knative {
                 .fd(activator_admin_l),
         )?;
         let services = control::services(chain, names::NAMESPACE, names::DOMAIN);
-        let peer_args = chain
-            .functions
-            .iter()
-            .zip(services.iter().skip(1))
-            .map(|(f, s)| format!("--peer={}={}", f.id, s.host))
-            .collect();
+        let peer_args = control::peer_args(&services);
         let gateway_host = services[0].host.clone();
         let plane = Plane {
             env: env.clone(),

@@ -8,7 +8,7 @@
 //! Functions call each other through the ingress (`--via`), with the callee's external host, as
 //! in the paper's set-up; the knobs are the chain's `[knative]` values under their Knative names.
 
-use crate::control::{gateway_serving, services, ServiceSpec, Workload};
+use crate::control::{gateway_serving, peer_args, services, ServiceSpec};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use workloads::Chain;
@@ -40,18 +40,9 @@ impl Default for Options {
 
 fn service(chain: &Chain, s: &ServiceSpec, o: &Options, peers: &[String]) -> Value {
     let mut args: Vec<String> = vec!["component".into(), "knative".into()];
-    let port_name = match &s.workload {
-        Workload::Gateway { timeout_ms } => {
-            args.extend(["gateway".into(), format!("--timeout-ms={timeout_ms}")]);
-            "http1"
-        }
-        Workload::Function(id) => {
-            args.extend(["function".into(), format!("--id={id}")]);
-            "h2c"
-        }
-    };
-    args.extend([format!("--chain={CHAIN_IN_IMAGE}"), "--listen=0.0.0.0:8080".into(), format!("--via={}", o.via)]);
-    args.extend(peers.iter().cloned());
+    args.extend(s.command(CHAIN_IN_IMAGE, &o.via, peers));
+    args.push("--listen=0.0.0.0:8080".into());
+    let port_name = if s.h2c() { "h2c" } else { "http1" };
     let sv = &s.serving;
     json!({
         "apiVersion": "serving.knative.dev/v1",
@@ -85,8 +76,7 @@ fn service(chain: &Chain, s: &ServiceSpec, o: &Options, peers: &[String]) -> Val
 /// The multi-document `services.yaml`.
 pub fn services_yaml(chain: &Chain, o: &Options) -> String {
     let specs = services(chain, &o.namespace, &o.domain);
-    let peers: Vec<String> =
-        chain.functions.iter().zip(specs.iter().skip(1)).map(|(f, s)| format!("--peer={}={}", f.id, s.host)).collect();
+    let peers = peer_args(&specs);
     debug_assert_eq!(specs[0].serving, gateway_serving());
     let mut docs = vec![json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": o.namespace } })];
     docs.extend(specs.iter().map(|s| service(chain, s, o, &peers)));
