@@ -152,7 +152,7 @@ mod tests {
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let act = Arc::new(rt.block_on(async { Activator::new(scaler_addr, Duration::from_millis(300)) }));
+        let act = Arc::new(Activator::new(scaler_addr, Duration::from_millis(300)));
         act.routes.set("svc", "svc", Vec::new());
         let _server = std::thread::spawn({
             let act = act.clone();

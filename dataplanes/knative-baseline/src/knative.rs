@@ -115,7 +115,7 @@ impl Dataplane for Knative {
         };
         let control = ControlPlane::start(control_listener, control_addr, plane, services)?;
         Ok(Box::new(KnativeDeployment {
-            sup: Some(sup),
+            sup,
             control,
             endpoint: Endpoint { addr: ingress, host: Some(gateway_host) },
             ingress_admin,
@@ -140,13 +140,9 @@ impl Dataplane for Knative {
             Cmd::Activator { autoscaler, timeout_ms } => {
                 component::set_process_name("sb-activator");
                 let (data, admin) = two_listeners()?;
-                let rt = component::runtime(1)?;
-                // The activator's control client needs a runtime to exist when it is built.
-                let act =
-                    Arc::new(rt.block_on(async { Activator::new(autoscaler, Duration::from_millis(timeout_ms)) }));
+                let act = Arc::new(Activator::new(autoscaler, Duration::from_millis(timeout_ms)));
                 let routes = act.routes.clone();
                 let a2 = act.clone();
-                drop(rt);
                 serve_pair(1, data, act, admin, Admin { routes, metrics: move || a2.metrics() })
             }
             Cmd::QueueProxy { service, upstream, container_concurrency, timeout_ms, h2c } => {
@@ -196,7 +192,7 @@ fn serve_pair<H: proxy::Handle, A: proxy::Handle>(
 }
 
 struct KnativeDeployment {
-    sup: Option<Supervisor>,
+    sup: Supervisor,
     control: ControlPlane,
     endpoint: Endpoint,
     ingress_admin: SocketAddr,
@@ -209,7 +205,7 @@ impl Deployment for KnativeDeployment {
     }
 
     fn components(&self) -> Vec<Component> {
-        let mut v = self.sup.as_ref().map(|s| s.components()).unwrap_or_default();
+        let mut v = self.sup.components();
         v.extend(self.control.shared.components.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
         v
     }
@@ -250,11 +246,12 @@ impl Deployment for KnativeDeployment {
         }
     }
 
-    fn teardown(mut self: Box<Self>) -> Vec<Exit> {
-        let mut exits = self.control.shutdown();
-        if let Some(s) = self.sup.take() {
-            exits.extend(s.shutdown());
-        }
+    /// Instances first (the control plane stops scaling, then stops them), then the ingress and
+    /// the activator.
+    fn teardown(self: Box<Self>) -> Vec<Exit> {
+        let KnativeDeployment { sup, mut control, .. } = *self;
+        let mut exits = control.shutdown();
+        exits.extend(sup.shutdown());
         exits
     }
 }
