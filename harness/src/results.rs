@@ -510,7 +510,6 @@ pub fn write_summary_md(
             i.cold_starts.len()
         );
         let mut services: Vec<&str> = i.cold_starts.iter().map(|c| c.service.as_str()).collect();
-        services.dedup();
         services.sort();
         services.dedup();
         for svc in services {

@@ -72,8 +72,9 @@ pub fn scrape(component: &str, admin: SocketAddr) -> std::io::Result<Vec<Counter
         .collect())
 }
 
-fn metric(counters: &[Counter], prefix: &str) -> u64 {
-    counters.iter().filter(|c| c.name.split('{').next() == Some(prefix)).map(|c| c.value).sum()
+/// Sum of the samples of metric `name`, whatever their labels.
+pub fn metric(counters: &[Counter], name: &str) -> u64 {
+    counters.iter().filter(|c| c.name.split('{').next() == Some(name)).map(|c| c.value).sum()
 }
 
 /// What the data path runs for a service.

@@ -236,7 +236,7 @@ impl Deployment for KnativeDeployment {
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         loop {
             let sent = control::scrape("activator", self.activator_admin)
-                .map(|c| c.iter().filter(|c| c.name == "activator_cold_reported_total").map(|c| c.value).sum())
+                .map(|c| control::metric(&c, "activator_cold_reported_total"))
                 .unwrap_or(0);
             let have = recorded();
             if have.len() as u64 >= sent || std::time::Instant::now() > deadline {
