@@ -42,6 +42,14 @@ if ! mountpoint -q /sys/fs/bpf; then
   say "mounted bpffs on /sys/fs/bpf"
 fi
 
+# backend u-spright (unix datagram sockets): a receiving socket must queue every descriptor a
+# chain can have in flight (its pool_slots), or functions can deadlock on each other's queues.
+qlen=$(cat /proc/sys/net/unix/max_dgram_qlen)
+if [ "$qlen" -lt 1024 ]; then
+  echo 1024 > /proc/sys/net/unix/max_dgram_qlen || die "cannot raise net.unix.max_dgram_qlen"
+  say "raised net.unix.max_dgram_qlen: $qlen -> 1024 (backend u-spright)"
+fi
+
 # --- hugepages -------------------------------------------------------------------------------
 want=${HUGEPAGES:-512}
 have=$(cat /proc/sys/vm/nr_hugepages)

@@ -129,7 +129,9 @@ fn tcp_client(cpu: usize) -> SocketClient {
 /// Two sockets registered in the SK_MSG program's SOCKHASH under keys of a fresh chain; the
 /// peer answers each descriptor by addressing it back.
 fn sk_msg_client(node: &std::sync::Mutex<ebpf_sk_msg::node::EbpfNode>, cpu: usize) -> SocketClient {
-    let chain = node.lock().unwrap().new_chain_id();
+    // Chain ids of this benchmark process only (no deployment runs beside it).
+    static NEXT_CHAIN: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(1);
+    let chain = NEXT_CHAIN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (here, there) = (shm::key(chain, 1), shm::key(chain, 2));
     let (a, a_peer) = tcp_pair();
     let (b, b_peer) = tcp_pair();

@@ -40,7 +40,7 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// List the registered backends.
+    /// List the registered backends and the options each accepts (`--backend-opt`).
     Backends,
     /// Real Knative: generate what deploys a chain on a Knative cluster (see deploy/kind/).
     #[command(subcommand)]
@@ -149,6 +149,10 @@ struct RunArgs {
     /// the defaults that the flags below override.
     #[arg(long)]
     chain: PathBuf,
+    /// A backend option, KEY=VALUE (repeat for several); `spright-bench backends` lists each
+    /// backend's options and defaults. Recorded in the manifest and summary.
+    #[arg(long = "backend-opt", value_name = "KEY=VALUE")]
+    backend_opt: Vec<String>,
     /// Results directory to create (must not exist or be empty).
     /// Default: results/runs/<time>-<chain>-<backend>.
     #[arg(long)]
@@ -174,9 +178,13 @@ struct ReproduceArgs {
     /// Chains to run (names of files in --chains-dir).
     #[arg(long, value_delimiter = ',', default_values_t = harness::reproduce::DEFAULT_CHAINS.iter().map(|s| s.to_string()))]
     chains: Vec<String>,
-    /// Backends to run (default: every registered backend).
+    /// Backends to run (default: the paper's four, grpc, s-spright, d-spright, knative).
     #[arg(long, value_delimiter = ',')]
     backends: Vec<String>,
+    /// A backend option, [BACKEND:]KEY=VALUE (repeat for several): with a backend, for that
+    /// backend only; without, for every chosen backend that has the option.
+    #[arg(long = "backend-opt", value_name = "[BACKEND:]KEY=VALUE")]
+    backend_opt: Vec<String>,
     /// First offered rate; each further point doubles it.
     #[arg(long, default_value_t = 250.0)]
     start_rate: f64,
@@ -254,7 +262,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
     let exe = std::env::current_exe().context("locate own executable")?;
     match cmd {
         Cmd::Run(a) => {
-            harness::registry::get(&a.backend).map_err(anyhow::Error::msg)?;
+            let backend_options = harness::registry::options(harness::registry::get(&a.backend)?, &a.backend_opt)?;
             let mut chain = workloads::load_chain(&a.chain)?;
             a.load.overrides().apply(&mut chain).map_err(anyhow::Error::msg)?;
             if a.sample_ms == 0 {
@@ -265,6 +273,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
                 .unwrap_or_else(|| PathBuf::from(format!("results/runs/{}-{}-{}", stamp(), chain.name, a.backend)));
             let opts = RunOptions {
                 backend: a.backend,
+                backend_options,
                 chain,
                 out,
                 sample_interval: Duration::from_millis(a.sample_ms),
@@ -296,6 +305,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
                 chains_dir: a.chains_dir,
                 chains: a.chains,
                 backends: a.backends,
+                backend_options: a.backend_opt,
                 start_rate: a.start_rate,
                 max_points: a.max_points,
                 duration_s: a.duration,
@@ -327,6 +337,9 @@ fn real_main(cmd: Cmd) -> Result<()> {
         Cmd::Backends => {
             for b in harness::registry::all() {
                 println!("{:14} {}", b.name(), b.label());
+                for o in b.options() {
+                    println!("{:14}   --backend-opt {}", "", o.describe());
+                }
             }
         }
         Cmd::Knative(KnativeCmd::Manifests { chain, out, image, namespace, domain, via }) => {

@@ -12,7 +12,9 @@ use crate::figures::{self, Panel, Series};
 use crate::registry;
 use crate::results::{summary_row, Summary, SUMMARY_COLUMNS};
 use crate::run::{run, LoadOverrides, RunOptions};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use dataplane_api::{options, BackendOptions, Dataplane};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +26,8 @@ pub struct ReproduceOptions {
     pub chains_dir: PathBuf,
     pub chains: Vec<String>,
     pub backends: Vec<String>,
+    /// `[BACKEND:]KEY=VALUE` backend options, as given.
+    pub backend_options: Vec<String>,
     pub start_rate: f64,
     pub max_points: usize,
     pub duration_s: f64,
@@ -40,15 +44,37 @@ fn saturated(s: &Summary) -> bool {
     s.achieved_rps < 0.9 * offered || s.errors as f64 / total > 0.01 || s.latency.p99_us > 500_000.0
 }
 
-pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf> {
-    let backends: Vec<&str> = if o.backends.is_empty() {
-        registry::local().iter().map(|b| b.name()).collect()
-    } else {
-        o.backends.iter().map(String::as_str).collect()
-    };
-    for b in &backends {
-        registry::get(b).map_err(anyhow::Error::msg)?;
+/// `[BACKEND:]KEY=VALUE` options for each of `backends`, validated before anything runs: with a
+/// backend, for that one; without, for every backend that declares the key (at least one must).
+fn backend_options(backends: &[&'static dyn Dataplane], given: &[String]) -> Result<Vec<BackendOptions>> {
+    let names = || backends.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ");
+    let mut per: Vec<Vec<String>> = vec![Vec::new(); backends.len()];
+    for g in given {
+        let (scope, kv) = match g.split_once(':') {
+            Some((b, kv)) if !b.contains('=') => (Some(b), kv),
+            _ => (None, g.as_str()),
+        };
+        let (key, _) = options::parse_assignment(kv)?;
+        let chosen: Vec<usize> = match scope {
+            Some(b) => backends.iter().position(|x| x.name() == b).into_iter().collect(),
+            None => (0..backends.len()).filter(|&i| backends[i].options().iter().any(|o| o.key == key)).collect(),
+        };
+        match (scope, chosen.is_empty()) {
+            (Some(b), true) => bail!("--backend-opt {g}: backend {b} is not among those run ({})", names()),
+            (None, true) => bail!("--backend-opt {g}: none of the backends run ({}) has an option {key:?}", names()),
+            _ => chosen.into_iter().for_each(|i| per[i].push(kv.to_string())),
+        }
     }
+    backends.iter().zip(per).map(|(b, p)| Ok(registry::options(*b, &p)?)).collect()
+}
+
+pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf> {
+    let backends: Vec<&'static dyn Dataplane> = if o.backends.is_empty() {
+        registry::paper()
+    } else {
+        o.backends.iter().map(|b| registry::get(b)).collect::<Result<_, _>>()?
+    };
+    let options = backend_options(&backends, &o.backend_options)?;
     let mut chains = Vec::new();
     for name in &o.chains {
         let path = o.chains_dir.join(format!("{name}.toml"));
@@ -63,7 +89,7 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
     let total = backends.len() * chains.len();
     let mut k = 0;
     'outer: for chain in &chains {
-        for backend in &backends {
+        for (backend, backend_options) in backends.iter().map(|b| b.name()).zip(&options) {
             k += 1;
             let mut rate = o.start_rate;
             for _ in 0..o.max_points {
@@ -83,6 +109,7 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
                 .map_err(anyhow::Error::msg)?;
                 let opts = RunOptions {
                     backend: backend.to_string(),
+                    backend_options: backend_options.clone(),
                     chain: c,
                     out: points_dir.join(format!("{}-{}-{}", chain.name, backend, rate as u64)),
                     sample_interval: Duration::from_millis(250),
@@ -106,7 +133,8 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
             }
         }
     }
-    write_comparison(&o.out, &all, o)?;
+    let described = backends.iter().zip(&options).map(|(b, o)| (b.name().to_string(), o.describe())).collect();
+    write_comparison(&o.out, &all, o, described)?;
     Ok(o.out.clone())
 }
 
@@ -118,9 +146,17 @@ struct Meta {
     duration_s: f64,
     warmup_s: f64,
     start_rate: f64,
+    /// Each backend's options (`--backend-opt`), as `k=v, k=v`.
+    #[serde(default)]
+    backend_options: BTreeMap<String, String>,
 }
 
-fn write_comparison(out: &Path, all: &[Summary], o: &ReproduceOptions) -> Result<()> {
+fn write_comparison(
+    out: &Path,
+    all: &[Summary],
+    o: &ReproduceOptions,
+    backend_options: BTreeMap<String, String>,
+) -> Result<()> {
     let path = out.join("comparison.csv");
     let mut w = csv::Writer::from_path(&path).with_context(|| format!("create {}", path.display()))?;
     w.write_record(SUMMARY_COLUMNS)?;
@@ -142,6 +178,7 @@ fn write_comparison(out: &Path, all: &[Summary], o: &ReproduceOptions) -> Result
         duration_s: o.duration_s,
         warmup_s: o.warmup_s,
         start_rate: o.start_rate,
+        backend_options,
     };
     std::fs::write(out.join("reproduce.json"), serde_json::to_string_pretty(&meta)?).context("write reproduce.json")?;
     summarize(out)
@@ -176,7 +213,10 @@ pub fn summarize(out: &Path) -> Result<()> {
     writeln!(md, "Backends:\n")?;
     for n in names {
         let label = registry::get(n).map(|b| b.label()).unwrap_or("not registered in this build");
-        writeln!(md, "- `{n}`: {label}")?;
+        match meta.backend_options.get(n) {
+            Some(opts) => writeln!(md, "- `{n}`: {label} (options: {opts})")?,
+            None => writeln!(md, "- `{n}`: {label}")?,
+        }
     }
     writeln!(md)?;
     let mut chains: Vec<&str> = all.iter().map(|s| s.chain.as_str()).collect();

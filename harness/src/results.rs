@@ -184,6 +184,8 @@ pub struct RunInputs<'a> {
     pub window: (f64, f64),
     /// Where the components ran ([`dataplane_api::Deployment::placement`]).
     pub placement: &'a str,
+    /// The backend's options (`--backend-opt`).
+    pub options: &'a dataplane_api::BackendOptions,
     /// Why CPU was not measured, if it was not (the system runs elsewhere).
     pub cpu_unavailable: Option<&'a str>,
     pub cold_starts: &'a [ColdStart],
@@ -450,6 +452,7 @@ pub fn write_summary_md(
     let mut md = String::new();
     md += &format!("# {} on {}\n\n", s.chain, s.backend);
     md += &format!("Backend: `{}`, {label}.\n\n", s.backend);
+    md += &format!("Backend options: {}.\n\n", i.options.describe());
     md += &format!("Placement: {}; the load generator is a thread of the driver.\n\n", i.placement);
     md += &format!(
         "Load: {}; {:.1} s measured after {:.1} s warm-up.\n",

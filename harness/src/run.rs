@@ -117,6 +117,8 @@ impl LoadOverrides {
 
 pub struct RunOptions {
     pub backend: String,
+    /// The backend's options, validated ([`registry::options`]).
+    pub backend_options: dataplane_api::BackendOptions,
     pub chain: Chain,
     pub out: PathBuf,
     pub sample_interval: Duration,
@@ -168,13 +170,18 @@ pub fn load_spec(chain: &Chain, endpoint: &dataplane_api::Endpoint) -> LoadSpec 
 }
 
 pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
-    let backend = registry::get(&opts.backend).map_err(anyhow::Error::msg)?;
+    let backend = registry::get(&opts.backend)?;
     let chain = &opts.chain;
     let dir = RunDir::create(&opts.out)?;
     let env = envinfo::collect();
     let (started_unix, started_iso) = crate::clock::wall_clock();
     tracing::info!("deploying chain {} on {} ...", chain.name, backend.name());
-    let deploy_env = DeployEnv { exe: opts.exe.clone(), log_dir: dir.path("logs"), ready_timeout: opts.ready_timeout };
+    let deploy_env = DeployEnv {
+        exe: opts.exe.clone(),
+        log_dir: dir.path("logs"),
+        ready_timeout: opts.ready_timeout,
+        options: opts.backend_options.clone(),
+    };
     let deployment = match backend.deploy(chain, &deploy_env) {
         Ok(d) => d,
         Err(e) => {
@@ -269,6 +276,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         system: &system,
         window,
         placement: &placement,
+        options: &opts.backend_options,
         cpu_unavailable: cpu_unavailable.as_deref(),
         cold_starts: &cold_starts,
         load_start_ns: load.start_ns,
@@ -285,7 +293,11 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         "complete": true,
         "interrupted": load.interrupted,
         "environment": env,
-        "backend": { "name": backend.name(), "label": backend.label() },
+        "backend": {
+            "name": backend.name(),
+            "label": backend.label(),
+            "options": opts.backend_options.iter().collect::<std::collections::BTreeMap<_, _>>(),
+        },
         "chain": { "name": chain.name, "source": chain.source, "spec": chain.spec_text },
         "load": {
             "pattern": l.pattern.describe(),

@@ -15,11 +15,10 @@ use std::time::Duration;
 /// execution gives, byte for byte; bad HTTP gets the documented status codes.
 pub fn responses_equal_reference(backend: &str) {
     let _g = serial();
-    let b = harness::registry::get(backend).unwrap();
     for name in ["synthetic-2", "synthetic-5", "call-tree"] {
         let chain = chain(name);
         let dir = scratch("ref");
-        let dep = b.deploy(&chain, &deploy_env(&dir)).unwrap_or_else(|e| panic!("deploy {name}: {e}"));
+        let dep = deploy(backend, &chain, &dir);
         let addr = dep.endpoint().addr;
         let host = dep.endpoint().host.unwrap_or_else(|| addr.to_string());
         for route in &chain.routes {
@@ -72,16 +71,7 @@ fn run_opts(backend: &str, chain_name: &str, rate: f64, duration: f64) -> RunOpt
     LoadOverrides { rate: Some(rate), duration_s: Some(duration), warmup_s: Some(0.5), ..Default::default() }
         .apply(&mut chain)
         .unwrap();
-    RunOptions {
-        backend: backend.into(),
-        chain,
-        out: scratch("run"),
-        sample_interval: Duration::from_millis(100),
-        exe: exe(),
-        progress: false,
-        command_line: vec!["test".into()],
-        ready_timeout: Duration::from_secs(20),
-    }
+    run_options(backend, chain)
 }
 
 /// A run through the driver: every request succeeds, the results directory has every promised
@@ -203,4 +193,5 @@ backend_tests! {
     s_spright => "s-spright",
     d_spright => "d-spright",
     knative => "knative",
+    u_spright => "u-spright",
 }

@@ -31,7 +31,24 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
     fails_with(&["run", "--backend", "grpc", "--chain", c, "--duration", "0", "--out", o], "--duration");
     fails_with(&["run", "--backend", "grpc", "--chain", c, "--pattern", "wave", "--out", o], "wave");
     fails_with(&["run", "--backend", "grpc", "--out", o], "--chain");
-    fails_with(&["run", "--backend", "knative-remote", "--chain", c, "--out", o], "SPRIGHT_KNATIVE_INGRESS");
+    fails_with(&["run", "--backend", "knative-remote", "--chain", c, "--out", o], "needs --backend-opt ingress=");
+    fails_with(
+        &["run", "--backend", "d-spright", "--chain", c, "--backend-opt", "colour=red", "--out", o],
+        "backend d-spright has no option \"colour\"; its options: poll, pool, cpus",
+    );
+    fails_with(
+        &["run", "--backend", "d-spright", "--chain", c, "--backend-opt", "cpus=3-1", "--out", o],
+        "--backend-opt cpus=3-1: a DPDK cpuset",
+    );
+    fails_with(&["run", "--backend", "grpc", "--chain", c, "--backend-opt", "x", "--out", o], "expected KEY=VALUE");
+    fails_with(
+        &["reproduce", "--backends", "grpc,s-spright", "--backend-opt", "poll=busy", "--out", o],
+        "none of the backends run (grpc, s-spright) has an option \"poll\"",
+    );
+    fails_with(
+        &["reproduce", "--backends", "grpc", "--backend-opt", "d-spright:poll=busy", "--out", o],
+        "backend d-spright is not among those run (grpc)",
+    );
     fails_with(&["knative", "manifests", "--chain", "/no/such.toml", "--out", o], "/no/such.toml");
     fails_with(&["run", "--backend", "grpc", "--chain", c, "--think-ms", "9", "--out", o], "MIN-MAX");
     let bad = scratch("bad.toml");
@@ -79,7 +96,12 @@ fn help_explains_every_run_option() {
         assert!(text.contains(flag), "--help lacks {flag}");
     }
     let out = cli(&["backends"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("grpc"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for b in harness::registry::all() {
+        assert!(text.contains(b.name()), "backends lacks {}", b.name());
+    }
+    assert!(text.contains("--backend-opt poll=busy|backoff (default busy)"), "{text}");
+    assert!(text.contains("--backend-opt ingress=VALUE (required)"), "{text}");
 }
 
 #[test]

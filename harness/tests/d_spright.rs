@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 fn deploy(backend: &str, name: &str) -> (Box<dyn Deployment>, std::path::PathBuf) {
     let dir = scratch(backend);
-    let d = harness::registry::get(backend).unwrap().deploy(&chain(name), &deploy_env(&dir)).unwrap();
-    (d, dir)
+    (common::deploy(backend, &chain(name), &dir), dir)
 }
 
 /// The paper's central contrast, both figures from one test: with no load, every D-SPRIGHT
@@ -140,11 +139,7 @@ fn teardown_removes_dpdk_state() {
 #[test]
 fn backoff_mode_is_opt_in_and_labelled() {
     let _g = serial();
-    std::env::set_var("SPRIGHT_DPDK_POLL", "backoff");
-    let deployed =
-        harness::registry::get("d-spright").unwrap().deploy(&chain("synthetic-2"), &deploy_env(&scratch("bo")));
-    std::env::remove_var("SPRIGHT_DPDK_POLL");
-    let d = deployed.unwrap();
+    let d = try_deploy("d-spright", &chain("synthetic-2"), &scratch("bo"), &["poll=backoff"]).unwrap();
     assert!(d.placement().contains("BACK-OFF"), "{}", d.placement());
     let addr = d.endpoint().addr;
     assert_eq!(request_once(addr, "/pipe", &addr.to_string(), b"x").unwrap().0, 200);
@@ -153,14 +148,12 @@ fn backoff_mode_is_opt_in_and_labelled() {
     d.teardown();
     eprintln!("back-off idle CPU: {pct:.1}% for {pollers} pollers");
     assert!(pct < 0.5 * 100.0 * pollers.min(2.0), "back-off pollers idle at {pct:.1}% CPU");
-    std::env::set_var("SPRIGHT_DPDK_POLL", "lazy");
-    let bad = harness::registry::get("d-spright").unwrap().deploy(&chain("synthetic-2"), &deploy_env(&scratch("bo")));
-    std::env::remove_var("SPRIGHT_DPDK_POLL");
-    let err = bad.err().expect("an unknown poll mode is an error").to_string();
-    assert!(err.contains("SPRIGHT_DPDK_POLL") && err.contains("busy or backoff"), "{err}");
+    let d_spright = harness::registry::get("d-spright").unwrap();
+    let err = harness::registry::options(d_spright, &["poll=lazy".into()]).unwrap_err().to_string();
+    assert_eq!(err, "--backend-opt poll=lazy: use busy or backoff");
 }
 
-/// The rte_mempool option (`SPRIGHT_DPDK_POOL=mempool`): the same request protocol over slots
+/// The rte_mempool option (`pool=mempool`): the same request protocol over slots
 /// in a DPDK mempool answers exactly what the reference execution gives, reports where its
 /// slots live, and leaves no DPDK state behind.
 #[test]
@@ -169,10 +162,7 @@ fn mempool_option_serves_like_the_reference() {
     for name in ["synthetic-2", "call-tree"] {
         let chain = chain(name);
         let dir = scratch("mp");
-        std::env::set_var("SPRIGHT_DPDK_POOL", "mempool");
-        let deployed = harness::registry::get("d-spright").unwrap().deploy(&chain, &deploy_env(&dir));
-        std::env::remove_var("SPRIGHT_DPDK_POOL");
-        let d = deployed.unwrap();
+        let d = try_deploy("d-spright", &chain, &dir, &["pool=mempool"]).unwrap();
         assert!(d.placement().contains("rte_mempool"), "{}", d.placement());
         let addr = d.endpoint().addr;
         for route in &chain.routes {
@@ -191,8 +181,7 @@ fn mempool_option_serves_like_the_reference() {
         assert!(!std::path::Path::new("/var/run/dpdk").join(&prefix).exists(), "runtime dir left");
         let _ = std::fs::remove_dir_all(dir);
     }
-    std::env::set_var("SPRIGHT_DPDK_POOL", "heap");
-    let bad = harness::registry::get("d-spright").unwrap().deploy(&chain("synthetic-2"), &deploy_env(&scratch("mp")));
-    std::env::remove_var("SPRIGHT_DPDK_POOL");
-    assert!(bad.err().expect("unknown pool kind").to_string().contains("use shm or mempool"));
+    let d_spright = harness::registry::get("d-spright").unwrap();
+    let err = harness::registry::options(d_spright, &["pool=heap".into()]).unwrap_err().to_string();
+    assert_eq!(err, "--backend-opt pool=heap: use shm or mempool");
 }

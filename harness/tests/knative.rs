@@ -9,14 +9,13 @@ mod common;
 use common::*;
 use dataplane_api::{Counter, Deployment, Role};
 use harness::loadgen::http::request_once;
-use harness::run::{pid_alive, run, LoadOverrides, RunOptions};
-use knative_baseline::INGRESS_VAR;
+use harness::run::{pid_alive, run, LoadOverrides};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn deploy(chain: &workloads::Chain, dir: &std::path::Path) -> Box<dyn Deployment> {
-    harness::registry::get("knative").unwrap().deploy(chain, &deploy_env(dir)).unwrap()
+    common::deploy("knative", chain, dir)
 }
 
 /// Sum of the counters whose name starts with `name` (any labels), of components matching `comp`.
@@ -32,19 +31,6 @@ fn labelled(cs: &[Counter], name: &str, label: &str) -> u64 {
 fn custom_chain(base: &str, edit: impl Fn(String) -> String) -> workloads::Chain {
     let text = edit(std::fs::read_to_string(chain_path(base)).unwrap());
     workloads::parse_chain(&text, &chain_path(base)).unwrap()
-}
-
-fn run_options(backend: &str, chain: workloads::Chain) -> RunOptions {
-    RunOptions {
-        backend: backend.into(),
-        chain,
-        out: scratch("kn-run"),
-        sample_interval: Duration::from_millis(100),
-        exe: exe(),
-        progress: false,
-        command_line: vec!["test".into()],
-        ready_timeout: Duration::from_secs(20),
-    }
 }
 
 fn post(d: &dyn Deployment, route: &str, body: &[u8]) -> (u16, Vec<u8>) {
@@ -296,18 +282,18 @@ fn knative_remote_measures_through_an_ingress_url() {
     let dir = scratch("kn-remote");
     let d = deploy(&chain, &dir);
     let remote = harness::registry::get("knative-remote").unwrap();
-    std::env::remove_var(INGRESS_VAR);
-    let err = remote.deploy(&chain, &deploy_env(&dir)).err().expect("no ingress configured").to_string();
-    assert!(err.contains("SPRIGHT_KNATIVE_INGRESS"), "{err}");
-    std::env::set_var(INGRESS_VAR, format!("http://{}", d.endpoint().addr));
+    let err = harness::registry::options(remote, &[]).unwrap_err().to_string();
+    assert!(err.contains("--backend-opt ingress="), "{err}");
     let mut c = chain.clone();
     LoadOverrides { rate: Some(100.0), duration_s: Some(1.5), warmup_s: Some(0.2), ..Default::default() }
         .apply(&mut c)
         .unwrap();
-    let opts = run_options("knative-remote", c);
-    let outcome = run(&opts, &Arc::new(AtomicBool::new(false)));
-    std::env::remove_var(INGRESS_VAR);
-    let outcome = outcome.unwrap();
+    let opts = run_options_with("knative-remote", c, &[&format!("ingress=http://{}", d.endpoint().addr)]);
+    let outcome = run(&opts, &Arc::new(AtomicBool::new(false))).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["backend"]["options"]["ingress"], format!("http://{}", d.endpoint().addr));
+    assert_eq!(manifest["backend"]["options"]["namespace"], "spright", "defaults are recorded too");
     assert!(outcome.summary.ok >= 100 && outcome.summary.errors == 0, "{:?}", outcome.summary);
     assert!(outcome.summary.sut_cpu_s.is_nan());
     let md = std::fs::read_to_string(outcome.dir.join("summary.md")).unwrap();

@@ -15,8 +15,7 @@ use std::time::Duration;
 
 fn deploy(name: &str) -> (Box<dyn Deployment>, std::path::PathBuf) {
     let dir = scratch("ss");
-    let d = harness::registry::get("s-spright").unwrap().deploy(&chain(name), &deploy_env(&dir)).unwrap();
-    (d, dir)
+    (common::deploy("s-spright", &chain(name), &dir), dir)
 }
 
 fn counter(cs: &[Counter], component: &str, name: &str) -> u64 {
@@ -231,7 +230,7 @@ fn exhausted_pool_is_503_and_timeout_is_504_without_leaking() {
         [[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"slow\"]\n";
     let chain = workloads::parse_chain(spec, std::path::Path::new("slow.toml")).unwrap();
     let dir = scratch("slow");
-    let d = harness::registry::get("s-spright").unwrap().deploy(&chain, &deploy_env(&dir)).unwrap();
+    let d = common::deploy("s-spright", &chain, &dir);
     let addr = d.endpoint().addr;
     let slow: Vec<_> = (0..2)
         .map(|_| std::thread::spawn(move || request_once(addr, "/r", &addr.to_string(), b"x").unwrap().0))

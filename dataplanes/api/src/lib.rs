@@ -9,9 +9,11 @@
 //! - [`gateway`]: the client-facing HTTP/1.1 entry point (`POST /<route>`), identical for every
 //!   backend so that only the transport behind it differs.
 //! - [`component`]: the helpers a component process uses (its listener, readiness, logging).
+//! - [`options`]: backend options as data (`--backend-opt key=value`), declared by each backend.
 
 pub mod component;
 pub mod gateway;
+pub mod options;
 pub mod supervisor;
 
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use workloads::Chain;
 
+pub use options::{BackendOptions, OptionError, OptionSpec, Values};
 pub use supervisor::{ComponentSpec, Supervisor};
 
 /// What a component process does, for CPU accounting and reports.
@@ -107,6 +110,8 @@ pub struct DeployEnv {
     pub log_dir: PathBuf,
     /// How long a component may take to report ready.
     pub ready_timeout: Duration,
+    /// The backend's options, validated against [`Dataplane::options`].
+    pub options: BackendOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +124,13 @@ pub enum DeployError {
     NotReady { name: String, timeout: Duration, log_tail: String },
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
+    /// Host state the backend needs could not be set up (a pool, an eBPF program, a socket-map
+    /// entry, a route in a proxy).
+    #[error("{what}: {source}")]
+    Host { what: String, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error(transparent)]
+    Options(#[from] OptionError),
+    /// The backend cannot run with this machine or configuration, and why.
     #[error("{0}")]
     Unsupported(String),
 }
@@ -128,6 +140,14 @@ impl DeployError {
     pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> DeployError {
         let what = what.into();
         move |source| DeployError::Io { what, source }
+    }
+
+    /// For `map_err`: setting up host state (`what`) failed.
+    pub fn host<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+        what: impl Into<String>,
+    ) -> impl FnOnce(E) -> DeployError {
+        let what = what.into();
+        move |e| DeployError::Host { what, source: e.into() }
     }
 }
 
@@ -148,6 +168,11 @@ pub trait Dataplane: Send + Sync {
     fn name(&self) -> &'static str;
     /// What this backend is, printed in every output (e.g. "local model of Knative's data path").
     fn label(&self) -> &'static str;
+    /// The options it accepts (`--backend-opt key=value`); the driver validates them before
+    /// [`Dataplane::deploy`] and passes them in [`DeployEnv::options`].
+    fn options(&self) -> &'static [OptionSpec] {
+        &[]
+    }
     /// Start every process of `chain` and return once all of them are ready.
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError>;
     /// Entry point of this backend's component processes (`<exe> component <name> <args>`).
@@ -166,7 +191,7 @@ pub trait Deployment: Send {
     }
     /// Where the components run (CPU pinning, polling mode), recorded in the run's manifest.
     fn placement(&self) -> String {
-        "unpinned: every component may run on any allowed CPU".into()
+        UNPINNED.into()
     }
     /// Requests that waited for an instance to start (backends that scale to zero).
     fn cold_starts(&self) -> Vec<ColdStart> {
@@ -179,6 +204,9 @@ pub trait Deployment: Send {
     /// Kill and reap every process, undo host state, and say how each component ended.
     fn teardown(self: Box<Self>) -> Vec<Exit>;
 }
+
+/// [`Deployment::placement`] of a deployment that pins nothing.
+pub const UNPINNED: &str = "unpinned: every component may run on any allowed CPU";
 
 /// The common case: a deployment that is a set of supervised processes and an endpoint.
 pub struct ProcessDeployment {

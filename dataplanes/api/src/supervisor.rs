@@ -35,16 +35,18 @@ pub struct ComponentSpec {
     pub args: Vec<String>,
     /// Descriptors handed to the process as fds 3, 4, ... in order (`LISTEN_FDS` = count).
     pub fds: Vec<OwnedFd>,
-    /// Extra environment variables.
-    pub env: Vec<(String, String)>,
 }
 
 impl ComponentSpec {
     pub fn new(name: impl Into<String>, role: Role) -> Self {
-        ComponentSpec { name: name.into(), role, args: Vec::new(), fds: Vec::new(), env: Vec::new() }
+        ComponentSpec { name: name.into(), role, args: Vec::new(), fds: Vec::new() }
     }
     pub fn arg(mut self, a: impl Into<String>) -> Self {
         self.args.push(a.into());
+        self
+    }
+    pub fn args<S: Into<String>>(mut self, a: impl IntoIterator<Item = S>) -> Self {
+        self.args.extend(a.into_iter().map(Into::into));
         self
     }
     /// Pass a listening socket (or any descriptor) as the next fd.
@@ -97,10 +99,6 @@ impl Supervisor {
         let mut cmd = Command::new(&self.exe);
         cmd.arg("component").arg(&self.backend).args(&spec.args);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log_err));
-        cmd.env("SPRIGHT_COMPONENT", &spec.name);
-        for (k, v) in &spec.env {
-            cmd.env(k, v);
-        }
         let raw: Vec<i32> = spec.fds.iter().map(|f| f.as_raw_fd()).collect();
         if raw.len() > MAX_FDS {
             return Err(DeployError::Io {
@@ -189,10 +187,12 @@ impl Supervisor {
 
     /// Kill (SIGTERM, then SIGKILL after a grace period) and reap every process, newest first.
     pub fn shutdown(mut self) -> Vec<Exit> {
-        self.stop_all()
+        self.stop()
     }
 
-    fn stop_all(&mut self) -> Vec<Exit> {
+    /// [`Supervisor::shutdown`] for an owner that cannot give the supervisor up (its own `Drop`
+    /// follows the same order). Only the first call stops anything.
+    pub fn stop(&mut self) -> Vec<Exit> {
         if self.done {
             return Vec::new();
         }
@@ -240,7 +240,7 @@ impl Supervisor {
 
 impl Drop for Supervisor {
     fn drop(&mut self) {
-        self.stop_all();
+        self.stop();
     }
 }
 

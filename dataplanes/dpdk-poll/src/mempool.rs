@@ -1,5 +1,5 @@
 //! Optional slot storage for D-SPRIGHT in a DPDK `rte_mempool`, as the paper's D-SPRIGHT keeps
-//! its messages (`SPRIGHT_DPDK_POOL=mempool`). The request protocol is still [`shm::Pool`]'s;
+//! its messages (option `pool=mempool`). The request protocol is still [`shm::Pool`]'s;
 //! only where slots live and how free ones are found change (see [`shm::SlotStore`]).
 //!
 //! Descriptors still carry slot indices, never addresses: every process builds the same
@@ -31,9 +31,8 @@ unsafe impl Send for MempoolStore {}
 // SAFETY: see above.
 unsafe impl Sync for MempoolStore {}
 
-/// The slot's index lives in the slot-control word the pool protocol leaves unused in this
-/// store (`SlotCtl::next_free`, bytes 8..12 of the slot).
-const INDEX_OFFSET: usize = 8;
+/// The slot's index lives in the word of the slot header the pool protocol leaves to the store.
+const INDEX_OFFSET: usize = shm::STORE_WORD_OFFSET;
 
 fn index_word(obj: *mut u8) -> &'static AtomicU32 {
     // SAFETY: objects are at least SLOT_HEADER_BYTES long and 64-byte aligned; the word is only

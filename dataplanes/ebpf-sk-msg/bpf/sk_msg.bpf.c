@@ -18,6 +18,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "spright_desc.h"
+#include "spright_counters.h"
 
 #define MAX_SOCKETS 4096
 
@@ -36,11 +37,6 @@ struct {
 	__type(value, __u32);
 } chain_of_port SEC(".maps");
 
-struct spright_counter {
-	__u64 msgs;
-	__u64 bytes;
-};
-
 /* destination key -> messages and bytes delivered (entries created at registration) */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -48,14 +44,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct spright_counter);
 } delivered SEC(".maps");
-
-enum spright_drop {
-	DROP_CROSS_CHAIN = 0,   /* destination in another chain */
-	DROP_SHORT = 1,         /* message shorter than a descriptor */
-	DROP_UNKNOWN_DST = 2,   /* destination key not registered */
-	DROP_UNKNOWN_SENDER = 3,/* sending socket not registered */
-	DROP_KINDS = 4,
-};
 
 /* drop reason -> count (the sender's chain is the key's upper half of the array index) */
 struct {

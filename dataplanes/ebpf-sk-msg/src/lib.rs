@@ -1,19 +1,21 @@
 //! S-SPRIGHT (backend `s-spright`): the paper's event-driven dataplane.
 //!
-//! A gateway copies each HTTP request once into a slot of the chain's hugepage pool
-//! ([`shm::Pool`]) and sends a 16-byte [`shm::Descriptor`] on its socket. An SK_MSG program
-//! ([`node`], `bpf/sk_msg.bpf.c`) redirects it into the destination function's socket, where a
-//! worker thread blocked in `recv()` wakes, validates the descriptor against the pool, runs the
-//! workloads handler on the slot in place, and sends the next descriptor (next function, back
-//! to the caller, or back to the gateway). Nothing polls: an idle chain uses no CPU.
+//! The SPRIGHT protocol, gateway, function runtime and deployment are the shared ones of the
+//! [`spright`] crate; this crate is the transport. Every process of a chain (the gateway and
+//! each function) owns one loopback TCP socket in a SOCKHASH, keyed by its key. A process sends
+//! a 16-byte [`shm::Descriptor`] on its own socket; the SK_MSG program ([`node`],
+//! `bpf/sk_msg.bpf.c`) reads the destination key and redirects the message into that socket's
+//! receive queue, where a worker blocked in `recv()` wakes. Nothing polls: an idle chain uses
+//! no CPU.
 //!
-//! Every process is started by the driver with its socket already connected and registered in
-//! the SOCKHASH (passed as an inherited fd), so no `pidfd_getfd` and no start-order race.
+//! Every socket is created, connected and registered by the driver and passed to its process
+//! as an inherited fd, so no `pidfd_getfd` and no start-order race.
 
-mod backend;
-mod function;
-mod gateway;
 pub mod node;
+mod transport;
 mod wire;
 
-pub use backend::SSpright;
+pub use transport::SkMsg;
+
+/// The `s-spright` backend.
+pub static S_SPRIGHT: spright::Spright<SkMsg> = spright::Spright(SkMsg);

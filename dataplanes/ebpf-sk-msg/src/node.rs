@@ -20,6 +20,7 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sk
 /// Name of the program, as `bpftool prog` shows it (truncated to 15 characters by the kernel).
 pub const PROGRAM_NAME: &str = "spright_redirect";
 
+/// `struct spright_counter` of `bpf/spright_counters.h`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct BpfCounter {
@@ -30,13 +31,28 @@ struct BpfCounter {
 // SAFETY: plain repr(C) integers, no padding.
 unsafe impl aya::Pod for BpfCounter {}
 
-/// Why the program dropped a message (index into its `drops` array).
+/// Why the program dropped a message (index into its `drops` array, `enum spright_drop`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
     CrossChain = 0,
     Short = 1,
     UnknownDestination = 2,
     UnknownSender = 3,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 4] =
+        [DropReason::CrossChain, DropReason::Short, DropReason::UnknownDestination, DropReason::UnknownSender];
+
+    /// The name of its counter in `counters.csv`.
+    pub fn counter(self) -> &'static str {
+        match self {
+            DropReason::CrossChain => "ebpf_dropped_cross_chain",
+            DropReason::Short => "ebpf_dropped_short",
+            DropReason::UnknownDestination => "ebpf_dropped_unknown_destination",
+            DropReason::UnknownSender => "ebpf_dropped_unknown_sender",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +74,6 @@ pub struct EbpfNode {
     chain_of_port: HashMap<MapData, u32, u32>,
     delivered: PerCpuHashMap<MapData, u32, BpfCounter>,
     drops: PerCpuArray<MapData, u64>,
-    next_chain: u16,
     // Dropped last: detaches the program.
     _bpf: Ebpf,
 }
@@ -73,7 +88,7 @@ impl EbpfNode {
         let prog: &mut SkMsg = bpf.program_mut(PROGRAM_NAME).ok_or(EbpfError::Missing("program"))?.try_into()?;
         prog.load()?;
         prog.attach(socks.fd())?;
-        Ok(EbpfNode { socks, chain_of_port, delivered, drops, next_chain: 1, _bpf: bpf })
+        Ok(EbpfNode { socks, chain_of_port, delivered, drops, _bpf: bpf })
     }
 
     /// The node of this process, loading and attaching the program on first use.
@@ -86,13 +101,6 @@ impl EbpfNode {
         let n = Arc::new(Mutex::new(EbpfNode::load()?));
         *slot = Arc::downgrade(&n);
         Ok(n)
-    }
-
-    /// A chain id not used by any other chain of this node (the upper half of its keys).
-    pub fn new_chain_id(&mut self) -> u16 {
-        let id = self.next_chain;
-        self.next_chain = self.next_chain.wrapping_add(1).max(1);
-        id
     }
 
     /// Put `socket` (a connected loopback TCP socket) into the map under `key`.
@@ -121,5 +129,33 @@ impl EbpfNode {
     /// Messages the program dropped for `reason`, over all chains of this node.
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.drops.get(&(reason as u32), 0).map(|v| v.iter().sum()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" {
+        fn spright_counter_size() -> usize;
+        fn spright_counter_off_msgs() -> usize;
+        fn spright_counter_off_bytes() -> usize;
+        fn spright_drop_kinds() -> u32;
+        fn spright_drop_value(i: u32) -> u32;
+    }
+
+    /// The structs the program writes and the driver reads agree between C and Rust.
+    #[test]
+    fn c_and_rust_agree_on_the_counters() {
+        // SAFETY: the probe functions only return constants.
+        unsafe {
+            assert_eq!(spright_counter_size(), std::mem::size_of::<BpfCounter>());
+            assert_eq!(spright_counter_off_msgs(), std::mem::offset_of!(BpfCounter, msgs));
+            assert_eq!(spright_counter_off_bytes(), std::mem::offset_of!(BpfCounter, bytes));
+            assert_eq!(spright_drop_kinds() as usize, DropReason::ALL.len());
+            for (i, r) in DropReason::ALL.iter().enumerate() {
+                assert_eq!(spright_drop_value(i as u32), *r as u32, "{r:?}");
+            }
+        }
     }
 }

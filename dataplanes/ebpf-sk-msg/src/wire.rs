@@ -1,4 +1,5 @@
-//! Sending and receiving descriptors on a socket-map socket: exactly 16 bytes each way.
+//! Sending and receiving descriptors on a socket-map socket: exactly 16 bytes each way. Whether
+//! a call waits is the socket's own setting (the gateway's is non-blocking).
 
 use shm::{Descriptor, DESCRIPTOR_BYTES};
 use std::io;
@@ -7,12 +8,11 @@ use std::os::fd::RawFd;
 /// Send one descriptor. With the SK_MSG program attached the bytes never reach the peer: they
 /// are redirected to the destination's receive queue, or dropped (an error here) when the
 /// destination is unknown, dead or in another chain.
-pub fn send(fd: RawFd, d: &Descriptor, nonblocking: bool) -> io::Result<()> {
+pub fn send(fd: RawFd, d: &Descriptor) -> io::Result<()> {
     let b = d.to_bytes();
-    let flags = libc::MSG_NOSIGNAL | if nonblocking { libc::MSG_DONTWAIT } else { 0 };
     loop {
         // SAFETY: sending from a valid 16-byte buffer.
-        let n = unsafe { libc::send(fd, b.as_ptr().cast(), DESCRIPTOR_BYTES, flags) };
+        let n = unsafe { libc::send(fd, b.as_ptr().cast(), DESCRIPTOR_BYTES, libc::MSG_NOSIGNAL) };
         if n == DESCRIPTOR_BYTES as isize {
             return Ok(());
         }
@@ -27,31 +27,21 @@ pub fn send(fd: RawFd, d: &Descriptor, nonblocking: bool) -> io::Result<()> {
     }
 }
 
-/// Outcome of reading from the socket.
-pub enum Recv {
-    Desc(Descriptor),
-    /// Non-blocking socket with nothing to read.
-    Empty,
-    Closed,
-}
-
-/// Receive one descriptor (all 16 bytes, `MSG_WAITALL` when blocking).
-pub fn recv(fd: RawFd, nonblocking: bool) -> io::Result<Recv> {
+/// Receive one descriptor (all 16 bytes); `None` when the connection is closed, `WouldBlock`
+/// when a non-blocking socket has nothing.
+pub fn recv(fd: RawFd) -> io::Result<Option<Descriptor>> {
     let mut b = [0u8; DESCRIPTOR_BYTES];
-    let flags = if nonblocking { libc::MSG_DONTWAIT } else { libc::MSG_WAITALL };
     loop {
         // SAFETY: receiving into a valid 16-byte buffer.
-        let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), DESCRIPTOR_BYTES, flags) };
+        let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), DESCRIPTOR_BYTES, libc::MSG_WAITALL) };
         match n {
-            16 => return Ok(Recv::Desc(Descriptor::from_bytes(b))),
-            0 => return Ok(Recv::Closed),
+            16 => return Ok(Some(Descriptor::from_bytes(b))),
+            0 => return Ok(None),
             n if n > 0 => return Err(io::Error::other(format!("partial descriptor ({n} bytes)"))),
             _ => {
                 let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    io::ErrorKind::WouldBlock => return Ok(Recv::Empty),
-                    _ => return Err(e),
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
                 }
             }
         }

@@ -28,7 +28,7 @@ mod routes;
 
 pub use grpc::Grpc;
 pub use knative::Knative;
-pub use remote::{KnativeRemote, INGRESS_VAR};
+pub use remote::KnativeRemote;
 
 /// Generated protobuf and gRPC code for `proto/chain.proto`.
 pub mod proto {

@@ -1,35 +1,64 @@
 //! Backend `knative-remote`: a chain already running on a real Knative cluster (see
 //! `deploy/kind/`), reached through its ingress. The driver only sends load and measures it.
 //!
-//! Configuration (environment, as the other backends' options):
-//! - `SPRIGHT_KNATIVE_INGRESS` (required): the ingress, `host:port` or `http://host:port`.
-//! - `SPRIGHT_KNATIVE_NAMESPACE` (default `spright`), `SPRIGHT_KNATIVE_DOMAIN` (default
-//!   `example.com`): build the Host header `gw-<chain>.<namespace>.<domain>`, as the generated
-//!   manifests name the services.
+//! Options (`--backend-opt`):
+//! - `ingress` (required): the ingress, `host:port` or `http://host:port`.
+//! - `namespace` (default `spright`), `domain` (default `example.com`): build the Host header
+//!   `gw-<chain>.<namespace>.<domain>`, as the generated manifests name the services.
 //!
 //! CPU cannot be measured from here (the processes are in the cluster's pods): the results say
 //! so instead of reporting zeros.
 
 use crate::names;
 use crate::BoxError;
-use dataplane_api::{Component, Dataplane, DeployEnv, DeployError, Deployment, Endpoint, Exit};
+use dataplane_api::{Component, Dataplane, DeployEnv, DeployError, Deployment, Endpoint, Exit, OptionSpec, Values};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 use workloads::Chain;
 
 pub struct KnativeRemote;
 
-pub const INGRESS_VAR: &str = "SPRIGHT_KNATIVE_INGRESS";
-
-fn var(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+/// A name in a DNS host name (a namespace, each part of a domain).
+fn check_dns(v: &str) -> Result<(), String> {
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+    };
+    if v.split('.').all(label) {
+        Ok(())
+    } else {
+        Err("DNS labels of [a-z0-9-], separated by dots".into())
+    }
 }
+
+const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        key: "ingress",
+        help: "the Knative ingress where the chain is deployed, host:port or http://host:port",
+        default: None,
+        values: Values::Check(|v| parse_ingress(v).map(drop)),
+    },
+    OptionSpec {
+        key: "namespace",
+        help: "the services' Kubernetes namespace (their hosts are <service>.<namespace>.<domain>)",
+        default: Some(names::NAMESPACE),
+        values: Values::Check(check_dns),
+    },
+    OptionSpec {
+        key: "domain",
+        help: "Knative's external domain",
+        default: Some(names::DOMAIN),
+        values: Values::Check(check_dns),
+    },
+];
 
 /// `host:port` or `http://host:port[/]` to a socket address.
 pub fn parse_ingress(s: &str) -> Result<SocketAddr, String> {
     let hostport = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
     if s.starts_with("https://") {
-        return Err(format!("{INGRESS_VAR}={s:?}: https is not supported; use the ingress's plain HTTP port"));
+        return Err("https is not supported; use the ingress's plain HTTP port".into());
     }
     let with_port = if hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
         hostport.to_string()
@@ -38,9 +67,9 @@ pub fn parse_ingress(s: &str) -> Result<SocketAddr, String> {
     };
     with_port
         .to_socket_addrs()
-        .map_err(|e| format!("{INGRESS_VAR}={s:?}: cannot resolve: {e}"))?
+        .map_err(|e| format!("cannot resolve: {e}"))?
         .next()
-        .ok_or_else(|| format!("{INGRESS_VAR}={s:?}: no address"))
+        .ok_or_else(|| "no address".to_string())
 }
 
 impl Dataplane for KnativeRemote {
@@ -49,23 +78,28 @@ impl Dataplane for KnativeRemote {
     }
 
     fn label(&self) -> &'static str {
-        "a chain on a real Knative cluster, reached through its ingress (SPRIGHT_KNATIVE_INGRESS); CPU not measurable from here"
+        "a chain on a real Knative cluster, reached through its ingress (option ingress); CPU not measurable from here"
     }
 
-    fn deploy(&self, chain: &Chain, _env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
-        let raw = std::env::var(INGRESS_VAR).map_err(|_| {
-            DeployError::Unsupported(format!(
-                "backend knative-remote needs {INGRESS_VAR}=<host:port> of a Knative ingress where the chain is \
-                 deployed (see dataplanes/knative-baseline/deploy/kind/README.md)"
-            ))
+    fn options(&self) -> &'static [OptionSpec] {
+        OPTIONS
+    }
+
+    fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
+        let opt = |k: &str| env.options.get(OPTIONS, k).map(str::to_string);
+        let raw = opt("ingress").ok_or_else(|| {
+            DeployError::Unsupported(
+                "backend knative-remote needs --backend-opt ingress=<host:port> of a Knative ingress where the \
+                 chain is deployed (see dataplanes/knative-baseline/deploy/kind/README.md)"
+                    .into(),
+            )
         })?;
         let addr = parse_ingress(&raw).map_err(DeployError::Unsupported)?;
         TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| DeployError::Io {
-            what: format!("connect to the Knative ingress {addr} ({INGRESS_VAR})"),
+            what: format!("connect to the Knative ingress {addr} (option ingress)"),
             source: e,
         })?;
-        let ns = var("SPRIGHT_KNATIVE_NAMESPACE", names::NAMESPACE);
-        let domain = var("SPRIGHT_KNATIVE_DOMAIN", names::DOMAIN);
+        let (ns, domain) = (opt("namespace").unwrap_or_default(), opt("domain").unwrap_or_default());
         let host = names::host(&names::gateway_service(chain), &ns, &domain);
         Ok(Box::new(Remote { endpoint: Endpoint { addr, host: Some(host) }, raw }))
     }
@@ -88,11 +122,11 @@ impl Deployment for Remote {
         Vec::new()
     }
     fn placement(&self) -> String {
-        format!("remote Knative cluster behind {} ({INGRESS_VAR})", self.raw)
+        format!("remote Knative cluster behind {} (option ingress)", self.raw)
     }
     fn cpu_unavailable(&self) -> Option<String> {
         Some(format!(
-            "the chain runs on a remote Knative cluster ({INGRESS_VAR}={}); procfs on this host cannot see its processes",
+            "the chain runs on a remote Knative cluster (ingress {}); procfs on this host cannot see its processes",
             self.raw
         ))
     }
@@ -112,5 +146,7 @@ mod tests {
         assert_eq!(parse_ingress("http://127.0.0.1").unwrap(), "127.0.0.1:80".parse().unwrap());
         assert!(parse_ingress("https://x:443").unwrap_err().contains("https"));
         assert!(parse_ingress("no such host:1").is_err());
+        assert!(check_dns("spright").is_ok() && check_dns("example.com").is_ok());
+        assert!(check_dns("Not valid!").is_err() && check_dns("a..b").is_err() && check_dns("-a").is_err());
     }
 }

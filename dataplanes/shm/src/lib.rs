@@ -16,9 +16,10 @@
 //! allocation and freeing are safe across processes with nothing but atomics in the mapping.
 
 mod pool;
-pub mod request;
 
-pub use pool::{BadDescriptor, Pool, PoolError, SlotBody, SlotMeta, SlotStore, NO_NODE, SLOT_HEADER_BYTES};
+pub use pool::{
+    BadDescriptor, Pool, PoolError, SlotBody, SlotMeta, SlotStore, NO_NODE, SLOT_HEADER_BYTES, STORE_WORD_OFFSET,
+};
 
 use bytemuck::{Pod, Zeroable};
 
@@ -42,6 +43,11 @@ pub const DESCRIPTOR_BYTES: usize = std::mem::size_of::<Descriptor>();
 /// The socket-map key of function `func` (0 = gateway) of chain `chain`.
 pub const fn key(chain: u16, func: u16) -> u32 {
     ((chain as u32) << 16) | func as u32
+}
+
+/// The key of chain `chain`'s gateway (function 0): where every request starts and ends.
+pub const fn gateway_key(chain: u16) -> u32 {
+    key(chain, 0)
 }
 
 /// The chain a key belongs to.

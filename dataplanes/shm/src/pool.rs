@@ -35,6 +35,7 @@ struct PoolHeader {
 struct SlotCtl {
     gen: AtomicU32,
     busy: AtomicU32,
+    /// The store's word ([`STORE_WORD_OFFSET`]): the free-list link of a mapped pool.
     next_free: AtomicU32,
     /// Key of the component allowed to use the slot now (set by the sender before it sends).
     holder: AtomicU32,
@@ -54,6 +55,11 @@ pub struct SlotMeta {
     pub admitted_ns: u64,
     pub state: workloads::State,
 }
+
+/// Offset in a slot of a 4-byte word the protocol leaves to the [`SlotStore`]: a mapped pool
+/// links its free list through it; a store that finds free slots another way (D-SPRIGHT's
+/// `rte_mempool`) may keep its own per-slot data there (it must only use it atomically).
+pub const STORE_WORD_OFFSET: usize = std::mem::offset_of!(SlotCtl, next_free);
 
 /// Slot layout: `SlotCtl` (16 bytes), body length (8 bytes with padding), `SlotMeta`, body.
 const LEN_OFFSET: usize = std::mem::size_of::<SlotCtl>();

@@ -31,8 +31,52 @@ pub fn scratch(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("sb-test-{}-{}-{tag}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
 }
 
-pub fn deploy_env(dir: &Path) -> dataplane_api::DeployEnv {
-    dataplane_api::DeployEnv { exe: exe(), log_dir: dir.join("logs"), ready_timeout: Duration::from_secs(20) }
+/// `backend`'s options from `KEY=VALUE` strings, validated as the command line does.
+pub fn backend_options(backend: &str, opts: &[&str]) -> dataplane_api::BackendOptions {
+    let given: Vec<String> = opts.iter().map(|o| o.to_string()).collect();
+    harness::registry::options(harness::registry::get(backend).unwrap(), &given)
+        .unwrap_or_else(|e| panic!("{backend} {opts:?}: {e}"))
+}
+
+/// What a deployment of `backend` with options `opts` gets from the driver, logging into `dir`.
+pub fn deploy_env(backend: &str, dir: &Path, opts: &[&str]) -> dataplane_api::DeployEnv {
+    let options = backend_options(backend, opts);
+    dataplane_api::DeployEnv { exe: exe(), log_dir: dir.join("logs"), ready_timeout: Duration::from_secs(20), options }
+}
+
+/// Deploy `chain` on `backend` with options `opts`.
+pub fn try_deploy(
+    backend: &str,
+    chain: &workloads::Chain,
+    dir: &Path,
+    opts: &[&str],
+) -> Result<Box<dyn dataplane_api::Deployment>, dataplane_api::DeployError> {
+    harness::registry::get(backend).unwrap().deploy(chain, &deploy_env(backend, dir, opts))
+}
+
+/// Deploy `chain` on `backend` with its default options.
+pub fn deploy(backend: &str, chain: &workloads::Chain, dir: &Path) -> Box<dyn dataplane_api::Deployment> {
+    try_deploy(backend, chain, dir, &[]).unwrap_or_else(|e| panic!("deploy {} on {backend}: {e}", chain.name))
+}
+
+/// A run of `chain` on `backend` (default options) into a fresh directory, as tests drive it.
+pub fn run_options(backend: &str, chain: workloads::Chain) -> harness::run::RunOptions {
+    run_options_with(backend, chain, &[])
+}
+
+/// [`run_options`] with backend options `opts`.
+pub fn run_options_with(backend: &str, chain: workloads::Chain, opts: &[&str]) -> harness::run::RunOptions {
+    harness::run::RunOptions {
+        backend: backend.into(),
+        backend_options: backend_options(backend, opts),
+        chain,
+        out: scratch("run"),
+        sample_interval: Duration::from_millis(100),
+        exe: exe(),
+        progress: false,
+        command_line: vec!["test".into()],
+        ready_timeout: Duration::from_secs(20),
+    }
 }
 
 /// Pids of live processes whose command line contains `needle`.

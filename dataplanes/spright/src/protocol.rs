@@ -1,13 +1,14 @@
-//! The request protocol over a pool, shared by both SPRIGHT transports (SK_MSG and rte_ring):
-//! how the gateway admits a request into a slot, how a function advances it along its route,
-//! and how the gateway turns the returned slot into a reply. Only *how* a descriptor travels
-//! differs between the two dataplanes; everything here is the same code for both.
+//! The request protocol over a pool, the same for every transport: how the gateway admits a
+//! request into a slot, how a function advances it along its route, how a failed send is rolled
+//! back, and how the gateway turns the returned slot into a reply.
 //!
-//! Every function here works on a slot the caller holds (it allocated it, or [`Pool::validate`]
-//! accepted a descriptor for it), and ends by handing the slot to the next holder.
+//! Descriptors travel as a type end to end: [`admit`], [`advance`] and [`bounce`] return the
+//! [`Descriptor`] to send next, so a transport only moves it. Every function here works on a
+//! slot the caller holds (it allocated it, or [`Pool::validate`] accepted a descriptor for it),
+//! and ends by handing the slot to the next holder.
 
-use crate::{key, Pool, NO_NODE};
-use workloads::{render_reply, Body, Chain, FnId, Handler, Route, State, Step};
+use shm::{gateway_key, key, key_chain, key_function, Descriptor, Pool, NO_NODE};
+use workloads::{render_reply, Body, Chain, Handler, Route, State, Step};
 
 /// Slot status: how the request stands when it comes back to the gateway.
 pub const STATUS_OK: u16 = 0;
@@ -25,15 +26,6 @@ pub fn status_message(status: u16) -> &'static str {
     }
 }
 
-/// A request in the pool, ready to be sent to its first function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Admitted {
-    pub slot: u32,
-    pub gen: u32,
-    /// Key of the first function.
-    pub dst: u32,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdmitError {
     #[error("body of {len} bytes exceeds the pool slot capacity {capacity}")]
@@ -42,12 +34,23 @@ pub enum AdmitError {
     Exhausted { slots: u32 },
 }
 
-/// Gateway: copy `body` into a fresh slot for `route` and hand it to the route's first function.
-pub fn admit(pool: &Pool, chain_id: u16, route: &Route, body: &[u8]) -> Result<Admitted, AdmitError> {
+impl From<AdmitError> for dataplane_api::gateway::GatewayError {
+    fn from(e: AdmitError) -> Self {
+        match e {
+            AdmitError::TooLarge { .. } => Self::TooLarge(e.to_string()),
+            AdmitError::Exhausted { .. } => Self::NoCapacity(e.to_string()),
+        }
+    }
+}
+
+/// Gateway of chain `chain_id`: copy `body` into a fresh slot for `route`, hand the slot to the
+/// route's first function, and return the descriptor to send it.
+pub fn admit(pool: &Pool, chain_id: u16, route: &Route, body: &[u8]) -> Result<Descriptor, AdmitError> {
     if body.len() > pool.body_capacity() {
         return Err(AdmitError::TooLarge { len: body.len(), capacity: pool.body_capacity() });
     }
-    let (slot, gen) = pool.alloc(key(chain_id, 0)).ok_or(AdmitError::Exhausted { slots: pool.slots() })?;
+    let me = gateway_key(chain_id);
+    let (slot, gen) = pool.alloc(me).ok_or(AdmitError::Exhausted { slots: pool.slots() })?;
     {
         // SAFETY: we just allocated the slot and hold it until the hand-over below.
         let (meta, mut b) = unsafe { pool.slot(slot) };
@@ -61,7 +64,14 @@ pub fn admit(pool: &Pool, chain_id: u16, route: &Route, body: &[u8]) -> Result<A
     }
     let dst = key(chain_id, route.node(0).func);
     pool.hand_over(slot, dst);
-    Ok(Admitted { slot, gen, dst })
+    Ok(Descriptor { dst, src: me, slot, gen })
+}
+
+/// Gateway: the descriptor [`admit`] returned could not be sent; take the slot back and free it.
+/// (The caller forgets its waiter first: see [`crate::Waiters::complete`].)
+pub fn withdraw(pool: &Pool, d: &Descriptor) {
+    pool.hand_over(d.slot, d.src);
+    pool.free(d.slot);
 }
 
 fn monotonic_ns() -> u64 {
@@ -71,12 +81,14 @@ fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Function `func`: run the handler on the request in `slot`, move it to its next position on
-/// the route, hand it over, and return the key it must be sent to.
-pub fn advance(pool: &Pool, chain: &Chain, chain_id: u16, func: FnId, handler: &dyn Handler, slot: u32) -> u32 {
+/// Function `me` (a key): run its handler on the request `d` names (validated for `me`), move
+/// the request to its next position on the route, hand the slot over, and return the
+/// descriptor to send it on.
+pub fn advance(pool: &Pool, chain: &Chain, me: u32, handler: &dyn Handler, d: &Descriptor) -> Descriptor {
+    let (chain_id, func) = (key_chain(me), key_function(me));
     // SAFETY: the caller holds the slot (see the module docs) until the hand-over below.
-    let (meta, mut body) = unsafe { pool.slot(slot) };
-    let gateway = key(chain_id, 0);
+    let (meta, mut body) = unsafe { pool.slot(d.slot) };
+    let gateway = gateway_key(chain_id);
     let dst = match chain.route(meta.route) {
         Some(route) if (meta.node as usize) < route.nodes.len() && route.node(meta.node).func == func => {
             let node = meta.node;
@@ -110,19 +122,19 @@ pub fn advance(pool: &Pool, chain: &Chain, chain_id: u16, func: FnId, handler: &
             gateway
         }
     };
-    pool.hand_over(slot, dst);
-    dst
+    pool.hand_over(d.slot, dst);
+    Descriptor { dst, src: me, slot: d.slot, gen: d.gen }
 }
 
-/// Function: the send to the next holder failed; give the slot back to the gateway instead,
-/// marked as failed, and return the gateway's key.
-pub fn bounce(pool: &Pool, chain_id: u16, slot: u32) -> u32 {
+/// Function: sending `d` (from [`advance`]) failed; give the slot to the gateway instead,
+/// marked as failed, and return the descriptor that tells it.
+pub fn bounce(pool: &Pool, d: &Descriptor) -> Descriptor {
     // SAFETY: the send failed, so nobody else received the slot; the caller still holds it.
-    let (meta, _) = unsafe { pool.slot(slot) };
+    let (meta, _) = unsafe { pool.slot(d.slot) };
     meta.status = STATUS_NEXT_UNREACHABLE;
-    let gateway = key(chain_id, 0);
-    pool.hand_over(slot, gateway);
-    gateway
+    let gateway = gateway_key(key_chain(d.src));
+    pool.hand_over(d.slot, gateway);
+    Descriptor { dst: gateway, ..*d }
 }
 
 /// Gateway: the request in `slot` came back; render the reply (or the failure) and free the slot.
@@ -142,36 +154,63 @@ pub fn finish(pool: &Pool, slot: u32) -> Result<Vec<u8>, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use workloads::FnId;
+
+    fn chain() -> Chain {
+        workloads::load_chain(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workloads/chains/call-tree.toml"),
+        )
+        .unwrap()
+    }
 
     /// The whole protocol in one process: admit, advance through every visit of a call tree,
     /// finish; the reply equals the reference execution's.
     #[test]
     fn protocol_matches_reference_execution() {
-        let chain = workloads::load_chain(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../workloads/chains/call-tree.toml"),
-        )
-        .unwrap();
+        let chain = chain();
         let pool = Pool::anonymous(4, 4096 + 64).unwrap();
         let handlers: Vec<(FnId, Box<dyn Handler>)> =
             chain.functions.iter().map(|f| (f.id, f.handler.build(f.id))).collect();
         for route in &chain.routes {
-            let a = admit(&pool, 7, route, b"body").unwrap();
-            let mut dst = a.dst;
+            let mut d = admit(&pool, 7, route, b"body").unwrap();
+            assert_eq!(d.src, gateway_key(7));
             let mut hops = 0;
-            while crate::key_function(dst) != 0 {
-                let f = crate::key_function(dst);
-                let d = crate::Descriptor { dst, src: 0, slot: a.slot, gen: a.gen };
-                let slot = pool.validate(&d, dst).unwrap();
-                let h = &handlers.iter().find(|(id, _)| *id == f).unwrap().1;
-                dst = advance(&pool, &chain, 7, f, h.as_ref(), slot);
+            while key_function(d.dst) != 0 {
+                let me = d.dst;
+                pool.validate(&d, me).unwrap();
+                let h = &handlers.iter().find(|(id, _)| *id == key_function(me)).unwrap().1;
+                let next = advance(&pool, &chain, me, h.as_ref(), &d);
+                assert_eq!((next.src, next.slot, next.gen), (me, d.slot, d.gen));
+                d = next;
                 hops += 1;
             }
             assert_eq!(hops, route.visits().len());
-            let reply = finish(&pool, a.slot).unwrap();
+            let reply = finish(&pool, pool.validate(&d, gateway_key(7)).unwrap()).unwrap();
             assert_eq!(reply, workloads::reference::execute(&chain, route, b"body").unwrap());
         }
         assert_eq!(pool.free_count(), 4);
         let big = vec![0u8; 5000];
         assert!(matches!(admit(&pool, 7, &chain.routes[0], &big), Err(AdmitError::TooLarge { .. })));
+    }
+
+    /// A send that fails is rolled back: at the gateway the slot is freed; at a function the
+    /// slot goes back to the gateway, which answers with the failure.
+    #[test]
+    fn failed_sends_roll_back() {
+        let chain = chain();
+        let pool = Pool::anonymous(2, 4096 + 64).unwrap();
+        let d = admit(&pool, 3, &chain.routes[0], b"x").unwrap();
+        withdraw(&pool, &d);
+        assert_eq!(pool.free_count(), 2);
+        assert_eq!(pool.bad_descriptors(), 0);
+
+        let d = admit(&pool, 3, &chain.routes[0], b"x").unwrap();
+        let h = chain.function(key_function(d.dst)).unwrap().handler.build(key_function(d.dst));
+        let next = advance(&pool, &chain, d.dst, h.as_ref(), &d);
+        let back = bounce(&pool, &next);
+        assert_eq!(back.dst, gateway_key(3));
+        let slot = pool.validate(&back, gateway_key(3)).unwrap();
+        assert_eq!(finish(&pool, slot), Err(status_message(STATUS_NEXT_UNREACHABLE)));
+        assert_eq!(pool.free_count(), 2);
     }
 }

@@ -1,0 +1,127 @@
+//! The SK_MSG transport: one socket-map socket per process (driver side: [`SkMsgHost`]; process
+//! side: [`SkMsgSocket`]).
+
+use crate::node::{DropReason, EbpfNode};
+use crate::wire;
+use dataplane_api::{Counter, DeployEnv, DeployError};
+use shm::{key, Descriptor, Pool};
+use spright::{Backend, BoxError, Connect, Host, Transport, Who};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
+use workloads::Chain;
+
+pub struct SkMsg;
+
+/// S-SPRIGHT takes no options.
+#[derive(clap::Args)]
+pub struct NoArgs {}
+
+impl Backend for SkMsg {
+    fn name(&self) -> &'static str {
+        "s-spright"
+    }
+
+    fn label(&self) -> &'static str {
+        "S-SPRIGHT: 16-byte descriptors via eBPF SK_MSG redirect in a SOCKHASH, payload in a hugepage pool, event-driven"
+    }
+
+    type Host = SkMsgHost;
+
+    fn setup(&self, _chain: &Chain, chain_id: u16, _env: &DeployEnv) -> Result<SkMsgHost, DeployError> {
+        let node = EbpfNode::shared().map_err(DeployError::host("load the SK_MSG program"))?;
+        Ok(SkMsgHost { node, chain_id, keys: Vec::new(), peers: Vec::new() })
+    }
+
+    type Args = NoArgs;
+    type Transport = SkMsgSocket;
+
+    fn connect(&self, c: &Connect<'_, NoArgs>) -> Result<(SkMsgSocket, Pool), BoxError> {
+        let sock = TcpStream::from(c.who.take_fd(0)?);
+        // The gateway waits for it in its event loop; functions block in recv().
+        sock.set_nonblocking(c.who == Who::Gateway)?;
+        Ok((SkMsgSocket { sock }, Pool::open(c.pool)?))
+    }
+}
+
+/// The chain's entries in the node's socket map, removed on drop.
+pub struct SkMsgHost {
+    node: Arc<Mutex<EbpfNode>>,
+    chain_id: u16,
+    /// (component name, key, local port) of every registered socket.
+    keys: Vec<(String, u32, u16)>,
+    /// The other end of every socket, held so the connections stay up.
+    peers: Vec<TcpStream>,
+}
+
+impl SkMsgHost {
+    fn node(&self) -> std::sync::MutexGuard<'_, EbpfNode> {
+        self.node.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Host for SkMsgHost {
+    /// A connected loopback TCP pair: one end goes into the socket map and to the component, the
+    /// other stays here.
+    fn component(&mut self, who: Who, name: &str) -> Result<(Vec<OwnedFd>, Vec<String>), DeployError> {
+        let l = TcpListener::bind("127.0.0.1:0").map_err(DeployError::io("bind"))?;
+        let a = TcpStream::connect(l.local_addr().map_err(DeployError::io("address"))?)
+            .map_err(DeployError::io("connect"))?;
+        let (b, _) = l.accept().map_err(DeployError::io("accept"))?;
+        let k = key(self.chain_id, who.func());
+        let port = a.local_addr().map_err(DeployError::io("address"))?.port();
+        self.node().register(k, &a).map_err(DeployError::host(format!("register {name} in the socket map")))?;
+        self.keys.push((name.to_string(), k, port));
+        self.peers.push(b);
+        Ok((vec![a.into()], Vec::new()))
+    }
+
+    fn counters(&self) -> Vec<Counter> {
+        let node = self.node();
+        let counter =
+            |component: &str, name: &str, value| Counter { component: component.into(), name: name.into(), value };
+        // The chain's security-domain id: the upper half of its socket-map keys.
+        let mut out = vec![counter("node", "chain_id", self.chain_id as u64)];
+        for (name, key, _) in &self.keys {
+            if let Some((msgs, bytes)) = node.delivered(*key) {
+                out.push(counter(name, "ebpf_messages", msgs));
+                out.push(counter(name, "ebpf_bytes", bytes));
+            }
+        }
+        for reason in DropReason::ALL {
+            out.push(counter("node", reason.counter(), node.dropped(reason)));
+        }
+        out
+    }
+}
+
+impl Drop for SkMsgHost {
+    fn drop(&mut self) {
+        let keys = std::mem::take(&mut self.keys);
+        let mut node = self.node();
+        for (_, key, port) in keys {
+            node.unregister(key, port);
+        }
+    }
+}
+
+/// A process's socket-map socket. With the program attached, what it sends never reaches the
+/// connection's peer: it is redirected to the destination's receive queue, or dropped (an error
+/// here) when the destination is unknown, gone or in another chain.
+pub struct SkMsgSocket {
+    sock: TcpStream,
+}
+
+impl Transport for SkMsgSocket {
+    fn send(&self, d: &Descriptor) -> std::io::Result<()> {
+        wire::send(self.sock.as_raw_fd(), d)
+    }
+
+    fn recv(&self) -> std::io::Result<Option<Descriptor>> {
+        wire::recv(self.sock.as_raw_fd())
+    }
+
+    fn readiness_fd(&self) -> Option<RawFd> {
+        Some(self.sock.as_raw_fd())
+    }
+}

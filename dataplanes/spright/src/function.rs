@@ -1,0 +1,62 @@
+//! A function process: `workers` threads, each receiving a descriptor, validating it against the
+//! pool, running the handler on the slot in place, and sending the next descriptor. How a
+//! worker waits (blocked in `recv()`, or polling a ring) is the transport's business.
+
+use crate::gateway::warn_bad;
+use crate::protocol;
+use crate::Transport;
+use shm::{Descriptor, Pool};
+use std::io::ErrorKind;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use workloads::{Chain, Handler};
+
+pub struct Function<T> {
+    chain: Arc<Chain>,
+    /// This function's key.
+    me: u32,
+    pool: Pool,
+    transport: T,
+    handler: Box<dyn Handler>,
+    bad: AtomicU64,
+}
+
+impl<T: Transport> Function<T> {
+    pub fn new(chain: Arc<Chain>, me: u32, pool: Pool, transport: T, handler: Box<dyn Handler>) -> Self {
+        Function { chain, me, pool, transport, handler, bad: AtomicU64::new(0) }
+    }
+
+    /// Serve until the transport closes, on `workers` threads (the calling thread is one).
+    pub fn serve(self: Arc<Self>, workers: usize) -> std::io::Result<()> {
+        for w in 1..workers {
+            let f = self.clone();
+            std::thread::Builder::new().name(format!("worker-{w}")).spawn(move || f.worker())?;
+        }
+        self.worker()
+    }
+
+    fn worker(&self) -> std::io::Result<()> {
+        loop {
+            match self.transport.recv() {
+                Ok(Some(d)) => self.handle(d),
+                Ok(None) => return Ok(()),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn handle(&self, d: Descriptor) {
+        if let Err(e) = self.pool.validate(&d, self.me) {
+            return warn_bad(&self.bad, &d, &e);
+        }
+        let next = protocol::advance(&self.pool, &self.chain, self.me, self.handler.as_ref(), &d);
+        if let Err(e) = self.transport.send(&next) {
+            // The next function is gone: tell the gateway instead.
+            tracing::warn!("cannot reach {:#x}: {e}", next.dst);
+            if let Err(e) = self.transport.send(&protocol::bounce(&self.pool, &next)) {
+                tracing::error!("cannot reach the gateway either: {e}");
+            }
+        }
+    }
+}

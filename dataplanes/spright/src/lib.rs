@@ -1,0 +1,139 @@
+//! SPRIGHT, written once for every transport.
+//!
+//! The paper's two dataplanes differ only in how a 16-byte descriptor reaches the next process:
+//! an eBPF SK_MSG redirect between sockets (S-SPRIGHT) or a DPDK ring that the receiver polls
+//! (D-SPRIGHT). Everything else is the same, and lives here once:
+//! - [`protocol`]: admit a request into a pool slot, advance it along its route, roll a failed
+//!   send back, finish it into a reply;
+//! - the gateway ([`gateway`]): HTTP in, one copy into the pool, descriptors out, replies
+//!   matched to waiting requests by slot and generation ([`Waiters`]);
+//! - the function runtime ([`function`]): worker threads that receive, validate, run the
+//!   handler in place and send the next descriptor;
+//! - the deployment ([`deploy`]): the pool, the processes, their command lines, counters and
+//!   teardown, and the component entry point ([`component`]).
+//!
+//! A dataplane adds two things: a [`Transport`] (send a descriptor to the key it names, receive
+//! the next one) used inside its processes, and a [`Backend`] that sets the transport up on the
+//! host for one chain and connects a process to it. [`Spright`] turns a backend into a
+//! [`dataplane_api::Dataplane`].
+
+pub mod component;
+pub mod deploy;
+pub mod function;
+pub mod gateway;
+pub mod protocol;
+mod waiters;
+
+pub use deploy::Spright;
+pub use waiters::Waiters;
+
+use dataplane_api::{Counter, DeployEnv, DeployError};
+use shm::{Descriptor, Pool};
+use std::os::fd::{OwnedFd, RawFd};
+use std::path::Path;
+use workloads::{Chain, FnId};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How descriptors move between the processes of one chain: the only thing SPRIGHT dataplanes
+/// differ in. One value per process, shared by its threads.
+pub trait Transport: Send + Sync + 'static {
+    /// Deliver `d` to the process `d.dst` names. Returns once the transport has taken it; an
+    /// error means it cannot be delivered (the destination is unknown or gone), and the sender
+    /// still holds the slot.
+    fn send(&self, d: &Descriptor) -> std::io::Result<()>;
+
+    /// Wait for the next descriptor addressed to this process, as this transport waits (blocked
+    /// in the kernel, or polling). `Ok(None)` once the transport is closed; `WouldBlock` where
+    /// [`Transport::readiness_fd`] says the gateway waits in its event loop instead.
+    fn recv(&self) -> std::io::Result<Option<Descriptor>>;
+
+    /// For the gateway, which serves HTTP on one event-loop thread: a descriptor that becomes
+    /// readable when [`Transport::recv`] has something and writable when [`Transport::send`]
+    /// can go on. With one, the gateway's end is non-blocking and the event loop waits for both
+    /// (no cross-thread wake-up per request); without one (the default, for a polling
+    /// transport), the gateway receives on a thread of its own and `send` must not wait long.
+    fn readiness_fd(&self) -> Option<RawFd> {
+        None
+    }
+}
+
+/// A process of a deployed chain: its gateway, or one of its functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    Gateway,
+    Function(FnId),
+}
+
+impl Who {
+    /// The function id in the process's key (0 for the gateway).
+    pub fn func(self) -> FnId {
+        match self {
+            Who::Gateway => 0,
+            Who::Function(id) => id,
+        }
+    }
+
+    /// The `i`-th descriptor the driver passed for the transport (after the gateway's HTTP
+    /// listener, which is always the gateway's first).
+    pub fn take_fd(self, i: usize) -> std::io::Result<OwnedFd> {
+        dataplane_api::component::take_fd(i + usize::from(self == Who::Gateway))
+    }
+}
+
+/// What a component process connects with ([`Backend::connect`]).
+pub struct Connect<'a, A> {
+    pub who: Who,
+    pub chain: &'a Chain,
+    /// The chain's security-domain id: the upper half of every key of its processes.
+    pub chain_id: u16,
+    /// The pool file, or the name of a pool the transport keeps ([`Host::own_pool`]).
+    pub pool: &'a Path,
+    /// The transport's own arguments ([`Host::component`]).
+    pub args: &'a A,
+}
+
+/// A SPRIGHT dataplane: a transport, how to set it up on the host, and how a process joins it.
+pub trait Backend: Send + Sync + 'static {
+    /// Name used with `--backend`.
+    fn name(&self) -> &'static str;
+    /// What this backend is, printed in every output.
+    fn label(&self) -> &'static str;
+    /// The options it accepts (`--backend-opt key=value`).
+    fn options(&self) -> &'static [dataplane_api::OptionSpec] {
+        &[]
+    }
+
+    /// The host state of one deployed chain; dropping it undoes that state, after the chain's
+    /// processes are gone.
+    type Host: Host;
+    /// Driver side: set up what chain `chain_id` needs on the host (socket-map entries,
+    /// DPDK's runtime files, ...).
+    fn setup(&self, chain: &Chain, chain_id: u16, env: &DeployEnv) -> Result<Self::Host, DeployError>;
+
+    /// The transport's own command-line arguments in component processes.
+    type Args: clap::Args;
+    type Transport: Transport;
+    /// Process side: join the transport and open the chain's pool.
+    fn connect(&self, c: &Connect<'_, Self::Args>) -> Result<(Self::Transport, Pool), BoxError>;
+}
+
+/// Host state of one deployed chain (see [`Backend::Host`]).
+pub trait Host: Send + 'static {
+    /// Descriptors (passed after the gateway's HTTP listener) and transport arguments for the
+    /// component `who`, called once per component before it starts (the gateway first).
+    fn component(&mut self, who: Who, name: &str) -> Result<(Vec<OwnedFd>, Vec<String>), DeployError>;
+    /// Where the chain's slots live when not in the hugetlbfs pool file the deployment creates:
+    /// the name the transport's processes create and find them under (passed as `--pool`).
+    fn own_pool(&self) -> Option<String> {
+        None
+    }
+    /// The transport's counters, read at the end of a run.
+    fn counters(&self) -> Vec<Counter> {
+        Vec::new()
+    }
+    /// Where the transport runs its processes, when it decides (recorded in every run).
+    fn placement(&self) -> Option<String> {
+        None
+    }
+}

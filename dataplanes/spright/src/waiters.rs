@@ -1,0 +1,98 @@
+//! Requests waiting at a SPRIGHT gateway for their slot to come back from the chain.
+
+use dataplane_api::gateway::GatewayError;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use tokio::sync::oneshot;
+
+type Reply = Result<Vec<u8>, GatewayError>;
+/// Slot -> (generation, where its reply goes).
+type Map = HashMap<u32, (u32, oneshot::Sender<Reply>)>;
+
+/// Requests waiting for their pool slot to come back from the chain (the shared-memory
+/// backends), keyed by slot and checked by generation. A request that times out is abandoned:
+/// its entry goes, and the transport frees the slot when the descriptor finally returns.
+#[derive(Default)]
+pub struct Waiters {
+    map: Mutex<Map>,
+}
+
+impl Waiters {
+    fn lock(&self) -> MutexGuard<'_, Map> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Start waiting for `slot` (generation `gen`).
+    pub fn register(&self, slot: u32, gen: u32) -> oneshot::Receiver<Reply> {
+        let (tx, rx) = oneshot::channel();
+        self.lock().insert(slot, (gen, tx));
+        rx
+    }
+
+    /// Stop waiting for `slot` (the request could not be sent).
+    pub fn forget(&self, slot: u32) {
+        self.lock().remove(&slot);
+    }
+
+    /// The slot came back. Whoever waits for this generation of it is taken off the list
+    /// *before* `finish` runs (`finish` renders the reply and frees the slot), so a new request
+    /// that gets the freed slot at once can never meet this one's entry.
+    pub fn complete(&self, slot: u32, gen: u32, finish: impl FnOnce() -> Reply) {
+        let waiter = {
+            let mut map = self.lock();
+            match map.get(&slot) {
+                Some((g, _)) if *g == gen => map.remove(&slot).map(|(_, tx)| tx),
+                _ => None,
+            }
+        };
+        let reply = finish();
+        if let Some(tx) = waiter {
+            let _ = tx.send(reply);
+        }
+    }
+
+    /// Wait up to `timeout` for the reply registered with [`Waiters::register`].
+    pub async fn wait(&self, slot: u32, rx: oneshot::Receiver<Reply>, timeout: std::time::Duration) -> Reply {
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err(GatewayError::Upstream("request dropped".into())),
+            Err(_) => {
+                self.forget(slot);
+                Err(GatewayError::Timeout(timeout.as_millis() as u64))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 4, found by CI): the d-spright gateway's poller freed a slot before
+    /// removing its waiter, so an HTTP thread that re-allocated the slot at once registered over
+    /// the old entry, and both requests failed with 502 "request dropped".
+    #[test]
+    fn a_slot_reused_during_finish_keeps_its_new_waiter() {
+        let w = Waiters::default();
+        let mut first = w.register(0, 1);
+        let mut second = None;
+        w.complete(0, 1, || {
+            // `finish` freed slot 0 and another request took it straight away.
+            second = Some(w.register(0, 2));
+            Ok(b"one".to_vec())
+        });
+        assert_eq!(first.try_recv().unwrap().unwrap(), b"one");
+        let mut second = second.unwrap();
+        assert!(matches!(second.try_recv(), Err(oneshot::error::TryRecvError::Empty)), "new waiter dropped");
+        w.complete(0, 2, || Ok(b"two".to_vec()));
+        assert_eq!(second.try_recv().unwrap().unwrap(), b"two");
+    }
+
+    #[test]
+    fn a_stale_generation_completes_nobody() {
+        let w = Waiters::default();
+        let mut rx = w.register(3, 7);
+        w.complete(3, 6, || Ok(Vec::new()));
+        assert!(matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
+    }
+}
