@@ -284,6 +284,10 @@ fn knative_remote_measures_through_an_ingress_url() {
     let remote = harness::registry::get("knative-remote").unwrap();
     let err = harness::registry::options(remote, &[]).unwrap_err().to_string();
     assert!(err.contains("--backend-opt ingress="), "{err}");
+    // Readiness: a chain the ingress does not know (another namespace) is a clear error.
+    let ingress = format!("ingress={}", d.endpoint().addr);
+    let err = try_deploy("knative-remote", &chain, &dir, &[&ingress, "namespace=elsewhere"]).err().unwrap().to_string();
+    assert!(err.contains("has no service for host gw-synthetic-2.elsewhere.example.com"), "{err}");
     let mut c = chain.clone();
     LoadOverrides { rate: Some(100.0), duration_s: Some(1.5), warmup_s: Some(0.2), ..Default::default() }
         .apply(&mut c)

@@ -23,9 +23,6 @@ pub struct GatewayArgs {
     /// A function's gRPC address, `ID=HOST:PORT`; repeat for every route's first function.
     #[arg(long = "peer", value_parser = parse_peer)]
     pub peers: Vec<(u16, String)>,
-    /// Answer 504 when the chain has not replied within this many milliseconds.
-    #[arg(long, default_value_t = 10_000)]
-    pub timeout_ms: u64,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -39,7 +36,8 @@ pub fn main(args: GatewayArgs) -> Result<(), BoxError> {
     rt.block_on(async move {
         let peers: Vec<(FnId, String)> = args.peers;
         let peers = Peers::new(&peers, args.net.via.as_deref(), crate::max_message(&chain))?;
-        let dispatch = Arc::new(GrpcDispatch { peers, timeout: Duration::from_millis(args.timeout_ms) });
+        // 504 when the chain has not replied within the spec's gateway_timeout_ms.
+        let dispatch = Arc::new(GrpcDispatch { peers, timeout: Duration::from_millis(chain.gateway_timeout_ms) });
         component::signal_ready("");
         dataplane_api::gateway::serve(listener, chain, dispatch).await?;
         Ok(())

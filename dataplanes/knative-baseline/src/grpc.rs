@@ -53,11 +53,7 @@ impl Dataplane for Grpc {
             sup.start(c)?;
         }
         let (l, addr) = loopback_listener()?;
-        let mut g = ComponentSpec::new("gateway", Role::Gateway)
-            .arg("gateway")
-            .arg(&chain_arg)
-            .arg(format!("--timeout-ms={}", chain.gateway_timeout_ms))
-            .fd(l);
+        let mut g = ComponentSpec::new("gateway", Role::Gateway).arg("gateway").arg(&chain_arg).fd(l);
         g.args.extend(peer_args);
         sup.start(g)?;
         Ok(Box::new(ProcessDeployment { supervisor: sup, endpoint: Endpoint { addr, host: None } }))

@@ -13,14 +13,16 @@
 //! `:authority`. Scaling and routing are done by [`crate::control`].
 
 use crate::activator::Activator;
-use crate::control::{self, ControlPlane, Plane};
+use crate::admin::{metric, Admin};
+use crate::control::{ControlPlane, Plane};
 use crate::function::FunctionArgs;
 use crate::gateway::GatewayArgs;
 use crate::ingress::Ingress;
 use crate::names;
 use crate::proxy;
 use crate::queue_proxy::{QueueAdmin, QueueProxy};
-use crate::routes::Admin;
+use crate::routes::RoutesAdmin;
+use crate::services;
 use crate::BoxError;
 use clap::Parser;
 use dataplane_api::component;
@@ -86,7 +88,7 @@ impl Dataplane for Knative {
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
         let chain_file = stage_chain(chain, env)?;
         let mut sup = Supervisor::new(env, self.name())?;
-        let (control_listener, control_addr) = loopback_listener()?;
+        let control = ControlPlane::listen()?;
         let (ingress_l, ingress) = loopback_listener()?;
         let (ingress_admin_l, ingress_admin) = loopback_listener()?;
         sup.start(ComponentSpec::new("ingress", Role::Ingress).arg("ingress").fd(ingress_l).fd(ingress_admin_l))?;
@@ -95,13 +97,13 @@ impl Dataplane for Knative {
         sup.start(
             ComponentSpec::new("activator", Role::Activator)
                 .arg("activator")
-                .arg(format!("--autoscaler={control_addr}"))
+                .arg(format!("--autoscaler={}", control.addr()))
                 .arg(format!("--timeout-ms={}", chain.gateway_timeout_ms))
                 .fd(activator_l)
                 .fd(activator_admin_l),
         )?;
-        let services = control::services(chain, names::NAMESPACE, names::DOMAIN);
-        let peer_args = control::peer_args(&services);
+        let services = services::services(chain, names::NAMESPACE, names::DOMAIN);
+        let peer_args = services::peer_args(&services);
         let gateway_host = services[0].host.clone();
         let plane = Plane {
             env: env.clone(),
@@ -113,13 +115,15 @@ impl Dataplane for Knative {
             peer_args,
             grace: chain.scale_to_zero_grace,
         };
-        let control = ControlPlane::start(control_listener, control_addr, plane, services)?;
+        let control = control.start(plane, services)?;
+        let admin = Admin::new().map_err(DeployError::host("create the admin HTTP client"))?;
         Ok(Box::new(KnativeDeployment {
-            sup,
             control,
+            sup,
             endpoint: Endpoint { addr: ingress, host: Some(gateway_host) },
             ingress_admin,
             activator_admin,
+            admin,
         }))
     }
 
@@ -135,7 +139,7 @@ impl Dataplane for Knative {
                 let ingress = Arc::new(Ingress::default());
                 let routes = ingress.routes.clone();
                 let i2 = ingress.clone();
-                serve_pair(2, data, ingress, admin, Admin { routes, metrics: move || i2.metrics() })
+                serve_pair(2, data, ingress, admin, RoutesAdmin { routes, metrics: move || i2.metrics() })
             }
             Cmd::Activator { autoscaler, timeout_ms } => {
                 component::set_process_name("sb-activator");
@@ -143,7 +147,7 @@ impl Dataplane for Knative {
                 let act = Arc::new(Activator::new(autoscaler, Duration::from_millis(timeout_ms)));
                 let routes = act.routes.clone();
                 let a2 = act.clone();
-                serve_pair(1, data, act, admin, Admin { routes, metrics: move || a2.metrics() })
+                serve_pair(1, data, act, admin, RoutesAdmin { routes, metrics: move || a2.metrics() })
             }
             Cmd::QueueProxy { service, upstream, container_concurrency, timeout_ms, h2c } => {
                 component::set_process_name("sb-queue-proxy");
@@ -191,12 +195,29 @@ fn serve_pair<H: proxy::Handle, A: proxy::Handle>(
     })
 }
 
+/// Fields in teardown order: the control plane (it stops scaling, then the instances), then the
+/// ingress and the activator. [`KnativeDeployment::stop`] and `Drop` follow it explicitly.
 struct KnativeDeployment {
-    sup: Supervisor,
     control: ControlPlane,
+    sup: Supervisor,
     endpoint: Endpoint,
     ingress_admin: SocketAddr,
     activator_admin: SocketAddr,
+    admin: Admin,
+}
+
+impl KnativeDeployment {
+    fn stop(&mut self) -> Vec<Exit> {
+        let mut exits = self.control.shutdown();
+        exits.extend(self.sup.stop());
+        exits
+    }
+}
+
+impl Drop for KnativeDeployment {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Deployment for KnativeDeployment {
@@ -206,25 +227,23 @@ impl Deployment for KnativeDeployment {
 
     fn components(&self) -> Vec<Component> {
         let mut v = self.sup.components();
-        v.extend(self.control.shared.components.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        v.extend(self.control.snapshot().components);
         v
     }
 
     /// Every proxy's metrics: the ingress, the activator, each live queue-proxy, and the last
     /// reading of queue-proxies that were scaled away.
     fn counters(&self) -> Vec<Counter> {
+        let snap = self.control.snapshot();
         let mut out = Vec::new();
-        let mut read = |name: &str, addr: SocketAddr| match control::scrape(name, addr) {
-            Ok(c) => out.extend(c),
-            Err(e) => tracing::warn!("cannot read {name} metrics: {e}"),
-        };
-        read("ingress", self.ingress_admin);
-        read("activator", self.activator_admin);
-        let qps = self.control.shared.queue_proxies.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for (name, admin) in qps {
-            read(&name, admin);
+        let proxies = [("ingress".to_string(), self.ingress_admin), ("activator".to_string(), self.activator_admin)];
+        for (name, addr) in proxies.into_iter().chain(snap.queue_proxies) {
+            match self.admin.scrape(&name, addr) {
+                Ok(c) => out.extend(c),
+                Err(e) => tracing::warn!("cannot read {name} metrics: {e}"),
+            }
         }
-        out.extend(self.control.shared.retired.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        out.extend(snap.retired);
         out
     }
 
@@ -232,13 +251,14 @@ impl Deployment for KnativeDeployment {
     /// reports may still be on their way when the load stops: wait (briefly) for as many as it
     /// says it sent.
     fn cold_starts(&self) -> Vec<ColdStart> {
-        let recorded = || self.control.shared.cold_starts.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         loop {
-            let sent = control::scrape("activator", self.activator_admin)
-                .map(|c| control::metric(&c, "activator_cold_reported_total"))
+            let sent = self
+                .admin
+                .scrape("activator", self.activator_admin)
+                .map(|c| metric(&c, "activator_cold_reported_total"))
                 .unwrap_or(0);
-            let have = recorded();
+            let have = self.control.snapshot().cold_starts;
             if have.len() as u64 >= sent || std::time::Instant::now() > deadline {
                 return have;
             }
@@ -246,12 +266,7 @@ impl Deployment for KnativeDeployment {
         }
     }
 
-    /// Instances first (the control plane stops scaling, then stops them), then the ingress and
-    /// the activator.
-    fn teardown(self: Box<Self>) -> Vec<Exit> {
-        let KnativeDeployment { sup, mut control, .. } = *self;
-        let mut exits = control.shutdown();
-        exits.extend(sup.shutdown());
-        exits
+    fn teardown(mut self: Box<Self>) -> Vec<Exit> {
+        self.stop()
     }
 }

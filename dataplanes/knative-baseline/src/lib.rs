@@ -13,6 +13,8 @@
 //!   from [`manifests`], cluster from `deploy/kind/`), measured through its ingress.
 
 mod activator;
+pub mod admin;
+pub mod autoscale;
 pub mod control;
 pub mod function;
 pub mod gateway;
@@ -25,6 +27,7 @@ pub mod proxy;
 mod queue_proxy;
 mod remote;
 mod routes;
+pub mod services;
 
 pub use grpc::Grpc;
 pub use knative::Knative;

@@ -8,7 +8,7 @@
 //! Functions call each other through the ingress (`--via`), with the callee's external host, as
 //! in the paper's set-up; the knobs are the chain's `[knative]` values under their Knative names.
 
-use crate::control::{gateway_serving, peer_args, services, ServiceSpec};
+use crate::services::{gateway_serving, peer_args, services, ServiceSpec};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use workloads::Chain;

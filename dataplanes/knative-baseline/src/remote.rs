@@ -12,7 +12,7 @@
 use crate::names;
 use crate::BoxError;
 use dataplane_api::{Component, Dataplane, DeployEnv, DeployError, Deployment, Endpoint, Exit, OptionSpec, Values};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 use workloads::Chain;
 
@@ -95,17 +95,44 @@ impl Dataplane for KnativeRemote {
             )
         })?;
         let addr = parse_ingress(&raw).map_err(DeployError::Unsupported)?;
-        TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map_err(|e| DeployError::Io {
-            what: format!("connect to the Knative ingress {addr} (option ingress)"),
-            source: e,
-        })?;
         let (ns, domain) = (opt("namespace").unwrap_or_default(), opt("domain").unwrap_or_default());
         let host = names::host(&names::gateway_service(chain), &ns, &domain);
+        check_ready(addr, &host, &chain.routes[0].name)?;
         Ok(Box::new(Remote { endpoint: Endpoint { addr, host: Some(host) }, raw }))
     }
 
     fn component_main(&self, _args: Vec<String>) -> Result<(), BoxError> {
         Err("knative-remote starts no local processes; its components run on the Knative cluster".into())
+    }
+}
+
+/// Readiness: the chain answers a request on its first route through the ingress (which may
+/// have to start its functions first: a cold start on a real cluster takes seconds).
+fn check_ready(addr: SocketAddr, host: &str, route: &str) -> Result<(), DeployError> {
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(DeployError::host("create an HTTP client"))?;
+    let resp = client
+        .get(format!("http://{addr}/{route}"))
+        .header(reqwest::header::HOST, host)
+        .send()
+        .map_err(DeployError::host(format!("reach the Knative ingress at {addr} (option ingress)")))?;
+    let status = resp.status();
+    let body = resp.text().unwrap_or_default();
+    match status.as_u16() {
+        200 => Ok(()),
+        404 => Err(DeployError::Unsupported(format!(
+            "the ingress at {addr} has no service for host {host} ({}); is the chain deployed there with this \
+             namespace and domain (options namespace, domain)? See dataplanes/knative-baseline/deploy/kind/README.md",
+            body.trim()
+        ))),
+        s => Err(DeployError::Unsupported(format!(
+            "the chain behind the ingress at {addr} (host {host}) is not ready: GET /{route} answered HTTP {s}: {}",
+            body.trim()
+        ))),
     }
 }
 

@@ -92,12 +92,12 @@ pub fn parse_update(body: &str) -> Result<(String, Vec<SocketAddr>), String> {
 }
 
 /// The admin endpoint of a routing proxy: route updates and metrics.
-pub struct Admin<M> {
+pub struct RoutesAdmin<M> {
     pub routes: Arc<Routes>,
     pub metrics: M,
 }
 
-impl<M: Fn() -> String + Send + Sync + 'static> crate::proxy::Handle for Admin<M> {
+impl<M: Fn() -> String + Send + Sync + 'static> crate::proxy::Handle for RoutesAdmin<M> {
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         use http_body_util::BodyExt;
         let path = req.uri().path().to_string();
