@@ -25,9 +25,11 @@ bench: setup
 loadgen-vs-wrk:
 	scripts/loadgen-vs-wrk.sh
 
+## make lint: formatting, clippy, and no code written twice (scripts/check-duplicates.py).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	scripts/check-duplicates.py
 
 clean:
 	$(CARGO) clean

@@ -2,9 +2,10 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use harness::run::{LoadOverrides, RunOptions};
+use harness::run::RunOptions;
 use std::path::PathBuf;
 use std::time::Duration;
+use workloads::{LoadOverrides, LoadProfile};
 
 #[derive(Parser)]
 #[command(
@@ -128,7 +129,8 @@ impl LoadFlags {
             rate: self.rate,
             arrival: self.arrival.clone(),
             users: self.users,
-            think_ms: self.think_ms,
+            think_min_ms: self.think_ms.map(|t| t.0),
+            think_max_ms: self.think_ms.map(|t| t.1),
             burst_size: self.burst_size,
             burst_every_s: self.burst_every,
             duration_s: self.duration,
@@ -264,7 +266,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
         Cmd::Run(a) => {
             let backend_options = harness::registry::options(harness::registry::get(&a.backend)?, &a.backend_opt)?;
             let mut chain = workloads::load_chain(&a.chain)?;
-            a.load.overrides().apply(&mut chain).map_err(anyhow::Error::msg)?;
+            a.load.overrides().apply(&mut chain.load)?;
             if a.sample_ms == 0 {
                 anyhow::bail!("--sample-ms must be > 0");
             }
@@ -291,8 +293,8 @@ fn real_main(cmd: Cmd) -> Result<()> {
                 s.ok,
                 s.errors,
                 s.achieved_rps,
-                s.latency.p50_us,
-                s.latency.p99_us,
+                s.p50_us,
+                s.p99_us,
                 s.sut_cpu_s_per_1k,
                 if s.interrupted { " (interrupted)" } else { "" }
             );
@@ -358,33 +360,10 @@ fn real_main(cmd: Cmd) -> Result<()> {
 
 /// Drive an arbitrary URL (used to compare the generator with wrk against one server).
 fn load_url(a: LoadArgs) -> Result<()> {
-    use std::net::ToSocketAddrs;
-    let rest = a.url.strip_prefix("http://").context("--url must start with http://")?;
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let target = hostport
-        .to_socket_addrs()
-        .with_context(|| format!("resolve {hostport}"))?
-        .next()
-        .with_context(|| format!("{hostport} has no address"))?;
-    let mut chain = workloads::parse_chain(
-        "name = \"url\"\n[[functions]]\nid = 1\nname = \"none\"\nhandler = \"synthetic\"\n[[routes]]\nname = \"url\"\nkind = \"pipeline\"\nfunctions = [\"none\"]\n",
-        std::path::Path::new("<load>"),
-    )?;
-    a.load.overrides().apply(&mut chain).map_err(anyhow::Error::msg)?;
-    let spec = harness::loadgen::LoadSpec {
-        target,
-        host: hostport.to_string(),
-        method: a.method.clone(),
-        routes: vec![(1, "url".into(), path.to_string(), vec![b'x'; a.body_bytes])],
-        mix: None,
-        profile: chain.load.clone(),
-    };
-    let progress = std::sync::Arc::new(harness::loadgen::Progress::default());
-    let (h, _) = harness::loadgen::spawn(spec, harness::stop_flag(), progress)?;
-    let r = h.join().map_err(|_| anyhow::anyhow!("load generator panicked"))??;
+    let mut profile = LoadProfile::default();
+    a.load.overrides().apply(&mut profile)?;
+    let r = harness::loadgen::url::drive(&a.url, &a.method, a.body_bytes, profile, &harness::stop_flag())
+        .map_err(|e| anyhow::anyhow!(e))?;
     let rec = &r.recorder;
     let p = harness::results::Percentiles::of(&rec.overall);
     println!(

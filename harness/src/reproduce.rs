@@ -10,8 +10,8 @@
 
 use crate::figures::{self, Panel, Series};
 use crate::registry;
-use crate::results::{summary_row, Summary, SUMMARY_COLUMNS};
-use crate::run::{run, LoadOverrides, RunOptions};
+use crate::results::{read_summaries, write_summaries, Summary};
+use crate::run::{run, RunOptions};
 use anyhow::{bail, Context, Result};
 use dataplane_api::{options, BackendOptions, Dataplane};
 use std::collections::BTreeMap;
@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use workloads::LoadOverrides;
 
 pub struct ReproduceOptions {
     pub out: PathBuf,
@@ -41,7 +42,7 @@ pub const DEFAULT_CHAINS: &[&str] = &["synthetic-2", "synthetic-5", "call-tree"]
 fn saturated(s: &Summary) -> bool {
     let offered = s.offered_rps.unwrap_or(0.0);
     let total = (s.ok + s.errors).max(1) as f64;
-    s.achieved_rps < 0.9 * offered || s.errors as f64 / total > 0.01 || s.latency.p99_us > 500_000.0
+    s.achieved_rps < 0.9 * offered || s.errors as f64 / total > 0.01 || s.p99_us > 500_000.0
 }
 
 /// `[BACKEND:]KEY=VALUE` options for each of `backends`, validated before anything runs: with a
@@ -105,8 +106,7 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
                     warmup_s: Some(o.warmup_s),
                     ..Default::default()
                 }
-                .apply(&mut c)
-                .map_err(anyhow::Error::msg)?;
+                .apply(&mut c.load)?;
                 let opts = RunOptions {
                     backend: backend.to_string(),
                     backend_options: backend_options.clone(),
@@ -122,7 +122,7 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
                 let s = outcome.summary;
                 eprintln!(
                     "    achieved {:.0} req/s, p50 {:.0} us, p99 {:.0} us, {} errors, {:.3} CPU-s/1k req",
-                    s.achieved_rps, s.latency.p50_us, s.latency.p99_us, s.errors, s.sut_cpu_s_per_1k
+                    s.achieved_rps, s.p50_us, s.p99_us, s.errors, s.sut_cpu_s_per_1k
                 );
                 let sat = saturated(&s);
                 all.push(s);
@@ -157,13 +157,7 @@ fn write_comparison(
     o: &ReproduceOptions,
     backend_options: BTreeMap<String, String>,
 ) -> Result<()> {
-    let path = out.join("comparison.csv");
-    let mut w = csv::Writer::from_path(&path).with_context(|| format!("create {}", path.display()))?;
-    w.write_record(SUMMARY_COLUMNS)?;
-    for s in all {
-        w.write_record(summary_row(s))?;
-    }
-    w.flush()?;
+    write_summaries(&out.join("comparison.csv"), all)?;
     let env = crate::envinfo::collect();
     let meta = Meta {
         command_line: o.command_line.clone(),
@@ -189,11 +183,7 @@ fn write_comparison(
 pub fn summarize(out: &Path) -> Result<()> {
     let meta: Meta = serde_json::from_slice(&std::fs::read(out.join("reproduce.json")).context("read reproduce.json")?)
         .context("parse reproduce.json")?;
-    let all: Vec<Summary> = figures::read_csv(&out.join("comparison.csv"))?
-        .iter()
-        .map(Summary::from_row)
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("comparison.csv: {e}"))?;
+    let all = read_summaries(&out.join("comparison.csv"))?;
     draw_comparison(out)?;
     let mut md = String::new();
     writeln!(md, "# spright-bench reproduce\n")?;
@@ -232,8 +222,8 @@ pub fn summarize(out: &Path) -> Result<()> {
                 s.backend,
                 s.offered_rps.unwrap_or(0.0),
                 s.achieved_rps,
-                s.latency.p50_us,
-                s.latency.p99_us,
+                s.p50_us,
+                s.p99_us,
                 s.errors,
                 s.sut_cpu_s_per_1k,
                 s.loadgen_cpu_pct
@@ -292,12 +282,12 @@ fn side_by_side(
             writeln!(
                 md,
                 "| {rate:.0} | {:.0} / {:.0} | {} | {:.0} / {:.0} | {} | {:.3} / {:.3} | {} |",
-                o.latency.p50_us,
-                b.latency.p50_us,
-                r(o.latency.p50_us, b.latency.p50_us),
-                o.latency.p99_us,
-                b.latency.p99_us,
-                r(o.latency.p99_us, b.latency.p99_us),
+                o.p50_us,
+                b.p50_us,
+                r(o.p50_us, b.p50_us),
+                o.p99_us,
+                b.p99_us,
+                r(o.p99_us, b.p99_us),
                 o.sut_cpu_s_per_1k,
                 b.sut_cpu_s_per_1k,
                 r(o.sut_cpu_s_per_1k, b.sut_cpu_s_per_1k)

@@ -9,10 +9,11 @@ mod common;
 use common::*;
 use dataplane_api::{Counter, Deployment, Role};
 use harness::loadgen::http::request_once;
-use harness::run::{pid_alive, run, LoadOverrides};
+use harness::run::{pid_alive, run};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use workloads::LoadOverrides;
 
 fn deploy(chain: &workloads::Chain, dir: &std::path::Path) -> Box<dyn Deployment> {
     common::deploy("knative", chain, dir)
@@ -213,7 +214,7 @@ fn driver_records_cold_starts() {
         warmup_s: Some(0.0),
         ..Default::default()
     }
-    .apply(&mut chain)
+    .apply(&mut chain.load)
     .unwrap();
     let opts = run_options("knative", chain);
     let outcome = run(&opts, &Arc::new(AtomicBool::new(false))).unwrap();
@@ -224,7 +225,7 @@ fn driver_records_cold_starts() {
     assert_eq!(rows.len() as u64, s.cold_starts);
     assert_eq!(csv_header(&outcome.dir.join("cold_starts.csv")), harness::results::COLD_START_COLUMNS);
     let longest = rows.iter().map(|r| r["total_us"].parse::<f64>().unwrap()).fold(0.0, f64::max);
-    assert!(s.latency.max_us >= longest, "max latency {} us < cold start {longest} us", s.latency.max_us);
+    assert!(s.max_us >= longest, "max latency {} us < cold start {longest} us", s.max_us);
     let md = std::fs::read_to_string(outcome.dir.join("summary.md")).unwrap();
     assert!(md.contains("Cold starts:") && md.contains("local model of Knative"), "{md}");
     // Instances started during the run are accounted for CPU too.
@@ -290,7 +291,7 @@ fn knative_remote_measures_through_an_ingress_url() {
     assert!(err.contains("has no service for host gw-synthetic-2.elsewhere.example.com"), "{err}");
     let mut c = chain.clone();
     LoadOverrides { rate: Some(100.0), duration_s: Some(1.5), warmup_s: Some(0.2), ..Default::default() }
-        .apply(&mut c)
+        .apply(&mut c.load)
         .unwrap();
     let opts = run_options_with("knative-remote", c, &[&format!("ingress=http://{}", d.endpoint().addr)]);
     let outcome = run(&opts, &Arc::new(AtomicBool::new(false))).unwrap();

@@ -36,7 +36,7 @@ pub mod state;
 
 pub use chain::{Chain, FnId, Function, Node, Route, RouteKind, Step};
 pub use handler::{Body, BodyFull, Handler};
-pub use load::{Arrival, LoadProfile, Mix, Pattern};
+pub use load::{Arrival, LoadError, LoadField, LoadOverrides, LoadProfile, Mix, Pattern};
 pub use serving::Serving;
 pub use spec::{load_chain, parse_chain, SpecError};
 pub use state::{render_reply, State};

@@ -1,5 +1,9 @@
 //! Load profiles and request mixes: how a chain is driven, as data in the chain spec (`[load]`,
-//! route `weight` and `payload_bytes`), overridable from the command line.
+//! route `weight` and `payload_bytes`), overridable from the command line ([`LoadOverrides`]).
+//!
+//! The one load model: its defaults ([`LoadProfile::default`], [`Pattern::default_of`]) and its
+//! checks ([`LoadProfile::validate`]) exist here once, for spec files and flags alike; a
+//! [`LoadError`] names the parameter as either spells it ([`LoadField`]).
 
 use crate::chain::Chain;
 use crate::rng::SplitMix64;
@@ -20,6 +24,19 @@ pub struct LoadProfile {
     pub seed: u64,
 }
 
+impl Default for LoadProfile {
+    fn default() -> Self {
+        LoadProfile {
+            pattern: Pattern::default_of("open").expect("a pattern name"),
+            duration_s: 10.0,
+            warmup_s: 1.0,
+            connections: 64,
+            timeout_ms: 5000,
+            seed: 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Pattern {
     /// Requests arrive on a schedule whatever the system does; latency is measured from each
@@ -38,7 +55,38 @@ pub enum Arrival {
     Poisson,
 }
 
+impl Arrival {
+    pub fn from_name(name: &str) -> Option<Arrival> {
+        match name {
+            "constant" => Some(Arrival::Constant),
+            "poisson" => Some(Arrival::Poisson),
+            _ => None,
+        }
+    }
+}
+
 impl Pattern {
+    pub const NAMES: &'static [&'static str] = &["open", "closed", "burst"];
+
+    /// The pattern called `name` with its default parameters: open loop at 100 req/s (Poisson),
+    /// 10 closed-loop users thinking 1-10 s (the paper's Locust users), bursts of 10 every 10 s.
+    pub fn default_of(name: &str) -> Option<Pattern> {
+        match name {
+            "open" => Some(Pattern::Open { arrival: Arrival::Poisson, rate: 100.0 }),
+            "closed" => Some(Pattern::Closed { users: 10, think_min_ms: 1000, think_max_ms: 10_000 }),
+            "burst" => Some(Pattern::Burst { size: 10, every_s: 10.0 }),
+            _ => None,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Pattern::Open { .. } => "open",
+            Pattern::Closed { .. } => "closed",
+            Pattern::Burst { .. } => "burst",
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Pattern::Open { arrival, rate } => {
@@ -49,6 +97,191 @@ impl Pattern {
             }
             Pattern::Burst { size, every_s } => format!("bursts of {size} every {every_s} s"),
         }
+    }
+}
+
+/// A load parameter, as a chain spec and the command line name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadField {
+    Pattern,
+    Arrival,
+    Rate,
+    Users,
+    ThinkMs,
+    BurstSize,
+    BurstEvery,
+    Duration,
+    Warmup,
+    Connections,
+    Timeout,
+}
+
+impl LoadField {
+    /// The key in a chain spec.
+    pub fn spec_key(self) -> &'static str {
+        match self {
+            LoadField::Pattern => "load.pattern",
+            LoadField::Arrival => "load.arrival",
+            LoadField::Rate => "load.rate",
+            LoadField::Users => "load.users",
+            LoadField::ThinkMs => "load.think_max_ms",
+            LoadField::BurstSize => "load.burst_size",
+            LoadField::BurstEvery => "load.burst_every_s",
+            LoadField::Duration => "load.duration_s",
+            LoadField::Warmup => "load.warmup_s",
+            LoadField::Connections => "load.connections",
+            LoadField::Timeout => "load.timeout_ms",
+        }
+    }
+
+    /// The command-line flag.
+    pub fn flag(self) -> &'static str {
+        match self {
+            LoadField::Pattern => "--pattern",
+            LoadField::Arrival => "--arrival",
+            LoadField::Rate => "--rate",
+            LoadField::Users => "--users",
+            LoadField::ThinkMs => "--think-ms",
+            LoadField::BurstSize => "--burst-size",
+            LoadField::BurstEvery => "--burst-every",
+            LoadField::Duration => "--duration",
+            LoadField::Warmup => "--warmup",
+            LoadField::Connections => "--connections",
+            LoadField::Timeout => "--timeout-ms",
+        }
+    }
+}
+
+/// A load parameter out of range; shown as `--flag VALUE: problem` (see [`LoadField`] for the
+/// spec's spelling).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{flag}{sep}{value}: {problem}", flag = .field.flag(), sep = if .value.is_empty() { "" } else { " " })]
+pub struct LoadError {
+    pub field: LoadField,
+    pub value: String,
+    pub problem: String,
+}
+
+fn check(ok: bool, field: LoadField, value: impl ToString, problem: &str) -> Result<(), LoadError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(LoadError { field, value: value.to_string(), problem: problem.into() })
+    }
+}
+
+impl LoadProfile {
+    /// Every parameter in its range.
+    pub fn validate(&self) -> Result<(), LoadError> {
+        use LoadField as F;
+        match self.pattern {
+            Pattern::Open { rate, .. } => {
+                check(rate.is_finite() && rate > 0.0, F::Rate, rate, "must be > 0 requests per second")?
+            }
+            Pattern::Closed { users, think_min_ms, think_max_ms } => {
+                check((1..=100_000).contains(&users), F::Users, users, "must be between 1 and 100000")?;
+                check(
+                    think_min_ms <= think_max_ms,
+                    F::ThinkMs,
+                    format!("{think_min_ms}-{think_max_ms}"),
+                    "is an empty range",
+                )?;
+            }
+            Pattern::Burst { size, every_s } => {
+                check((1..=100_000).contains(&size), F::BurstSize, size, "must be between 1 and 100000")?;
+                check(every_s.is_finite() && every_s > 0.0, F::BurstEvery, every_s, "must be > 0 seconds")?;
+            }
+        }
+        check(
+            self.duration_s.is_finite() && self.duration_s > 0.0,
+            F::Duration,
+            self.duration_s,
+            "must be > 0 seconds",
+        )?;
+        check(self.warmup_s.is_finite() && self.warmup_s >= 0.0, F::Warmup, self.warmup_s, "must be >= 0 seconds")?;
+        check(
+            (1..=10_000).contains(&self.connections),
+            F::Connections,
+            self.connections,
+            "must be between 1 and 10000",
+        )?;
+        check(self.timeout_ms > 0, F::Timeout, self.timeout_ms, "must be > 0")
+    }
+}
+
+/// Changes to a profile (command-line flags, or a program such as `reproduce`). A parameter of
+/// another pattern than the resulting one is an error, not silently ignored.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOverrides {
+    pub pattern: Option<String>,
+    pub rate: Option<f64>,
+    pub arrival: Option<String>,
+    pub users: Option<u32>,
+    pub think_min_ms: Option<u64>,
+    pub think_max_ms: Option<u64>,
+    pub burst_size: Option<u32>,
+    pub burst_every_s: Option<f64>,
+    pub duration_s: Option<f64>,
+    pub warmup_s: Option<f64>,
+    pub connections: Option<u32>,
+    pub timeout_ms: Option<u64>,
+    pub seed: Option<u64>,
+}
+
+impl LoadOverrides {
+    /// Apply to `profile`, with the checks of [`LoadProfile::validate`]; on error `profile` is
+    /// unchanged.
+    pub fn apply(&self, profile: &mut LoadProfile) -> Result<(), LoadError> {
+        use LoadField as F;
+        let mut p = profile.clone();
+        if let Some(name) = &self.pattern {
+            if name != p.pattern.name() {
+                p.pattern = Pattern::default_of(name).ok_or_else(|| LoadError {
+                    field: F::Pattern,
+                    value: name.clone(),
+                    problem: format!("is not a pattern; use {}", Pattern::NAMES.join(", ")),
+                })?;
+            }
+        }
+        let pattern = p.pattern.name();
+        let only = |given: bool, field: LoadField, wants: &str| {
+            check(!given || pattern == wants, field, "", &format!("applies only to --pattern {wants}, not {pattern}"))
+        };
+        only(self.arrival.is_some(), F::Arrival, "open")?;
+        only(self.rate.is_some(), F::Rate, "open")?;
+        only(self.users.is_some(), F::Users, "closed")?;
+        only(self.think_min_ms.or(self.think_max_ms).is_some(), F::ThinkMs, "closed")?;
+        only(self.burst_size.is_some(), F::BurstSize, "burst")?;
+        only(self.burst_every_s.is_some(), F::BurstEvery, "burst")?;
+        match &mut p.pattern {
+            Pattern::Open { arrival, rate } => {
+                if let Some(a) = &self.arrival {
+                    *arrival = Arrival::from_name(a).ok_or_else(|| LoadError {
+                        field: F::Arrival,
+                        value: a.clone(),
+                        problem: "is not an arrival process; use constant or poisson".into(),
+                    })?;
+                }
+                *rate = self.rate.unwrap_or(*rate);
+            }
+            Pattern::Closed { users, think_min_ms, think_max_ms } => {
+                *users = self.users.unwrap_or(*users);
+                *think_min_ms = self.think_min_ms.unwrap_or(*think_min_ms);
+                *think_max_ms = self.think_max_ms.unwrap_or(*think_max_ms);
+            }
+            Pattern::Burst { size, every_s } => {
+                *size = self.burst_size.unwrap_or(*size);
+                *every_s = self.burst_every_s.unwrap_or(*every_s);
+            }
+        }
+        p.duration_s = self.duration_s.unwrap_or(p.duration_s);
+        p.warmup_s = self.warmup_s.unwrap_or(p.warmup_s);
+        p.connections = self.connections.unwrap_or(p.connections);
+        p.timeout_ms = self.timeout_ms.unwrap_or(p.timeout_ms);
+        p.seed = self.seed.unwrap_or(p.seed);
+        p.validate()?;
+        *profile = p;
+        Ok(())
     }
 }
 
@@ -78,5 +311,36 @@ impl Mix {
         let total = self.cumulative.last().map(|c| c.1).unwrap_or(0.0);
         let x = rng.next_f64() * total;
         self.cumulative.iter().find(|c| x < c.1).or(self.cumulative.last()).map(|c| c.0).unwrap_or(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_switch_patterns_with_their_defaults_and_check_ranges() {
+        let mut p = LoadProfile::default();
+        LoadOverrides { pattern: Some("closed".into()), users: Some(5), ..Default::default() }.apply(&mut p).unwrap();
+        assert_eq!(p.pattern, Pattern::Closed { users: 5, think_min_ms: 1000, think_max_ms: 10_000 });
+        let before = p.clone();
+        let e = LoadOverrides { rate: Some(10.0), ..Default::default() }.apply(&mut p).unwrap_err();
+        assert_eq!(e.to_string(), "--rate: applies only to --pattern open, not closed");
+        assert_eq!(p, before, "a failed override changes nothing");
+        let e = LoadOverrides { think_min_ms: Some(9), think_max_ms: Some(1), ..Default::default() }
+            .apply(&mut p)
+            .unwrap_err();
+        assert_eq!(e.to_string(), "--think-ms 9-1: is an empty range");
+        let e = LoadOverrides { pattern: Some("wave".into()), ..Default::default() }.apply(&mut p).unwrap_err();
+        assert_eq!(e.to_string(), "--pattern wave: is not a pattern; use open, closed, burst");
+        let e = LoadOverrides { pattern: Some("open".into()), rate: Some(-5.0), ..Default::default() }
+            .apply(&mut p)
+            .unwrap_err();
+        assert_eq!(
+            (e.field.spec_key(), e.to_string().as_str()),
+            ("load.rate", "--rate -5: must be > 0 requests per second")
+        );
+        let e = LoadOverrides { duration_s: Some(0.0), ..Default::default() }.apply(&mut p).unwrap_err();
+        assert_eq!(e.field, LoadField::Duration);
     }
 }

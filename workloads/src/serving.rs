@@ -119,9 +119,14 @@ impl RawServing {
     }
 }
 
+/// Text that is not a [`parse_duration`] duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a duration such as \"30s\", \"500ms\" or \"1m30s\"")]
+pub struct BadDuration(pub String);
+
 /// A Kubernetes-style duration: `500ms`, `30s`, `2m`, `1h`, or a combination such as `1m30s`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s:?} is not a duration such as \"30s\", \"500ms\" or \"1m30s\"");
+pub fn parse_duration(s: &str) -> Result<Duration, BadDuration> {
+    let bad = || BadDuration(s.to_string());
     let mut total = Duration::ZERO;
     let mut rest = s.trim();
     if rest.is_empty() {

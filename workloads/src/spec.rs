@@ -26,7 +26,7 @@
 
 use crate::chain::{Chain, FnId, Function, Node, Route, RouteKind, MAX_DEPTH, MAX_NODES};
 use crate::handler::{HandlerSpec, SyntheticParams};
-use crate::load::{Arrival, LoadProfile, Pattern};
+use crate::load::{LoadOverrides, LoadProfile};
 use crate::serving::{parse_duration, RawServing, DEFAULT_GRACE};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -185,7 +185,7 @@ impl Validator<'_> {
         }
         let scale_to_zero_grace = match &raw.knative.scale_to_zero_grace_period {
             None => DEFAULT_GRACE,
-            Some(s) => parse_duration(s).or_else(|p| self.err("knative.scale-to-zero-grace-period", p))?,
+            Some(s) => parse_duration(s).or_else(|e| self.err("knative.scale-to-zero-grace-period", e.to_string()))?,
         };
         let mut functions: Vec<Function> = Vec::new();
         for (i, f) in raw.functions.into_iter().enumerate() {
@@ -435,68 +435,31 @@ impl Validator<'_> {
         only("think_max_ms", l.think_max_ms.is_some(), "closed")?;
         only("burst_size", l.burst_size.is_some(), "burst")?;
         only("burst_every_s", l.burst_every_s.is_some(), "burst")?;
-        let pattern = match pattern_name {
-            "open" => {
-                let arrival = match l.arrival.as_deref().unwrap_or("poisson") {
-                    "poisson" => Arrival::Poisson,
-                    "constant" => Arrival::Constant,
-                    other => return self.err("load.arrival", format!("{other:?}: use \"constant\" or \"poisson\"")),
-                };
-                let rate = l.rate.unwrap_or(100.0);
-                if !rate.is_finite() || rate <= 0.0 {
-                    return self.err("load.rate", format!("{rate} must be > 0 requests per second"));
-                }
-                Pattern::Open { arrival, rate }
+        // Integers may be negative in TOML; the model's are not.
+        let whole = |field: &str, v: Option<i64>| -> Result<Option<u64>, SpecError> {
+            match v {
+                Some(n) if n < 0 => self.err(format!("load.{field}"), format!("{n} must not be negative")),
+                v => Ok(v.map(|n| n as u64)),
             }
-            "closed" => {
-                let users = l.users.unwrap_or(10);
-                let lo = l.think_min_ms.unwrap_or(1000);
-                let hi = l.think_max_ms.unwrap_or(10_000);
-                if !(1..=100_000).contains(&users) {
-                    return self.err("load.users", format!("{users} must be between 1 and 100000"));
-                }
-                if lo < 0 || hi < lo {
-                    return self
-                        .err("load.think_max_ms", format!("think time range {lo}..{hi} ms is empty or negative"));
-                }
-                Pattern::Closed { users: users as u32, think_min_ms: lo as u64, think_max_ms: hi as u64 }
-            }
-            "burst" => {
-                let size = l.burst_size.unwrap_or(10);
-                let every = l.burst_every_s.unwrap_or(10.0);
-                if !(1..=100_000).contains(&size) {
-                    return self.err("load.burst_size", format!("{size} must be between 1 and 100000"));
-                }
-                if !every.is_finite() || every <= 0.0 {
-                    return self.err("load.burst_every_s", format!("{every} must be > 0"));
-                }
-                Pattern::Burst { size: size as u32, every_s: every }
-            }
-            other => return self.err("load.pattern", format!("{other:?}: use \"open\", \"closed\" or \"burst\"")),
         };
-        let duration_s = l.duration_s.unwrap_or(10.0);
-        if !duration_s.is_finite() || duration_s <= 0.0 {
-            return self.err("load.duration_s", format!("{duration_s} must be > 0"));
-        }
-        let warmup_s = l.warmup_s.unwrap_or(1.0);
-        if !warmup_s.is_finite() || warmup_s < 0.0 {
-            return self.err("load.warmup_s", format!("{warmup_s} must be >= 0"));
-        }
-        let connections = l.connections.unwrap_or(64);
-        if !(1..=10_000).contains(&connections) {
-            return self.err("load.connections", format!("{connections} must be between 1 and 10000"));
-        }
-        let timeout_ms = l.timeout_ms.unwrap_or(5000);
-        if timeout_ms <= 0 {
-            return self.err("load.timeout_ms", format!("{timeout_ms} must be > 0"));
-        }
-        Ok(LoadProfile {
-            pattern,
-            duration_s,
-            warmup_s,
-            connections: connections as u32,
-            timeout_ms: timeout_ms as u64,
-            seed: l.seed.unwrap_or(1) as u64,
-        })
+        let small = |n: Option<u64>| n.map(|n| n.min(u32::MAX as u64) as u32);
+        let o = LoadOverrides {
+            pattern: Some(pattern_name.to_string()),
+            rate: l.rate,
+            arrival: l.arrival,
+            users: small(whole("users", l.users)?),
+            think_min_ms: whole("think_min_ms", l.think_min_ms)?,
+            think_max_ms: whole("think_max_ms", l.think_max_ms)?,
+            burst_size: small(whole("burst_size", l.burst_size)?),
+            burst_every_s: l.burst_every_s,
+            duration_s: l.duration_s,
+            warmup_s: l.warmup_s,
+            connections: small(whole("connections", l.connections)?),
+            timeout_ms: whole("timeout_ms", l.timeout_ms)?,
+            seed: whole("seed", l.seed)?,
+        };
+        let mut profile = LoadProfile::default();
+        o.apply(&mut profile).or_else(|e| self.err(e.field.spec_key(), format!("{} {}", e.value, e.problem)))?;
+        Ok(profile)
     }
 }

@@ -64,9 +64,17 @@ pub fn runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerError {
+    #[error("{0:?}: expected ID=HOST:PORT")]
+    Shape(String),
+    #[error("{arg:?}: bad function id: {source}")]
+    Id { arg: String, source: std::num::ParseIntError },
+}
+
 /// Parse `ID=ADDR` peer arguments.
-pub fn parse_peer(s: &str) -> Result<(u16, String), String> {
-    let (id, addr) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected ID=HOST:PORT"))?;
-    let id = id.parse::<u16>().map_err(|e| format!("{s:?}: bad function id: {e}"))?;
+pub fn parse_peer(s: &str) -> Result<(u16, String), PeerError> {
+    let (id, addr) = s.split_once('=').ok_or_else(|| PeerError::Shape(s.to_string()))?;
+    let id = id.parse::<u16>().map_err(|source| PeerError::Id { arg: s.to_string(), source })?;
     Ok((id, addr.to_string()))
 }

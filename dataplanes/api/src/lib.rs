@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use workloads::Chain;
 
-pub use options::{BackendOptions, OptionError, OptionSpec, Values};
+pub use options::{BackendOptions, Invalid, OptionError, OptionSpec, Values};
 pub use supervisor::{ComponentSpec, Supervisor};
 
 /// What a component process does, for CPU accounting and reports.
@@ -130,6 +130,9 @@ pub enum DeployError {
     Host { what: String, source: Box<dyn std::error::Error + Send + Sync> },
     #[error(transparent)]
     Options(#[from] OptionError),
+    /// A system deployed elsewhere (a real cluster) does not serve the chain, and why.
+    #[error("{0}")]
+    NotServing(String),
     /// The backend cannot run with this machine or configuration, and why.
     #[error("{0}")]
     Unsupported(String),

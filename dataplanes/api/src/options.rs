@@ -20,15 +20,28 @@ pub struct OptionSpec {
 #[derive(Debug, Clone, Copy)]
 pub enum Values {
     OneOf(&'static [&'static str]),
-    /// Any value the function accepts; its error says what is expected.
-    Check(fn(&str) -> Result<(), String>),
+    /// Any value the function accepts.
+    Check(fn(&str) -> Result<(), Invalid>),
+}
+
+/// Why a value is refused: what the option expects instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{expected}")]
+pub struct Invalid {
+    pub expected: String,
+}
+
+impl Invalid {
+    pub fn expected(what: impl Into<String>) -> Self {
+        Invalid { expected: what.into() }
+    }
 }
 
 impl OptionSpec {
-    fn check(&self, value: &str) -> Result<(), String> {
+    fn check(&self, value: &str) -> Result<(), Invalid> {
         match self.values {
             Values::OneOf(names) if names.contains(&value) => Ok(()),
-            Values::OneOf(names) => Err(format!("use {}", names.join(" or "))),
+            Values::OneOf(names) => Err(Invalid::expected(format!("use {}", names.join(" or ")))),
             Values::Check(f) => f(value),
         }
     }
@@ -86,7 +99,11 @@ impl BackendOptions {
                 };
                 return Err(OptionError::Unknown { backend: backend.into(), key: key.clone(), known });
             };
-            spec.check(value).map_err(|why| OptionError::BadValue { key: key.clone(), value: value.clone(), why })?;
+            spec.check(value).map_err(|e| OptionError::BadValue {
+                key: key.clone(),
+                value: value.clone(),
+                why: e.expected,
+            })?;
             if out.insert(key.clone(), value.clone()).is_some() {
                 return Err(OptionError::Repeated { key: key.clone() });
             }
@@ -129,10 +146,10 @@ impl BackendOptions {
 mod tests {
     use super::*;
 
-    fn even(v: &str) -> Result<(), String> {
+    fn even(v: &str) -> Result<(), Invalid> {
         match v.parse::<u32>() {
             Ok(n) if n % 2 == 0 => Ok(()),
-            _ => Err("an even number".into()),
+            _ => Err(Invalid::expected("an even number")),
         }
     }
 

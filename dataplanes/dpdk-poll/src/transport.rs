@@ -7,7 +7,7 @@
 
 use crate::dpdk::{eal_init, ring_name, Ring};
 use crate::mempool::MempoolStore;
-use dataplane_api::{DeployEnv, DeployError, OptionSpec, Values};
+use dataplane_api::{DeployEnv, DeployError, Invalid, OptionSpec, Values};
 use shm::{key_function, Descriptor, Pool};
 use spright::{Backend, BoxError, Connect, Host, Transport, Who};
 use std::collections::HashMap;
@@ -60,7 +60,7 @@ fn choice_name<T: clap::ValueEnum>(v: &T) -> String {
 }
 
 /// A DPDK cpuset such as `1`, `0-3` or `0,2-3`, or `all`.
-fn check_cpus(v: &str) -> Result<(), String> {
+fn check_cpus(v: &str) -> Result<(), Invalid> {
     let ok = v == "all"
         || v.split(',').all(|part| {
             let mut ends = part.splitn(2, '-').map(|n| n.parse::<u16>());
@@ -73,30 +73,9 @@ fn check_cpus(v: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err("a DPDK cpuset such as 1, 0-3 or 0,2-3, or all".into())
+        Err(Invalid::expected("a DPDK cpuset such as 1, 0-3 or 0,2-3, or all"))
     }
 }
-
-const OPTIONS: &[OptionSpec] = &[
-    OptionSpec {
-        key: "poll",
-        help: "how pollers wait on an empty ring: busy (the paper's) or backoff (sleeps 50 us once idle)",
-        default: Some("busy"),
-        values: Values::OneOf(&["busy", "backoff"]),
-    },
-    OptionSpec {
-        key: "pool",
-        help: "where slots live: shm (S-SPRIGHT's hugetlbfs pool) or mempool (a DPDK rte_mempool)",
-        default: Some("shm"),
-        values: Values::OneOf(&["shm", "mempool"]),
-    },
-    OptionSpec {
-        key: "cpus",
-        help: "CPUs every poller may run on (a DPDK cpuset), or all",
-        default: Some("all"),
-        values: Values::Check(check_cpus),
-    },
-];
 
 pub struct Dpdk;
 
@@ -121,22 +100,34 @@ pub struct DpdkArgs {
 }
 
 impl Backend for Dpdk {
-    fn name(&self) -> &'static str {
-        "d-spright"
-    }
+    const NAME: &str = "d-spright";
+    const LABEL: &str = "D-SPRIGHT: 16-byte descriptors through DPDK rte_rings, busy-polled (a core per poller), payload in a hugepage pool";
 
-    fn label(&self) -> &'static str {
-        "D-SPRIGHT: 16-byte descriptors through DPDK rte_rings, busy-polled (a core per poller), payload in a hugepage pool"
-    }
-
-    fn options(&self) -> &'static [OptionSpec] {
-        OPTIONS
-    }
+    const OPTIONS: &[OptionSpec] = &[
+        OptionSpec {
+            key: "poll",
+            help: "how pollers wait on an empty ring: busy (the paper's) or backoff (sleeps 50 us once idle)",
+            default: Some("busy"),
+            values: Values::OneOf(&["busy", "backoff"]),
+        },
+        OptionSpec {
+            key: "pool",
+            help: "where slots live: shm (S-SPRIGHT's hugetlbfs pool) or mempool (a DPDK rte_mempool)",
+            default: Some("shm"),
+            values: Values::OneOf(&["shm", "mempool"]),
+        },
+        OptionSpec {
+            key: "cpus",
+            help: "CPUs every poller may run on (a DPDK cpuset), or all",
+            default: Some("all"),
+            values: Values::Check(check_cpus),
+        },
+    ];
 
     type Host = DpdkHost;
 
     fn setup(&self, _chain: &Chain, chain_id: u16, env: &DeployEnv) -> Result<DpdkHost, DeployError> {
-        let opt = |k: &str| env.options.get(OPTIONS, k).unwrap_or_default();
+        let opt = |k: &str| env.options.get(Self::OPTIONS, k).unwrap_or_default();
         clean_stale();
         let cpus = match opt("cpus") {
             "all" => {

@@ -18,13 +18,8 @@ pub struct SkMsg;
 pub struct NoArgs {}
 
 impl Backend for SkMsg {
-    fn name(&self) -> &'static str {
-        "s-spright"
-    }
-
-    fn label(&self) -> &'static str {
-        "S-SPRIGHT: 16-byte descriptors via eBPF SK_MSG redirect in a SOCKHASH, payload in a hugepage pool, event-driven"
-    }
+    const NAME: &str = "s-spright";
+    const LABEL: &str = "S-SPRIGHT: 16-byte descriptors via eBPF SK_MSG redirect in a SOCKHASH, payload in a hugepage pool, event-driven";
 
     type Host = SkMsgHost;
 

@@ -11,7 +11,9 @@
 
 use crate::names;
 use crate::BoxError;
-use dataplane_api::{Component, Dataplane, DeployEnv, DeployError, Deployment, Endpoint, Exit, OptionSpec, Values};
+use dataplane_api::{
+    Component, Dataplane, DeployEnv, DeployError, Deployment, Endpoint, Exit, Invalid, OptionError, OptionSpec, Values,
+};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 use workloads::Chain;
@@ -19,7 +21,7 @@ use workloads::Chain;
 pub struct KnativeRemote;
 
 /// A name in a DNS host name (a namespace, each part of a domain).
-fn check_dns(v: &str) -> Result<(), String> {
+fn check_dns(v: &str) -> Result<(), Invalid> {
     let label = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
@@ -29,7 +31,7 @@ fn check_dns(v: &str) -> Result<(), String> {
     if v.split('.').all(label) {
         Ok(())
     } else {
-        Err("DNS labels of [a-z0-9-], separated by dots".into())
+        Err(Invalid::expected("DNS labels of [a-z0-9-], separated by dots"))
     }
 }
 
@@ -38,7 +40,7 @@ const OPTIONS: &[OptionSpec] = &[
         key: "ingress",
         help: "the Knative ingress where the chain is deployed, host:port or http://host:port",
         default: None,
-        values: Values::Check(|v| parse_ingress(v).map(drop)),
+        values: Values::Check(|v| parse_ingress(v).map(drop).map_err(|e| Invalid::expected(e.to_string()))),
     },
     OptionSpec {
         key: "namespace",
@@ -54,11 +56,21 @@ const OPTIONS: &[OptionSpec] = &[
     },
 ];
 
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    #[error("https is not supported; use the ingress's plain HTTP port")]
+    Https,
+    #[error("cannot resolve {0}: {1}")]
+    Resolve(String, std::io::Error),
+    #[error("{0} has no address")]
+    NoAddress(String),
+}
+
 /// `host:port` or `http://host:port[/]` to a socket address.
-pub fn parse_ingress(s: &str) -> Result<SocketAddr, String> {
+pub fn parse_ingress(s: &str) -> Result<SocketAddr, IngressError> {
     let hostport = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
     if s.starts_with("https://") {
-        return Err("https is not supported; use the ingress's plain HTTP port".into());
+        return Err(IngressError::Https);
     }
     let with_port = if hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
         hostport.to_string()
@@ -67,9 +79,9 @@ pub fn parse_ingress(s: &str) -> Result<SocketAddr, String> {
     };
     with_port
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve: {e}"))?
+        .map_err(|e| IngressError::Resolve(with_port.clone(), e))?
         .next()
-        .ok_or_else(|| "no address".to_string())
+        .ok_or_else(|| IngressError::NoAddress(with_port.clone()))
 }
 
 impl Dataplane for KnativeRemote {
@@ -87,14 +99,14 @@ impl Dataplane for KnativeRemote {
 
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
         let opt = |k: &str| env.options.get(OPTIONS, k).map(str::to_string);
-        let raw = opt("ingress").ok_or_else(|| {
-            DeployError::Unsupported(
-                "backend knative-remote needs --backend-opt ingress=<host:port> of a Knative ingress where the \
-                 chain is deployed (see dataplanes/knative-baseline/deploy/kind/README.md)"
-                    .into(),
-            )
+        let raw = opt("ingress").ok_or_else(|| OptionError::Missing {
+            backend: self.name().into(),
+            key: "ingress".into(),
+            help: "the host:port of a Knative ingress where the chain is deployed (see \
+                   dataplanes/knative-baseline/deploy/kind/README.md)"
+                .into(),
         })?;
-        let addr = parse_ingress(&raw).map_err(DeployError::Unsupported)?;
+        let addr = parse_ingress(&raw).map_err(DeployError::host("the ingress (option ingress)"))?;
         let (ns, domain) = (opt("namespace").unwrap_or_default(), opt("domain").unwrap_or_default());
         let host = names::host(&names::gateway_service(chain), &ns, &domain);
         check_ready(addr, &host, &chain.routes[0].name)?;
@@ -124,12 +136,12 @@ fn check_ready(addr: SocketAddr, host: &str, route: &str) -> Result<(), DeployEr
     let body = resp.text().unwrap_or_default();
     match status.as_u16() {
         200 => Ok(()),
-        404 => Err(DeployError::Unsupported(format!(
+        404 => Err(DeployError::NotServing(format!(
             "the ingress at {addr} has no service for host {host} ({}); is the chain deployed there with this \
              namespace and domain (options namespace, domain)? See dataplanes/knative-baseline/deploy/kind/README.md",
             body.trim()
         ))),
-        s => Err(DeployError::Unsupported(format!(
+        s => Err(DeployError::NotServing(format!(
             "the chain behind the ingress at {addr} (host {host}) is not ready: GET /{route} answered HTTP {s}: {}",
             body.trim()
         ))),
@@ -171,7 +183,7 @@ mod tests {
         assert_eq!(parse_ingress("127.0.0.1:8080").unwrap(), "127.0.0.1:8080".parse().unwrap());
         assert_eq!(parse_ingress("http://127.0.0.1:8080/").unwrap(), "127.0.0.1:8080".parse().unwrap());
         assert_eq!(parse_ingress("http://127.0.0.1").unwrap(), "127.0.0.1:80".parse().unwrap());
-        assert!(parse_ingress("https://x:443").unwrap_err().contains("https"));
+        assert!(matches!(parse_ingress("https://x:443"), Err(IngressError::Https)));
         assert!(parse_ingress("no such host:1").is_err());
         assert!(check_dns("spright").is_ok() && check_dns("example.com").is_ok());
         assert!(check_dns("Not valid!").is_err() && check_dns("a..b").is_err() && check_dns("-a").is_err());

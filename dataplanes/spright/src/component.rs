@@ -46,7 +46,7 @@ struct Cli<A: clap::Args> {
 pub fn main<B: Backend>(b: &B, args: Vec<String>) -> Result<(), BoxError> {
     component::init_logging();
     let cli =
-        <Cli<B::Args> as clap::Parser>::try_parse_from(std::iter::once(format!("component {}", b.name())).chain(args))?;
+        <Cli<B::Args> as clap::Parser>::try_parse_from(std::iter::once(format!("component {}", B::NAME)).chain(args))?;
     let chain = Arc::new(workloads::load_chain(&cli.chain)?);
     let who = match (cli.part, cli.id) {
         (Part::Function, Some(id)) => Who::Function(id),

@@ -20,15 +20,15 @@ pub struct Spright<B>(pub B);
 
 impl<B: Backend> Dataplane for Spright<B> {
     fn name(&self) -> &'static str {
-        self.0.name()
+        B::NAME
     }
 
     fn label(&self) -> &'static str {
-        self.0.label()
+        B::LABEL
     }
 
     fn options(&self) -> &'static [OptionSpec] {
-        self.0.options()
+        B::OPTIONS
     }
 
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
@@ -59,14 +59,14 @@ fn deploy<B: Backend>(b: &B, chain: &Chain, env: &DeployEnv) -> Result<SprightDe
     let (pool, pool_arg) = match host.own_pool() {
         Some(name) => (None, name),
         None => {
-            let (pool, path) = shm::create_chain_pool(chain, &format!("{}{chain_id}", b.name()))
+            let (pool, path) = shm::create_chain_pool(chain, &format!("{}{chain_id}", B::NAME))
                 .map_err(DeployError::host("create the chain's pool"))?;
             (Some(pool), path.display().to_string())
         }
     };
     let (listener, addr) = loopback_listener()?;
     let mut dep = SprightDeployment {
-        supervisor: Supervisor::new(env, b.name())?,
+        supervisor: Supervisor::new(env, B::NAME)?,
         host: Some(host),
         pool,
         endpoint: Endpoint { addr, host: None },

@@ -96,13 +96,11 @@ pub struct Connect<'a, A> {
 /// A SPRIGHT dataplane: a transport, how to set it up on the host, and how a process joins it.
 pub trait Backend: Send + Sync + 'static {
     /// Name used with `--backend`.
-    fn name(&self) -> &'static str;
+    const NAME: &'static str;
     /// What this backend is, printed in every output.
-    fn label(&self) -> &'static str;
+    const LABEL: &'static str;
     /// The options it accepts (`--backend-opt key=value`).
-    fn options(&self) -> &'static [dataplane_api::OptionSpec] {
-        &[]
-    }
+    const OPTIONS: &'static [dataplane_api::OptionSpec] = &[];
 
     /// The host state of one deployed chain; dropping it undoes that state, after the chain's
     /// processes are gone.

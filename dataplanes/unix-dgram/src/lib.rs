@@ -43,13 +43,8 @@ pub struct UnixArgs {
 }
 
 impl Backend for UnixDgram {
-    fn name(&self) -> &'static str {
-        "u-spright"
-    }
-
-    fn label(&self) -> &'static str {
-        "SPRIGHT over plain unix datagram sockets (a floor beside SK_MSG, not in the paper), payload in a hugepage pool, event-driven"
-    }
+    const NAME: &str = "u-spright";
+    const LABEL: &str = "SPRIGHT over plain unix datagram sockets (a floor beside SK_MSG, not in the paper), payload in a hugepage pool, event-driven";
 
     type Host = UnixHost;
 

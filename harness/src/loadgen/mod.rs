@@ -15,6 +15,7 @@
 pub mod http;
 pub mod record;
 pub mod schedule;
+pub mod url;
 
 use crate::clock::now_ns;
 use mio::net::TcpStream;

@@ -1,0 +1,77 @@
+//! Driving any HTTP server with the load generator, no deployment (`spright-bench load`): used to
+//! compare the generator with wrk against one server (`scripts/loadgen-vs-wrk.sh`).
+
+use super::{LoadResult, LoadSpec, Progress};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::AtomicBool;
+use workloads::LoadProfile;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("--url {0:?}: must start with http:// (https is not supported)")]
+    Scheme(String),
+    #[error("--url {url:?}: cannot resolve {host}: {source}")]
+    Resolve { url: String, host: String, source: std::io::Error },
+    #[error("--url {0:?}: the host has no address")]
+    NoAddress(String),
+}
+
+/// An `http://HOST:PORT/PATH` target: its address, `Host` header and path.
+pub fn parse(url: &str) -> Result<(SocketAddr, String, String), UrlError> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| UrlError::Scheme(url.into()))?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let with_port = if hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:80")
+    };
+    let addr = with_port
+        .to_socket_addrs()
+        .map_err(|source| UrlError::Resolve { url: url.into(), host: hostport.into(), source })?
+        .next()
+        .ok_or_else(|| UrlError::NoAddress(url.into()))?;
+    Ok((addr, hostport.to_string(), path.to_string()))
+}
+
+/// Send `method` requests with a `body_bytes` body to `url` under `profile`, on the calling
+/// thread, until the profile's duration is over or `stop` is set.
+pub fn drive(
+    url: &str,
+    method: &str,
+    body_bytes: usize,
+    profile: LoadProfile,
+    stop: &AtomicBool,
+) -> Result<LoadResult, Box<dyn std::error::Error + Send + Sync>> {
+    let (target, host, path) = parse(url)?;
+    let spec = LoadSpec {
+        target,
+        host,
+        method: method.to_string(),
+        routes: vec![(1, "url".into(), path, vec![b'x'; body_bytes])],
+        mix: None,
+        profile,
+    };
+    Ok(super::run(&spec, stop, &Progress::default())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_parsed_or_refused_clearly() {
+        let (addr, host, path) = parse("http://127.0.0.1:8080/a/b?c").unwrap();
+        assert_eq!(
+            (addr.to_string(), host.as_str(), path.as_str()),
+            ("127.0.0.1:8080".into(), "127.0.0.1:8080", "/a/b?c")
+        );
+        assert_eq!(parse("http://127.0.0.1").unwrap().0.port(), 80);
+        assert_eq!(parse("http://127.0.0.1:9").unwrap().2, "/");
+        assert!(matches!(parse("https://127.0.0.1/"), Err(UrlError::Scheme(_))));
+        assert!(matches!(parse("127.0.0.1:80"), Err(UrlError::Scheme(_))));
+        assert!(matches!(parse("http://no such host/"), Err(UrlError::Resolve { .. })));
+    }
+}

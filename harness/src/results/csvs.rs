@@ -1,0 +1,131 @@
+//! The CSV files of a run (README lists every column): `latency.csv`, `timeseries.csv`,
+//! `cpu.csv`, `errors.csv`, `counters.csv`, `cold_starts.csv` and `summary.csv`.
+
+use super::summary::{write_summaries, Percentiles, Summary};
+use super::{RunDir, RunInputs};
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use std::path::Path;
+
+fn writer(path: &Path) -> Result<csv::Writer<std::fs::File>> {
+    csv::Writer::from_path(path).with_context(|| format!("create {}", path.display()))
+}
+
+fn us(ns: u64) -> String {
+    format!("{:.1}", ns as f64 / 1000.0)
+}
+
+/// Column lists of the files written row by row.
+pub const LATENCY_COLUMNS: &[&str] =
+    &["route", "ok", "errors", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us"];
+pub const TIMESERIES_COLUMNS: &[&str] = &["second", "ok", "errors", "p50_us", "p90_us", "p99_us", "max_us"];
+pub const CPU_COLUMNS: &[&str] = &["t_s", "component", "role", "pid", "cpu_pct", "cpu_s", "alive"];
+pub const COLD_START_COLUMNS: &[&str] = &[
+    "at_s",
+    "service",
+    "scheduling_us",
+    "process_start_us",
+    "readiness_us",
+    "routing_us",
+    "forwarding_us",
+    "total_us",
+];
+
+/// Every CSV file of a run, `summary.csv` last.
+pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary) -> Result<()> {
+    let rec = &i.load.recorder;
+    let mut w = writer(&dir.path("latency.csv"))?;
+    w.write_record(LATENCY_COLUMNS)?;
+    let row = |name: &str, ok: u64, err: u64, h: &Histogram<u64>| -> Vec<String> {
+        let p = Percentiles::of(h);
+        vec![
+            name.to_string(),
+            ok.to_string(),
+            err.to_string(),
+            format!("{:.1}", p.p50_us),
+            format!("{:.1}", p.p90_us),
+            format!("{:.1}", p.p99_us),
+            format!("{:.1}", p.p999_us),
+            format!("{:.1}", p.max_us),
+            format!("{:.1}", p.mean_us),
+        ]
+    };
+    for r in &rec.routes {
+        w.write_record(row(&r.name, r.ok, r.errors, &r.latency))?;
+    }
+    w.write_record(row("*all*", rec.ok_total(), rec.error_total(), &rec.overall))?;
+    w.flush()?;
+
+    let mut w = writer(&dir.path("timeseries.csv"))?;
+    w.write_record(TIMESERIES_COLUMNS)?;
+    for (s, sec) in rec.seconds.iter().enumerate() {
+        let h = &sec.latency;
+        let q = |x: f64| {
+            if h.is_empty() {
+                String::new()
+            } else {
+                us(h.value_at_quantile(x))
+            }
+        };
+        w.write_record([
+            s.to_string(),
+            sec.ok.to_string(),
+            sec.errors.to_string(),
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            if h.is_empty() { String::new() } else { us(h.max()) },
+        ])?;
+    }
+    w.flush()?;
+
+    let mut w = writer(&dir.path("cpu.csv"))?;
+    w.write_record(CPU_COLUMNS)?;
+    for s in i.samples {
+        w.write_record([
+            format!("{:.3}", s.t_s),
+            s.name.clone(),
+            s.role.to_string(),
+            s.pid.to_string(),
+            format!("{:.2}", s.cpu_pct),
+            format!("{:.3}", s.cpu_s),
+            s.alive.to_string(),
+        ])?;
+    }
+    w.flush()?;
+
+    let mut w = writer(&dir.path("errors.csv"))?;
+    w.write_record(["kind", "count"])?;
+    for (k, v) in &rec.errors {
+        w.write_record([k.clone(), v.to_string()])?;
+    }
+    w.flush()?;
+
+    let mut w = writer(&dir.path("counters.csv"))?;
+    w.write_record(["component", "counter", "value"])?;
+    for c in i.counters {
+        w.write_record([c.component.clone(), c.name.clone(), c.value.to_string()])?;
+    }
+    w.flush()?;
+
+    if !i.cold_starts.is_empty() {
+        let mut w = writer(&dir.path("cold_starts.csv"))?;
+        w.write_record(COLD_START_COLUMNS)?;
+        for c in i.cold_starts {
+            let us = |x: f64| format!("{x:.1}");
+            w.write_record([
+                format!("{:.3}", c.arrived_ns.saturating_sub(i.load.start_ns) as f64 / 1e9),
+                c.service.clone(),
+                us(c.scheduling_us),
+                us(c.process_start_us),
+                us(c.readiness_us),
+                us(c.routing_us),
+                us(c.forwarding_us),
+                us(c.total_us),
+            ])?;
+        }
+        w.flush()?;
+    }
+
+    write_summaries(&dir.path("summary.csv"), std::slice::from_ref(summary))
+}

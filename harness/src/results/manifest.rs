@@ -1,0 +1,50 @@
+//! `manifest.json`: what was run, where, and how it ended, so that a run can be repeated and
+//! compared (command line, commit, machine, chain spec, backend and its options, load profile,
+//! placement, component pids and how each ended).
+
+use super::summary::Summary;
+use super::RunInputs;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use workloads::load::Pattern;
+
+pub fn manifest(i: &RunInputs, s: &Summary) -> Value {
+    let l = &i.chain.load;
+    json!({
+        "tool": "spright-bench",
+        "command_line": i.command_line,
+        "started_unix": i.started.0,
+        "started": i.started.1,
+        "complete": true,
+        "interrupted": i.load.interrupted,
+        "environment": i.env,
+        "backend": {
+            "name": i.backend,
+            "label": i.label,
+            "options": i.options.iter().collect::<BTreeMap<_, _>>(),
+        },
+        "chain": { "name": i.chain.name, "source": i.chain.source, "spec": i.chain.spec_text },
+        "load": {
+            "pattern": l.pattern.describe(),
+            "duration_s": l.duration_s,
+            "measured_s": i.load.measured_s,
+            "warmup_s": l.warmup_s,
+            "connections": l.connections,
+            "timeout_ms": l.timeout_ms,
+            "seed": l.seed,
+            "latency_origin": if matches!(l.pattern, Pattern::Closed { .. }) { "actual send time (closed loop)" } else { "intended send time (open loop)" },
+        },
+        "placement": {
+            "components": i.placement,
+            "cpus_allowed": i.env.cpus_allowed,
+            "load_average_at_start": i.env.load_average,
+            "background_cpu_pct": s.background_cpu_pct,
+            "loadgen": "thread of the driver process, sampled separately",
+        },
+        "cpu_sample_interval_ms": i.sample_interval.as_millis() as u64,
+        "components": i.components.iter().map(|c| json!({"name": c.name, "role": c.role.as_str(), "pid": c.pid})).collect::<Vec<_>>(),
+        "exits": i.exits.iter().map(|e| json!({"name": e.component.name, "died_during_run": e.died_during_run, "status": e.status})).collect::<Vec<_>>(),
+        "leftover_pids": i.leftovers,
+        "warmup_requests": i.load.recorder.warmup_requests,
+    })
+}

@@ -1,0 +1,108 @@
+//! `summary.md`: a run's numbers for people, from the same inputs as the CSV files.
+
+use super::summary::{Percentiles, Summary};
+use super::{RunDir, RunInputs};
+use anyhow::{Context, Result};
+use dataplane_api::{ColdStart, Exit};
+
+/// `summary.md`: the run for people.
+pub fn write_summary_md(dir: &RunDir, i: &RunInputs, s: &Summary) -> Result<()> {
+    let rec = &i.load.recorder;
+    let mut md = String::new();
+    md += &format!("# {} on {}\n\n", s.chain, s.backend);
+    md += &format!("Backend: `{}`, {}.\n\n", s.backend, i.label);
+    md += &format!("Backend options: {}.\n\n", i.options.describe());
+    md += &format!("Placement: {}; the load generator is a thread of the driver.\n\n", i.placement);
+    md += &format!(
+        "Load: {}; {:.1} s measured after {:.1} s warm-up.\n",
+        i.chain.load.pattern.describe(),
+        s.duration_s,
+        i.chain.load.warmup_s
+    );
+    md += match i.chain.load.pattern {
+        workloads::Pattern::Closed { .. } => "Latency: closed loop, from each request's actual send time.\n\n",
+        _ => "Latency: open loop, from each request's *intended* send time (waiting for a free connection counts).\n\n",
+    };
+    if s.interrupted {
+        md += "**This run was interrupted; its numbers cover only the part that ran.**\n\n";
+    }
+    md += &format!("Requests: {} ok, {} failed; throughput {:.1} req/s.\n\n", s.ok, s.errors, s.achieved_rps);
+    md += &format!(
+        "Load generator send lag behind intended times (included in the latencies below): p50 {:.1} us, p99 {:.1} us.\n\n",
+        s.send_lag_p50_us, s.send_lag_p99_us
+    );
+    md += "| route | ok | errors | p50 us | p90 us | p99 us | p99.9 us | max us |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
+    for r in &rec.routes {
+        let p = Percentiles::of(&r.latency);
+        md += &format!(
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            r.name, r.ok, r.errors, p.p50_us, p.p90_us, p.p99_us, p.p999_us, p.max_us
+        );
+    }
+    md += &format!(
+        "| **all** | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n\n",
+        s.ok, s.errors, s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us
+    );
+    if !rec.errors.is_empty() {
+        md += "Errors by kind:\n\n";
+        for (k, v) in &rec.errors {
+            md += &format!("- {k}: {v}\n");
+        }
+        md += "\n";
+    }
+    if let Some(why) = i.cpu_unavailable {
+        md += &format!(
+            "CPU of the system under test: **not measured**: {why}. (Load generator: {:.1}% CPU.)\n",
+            s.loadgen_cpu_pct
+        );
+    } else {
+        md += "CPU in the measurement window (procfs utime+stime; 100% = one core):\n\n| role | processes | CPU s | mean %CPU |\n|---|---:|---:|---:|\n";
+        for r in &s.roles {
+            md += &format!("| {} | {} | {:.3} | {:.1} |\n", r.role, r.processes, r.cpu_s, r.cpu_pct);
+        }
+        md += &format!(
+            "\nSystem under test: {:.3} CPU s, {:.3} CPU s per 1,000 requests. Load generator (not included): {:.1}% CPU. Background load on the machine: {:.1}% CPU.\n",
+            s.sut_cpu_s, s.sut_cpu_s_per_1k, s.loadgen_cpu_pct, s.background_cpu_pct
+        );
+    }
+    if !i.cold_starts.is_empty() {
+        md += &format!(
+            "\nCold starts: {} requests waited for a function instance to start (`cold_starts.csv`; their latencies above include it). Phases in ms, mean over those requests:\n\n| service | requests | scheduling | process start | readiness | routing | forwarding | total |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+            i.cold_starts.len()
+        );
+        let mut services: Vec<&str> = i.cold_starts.iter().map(|c| c.service.as_str()).collect();
+        services.sort();
+        services.dedup();
+        for svc in services {
+            let cs: Vec<&ColdStart> = i.cold_starts.iter().filter(|c| c.service == svc).collect();
+            let n = cs.len() as f64;
+            let mean = |f: fn(&ColdStart) -> f64| cs.iter().map(|c| f(c)).sum::<f64>() / n / 1000.0;
+            md += &format!(
+                "| {svc} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+                cs.len(),
+                mean(|c| c.scheduling_us),
+                mean(|c| c.process_start_us),
+                mean(|c| c.readiness_us),
+                mean(|c| c.routing_us),
+                mean(|c| c.forwarding_us),
+                mean(|c| c.total_us)
+            );
+        }
+    }
+    if !i.counters.is_empty() {
+        md += "\nDataplane counters at the end of the run, warm-up included (`counters.csv`):\n\n| component | counter | value |\n|---|---|---:|\n";
+        for c in i.counters {
+            md += &format!("| {} | {} | {} |\n", c.component, c.name, c.value);
+        }
+    }
+    let died: Vec<&Exit> = i.exits.iter().filter(|e| e.died_during_run).collect();
+    if !died.is_empty() {
+        md += "\nComponents that died during the run:\n\n";
+        for e in died {
+            md +=
+                &format!("- {} (pid {}): {}\n", e.component.name, e.component.pid, e.status.as_deref().unwrap_or("?"));
+        }
+    }
+    md += "\nFigures: `timeline.png`/`.svg` (throughput and latency per second), `cpu.png`/`.svg` (%CPU per role).\n";
+    std::fs::write(dir.path("summary.md"), md).context("write summary.md")
+}

@@ -1,0 +1,59 @@
+//! The results directory of one run, and the numbers in it, one concern per module:
+//!
+//! - [`rundir`]: `results/runs/<id>/`, written as `<id>.partial` and renamed when complete;
+//! - [`summary`]: the headline numbers ([`Summary`], one row of `summary.csv`), computed from
+//!   the full-resolution histograms;
+//! - [`csvs`]: every CSV file (see README for every column): `latency.csv` (per route and
+//!   overall), `timeseries.csv` (per second), `cpu.csv` (every sample of every component and of
+//!   the load generator), `errors.csv`, `counters.csv`, `cold_starts.csv`, `summary.csv`;
+//! - [`markdown`]: `summary.md`; [`manifest`]: `manifest.json`.
+//!
+//! Figures ([`crate::figures`]) are drawn from the CSV files only.
+
+pub mod csvs;
+pub mod manifest;
+pub mod markdown;
+pub mod rundir;
+pub mod summary;
+
+pub use csvs::{write_csvs, COLD_START_COLUMNS, CPU_COLUMNS, LATENCY_COLUMNS, TIMESERIES_COLUMNS};
+pub use markdown::write_summary_md;
+pub use rundir::RunDir;
+pub use summary::{read_summaries, summarize, write_summaries, Percentiles, RoleCpu, Summary};
+
+use crate::cpu::{Sample, SystemCpu};
+use crate::envinfo::EnvReport;
+use crate::loadgen::LoadResult;
+use dataplane_api::{BackendOptions, ColdStart, Component, Counter, Exit};
+use std::time::Duration;
+
+/// Everything a run produced and was run with: what the files of its directory are written from.
+pub struct RunInputs<'a> {
+    pub backend: &'a str,
+    /// What the backend is ([`dataplane_api::Dataplane::label`]).
+    pub label: &'a str,
+    /// The backend's options (`--backend-opt`).
+    pub options: &'a BackendOptions,
+    pub chain: &'a workloads::Chain,
+    pub load: &'a LoadResult,
+    pub samples: &'a [Sample],
+    pub system: &'a SystemCpu,
+    /// Where the measurement window starts and ends on the sampler's timeline, seconds.
+    pub window: (f64, f64),
+    pub sample_interval: Duration,
+    /// Where the components ran ([`dataplane_api::Deployment::placement`]).
+    pub placement: &'a str,
+    /// Why CPU was not measured, if it was not (the system runs elsewhere).
+    pub cpu_unavailable: Option<&'a str>,
+    pub cold_starts: &'a [ColdStart],
+    pub counters: &'a [Counter],
+    /// Every process the deployment had during the run.
+    pub components: &'a [Component],
+    pub exits: &'a [Exit],
+    /// Component pids still alive after teardown (must be none).
+    pub leftovers: &'a [u32],
+    pub env: &'a EnvReport,
+    pub command_line: &'a [String],
+    /// When the run started: Unix seconds and ISO 8601.
+    pub started: &'a (u64, String),
+}

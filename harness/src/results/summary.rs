@@ -1,0 +1,278 @@
+//! The headline numbers of a run: [`Summary`], one row of `summary.csv` and of a reproduce's
+//! `comparison.csv`. Its fields are the columns (written and read by serde, in this order), so
+//! the column list exists once.
+//!
+//! Summaries are computed here directly from the HdrHistograms, not re-derived from CSV with a
+//! dataframe library: percentiles of the full-resolution histogram are exact to 3 significant
+//! digits, which percentiles of per-second rows are not.
+
+use super::RunInputs;
+use crate::cpu::Sample;
+use anyhow::{Context, Result};
+use dataplane_api::Role;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Percentiles {
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    pub mean_us: f64,
+}
+
+impl Percentiles {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        let q = |x: f64| h.value_at_quantile(x) as f64 / 1000.0;
+        Percentiles {
+            p50_us: q(0.5),
+            p90_us: q(0.9),
+            p99_us: q(0.99),
+            p999_us: q(0.999),
+            max_us: h.max() as f64 / 1000.0,
+            mean_us: h.mean() / 1000.0,
+        }
+    }
+}
+
+/// CPU of one role over the measurement window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleCpu {
+    pub role: String,
+    pub processes: usize,
+    pub cpu_s: f64,
+    /// Mean %CPU over the window (100 = one core).
+    pub cpu_pct: f64,
+}
+
+/// Numbers are written with three decimals; a number that was not measured (NaN) is an empty
+/// cell, and reads back as NaN.
+mod fixed3 {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if x.is_nan() {
+            s.serialize_str("")
+        } else {
+            s.serialize_str(&format!("{x:.3}"))
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let t = String::deserialize(d)?;
+        if t.is_empty() {
+            return Ok(f64::NAN);
+        }
+        t.parse().map_err(D::Error::custom)
+    }
+
+    /// The same for a number that does not apply (an empty cell).
+    pub mod option {
+        use serde::{Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+            super::serialize(&x.unwrap_or(f64::NAN), s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+            super::deserialize(d).map(|x| (!x.is_nan()).then_some(x))
+        }
+    }
+}
+
+/// One row of `summary.csv` / `comparison.csv` (see README for every column).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub backend: String,
+    pub chain: String,
+    /// `open`, `closed` or `burst`.
+    pub pattern: String,
+    /// Offered rate of an open-loop run, requests/s.
+    #[serde(with = "fixed3::option")]
+    pub offered_rps: Option<f64>,
+    #[serde(with = "fixed3")]
+    pub duration_s: f64,
+    pub ok: u64,
+    pub errors: u64,
+    #[serde(with = "fixed3")]
+    pub achieved_rps: f64,
+    #[serde(with = "fixed3")]
+    pub p50_us: f64,
+    #[serde(with = "fixed3")]
+    pub p90_us: f64,
+    #[serde(with = "fixed3")]
+    pub p99_us: f64,
+    #[serde(with = "fixed3")]
+    pub p999_us: f64,
+    #[serde(with = "fixed3")]
+    pub max_us: f64,
+    #[serde(with = "fixed3")]
+    pub mean_us: f64,
+    /// CPU of the system under test (all components, not the load generator) in the window;
+    /// NaN when it could not be measured.
+    #[serde(with = "fixed3")]
+    pub sut_cpu_s: f64,
+    #[serde(with = "fixed3")]
+    pub sut_cpu_s_per_1k: f64,
+    #[serde(with = "fixed3")]
+    pub loadgen_cpu_pct: f64,
+    /// Machine-wide busy CPU that was neither the system under test nor the load generator.
+    #[serde(with = "fixed3")]
+    pub background_cpu_pct: f64,
+    /// Load generator's send lag behind the intended times (see `Recorder::send_lag`).
+    #[serde(with = "fixed3")]
+    pub send_lag_p50_us: f64,
+    #[serde(with = "fixed3")]
+    pub send_lag_p99_us: f64,
+    /// Requests that waited for a function instance to start.
+    #[serde(default)]
+    pub cold_starts: u64,
+    pub interrupted: bool,
+    /// CPU per role (in `summary.md`, not in the row).
+    #[serde(skip)]
+    pub roles: Vec<RoleCpu>,
+}
+
+/// Write `rows` as a CSV file of [`Summary`] rows.
+pub fn write_summaries(path: &Path, rows: &[Summary]) -> Result<()> {
+    let mut w = csv::Writer::from_path(path).with_context(|| format!("create {}", path.display()))?;
+    for r in rows {
+        w.serialize(r).with_context(|| format!("write {}", path.display()))?;
+    }
+    w.flush().with_context(|| format!("write {}", path.display()))
+}
+
+/// Read a CSV file of [`Summary`] rows.
+pub fn read_summaries(path: &Path) -> Result<Vec<Summary>> {
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("open {}", path.display()))?;
+    r.deserialize().collect::<Result<_, _>>().with_context(|| format!("read {}", path.display()))
+}
+
+/// CPU seconds each sampled process used inside `[from_s, to_s]` of the sampler's timeline.
+fn window_cpu(samples: &[Sample], name: &str, from_s: f64, to_s: f64) -> f64 {
+    let mine: Vec<&Sample> = samples.iter().filter(|s| s.name == name).collect();
+    let at = |t: f64| mine.iter().take_while(|s| s.t_s <= t + 1e-9).last().map(|s| s.cpu_s).unwrap_or(0.0);
+    (at(to_s) - at(from_s)).max(0.0)
+}
+
+pub fn summarize(i: &RunInputs) -> Summary {
+    let rec = &i.load.recorder;
+    let (from, to) = i.window;
+    let span = (to - from).max(1e-9);
+    let mut names: Vec<(&str, Role)> = Vec::new();
+    for s in i.samples {
+        if !names.iter().any(|(n, _)| *n == s.name) {
+            names.push((&s.name, s.role));
+        }
+    }
+    let mut roles: Vec<RoleCpu> = Vec::new();
+    let mut sut = 0.0;
+    let mut loadgen = 0.0;
+    for (name, role) in &names {
+        let c = window_cpu(i.samples, name, from, to);
+        if *role == Role::LoadGenerator {
+            loadgen += c;
+            continue;
+        }
+        sut += c;
+        match roles.iter_mut().find(|r| r.role == role.as_str()) {
+            Some(r) => {
+                r.processes += 1;
+                r.cpu_s += c;
+            }
+            None => roles.push(RoleCpu { role: role.as_str().into(), processes: 1, cpu_s: c, cpu_pct: 0.0 }),
+        }
+    }
+    for r in &mut roles {
+        r.cpu_pct = r.cpu_s / span * 100.0;
+    }
+    let ok = rec.ok_total();
+    let all_ours = sut + loadgen;
+    let background = if i.system.wall_s > 0.0 {
+        ((i.system.busy_s - all_ours * i.system.wall_s / span) / i.system.wall_s * 100.0).max(0.0)
+    } else {
+        0.0
+    };
+    let (pattern, offered) = match &i.chain.load.pattern {
+        workloads::Pattern::Open { rate, .. } => ("open".to_string(), Some(*rate)),
+        workloads::Pattern::Closed { .. } => ("closed".to_string(), None),
+        workloads::Pattern::Burst { .. } => ("burst".to_string(), None),
+    };
+    let latency = Percentiles::of(&rec.overall);
+    let lag = Percentiles::of(&rec.send_lag);
+    Summary {
+        backend: i.backend.to_string(),
+        chain: i.chain.name.clone(),
+        pattern,
+        offered_rps: offered,
+        duration_s: i.load.measured_s,
+        ok,
+        errors: rec.error_total(),
+        achieved_rps: if i.load.measured_s > 0.0 { ok as f64 / i.load.measured_s } else { 0.0 },
+        p50_us: latency.p50_us,
+        p90_us: latency.p90_us,
+        p99_us: latency.p99_us,
+        p999_us: latency.p999_us,
+        max_us: latency.max_us,
+        mean_us: latency.mean_us,
+        sut_cpu_s: if i.cpu_unavailable.is_some() { f64::NAN } else { sut },
+        sut_cpu_s_per_1k: match i.cpu_unavailable {
+            Some(_) => f64::NAN,
+            None if ok > 0 => sut / ok as f64 * 1000.0,
+            None => 0.0,
+        },
+        loadgen_cpu_pct: loadgen / span * 100.0,
+        background_cpu_pct: background,
+        send_lag_p50_us: lag.p50_us,
+        send_lag_p99_us: lag.p99_us,
+        cold_starts: i.cold_starts.len() as u64,
+        interrupted: i.load.interrupted,
+        roles,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row written and read back is the same row; unmeasured CPU is an empty cell, a closed
+    /// loop's offered rate too; rows of older runs without `cold_starts` still read.
+    #[test]
+    fn rows_round_trip_through_csv() {
+        let dir = std::env::temp_dir().join(format!("sb-summary-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rows.csv");
+        let old = "backend,chain,pattern,offered_rps,duration_s,ok,errors,achieved_rps,p50_us,p90_us,p99_us,p999_us,max_us,mean_us,sut_cpu_s,sut_cpu_s_per_1k,loadgen_cpu_pct,background_cpu_pct,send_lag_p50_us,send_lag_p99_us,interrupted\n\
+                   grpc,c,open,250.000,5.000,1307,0,261.400,536.575,814.591,1123.327,1266.687,1278.975,564.544,0.632,0.483,1.269,0.819,22.271,86.527,false\n";
+        std::fs::write(&path, old).unwrap();
+        let rows = read_summaries(&path).unwrap();
+        assert_eq!((rows[0].ok, rows[0].p50_us, rows[0].cold_starts), (1307, 536.575, 0));
+        let mut r = rows[0].clone();
+        r.pattern = "closed".into();
+        r.offered_rps = None;
+        r.sut_cpu_s = f64::NAN;
+        write_summaries(&path, &[r]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().next().unwrap(),
+            "backend,chain,pattern,offered_rps,duration_s,ok,errors,achieved_rps,p50_us,p90_us,p99_us,p999_us,\
+             max_us,mean_us,sut_cpu_s,sut_cpu_s_per_1k,loadgen_cpu_pct,background_cpu_pct,send_lag_p50_us,\
+             send_lag_p99_us,cold_starts,interrupted"
+        );
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            "grpc,c,closed,,5.000,1307,0,261.400,536.575,814.591,1123.327,1266.687,1278.975,564.544,,0.483,1.269,\
+             0.819,22.271,86.527,0,false"
+        );
+        let back = read_summaries(&path).unwrap();
+        assert!(back[0].sut_cpu_s.is_nan() && back[0].offered_rps.is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
