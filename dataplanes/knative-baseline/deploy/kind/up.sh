@@ -2,7 +2,7 @@
 # Real Knative for spright-bench: a kind cluster with Knative Serving + Kourier at pinned
 # versions, the spright-bench image loaded into it, and one chain deployed as Knative Services.
 # Then measure it from this machine with the same driver:
-#   SPRIGHT_KNATIVE_INGRESS=127.0.0.1:8080 spright-bench run --backend knative-remote --chain CHAIN
+#   spright-bench run --backend knative-remote --backend-opt ingress=127.0.0.1:8080 --chain CHAIN
 #
 # Needs a Docker engine, kind, kubectl, 3 CPUs and 3 GB of memory for Docker. It cannot run on a
 # machine without a Docker engine (such as the project's CI machines); see README.md here.
@@ -70,6 +70,6 @@ kubectl get ksvc -n "$ns"
 cat <<MSG
 
 Knative is serving the chain. Measure it with:
-  SPRIGHT_KNATIVE_INGRESS=127.0.0.1:8080 $bin run --backend knative-remote --chain $chain
+  $bin run --backend knative-remote --backend-opt ingress=127.0.0.1:8080 --chain $chain
 Remove the cluster with: $here/down.sh
 MSG
