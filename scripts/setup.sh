@@ -13,13 +13,12 @@ say() { echo "setup: $*" >&2; }
 die() { echo "setup: error: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (installs packages, mounts bpffs/hugetlbfs, reserves hugepages)"
-[ -r /etc/debian_version ] || die "expects Debian (apt-get); install by hand: clang llvm libbpf-dev bpftool libdpdk-dev pkg-config protobuf-compiler fonts-dejavu-core"
+[ -r /etc/debian_version ] || die "expects Debian (apt-get); install by hand: clang llvm libbpf-dev bpftool libdpdk-dev pkg-config protobuf-compiler"
 
 # --- packages --------------------------------------------------------------------------------
 # clang/llvm/libbpf-dev/bpftool: eBPF C programs (S-SPRIGHT). libdpdk-dev: D-SPRIGHT.
-# protobuf-compiler: the gRPC baseline's .proto. fonts-dejavu-core: text in plotted figures.
-pkgs=(clang llvm libbpf-dev bpftool libdpdk-dev pkg-config protobuf-compiler fonts-dejavu-core
-      libfontconfig1-dev procps iproute2)
+# protobuf-compiler: the gRPC baseline's .proto. (Figures need no font package: one is built in.)
+pkgs=(clang llvm libbpf-dev bpftool libdpdk-dev pkg-config protobuf-compiler procps iproute2)
 if [ "${SETUP_BENCH:-0}" = 1 ]; then pkgs+=(nginx-light wrk); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -22,25 +22,19 @@ pub struct Panel {
     pub log_x: bool,
 }
 
-const FONT_PATHS: &[&str] = &[
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-];
+/// DejaVu Sans (Bitstream Vera licence, which allows redistribution: `assets/fonts/DejaVu-LICENSE`),
+/// built into the binary: PNG text needs a TrueType font, and a machine without one installed
+/// must still get its figures (regression, issue 12: a run was lost to a missing font).
+static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
-/// PNG text needs a TrueType font (SVG text does not): register DejaVu Sans once.
 fn ensure_font() -> Result<()> {
-    static FONT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    FONT.get_or_init(|| {
-        let bytes = FONT_PATHS
-            .iter()
-            .find_map(|p| std::fs::read(p).ok())
-            .ok_or_else(|| format!("no font found at {FONT_PATHS:?}; install fonts-dejavu-core (scripts/setup.sh)"))?;
-        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
-            .map_err(|_| "font file is not valid TrueType".to_string())
-    })
-    .clone()
-    .map_err(|e| anyhow!(e))
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| plotters::style::register_font("sans-serif", FontStyle::Normal, FONT).is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!("the built-in font is not valid TrueType"))
+    }
 }
 
 /// Draw `panels` stacked vertically into `<stem>.png` and `<stem>.svg`.
@@ -161,8 +155,11 @@ fn num(row: &BTreeMap<String, String>, col: &str) -> Option<f64> {
     row.get(col)?.parse().ok()
 }
 
-/// `timeline.{png,svg}` and `cpu.{png,svg}` of one run directory.
-pub fn run_figures(dir: &Path, title: &str) -> Result<()> {
+/// `timeline.{png,svg}` and `cpu.{png,svg}` of one run directory, from its CSV files.
+pub fn run_figures(dir: &Path) -> Result<()> {
+    let s = crate::results::read_summaries(&dir.join("summary.csv"))?;
+    let s = s.first().with_context(|| format!("{}: no row", dir.join("summary.csv").display()))?;
+    let title = format!("{} on {}", s.chain, s.backend);
     let ts = read_csv(&dir.join("timeseries.csv"))?;
     let col = |c: &str| -> Vec<(f64, f64)> {
         ts.iter().filter_map(|r| Some((num(r, "second")? + 0.5, num(r, c)?))).collect()

@@ -28,9 +28,10 @@ enum Cmd {
     Run(RunArgs),
     /// Run the experiment set of `make reproduce`: every backend, the synthetic chains, rising rates.
     Reproduce(ReproduceArgs),
-    /// Rewrite summary.md and redraw the figures of a `reproduce` directory from its CSV.
+    /// Redraw from the CSV files alone: a `reproduce` directory's summary.md and figures, or a
+    /// run directory's figures.
     Summarize {
-        /// A directory written by `spright-bench reproduce`.
+        /// A directory written by `spright-bench reproduce` or `spright-bench run`.
         dir: PathBuf,
     },
     /// Drive any HTTP server with the load generator (no deployment); prints a summary.
@@ -212,6 +213,10 @@ struct LoadArgs {
     /// HTTP method.
     #[arg(long, default_value = "GET", value_parser = ["GET", "POST"])]
     method: String,
+    /// A header every request carries, 'Name: value' (repeat for several). A Host header
+    /// replaces the URL's: the Knative model's ingress routes by it (`run` logs the one to send).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
     #[command(flatten)]
     load: LoadFlags,
 }
@@ -325,7 +330,16 @@ fn real_main(cmd: Cmd) -> Result<()> {
         }
         Cmd::Load(a) => load_url(a)?,
         Cmd::Summarize { dir } => {
-            harness::reproduce::summarize(&dir)?;
+            if dir.join("comparison.csv").is_file() {
+                harness::reproduce::summarize(&dir)?;
+            } else if dir.join("summary.csv").is_file() {
+                harness::figures::run_figures(&dir)?;
+            } else {
+                anyhow::bail!(
+                    "{}: neither a reproduce directory (comparison.csv) nor a run (summary.csv)",
+                    dir.display()
+                );
+            }
             println!("summary: {}", dir.join("summary.md").display());
         }
         Cmd::Env { json } => {
@@ -362,7 +376,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
 fn load_url(a: LoadArgs) -> Result<()> {
     let mut profile = LoadProfile::default();
     a.load.overrides().apply(&mut profile)?;
-    let r = harness::loadgen::url::drive(&a.url, &a.method, a.body_bytes, profile, &harness::stop_flag())
+    let r = harness::loadgen::url::drive(&a.url, &a.method, &a.headers, a.body_bytes, profile, &harness::stop_flag())
         .map_err(|e| anyhow::anyhow!(e))?;
     let rec = &r.recorder;
     let p = harness::results::Percentiles::of(&rec.overall);

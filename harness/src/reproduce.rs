@@ -178,13 +178,21 @@ fn write_comparison(
     summarize(out)
 }
 
-/// Redraw the figures and rewrite `summary.md` of a comparison directory from its
-/// `comparison.csv` and `reproduce.json` alone (`spright-bench summarize DIR`).
+/// Rewrite `summary.md` and redraw the figures of a comparison directory from its
+/// `comparison.csv` and `reproduce.json` alone (`spright-bench summarize DIR`). The figures come
+/// last: failing to draw them loses nothing, and is reported as a warning.
 pub fn summarize(out: &Path) -> Result<()> {
+    write_summary(out)?;
+    if let Err(e) = draw_comparison(out) {
+        tracing::warn!("figures not drawn ({e:#}); redraw with `spright-bench summarize {}`", out.display());
+    }
+    Ok(())
+}
+
+fn write_summary(out: &Path) -> Result<()> {
     let meta: Meta = serde_json::from_slice(&std::fs::read(out.join("reproduce.json")).context("read reproduce.json")?)
         .context("parse reproduce.json")?;
     let all = read_summaries(&out.join("comparison.csv"))?;
-    draw_comparison(out)?;
     let mut md = String::new();
     writeln!(md, "# spright-bench reproduce\n")?;
     writeln!(md, "Command: `{}`", meta.command_line.join(" "))?;

@@ -59,6 +59,7 @@ pub fn load_spec(chain: &Chain, endpoint: &dataplane_api::Endpoint) -> LoadSpec 
     LoadSpec {
         target: endpoint.addr,
         host: endpoint.host.clone().unwrap_or_else(|| endpoint.addr.to_string()),
+        headers: Vec::new(),
         method: "POST".into(),
         routes,
         mix: Some(Mix::new(chain)),
@@ -101,7 +102,14 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let endpoint = deployment.endpoint();
     let mut components = deployment.components();
     let placement = deployment.placement();
-    tracing::info!("{} components ready; endpoint http://{}", components.len(), endpoint.addr);
+    match &endpoint.host {
+        Some(host) => tracing::info!(
+            "{} components ready; endpoint http://{} (it routes by host: send Host: {host})",
+            components.len(),
+            endpoint.addr
+        ),
+        None => tracing::info!("{} components ready; endpoint http://{}", components.len(), endpoint.addr),
+    }
 
     let spec = load_spec(chain, &endpoint);
     let progress = Arc::new(Progress::default());
@@ -192,8 +200,15 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let manifest = results::manifest::manifest(&inputs, &summary);
     std::fs::write(dir.path("manifest.json"), serde_json::to_string_pretty(&manifest)?)
         .context("write manifest.json")?;
-    figures::run_figures(&dir.partial, &format!("{} on {}", chain.name, backend.name()))?;
+    // Figures are a view of the CSV files: failing to draw them loses no measurement.
+    let figures = figures::run_figures(&dir.partial);
     let path = dir.finish()?;
+    if let Err(e) = figures {
+        tracing::warn!(
+            "figures not drawn ({e:#}); the CSV files are complete: redraw with `spright-bench summarize {}`",
+            path.display()
+        );
+    }
     if !leftovers.is_empty() {
         bail!("teardown left processes alive: {leftovers:?} (results in {})", path.display());
     }

@@ -183,3 +183,83 @@ fn ctrl_c_stops_the_run_and_cleans_up() {
         std::fs::remove_dir_all(out).unwrap();
     }
 }
+
+/// A command run in a private mount namespace after `setup` (shell), so that mounts made to
+/// hide something from it do not touch the machine.
+fn in_private_mounts(setup: &str, args: &[&str]) -> Output {
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let script = format!("{setup} && exec '{}' {}", exe().display(), quoted.join(" "));
+    Command::new("unshare").args(["-m", "sh", "-c", &script]).output().unwrap()
+}
+
+/// Regression (issue 12): on a machine without a font, a run stopped at its first figure and its
+/// measurements were lost. The font is built in: with every installed font hidden, the figures
+/// are still drawn. And a figure that cannot be written loses nothing: summary.md is written
+/// first and the failure is a warning that says how to redraw.
+#[test]
+fn figures_need_no_installed_font_and_never_cost_a_measurement() {
+    let run = scratch("fonts");
+    std::fs::create_dir_all(&run).unwrap();
+    let files = [
+        (
+            "summary.csv",
+            "backend,chain,pattern,offered_rps,duration_s,ok,errors,achieved_rps,p50_us,p90_us,p99_us,p999_us,max_us,mean_us,sut_cpu_s,sut_cpu_s_per_1k,loadgen_cpu_pct,background_cpu_pct,send_lag_p50_us,send_lag_p99_us,cold_starts,interrupted\n\
+             grpc,c,open,100.000,2.000,200,0,100.000,500.000,600.000,700.000,800.000,900.000,510.000,0.100,0.500,1.000,0.500,10.000,20.000,0,false\n",
+        ),
+        ("timeseries.csv", "second,ok,errors,p50_us,p90_us,p99_us,max_us\n0,100,0,500.0,600.0,700.0,900.0\n1,100,0,510.0,610.0,720.0,880.0\n"),
+        ("cpu.csv", "t_s,component,role,pid,cpu_pct,cpu_s,alive\n0.5,fn-1,function,1,10.0,0.05,true\n1.0,fn-1,function,1,12.0,0.11,true\n"),
+    ];
+    for (f, text) in files {
+        std::fs::write(run.join(f), text).unwrap();
+    }
+    let out = in_private_mounts("mount -t tmpfs none /usr/share/fonts", &["summarize", run.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["timeline.png", "timeline.svg", "cpu.png", "cpu.svg"] {
+        assert!(std::fs::metadata(run.join(f)).map(|m| m.len() > 1000).unwrap_or(false), "{f} not drawn");
+    }
+    // A reproduce directory whose figure cannot be written (a directory stands in its place).
+    let rep = scratch("figfail");
+    std::fs::create_dir_all(rep.join("latency_vs_throughput.png")).unwrap();
+    std::fs::write(rep.join("comparison.csv"), files[0].1).unwrap();
+    std::fs::write(
+        rep.join("reproduce.json"),
+        r#"{"command_line":["x"],"machine":"m","duration_s":2.0,"warmup_s":0.5,"start_rate":100.0}"#,
+    )
+    .unwrap();
+    let out = cli(&["summarize", rep.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("figures not drawn") && err.contains("spright-bench summarize"), "{err}");
+    assert!(std::fs::read_to_string(rep.join("summary.md")).unwrap().contains("| grpc | 100 | 100 | 500 | 700 |"));
+    std::fs::remove_dir_all(&run).unwrap();
+    std::fs::remove_dir_all(&rep).unwrap();
+}
+
+/// Regression (issue 12): with hugetlbfs gone, S-SPRIGHT ran on ordinary memory under a label
+/// that says hugepages. It refuses, clearly, before anything starts.
+#[test]
+fn shared_memory_backends_refuse_a_pool_outside_hugetlbfs() {
+    let _g = serial();
+    let chain = chain_path("synthetic-2");
+    for backend in ["s-spright", "u-spright"] {
+        let out = scratch("nohuge");
+        let r = in_private_mounts(
+            "mount -t tmpfs none /dev/hugepages",
+            &[
+                "run",
+                "--backend",
+                backend,
+                "--chain",
+                chain.to_str().unwrap(),
+                "--duration",
+                "1",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success(), "{backend}: ran without hugepages: {err}");
+        assert!(err.contains("/dev/hugepages is not on hugetlbfs"), "{backend}: {err}");
+        assert!(!out.exists(), "{backend}: a refused run leaves no results directory");
+    }
+}

@@ -273,6 +273,33 @@ fn bad_input_gives_clear_errors() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Regression (issue 12): the model's ingress routes by Host; `run` logs the Host to send, and
+/// `spright-bench load --header` sends it, so a user's own client can reach the chain.
+#[test]
+fn load_reaches_the_ingress_with_the_host_header() {
+    let _g = serial();
+    let chain = chain("synthetic-2");
+    let dir = scratch("kn-host");
+    let d = deploy(&chain, &dir);
+    let ep = d.endpoint();
+    let url = format!("http://{}/{}", ep.addr, chain.routes[0].name);
+    let load = |extra: &[&str]| {
+        let mut args =
+            vec!["load", "--url", &url, "--method", "POST", "--rate", "50", "--duration", "1", "--warmup", "0"];
+        args.extend(extra);
+        let out = std::process::Command::new(exe()).args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let host = format!("Host: {}", ep.host.clone().unwrap());
+    let with = load(&["--header", &host]);
+    assert!(with.contains(" 0 errors"), "{with}");
+    let without = load(&[]);
+    assert!(without.starts_with("0 ok") && without.contains("error http 404"), "{without}");
+    d.teardown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `knative-remote` against an ingress URL (here the local model's ingress, which routes the
 /// same Host names as the generated manifests): responses as the reference, CPU reported as
 /// not measured rather than zero.
@@ -293,11 +320,20 @@ fn knative_remote_measures_through_an_ingress_url() {
     LoadOverrides { rate: Some(100.0), duration_s: Some(1.5), warmup_s: Some(0.2), ..Default::default() }
         .apply(&mut c.load)
         .unwrap();
-    let opts = run_options_with("knative-remote", c, &[&format!("ingress=http://{}", d.endpoint().addr)]);
+    let opts = run_options_with("knative-remote", c, &[&ingress]);
     let outcome = run(&opts, &Arc::new(AtomicBool::new(false))).unwrap();
+    // Replies through the remote path are the golden ones.
+    let remote_dep = try_deploy("knative-remote", &chain, &dir, &[&ingress]).unwrap();
+    let ep = remote_dep.endpoint();
+    let host = ep.host.clone().unwrap();
+    for (case, body) in GOLDEN_CASES {
+        let (status, got) = request_once(ep.addr, "/pipe", &host, body).unwrap();
+        assert_eq!((status, got), (200, golden("synthetic-2", "pipe", case)), "{case}");
+    }
+    remote_dep.teardown();
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(outcome.dir.join("manifest.json")).unwrap()).unwrap();
-    assert_eq!(manifest["backend"]["options"]["ingress"], format!("http://{}", d.endpoint().addr));
+    assert_eq!(manifest["backend"]["options"]["ingress"], d.endpoint().addr.to_string());
     assert_eq!(manifest["backend"]["options"]["namespace"], "spright", "defaults are recorded too");
     assert!(outcome.summary.ok >= 100 && outcome.summary.errors == 0, "{:?}", outcome.summary);
     assert!(outcome.summary.sut_cpu_s.is_nan());

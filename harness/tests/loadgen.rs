@@ -60,6 +60,7 @@ fn spec(addr: SocketAddr, pattern: Pattern, duration_s: f64, connections: u32, t
     LoadSpec {
         target: addr,
         host: addr.to_string(),
+        headers: Vec::new(),
         method: "POST".into(),
         routes: vec![(1, "r".into(), "/r".into(), b"payload".to_vec())],
         mix: None,

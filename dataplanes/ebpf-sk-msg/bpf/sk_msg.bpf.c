@@ -11,7 +11,8 @@
  * It also replaces Knative's queue-proxy metrics (per-destination message and byte counters in
  * a per-CPU hash) and enforces the chain as a security domain: the sender's chain is looked up
  * from its socket's local port, and a descriptor addressed to another chain is dropped and
- * counted, so it never reaches that chain.
+ * counted, so it never reaches that chain. A message that is not exactly one descriptor is dropped
+ * and counted too.
  *
  * Minimum kernel: 5.10 (SOCKHASH + SK_MSG redirect to ingress, local_port in sk_msg_md).
  */
@@ -68,8 +69,10 @@ int spright_redirect(struct sk_msg_md *msg)
 	void *end = msg->data_end;
 	struct spright_desc *d = data;
 
-	if (data + sizeof(*d) > end)
-		return drop(DROP_SHORT);
+	/* Exactly one descriptor per message: a longer one would misalign every later descriptor
+	 * in the receiver's byte stream (regression, issue 12). */
+	if (msg->size != sizeof(*d) || data + sizeof(*d) > end)
+		return drop(DROP_BAD_SIZE);
 
 	__u32 port = msg->local_port; /* host byte order */
 	__u32 *src_chain = bpf_map_lookup_elem(&chain_of_port, &port);

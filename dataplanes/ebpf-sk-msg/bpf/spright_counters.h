@@ -16,7 +16,7 @@ struct spright_counter {
 /* why a message was dropped: index into the `drops` array */
 enum spright_drop {
 	DROP_CROSS_CHAIN = 0,    /* destination in another chain */
-	DROP_SHORT = 1,          /* message shorter than a descriptor */
+	DROP_BAD_SIZE = 1,       /* message is not exactly one descriptor */
 	DROP_UNKNOWN_DST = 2,    /* destination key not registered */
 	DROP_UNKNOWN_SENDER = 3, /* sending socket not registered */
 	DROP_KINDS = 4,

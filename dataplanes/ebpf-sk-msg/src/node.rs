@@ -35,20 +35,21 @@ unsafe impl aya::Pod for BpfCounter {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
     CrossChain = 0,
-    Short = 1,
+    /// Not exactly one descriptor (shorter or longer).
+    BadSize = 1,
     UnknownDestination = 2,
     UnknownSender = 3,
 }
 
 impl DropReason {
     pub const ALL: [DropReason; 4] =
-        [DropReason::CrossChain, DropReason::Short, DropReason::UnknownDestination, DropReason::UnknownSender];
+        [DropReason::CrossChain, DropReason::BadSize, DropReason::UnknownDestination, DropReason::UnknownSender];
 
     /// The name of its counter in `counters.csv`.
     pub fn counter(self) -> &'static str {
         match self {
             DropReason::CrossChain => "ebpf_dropped_cross_chain",
-            DropReason::Short => "ebpf_dropped_short",
+            DropReason::BadSize => "ebpf_dropped_bad_size",
             DropReason::UnknownDestination => "ebpf_dropped_unknown_destination",
             DropReason::UnknownSender => "ebpf_dropped_unknown_sender",
         }

@@ -78,8 +78,14 @@ pub const POOL_DIR: &str = "/dev/hugepages/spright-bench";
 /// Create the pool of one deployed chain: `POOL_DIR/<driver pid>-<chain>-<tag>`, sized from
 /// the chain spec (`pool_slots` slots of `max_body_bytes` plus the slot header). Pool files
 /// of drivers that are gone (a run killed with SIGKILL) are removed first, with a log line.
+/// `POOL_DIR` must be on hugetlbfs: a pool silently on ordinary pages would run under a label
+/// that says hugepages (regression, issue 12).
 pub fn create_chain_pool(chain: &workloads::Chain, tag: &str) -> Result<(Pool, std::path::PathBuf), PoolError> {
     let dir = std::path::Path::new(POOL_DIR);
+    let mount = dir.parent().unwrap_or(dir);
+    if !pool::is_hugetlbfs(mount) {
+        return Err(PoolError::NotHugepages { dir: mount.to_path_buf() });
+    }
     std::fs::create_dir_all(dir).map_err(|source| PoolError::Io {
         what: "create the pool directory (is hugetlbfs mounted? scripts/setup.sh)",
         path: dir.to_path_buf(),

@@ -33,12 +33,38 @@ struct PoolHeader {
 /// Control words of a slot, always accessed atomically.
 #[repr(C)]
 struct SlotCtl {
-    gen: AtomicU32,
-    busy: AtomicU32,
+    /// Who has the slot and how, changed only as one word: `holder << 32 | gen << 2 | state`
+    /// (see [`Ctl`]). One word, so that claiming a slot checks holder, generation and state at
+    /// once: a duplicate of a descriptor (a forged one, or a replay) can never be received twice.
+    word: AtomicU64,
     /// The store's word ([`STORE_WORD_OFFSET`]): the free-list link of a mapped pool.
     next_free: AtomicU32,
-    /// Key of the component allowed to use the slot now (set by the sender before it sends).
-    holder: AtomicU32,
+    _reserved: u32,
+}
+
+/// A slot is free, held by one process (which may use it), or handed over and in transit to
+/// its next holder (which claims it when it receives the descriptor).
+const FREE: u64 = 0;
+const HELD: u64 = 1;
+const SENT: u64 = 2;
+/// Generations have 30 bits (they wrap).
+const GEN_MASK: u32 = (1 << 30) - 1;
+
+/// The fields of [`SlotCtl::word`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Ctl {
+    holder: u32,
+    gen: u32,
+    state: u64,
+}
+
+impl Ctl {
+    fn of(w: u64) -> Ctl {
+        Ctl { holder: (w >> 32) as u32, gen: (w as u32) >> 2, state: w & 3 }
+    }
+    fn word(self) -> u64 {
+        (self.holder as u64) << 32 | ((self.gen & GEN_MASK) as u64) << 2 | self.state
+    }
 }
 
 /// The request header in a slot, written only by the slot's current holder.
@@ -76,6 +102,8 @@ pub enum PoolError {
     BadGeometry { slots: u32, slot_size: u32 },
     #[error("mmap of {len} bytes failed: {source} (are enough hugepages reserved? see scripts/setup.sh)")]
     Map { len: usize, source: std::io::Error },
+    #[error("{} is not on hugetlbfs: SPRIGHT's pools live in hugepages (mount hugetlbfs on /dev/hugepages: scripts/setup.sh)", dir.display())]
+    NotHugepages { dir: PathBuf },
 }
 
 /// Why a descriptor was rejected.
@@ -89,6 +117,8 @@ pub enum BadDescriptor {
     StaleGeneration { slot: u32, have: u32, want: u32 },
     #[error("slot {slot} is held by {holder:#x}, not by the receiver {me:#x}")]
     NotHolder { slot: u32, holder: u32, me: u32 },
+    #[error("slot {0} was not sent to its holder, or was already received: a duplicate descriptor")]
+    NotInTransit(u32),
 }
 
 /// Where a pool's slots live and how free ones are found. [`Pool`] implements the request
@@ -166,7 +196,7 @@ impl Pool {
         if fd < 0 {
             return Err(io("create", std::io::Error::last_os_error()));
         }
-        let huge = is_hugetlbfs(path);
+        let huge = is_hugetlbfs(path.parent().unwrap_or(Path::new("/")));
         let len = map_len(slots, slot_size, huge);
         // SAFETY: fd is ours.
         let r = unsafe { libc::ftruncate(fd, len as libc::off_t) };
@@ -290,27 +320,39 @@ impl Pool {
         if idx >= self.slots {
             return None; // a corrupted store: refuse rather than go out of bounds
         }
-        let ctl = self.ctl(idx);
-        let gen = ctl.gen.load(Ordering::Relaxed).wrapping_add(1);
-        ctl.gen.store(gen, Ordering::Relaxed);
-        ctl.holder.store(holder, Ordering::Relaxed);
-        ctl.busy.store(1, Ordering::Release);
+        let w = &self.ctl(idx).word;
+        // Popped from the free list: nobody else touches the slot until it is handed over.
+        let gen = Ctl::of(w.load(Ordering::Acquire)).gen.wrapping_add(1) & GEN_MASK;
+        w.store(Ctl { holder, gen, state: HELD }.word(), Ordering::Release);
         Some((idx, gen))
     }
 
-    /// Return a slot to the free list. Freeing a slot that is not allocated is ignored and
-    /// counted as a bad descriptor (it would otherwise be on the free list twice).
+    /// Return a slot its holder has (received or allocated) to the free list. Freeing a slot
+    /// that is free or in transit is ignored and counted as a bad descriptor (it would otherwise
+    /// be on the free list twice, or freed under its next holder).
     pub fn free(&self, idx: u32) {
         if idx >= self.slots {
             self.note_bad();
             return;
         }
-        let ctl = self.ctl(idx);
-        if ctl.busy.compare_exchange(1, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
-            self.note_bad();
-            return;
+        let w = &self.ctl(idx).word;
+        let mut cur = w.load(Ordering::Acquire);
+        loop {
+            let c = Ctl::of(cur);
+            if c.state != HELD {
+                self.note_bad();
+                return;
+            }
+            match w.compare_exchange(
+                cur,
+                Ctl { holder: 0, state: FREE, ..c }.word(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
         }
-        ctl.holder.store(0, Ordering::Relaxed);
         self.store.push_free(idx);
     }
 
@@ -318,39 +360,70 @@ impl Pool {
         self.store.note_bad();
     }
 
-    /// Check a received descriptor against the pool before anything of the slot is used.
-    /// Failures are counted in the pool (see [`Pool::bad_descriptors`]).
+    /// Check a received descriptor against the pool and claim its slot for `me`, before
+    /// anything of the slot is used: in bounds, allocated, this generation, handed to `me`, and
+    /// not received yet. Failures are counted in the pool (see [`Pool::bad_descriptors`]).
     pub fn validate(&self, d: &Descriptor, me: u32) -> Result<u32, BadDescriptor> {
-        let r = self.check(d, me);
+        let r = self.claim(d, me);
         if r.is_err() {
             self.note_bad();
         }
         r
     }
 
-    fn check(&self, d: &Descriptor, me: u32) -> Result<u32, BadDescriptor> {
+    fn claim(&self, d: &Descriptor, me: u32) -> Result<u32, BadDescriptor> {
         if d.slot >= self.slots {
             return Err(BadDescriptor::OutOfBounds(d.slot));
         }
-        let ctl = self.ctl(d.slot);
-        if ctl.busy.load(Ordering::Acquire) != 1 {
-            return Err(BadDescriptor::NotAllocated(d.slot));
+        let w = &self.ctl(d.slot).word;
+        let mut cur = w.load(Ordering::Acquire);
+        loop {
+            let c = Ctl::of(cur);
+            if c.state == FREE {
+                return Err(BadDescriptor::NotAllocated(d.slot));
+            }
+            if c.gen != d.gen {
+                return Err(BadDescriptor::StaleGeneration { slot: d.slot, have: c.gen, want: d.gen });
+            }
+            if c.holder != me {
+                return Err(BadDescriptor::NotHolder { slot: d.slot, holder: c.holder, me });
+            }
+            if c.state != SENT {
+                return Err(BadDescriptor::NotInTransit(d.slot));
+            }
+            match w.compare_exchange(cur, Ctl { state: HELD, ..c }.word(), Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(d.slot),
+                Err(now) => cur = now,
+            }
         }
-        let have = ctl.gen.load(Ordering::Relaxed);
-        if have != d.gen {
-            return Err(BadDescriptor::StaleGeneration { slot: d.slot, have, want: d.gen });
-        }
-        let holder = ctl.holder.load(Ordering::Relaxed);
-        if holder != me {
-            return Err(BadDescriptor::NotHolder { slot: d.slot, holder, me });
-        }
-        Ok(d.slot)
     }
 
-    /// Give the slot to `to` (call right before sending it the descriptor).
+    /// Generation and holder of slot `idx` if it is allocated (for inspection: a test or a tool
+    /// looking at a live pool; the protocol itself never needs it).
+    pub fn slot_state(&self, idx: u32) -> Option<(u32, u32)> {
+        if idx >= self.slots {
+            return None;
+        }
+        let c = Ctl::of(self.ctl(idx).word.load(Ordering::Acquire));
+        (c.state != FREE).then_some((c.gen, c.holder))
+    }
+
+    /// Hand the slot its caller holds to `to` (right before sending `to` the descriptor); `to`
+    /// claims it when the descriptor arrives ([`Pool::validate`]).
     pub fn hand_over(&self, idx: u32, to: u32) {
+        self.set_holder(idx, to, SENT);
+    }
+
+    /// Take back a slot the caller handed over but could not send (nobody received it).
+    pub fn take_back(&self, idx: u32, me: u32) {
+        self.set_holder(idx, me, HELD);
+    }
+
+    fn set_holder(&self, idx: u32, holder: u32, state: u64) {
         if idx < self.slots {
-            self.ctl(idx).holder.store(to, Ordering::Release);
+            let w = &self.ctl(idx).word;
+            let c = Ctl::of(w.load(Ordering::Acquire));
+            w.store(Ctl { holder, state, ..c }.word(), Ordering::Release);
         }
     }
 
@@ -523,9 +596,9 @@ fn map_fd(fd: i32, len: usize) -> Result<*mut u8, PoolError> {
     Ok(p.cast())
 }
 
-fn is_hugetlbfs(path: &Path) -> bool {
+/// Whether `dir` lives on hugetlbfs.
+pub(crate) fn is_hugetlbfs(dir: &Path) -> bool {
     const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
-    let dir = path.parent().unwrap_or(Path::new("/"));
     let Ok(c) = CString::new(dir.as_os_str().as_bytes()) else {
         return false;
     };

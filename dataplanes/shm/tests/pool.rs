@@ -76,6 +76,36 @@ fn descriptors_are_validated_before_use() {
     assert_eq!(p.bad_descriptors(), 6);
 }
 
+/// A descriptor is received once (issue 12): a duplicate that arrives while its holder has the
+/// slot, or after the slot has moved on, is rejected; so is freeing a slot that is in transit.
+#[test]
+fn a_descriptor_is_received_once() {
+    let p = Pool::anonymous(2, 256).unwrap();
+    let (gw, f1, f2) = (shm::key(1, 0), shm::key(1, 1), shm::key(1, 2));
+    let (slot, gen) = p.alloc(gw).unwrap();
+    p.hand_over(slot, f1);
+    let d = Descriptor { dst: f1, src: gw, slot, gen };
+    assert_eq!(p.slot_state(slot), Some((gen, f1)));
+    assert_eq!(p.validate(&d, f1), Ok(slot));
+    assert_eq!(p.validate(&d, f1), Err(BadDescriptor::NotInTransit(slot)), "a duplicate while f1 holds it");
+    p.hand_over(slot, f2);
+    assert!(matches!(p.validate(&d, f1), Err(BadDescriptor::NotHolder { .. })), "a duplicate after it moved on");
+    p.free(slot); // in transit to f2: refused
+    assert_eq!(p.free_count(), 1);
+    let d2 = Descriptor { dst: f2, src: f1, slot, gen };
+    assert_eq!(p.validate(&d2, f2), Ok(slot));
+    p.free(slot);
+    assert_eq!(p.free_count(), 2);
+    assert_eq!(p.bad_descriptors(), 3);
+    // Taking back a slot whose send failed makes it the sender's again.
+    let (slot, gen) = p.alloc(gw).unwrap();
+    p.hand_over(slot, f1);
+    p.take_back(slot, gw);
+    assert_eq!(p.slot_state(slot), Some((gen, gw)));
+    p.free(slot);
+    assert_eq!(p.free_count(), 2);
+}
+
 #[test]
 fn slot_body_has_fixed_capacity() {
     let p = Pool::anonymous(1, 256).unwrap();

@@ -70,7 +70,7 @@ pub fn admit(pool: &Pool, chain_id: u16, route: &Route, body: &[u8]) -> Result<D
 /// Gateway: the descriptor [`admit`] returned could not be sent; take the slot back and free it.
 /// (The caller forgets its waiter first: see [`crate::Waiters::complete`].)
 pub fn withdraw(pool: &Pool, d: &Descriptor) {
-    pool.hand_over(d.slot, d.src);
+    pool.take_back(d.slot, d.src);
     pool.free(d.slot);
 }
 
@@ -205,6 +205,7 @@ mod tests {
         assert_eq!(pool.bad_descriptors(), 0);
 
         let d = admit(&pool, 3, &chain.routes[0], b"x").unwrap();
+        pool.validate(&d, d.dst).unwrap();
         let h = chain.function(key_function(d.dst)).unwrap().handler.build(key_function(d.dst));
         let next = advance(&pool, &chain, d.dst, h.as_ref(), &d);
         let back = bounce(&pool, &next);

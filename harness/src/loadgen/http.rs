@@ -2,17 +2,17 @@
 //! incremental response parser (httparse for the head, `Content-Length` bodies). Keeping it
 //! this small is what lets one core drive as much load as wrk does.
 
-/// Request bytes for `method path` with `body`, keep-alive.
-pub fn build_request(method: &str, path: &str, host: &str, body: &[u8]) -> Vec<u8> {
-    let mut r = if method == "GET" && body.is_empty() {
-        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes()
-    } else {
-        format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .into_bytes()
-    };
+/// Request bytes for `method path` with `body` and extra `headers`, keep-alive.
+pub fn build_request(method: &str, path: &str, host: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
+    for (name, value) in headers {
+        head += &format!("{name}: {value}\r\n");
+    }
+    if !(method == "GET" && body.is_empty()) {
+        head += &format!("Content-Type: application/octet-stream\r\nContent-Length: {}\r\n", body.len());
+    }
+    head += "\r\n";
+    let mut r = head.into_bytes();
     r.extend_from_slice(body);
     r
 }
@@ -75,7 +75,7 @@ pub fn request_once(
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
-    s.write_all(&build_request("POST", path, host, body))?;
+    s.write_all(&build_request("POST", path, host, &[], body))?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16384];
     loop {

@@ -39,6 +39,8 @@ pub struct LoadSpec {
     pub target: SocketAddr,
     /// `Host` header value.
     pub host: String,
+    /// Further headers every request carries.
+    pub headers: Vec<(String, String)>,
     /// HTTP method (`POST` for chains).
     pub method: String,
     /// (route id, route name, request path, body) for every route in the mix.
@@ -148,7 +150,11 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
         armed_ns: 0,
         conns: (0..n_conns).map(|_| Conn::new()).collect(),
         idle: (0..n_conns).collect(),
-        requests: spec.routes.iter().map(|r| http::build_request(&spec.method, &r.2, &spec.host, &r.3)).collect(),
+        requests: spec
+            .routes
+            .iter()
+            .map(|r| http::build_request(&spec.method, &r.2, &spec.host, &spec.headers, &r.3))
+            .collect(),
         rec: Recorder::new(&routes, measure_start, end_ns),
         rng: SplitMix64::new(p.seed ^ 0x5eed),
         schedule: Schedule::new(&p.pattern, start_ns, end_ns, p.seed),

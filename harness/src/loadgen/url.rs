@@ -14,6 +14,19 @@ pub enum UrlError {
     Resolve { url: String, host: String, source: std::io::Error },
     #[error("--url {0:?}: the host has no address")]
     NoAddress(String),
+    #[error("--header {0:?}: expected 'Name: value' (a token, a colon, a value without line breaks)")]
+    Header(String),
+}
+
+/// A `Name: value` header from the command line.
+pub fn parse_header(s: &str) -> Result<(String, String), UrlError> {
+    let bad = || UrlError::Header(s.to_string());
+    let (name, value) = s.split_once(':').ok_or_else(bad)?;
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) || value.contains(['\r', '\n']) {
+        return Err(bad());
+    }
+    Ok((name.to_string(), value.trim().to_string()))
 }
 
 /// An `http://HOST:PORT/PATH` target: its address, `Host` header and path.
@@ -36,19 +49,32 @@ pub fn parse(url: &str) -> Result<(SocketAddr, String, String), UrlError> {
     Ok((addr, hostport.to_string(), path.to_string()))
 }
 
-/// Send `method` requests with a `body_bytes` body to `url` under `profile`, on the calling
-/// thread, until the profile's duration is over or `stop` is set.
+/// Send `method` requests with a `body_bytes` body and `headers` (`Name: value`; a `Host` header
+/// replaces the URL's, for servers that route by host, as the Knative model's ingress does) to
+/// `url` under `profile`, on the calling thread, until the profile's duration is over or `stop`
+/// is set.
 pub fn drive(
     url: &str,
     method: &str,
+    headers: &[String],
     body_bytes: usize,
     profile: LoadProfile,
     stop: &AtomicBool,
 ) -> Result<LoadResult, Box<dyn std::error::Error + Send + Sync>> {
-    let (target, host, path) = parse(url)?;
+    let (target, mut host, path) = parse(url)?;
+    let mut extra = Vec::new();
+    for h in headers {
+        let (name, value) = parse_header(h)?;
+        if name.eq_ignore_ascii_case("host") {
+            host = value;
+        } else {
+            extra.push((name, value));
+        }
+    }
     let spec = LoadSpec {
         target,
         host,
+        headers: extra,
         method: method.to_string(),
         routes: vec![(1, "url".into(), path, vec![b'x'; body_bytes])],
         mix: None,
@@ -73,5 +99,10 @@ mod tests {
         assert!(matches!(parse("https://127.0.0.1/"), Err(UrlError::Scheme(_))));
         assert!(matches!(parse("127.0.0.1:80"), Err(UrlError::Scheme(_))));
         assert!(matches!(parse("http://no such host/"), Err(UrlError::Resolve { .. })));
+        assert_eq!(parse_header("Host: a.example.com").unwrap(), ("Host".into(), "a.example.com".into()));
+        assert_eq!(parse_header("X-User:7").unwrap(), ("X-User".into(), "7".into()));
+        for bad in ["NoColon", ": v", "Bad Name: v", "X: a\r\nInjected: 1"] {
+            assert!(matches!(parse_header(bad), Err(UrlError::Header(_))), "{bad:?}");
+        }
     }
 }

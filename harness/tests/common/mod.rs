@@ -127,3 +127,33 @@ pub fn idle_cpu_pct(d: &dyn dataplane_api::Deployment, secs: u64) -> f64 {
         .sum();
     total / secs as f64 * 100.0
 }
+
+/// The request bodies of the golden cases (`scripts/golden-replies.py`).
+pub const GOLDEN_CASES: [(&str, &[u8]); 3] = [("empty", b""), ("hello", b"hello"), ("sevens", &[7u8; 3000])];
+
+/// The golden reply of `route` of chain `chain` for case `case`, written by
+/// `scripts/golden-replies.py` (which shares no code with the project).
+pub fn golden(chain: &str, route: &str, case: &str) -> Vec<u8> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../workloads/tests/golden/{chain}/{route}-{case}.reply"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Send raw bytes to a server and read until it closes the connection. It must answer and close
+/// (or just close) within 5 s: a server that hangs fails the test rather than passing as closed.
+pub fn raw_exchange(addr: std::net::SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut buf = Vec::new();
+    match s.read_to_end(&mut buf) {
+        Ok(_) => buf,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => buf,
+        Err(e) => panic!(
+            "no answer to {:?} within 5 s ({e}); got {:?}",
+            String::from_utf8_lossy(bytes),
+            String::from_utf8_lossy(&buf)
+        ),
+    }
+}
