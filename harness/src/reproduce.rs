@@ -39,10 +39,34 @@ pub struct ReproduceOptions {
 
 pub const DEFAULT_CHAINS: &[&str] = &["synthetic-2", "synthetic-5", "call-tree"];
 
-fn saturated(s: &Summary) -> bool {
+/// The saturation rule: achieved below 90% of offered, more than 1% of requests failed, or p99
+/// above 500 ms. Each bound itself is not saturated.
+pub fn saturated(s: &Summary) -> bool {
     let offered = s.offered_rps.unwrap_or(0.0);
     let total = (s.ok + s.errors).max(1) as f64;
     s.achieved_rps < 0.9 * offered || s.errors as f64 / total > 0.01 || s.p99_us > 500_000.0
+}
+
+/// The rate ramp of one backend and chain: `measure` each rate from `start`, doubling, at most
+/// `max_points` points, up to and including the first saturated one (beyond it an open-loop
+/// generator only measures its own queue). `None` from `measure` (interrupted) ends it.
+pub fn ramp(
+    start: f64,
+    max_points: usize,
+    mut measure: impl FnMut(f64) -> Result<Option<Summary>>,
+) -> Result<Vec<Summary>> {
+    let mut out = Vec::new();
+    let mut rate = start;
+    for _ in 0..max_points {
+        let Some(s) = measure(rate)? else { break };
+        let sat = saturated(&s);
+        out.push(s);
+        if sat {
+            break;
+        }
+        rate *= 2.0;
+    }
+    Ok(out)
 }
 
 /// `[BACKEND:]KEY=VALUE` options for each of `backends`, validated before anything runs: with a
@@ -89,13 +113,12 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
     let mut all: Vec<Summary> = Vec::new();
     let total = backends.len() * chains.len();
     let mut k = 0;
-    'outer: for chain in &chains {
+    for chain in &chains {
         for (backend, backend_options) in backends.iter().map(|b| b.name()).zip(&options) {
             k += 1;
-            let mut rate = o.start_rate;
-            for _ in 0..o.max_points {
+            let points = ramp(o.start_rate, o.max_points, |rate| {
                 if stop.load(Ordering::Relaxed) {
-                    break 'outer;
+                    return Ok(None);
                 }
                 eprintln!("[{k}/{total}] {} on {backend} at {rate} req/s ...", chain.name);
                 let mut c = chain.clone();
@@ -118,19 +141,14 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
                     command_line: o.command_line.clone(),
                     ready_timeout: Duration::from_secs(20),
                 };
-                let outcome = run(&opts, stop)?;
-                let s = outcome.summary;
+                let s = run(&opts, stop)?.summary;
                 eprintln!(
                     "    achieved {:.0} req/s, p50 {:.0} us, p99 {:.0} us, {} errors, {:.3} CPU-s/1k req",
                     s.achieved_rps, s.p50_us, s.p99_us, s.errors, s.sut_cpu_s_per_1k
                 );
-                let sat = saturated(&s);
-                all.push(s);
-                if sat {
-                    break;
-                }
-                rate *= 2.0;
-            }
+                Ok(Some(s))
+            })?;
+            all.extend(points);
         }
     }
     let described = backends.iter().zip(&options).map(|(b, o)| (b.name().to_string(), o.describe())).collect();
@@ -353,4 +371,42 @@ pub fn draw_comparison(out: &Path) -> Result<()> {
         }],
         &out.join("cpu_per_1k"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(offered: f64, achieved: f64, ok: u64, errors: u64, p99_us: f64) -> Summary {
+        let row = format!(
+            "backend,chain,pattern,offered_rps,duration_s,ok,errors,achieved_rps,p50_us,p90_us,p99_us,p999_us,max_us,mean_us,sut_cpu_s,sut_cpu_s_per_1k,loadgen_cpu_pct,background_cpu_pct,send_lag_p50_us,send_lag_p99_us,cold_starts,interrupted\n\
+             b,c,open,{offered},1,{ok},{errors},{achieved},1,1,{p99_us},1,1,1,,,0,0,0,0,0,false\n"
+        );
+        csv::Reader::from_reader(row.as_bytes()).deserialize().next().unwrap().unwrap()
+    }
+
+    #[test]
+    fn saturation_rule_at_its_boundaries() {
+        assert!(!saturated(&point(1000.0, 900.0, 1000, 0, 1000.0)), "90% of offered is not saturated");
+        assert!(saturated(&point(1000.0, 899.9, 1000, 0, 1000.0)));
+        assert!(!saturated(&point(1000.0, 1000.0, 990, 10, 1000.0)), "1% failed is not saturated");
+        assert!(saturated(&point(1000.0, 1000.0, 989, 11, 1000.0)));
+        assert!(!saturated(&point(1000.0, 1000.0, 1000, 0, 500_000.0)), "p99 of 500 ms is not saturated");
+        assert!(saturated(&point(1000.0, 1000.0, 1000, 0, 500_001.0)));
+    }
+
+    #[test]
+    fn the_ramp_doubles_and_stops_at_the_first_saturated_point() {
+        let mut asked = Vec::new();
+        let pts = ramp(250.0, 9, |rate| {
+            asked.push(rate);
+            // Capacity 1,500 req/s: achieved is capped there.
+            Ok(Some(point(rate, rate.min(1500.0), 1000, 0, 1000.0)))
+        })
+        .unwrap();
+        assert_eq!(asked, [250.0, 500.0, 1000.0, 2000.0], "stops at 2,000, the first saturated point");
+        assert_eq!(pts.len(), 4);
+        assert_eq!(ramp(250.0, 3, |r| Ok(Some(point(r, r, 1, 0, 1.0)))).unwrap().len(), 3, "at most max_points");
+        assert!(ramp(250.0, 9, |_| Ok(None)).unwrap().is_empty(), "interrupted");
+    }
 }

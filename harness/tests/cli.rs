@@ -57,6 +57,31 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
         &["run", "--backend", "grpc", "--chain", bad.to_str().unwrap(), "--out", o],
         "routes[0] \"r\".functions[0]: unknown function \"b\"",
     );
+    // reproduce, summarize and load refuse bad input as clearly.
+    fails_with(&["reproduce", "--start-rate", "0", "--out", o], "--start-rate");
+    fails_with(&["reproduce", "--max-points", "0", "--out", o], "--max-points");
+    fails_with(&["reproduce", "--chains", "nope", "--out", o], "nope.toml");
+    fails_with(&["reproduce", "--backends", "grpc,nope", "--out", o], "unknown backend \"nope\"");
+    fails_with(&["summarize", "/no/such/dir"], "neither a reproduce directory");
+    let garbage = scratch("garbage");
+    std::fs::create_dir_all(&garbage).unwrap();
+    std::fs::write(garbage.join("comparison.csv"), "not,a\nsummary,row\n").unwrap();
+    std::fs::write(garbage.join("reproduce.json"), "{}").unwrap();
+    fails_with(&["summarize", garbage.to_str().unwrap()], "reproduce.json");
+    std::fs::write(
+        garbage.join("reproduce.json"),
+        r#"{"command_line":[],"machine":"m","duration_s":1,"warmup_s":0,"start_rate":1}"#,
+    )
+    .unwrap();
+    fails_with(&["summarize", garbage.to_str().unwrap()], "comparison.csv");
+    std::fs::remove_dir_all(&garbage).unwrap();
+    fails_with(&["load", "--url", "https://127.0.0.1/"], "must start with http://");
+    fails_with(&["load", "--url", "http://127.0.0.1:1/", "--header", "no colon"], "expected 'Name: value'");
+    fails_with(&["load", "--url", "http://127.0.0.1:1/", "--rate=-1"], "--rate -1");
+    fails_with(
+        &["load", "--url", "http://127.0.0.1:1/", "--pattern", "closed", "--rate", "5"],
+        "applies only to --pattern open",
+    );
     assert!(!out.exists(), "a failed run must not create its results directory");
     assert!(!out.with_file_name(format!("{}.partial", out.file_name().unwrap().to_string_lossy())).exists());
     let _ = std::fs::remove_file(bad);

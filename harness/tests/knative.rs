@@ -174,12 +174,22 @@ fn scale_to_zero_and_back_through_the_activator() {
         assert_eq!(pids.len(), chain.functions.len(), "round {round}: every function was started");
         let cold = d.cold_starts();
         assert_eq!(cold.len(), round * chain.functions.len(), "round {round}: {cold:?}");
+        // The phases add up by construction; the evidence is how their sum compares with the
+        // latency the client saw: within it, and most of it (the first function's cold start
+        // contains the second's, and the rest of the path is a few proxy hops).
+        let seen_us = latency.as_secs_f64() * 1e6;
+        let mut longest: f64 = 0.0;
         for c in &cold[cold.len() - chain.functions.len()..] {
             let parts = c.scheduling_us + c.process_start_us + c.readiness_us + c.routing_us + c.forwarding_us;
             assert!((parts - c.total_us).abs() < 1.0, "phases add up: {c:?}");
             assert!(c.process_start_us > 0.0 && c.readiness_us > 0.0, "{c:?}");
-            assert!(c.total_us < latency.as_secs_f64() * 1e6, "a cold start is part of the request's latency");
+            assert!(parts < seen_us, "round {round}: a cold start of {parts} us in a request of {seen_us} us");
+            longest = longest.max(parts);
         }
+        assert!(
+            longest > 0.5 * seen_us,
+            "round {round}: cold starts of at most {longest} us in a request of {seen_us} us"
+        );
         // Idle for longer than the grace period: every function process goes away.
         let deadline = Instant::now() + Duration::from_secs(10);
         while pids.iter().any(|&p| pid_alive(p)) || !function_pids(&*d).is_empty() {
@@ -233,7 +243,6 @@ fn driver_records_cold_starts() {
         serde_json::from_slice(&std::fs::read(outcome.dir.join("manifest.json")).unwrap()).unwrap();
     let fns = manifest["components"].as_array().unwrap().iter().filter(|c| c["role"] == "function").count();
     assert!(fns >= 2 * opts.chain.functions.len(), "scaled-up functions in the manifest: {fns}");
-    assert!(outcome.leftovers.is_empty());
     std::fs::remove_dir_all(&outcome.dir).unwrap();
 }
 

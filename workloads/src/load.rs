@@ -318,6 +318,29 @@ impl Mix {
 mod tests {
     use super::*;
 
+    /// Each route's share of many picks is its weight's share of the total (issue 12).
+    #[test]
+    fn the_mix_follows_the_weights() {
+        let spec = "name = \"m\"\n[[functions]]\nid = 1\nname = \"f\"\nhandler = \"synthetic\"\n\
+            [[routes]]\nname = \"a\"\nkind = \"pipeline\"\nfunctions = [\"f\"]\nweight = 1\n\
+            [[routes]]\nname = \"b\"\nkind = \"pipeline\"\nfunctions = [\"f\"]\nweight = 3\n\
+            [[routes]]\nname = \"never\"\nkind = \"pipeline\"\nfunctions = [\"f\"]\nweight = 0\n\
+            [[routes]]\nname = \"c\"\nkind = \"pipeline\"\nfunctions = [\"f\"]\nweight = 6\n";
+        let chain = crate::parse_chain(spec, std::path::Path::new("m.toml")).unwrap();
+        let mix = Mix::new(&chain);
+        let mut rng = SplitMix64::new(42);
+        let n = 100_000;
+        let mut counts = [0u32; 5];
+        for _ in 0..n {
+            counts[mix.pick(&mut rng) as usize] += 1;
+        }
+        // Route ids are 1-based: a = 1 (10%), b = 2 (30%), never = 3 (0%), c = 4 (60%).
+        for (id, share) in [(1, 0.1), (2, 0.3), (3, 0.0), (4, 0.6)] {
+            let got = counts[id] as f64 / n as f64;
+            assert!((got - share).abs() < 0.01, "route {id}: {got:.3} of the picks, weight says {share}");
+        }
+    }
+
     #[test]
     fn overrides_switch_patterns_with_their_defaults_and_check_ranges() {
         let mut p = LoadProfile::default();
