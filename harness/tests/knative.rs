@@ -146,6 +146,99 @@ fn container_concurrency_queues_the_second_request() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Instances of function 1 (its process and any scaled-up ones, `fn-1-first.N`).
+fn first_function_instances(d: &dyn Deployment) -> usize {
+    d.components().iter().filter(|c| c.role == Role::Function && c.name.starts_with("fn-1-")).count()
+}
+
+/// Scale-up beyond one instance, and the max-scale cap (issue 12): with containerConcurrency 1
+/// and eight clients at once, the autoscaler wants ceil(8 / 0.7) = 12 instances of the first
+/// function; max-scale 3 caps it at 3. Every request succeeds meanwhile.
+#[test]
+fn concurrency_scales_a_service_up_to_its_max_scale() {
+    let _g = serial();
+    let chain = custom_chain("synthetic-2", |t| {
+        t.replacen("params = { work_ns = 1000 }", "params = { work_ns = 1000, sleep_ns = 50000000 }", 1)
+            + "\n[knative]\ncontainerConcurrency = 1\nmax-scale = 3\nstable-window = \"2s\"\n"
+    });
+    let dir = scratch("kn-scale");
+    let d = deploy(&chain, &dir);
+    assert_eq!(first_function_instances(&*d), 1);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ep = d.endpoint();
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (stop, ep) = (stop.clone(), ep.clone());
+            std::thread::spawn(move || {
+                let mut statuses = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    statuses.push(request_once(ep.addr, "/pipe", ep.host.as_deref().unwrap(), b"s").unwrap().0);
+                }
+                statuses
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    let mut most = 0;
+    while t0.elapsed() < Duration::from_secs(30) {
+        most = most.max(first_function_instances(&*d));
+        if most >= 3 && t0.elapsed() > Duration::from_secs(5) {
+            break; // at the cap, and held there a while past the stable window
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let statuses: Vec<u16> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    assert_eq!(most, 3, "instances of the first function: at most {most}, max-scale 3");
+    assert!(statuses.iter().all(|&s| s == 200), "every request succeeds while scaling: {statuses:?}");
+    assert!(statuses.len() > 100, "{} requests", statuses.len());
+    let cs = d.counters();
+    let served: Vec<u64> = (0..3)
+        .map(|i| {
+            let qp = if i == 0 { "qp-1-first".to_string() } else { format!("qp-1-first.{i}") };
+            counter(&cs, |c| c == qp, "queue_requests_total")
+        })
+        .collect();
+    assert!(served.iter().all(|&n| n > 0), "every instance took requests: {served:?}");
+    d.teardown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The queue-proxy's limits (issue 12): with containerConcurrency 1 its queue holds 10 more
+/// requests and it answers the next with 503; a request longer than timeoutSeconds gets 504.
+/// Either reaches the client as a failed request with the queue-proxy's reason.
+#[test]
+fn queue_proxy_overflow_is_503_and_timeout_is_504() {
+    let _g = serial();
+    let chain = custom_chain("synthetic-2", |t| {
+        t.replacen("params = { work_ns = 1000 }", "params = { work_ns = 1000, sleep_ns = 400000000 }", 1)
+            + "\n[knative]\ncontainerConcurrency = 1\ntimeoutSeconds = 3\n"
+    });
+    let dir = scratch("kn-limits");
+    let d = deploy(&chain, &dir);
+    let ep = d.endpoint();
+    // 1 running + 10 queued fill it; 4 more are turned away.
+    let clients: Vec<_> = (0..15)
+        .map(|_| {
+            let ep = ep.clone();
+            std::thread::spawn(move || request_once(ep.addr, "/pipe", ep.host.as_deref().unwrap(), b"q").unwrap())
+        })
+        .collect();
+    let replies: Vec<(u16, Vec<u8>)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let failed: Vec<String> =
+        replies.iter().filter(|r| r.0 != 200).map(|r| String::from_utf8_lossy(&r.1).to_string()).collect();
+    let cs = d.counters();
+    let rejected = counter(&cs, |c| c == "qp-1-first", "queue_rejected_total");
+    let timeouts = counter(&cs, |c| c == "qp-1-first", "queue_timeouts_total");
+    // 400 ms each, one at a time: those queued behind more than seven others pass timeoutSeconds.
+    assert_eq!(rejected, 4, "{failed:?}");
+    assert!(timeouts >= 1, "requests queued past timeoutSeconds time out: {failed:?}");
+    assert_eq!(failed.len() as u64, rejected + timeouts, "{failed:?}");
+    assert_eq!(failed.iter().filter(|m| m.contains("queue full")).count() as u64, rejected, "{failed:?}");
+    d.teardown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn function_pids(d: &dyn Deployment) -> Vec<u32> {
     d.components().iter().filter(|c| c.role == Role::Function).map(|c| c.pid).collect()
 }

@@ -30,6 +30,8 @@ pub struct Chain {
     /// Knative's `scale-to-zero-grace-period`: how long an idle function keeps its last
     /// instance when its min-scale is 0.
     pub scale_to_zero_grace: std::time::Duration,
+    /// Knative's `stable-window`: the autoscaler sizes services on the mean concurrency over it.
+    pub stable_window: std::time::Duration,
     /// Where the spec was read from, and its text (recorded in every run's manifest).
     pub source: PathBuf,
     pub spec_text: String,

@@ -13,6 +13,7 @@
 //! target-burst-capacity = 0          # -1 = activator always in the path
 //! timeoutSeconds = 300               # the queue-proxy's request timeout
 //! scale-to-zero-grace-period = "30s" # chain-wide, as in Knative's config-autoscaler
+//! stable-window = "60s"              # chain-wide: the autoscaler averages concurrency over it
 //!
 //! [[functions]]
 //! # ...
@@ -50,6 +51,8 @@ impl Default for Serving {
 
 /// Knative's default `scale-to-zero-grace-period`.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+/// Knative's default `stable-window`.
+pub const DEFAULT_STABLE_WINDOW: Duration = Duration::from_secs(60);
 
 /// The `[knative]` table and the per-function `knative = {..}` overrides, as written.
 #[derive(Deserialize, Default, Clone)]
@@ -68,6 +71,9 @@ pub(crate) struct RawServing {
     /// Only valid in the chain-level table.
     #[serde(rename = "scale-to-zero-grace-period")]
     pub(crate) scale_to_zero_grace_period: Option<String>,
+    /// Only valid in the chain-level table.
+    #[serde(rename = "stable-window")]
+    pub(crate) stable_window: Option<String>,
 }
 
 impl RawServing {
@@ -80,6 +86,7 @@ impl RawServing {
             target_burst_capacity: self.target_burst_capacity.or(base.target_burst_capacity),
             timeout_seconds: self.timeout_seconds.or(base.timeout_seconds),
             scale_to_zero_grace_period: None,
+            stable_window: None,
         }
     }
 

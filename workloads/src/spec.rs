@@ -27,7 +27,7 @@
 use crate::chain::{Chain, FnId, Function, Node, Route, RouteKind, MAX_DEPTH, MAX_NODES};
 use crate::handler::{HandlerSpec, SyntheticParams};
 use crate::load::{LoadOverrides, LoadProfile};
-use crate::serving::{parse_duration, RawServing, DEFAULT_GRACE};
+use crate::serving::{parse_duration, RawServing, DEFAULT_GRACE, DEFAULT_STABLE_WINDOW};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -187,6 +187,17 @@ impl Validator<'_> {
             None => DEFAULT_GRACE,
             Some(s) => parse_duration(s).or_else(|e| self.err("knative.scale-to-zero-grace-period", e.to_string()))?,
         };
+        // Knative takes 6 s to 1 h; windows down to a second are allowed for tests.
+        let stable_window = match &raw.knative.stable_window {
+            None => DEFAULT_STABLE_WINDOW,
+            Some(s) => match parse_duration(s) {
+                Ok(d) if (1..=3600).contains(&d.as_secs()) && d.subsec_nanos() == 0 => d,
+                Ok(_) => {
+                    return self.err("knative.stable-window", format!("{s:?} must be whole seconds from 1s to 1h"))
+                }
+                Err(e) => return self.err("knative.stable-window", e.to_string()),
+            },
+        };
         let mut functions: Vec<Function> = Vec::new();
         for (i, f) in raw.functions.into_iter().enumerate() {
             let function = self.function(i, f, max_body, &raw.knative)?;
@@ -224,6 +235,7 @@ impl Validator<'_> {
             pool_slots: pool_slots as u32,
             gateway_timeout_ms: gateway_timeout_ms as u64,
             scale_to_zero_grace,
+            stable_window,
             source: self.file.to_path_buf(),
             spec_text: text.to_string(),
         })
@@ -259,6 +271,12 @@ impl Validator<'_> {
                 )
             }
         };
+        if f.knative.stable_window.is_some() {
+            return self.err(
+                format!("{at}.knative.stable-window"),
+                "is chain-wide (as in Knative's config-autoscaler): set it in the [knative] table",
+            );
+        }
         if f.knative.scale_to_zero_grace_period.is_some() {
             return self.err(
                 format!("{at}.knative.scale-to-zero-grace-period"),

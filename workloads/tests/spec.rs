@@ -251,6 +251,16 @@ fn load_errors() {
 }
 
 #[test]
+fn stable_window_is_a_chain_wide_knob() {
+    assert_eq!(parse(PIPE).unwrap().stable_window, std::time::Duration::from_secs(60), "Knative's default");
+    let c = parse(&format!("{PIPE}[knative]\nstable-window = \"6s\"\n")).unwrap();
+    assert_eq!(c.stable_window, std::time::Duration::from_secs(6));
+    rejects(&format!("{PIPE}[knative]\nstable-window = \"0s\"\n"), "knative.stable-window", "from 1s to 1h");
+    rejects(&format!("{PIPE}[knative]\nstable-window = \"1500ms\"\n"), "knative.stable-window", "whole seconds");
+    rejects(&format!("{PIPE}[knative]\nstable-window = \"soon\"\n"), "knative.stable-window", "not a duration");
+}
+
+#[test]
 fn knative_knobs_default_to_the_papers_values() {
     let c = parse(PIPE).unwrap();
     let s = c.functions[0].serving;

@@ -6,8 +6,6 @@ use dataplane_api::ColdStart;
 use std::time::Duration;
 use workloads::Serving;
 
-/// Knative's stable window: concurrency is averaged over it.
-pub const STABLE_WINDOW: Duration = Duration::from_secs(60);
 /// Knative's target utilisation of containerConcurrency.
 pub const TARGET_UTILISATION: f64 = 0.7;
 /// Concurrency target per instance when containerConcurrency is 0 (unlimited), and the capacity
@@ -17,6 +15,7 @@ pub const UNLIMITED_TARGET: f64 = 100.0;
 pub const MAX_INSTANCES: u32 = 64;
 
 /// Instances of a service with knobs `s`, KPA-like: ceil(mean concurrency over the stable window
+/// (the chain's `stable-window`)
 /// / (containerConcurrency x 70%)) within min-scale..max-scale, never below one while it is in
 /// use; zero once a service with min-scale 0 has been idle for the grace period.
 pub fn desired_instances(s: &Serving, mean_concurrency: f64, idle: Duration, grace: Duration) -> u32 {

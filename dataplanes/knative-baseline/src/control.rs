@@ -41,6 +41,8 @@ pub struct Plane {
     /// `--peer` arguments every instance gets (`ID=<host>` for every function).
     pub peer_args: Vec<String>,
     pub grace: Duration,
+    /// The autoscaler averages concurrency over this window (`stable-window`).
+    pub stable_window: Duration,
 }
 
 /// What the control plane has running and has recorded, as of the moment it is read.
@@ -233,7 +235,8 @@ struct State {
 
 impl State {
     fn run(mut self, rx: mpsc::Receiver<Msg>) -> Vec<Exit> {
-        let period = SCRAPE_PERIOD.min(self.plane.grace / 4).max(Duration::from_millis(50));
+        let period =
+            SCRAPE_PERIOD.min(self.plane.grace / 4).min(self.plane.stable_window / 4).max(Duration::from_millis(50));
         let mut next = Instant::now() + period;
         loop {
             let wait = next.saturating_duration_since(Instant::now());
@@ -382,7 +385,7 @@ impl State {
             }
             s.last_requests = requests;
             s.window.push_back((now, concurrency as f64));
-            while s.window.front().is_some_and(|(t, _)| now.duration_since(*t) > autoscale::STABLE_WINDOW) {
+            while s.window.front().is_some_and(|(t, _)| now.duration_since(*t) > self.plane.stable_window) {
                 s.window.pop_front();
             }
             let n = s.instances.len() as u32;

@@ -114,6 +114,7 @@ impl Dataplane for Knative {
             activator_admin,
             peer_args,
             grace: chain.scale_to_zero_grace,
+            stable_window: chain.stable_window,
         };
         let control = control.start(plane, services)?;
         let admin = Admin::new().map_err(DeployError::host("create the admin HTTP client"))?;

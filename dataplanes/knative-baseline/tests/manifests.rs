@@ -24,7 +24,7 @@ fn s(v: &Value) -> &str {
 
 #[test]
 fn every_field_matches_the_chain_spec() {
-    let knobs = "\n[knative]\ncontainerConcurrency = 8\nmax-scale = 3\ntarget-burst-capacity = -1\ntimeoutSeconds = 42\nscale-to-zero-grace-period = \"1m30s\"\n";
+    let knobs = "\n[knative]\ncontainerConcurrency = 8\nmax-scale = 3\ntarget-burst-capacity = -1\ntimeoutSeconds = 42\nscale-to-zero-grace-period = \"1m30s\"\nstable-window = \"20s\"\n";
     let c = chain(knobs);
     let o = Options { image: "registry.local/sb:1".into(), ..Options::default() };
     let all = docs(&manifests::services_yaml(&c, &o));
@@ -90,6 +90,7 @@ fn every_field_matches_the_chain_spec() {
     assert_eq!(cm["metadata"]["namespace"], "knative-serving");
     let grace = workloads::serving::parse_duration(s(&cm["data"]["scale-to-zero-grace-period"])).unwrap();
     assert_eq!(grace, c.scale_to_zero_grace);
+    assert_eq!(s(&cm["data"]["stable-window"]), "20s");
 }
 
 #[test]
