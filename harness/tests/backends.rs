@@ -196,7 +196,10 @@ pub fn function_killed_mid_run(backend: &str) {
     let opts = run_opts(backend, "synthetic-2", 100.0, 4.0);
     let marker = format!("{}.partial/logs/chain.toml", opts.out.display());
     let killer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(2000));
+        // Deployed (the gateway and the last function run), then well into the load.
+        let has = |arg: &str| pids_with(&marker).into_iter().filter(|&p| cmdline(p).iter().any(|a| a == arg)).count();
+        wait_for("the chain deployed", 60, || has("--id=2") == 1 && has("gateway") >= 1);
+        std::thread::sleep(Duration::from_millis(1500));
         let victims: Vec<u32> =
             pids_with(&marker).into_iter().filter(|&p| cmdline(p).iter().any(|a| a == "--id=2")).collect();
         assert_eq!(victims.len(), 1, "expected one process of function 2, found {victims:?}");

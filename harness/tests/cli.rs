@@ -181,7 +181,11 @@ fn ctrl_c_stops_the_run_and_cleans_up() {
             .spawn()
             .unwrap();
         let driver = child.id();
-        std::thread::sleep(Duration::from_secs(3));
+        // Interrupt once the run is under load: its chain deployed, half a second more.
+        wait_for("the run's chain deployed", 60, || {
+            pids_with(out.to_str().unwrap()).iter().any(|&p| cmdline(p).iter().any(|a| a == "--id=2"))
+        });
+        std::thread::sleep(Duration::from_millis(1500));
         // SAFETY: plain kill(2) of our own child.
         unsafe { libc::kill(driver as i32, libc::SIGINT) };
         let t0 = std::time::Instant::now();

