@@ -244,14 +244,14 @@ fn write_summary(out: &Path) -> Result<()> {
         for s in all.iter().filter(|s| s.chain == chain) {
             writeln!(
                 md,
-                "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.3} | {:.0} |",
+                "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {:.0} |",
                 s.backend,
                 s.offered_rps.unwrap_or(0.0),
                 s.achieved_rps,
                 s.p50_us,
                 s.p99_us,
                 s.errors,
-                s.sut_cpu_s_per_1k,
+                cpu(s.sut_cpu_s_per_1k),
                 s.loadgen_cpu_pct
             )?;
         }
@@ -279,6 +279,15 @@ fn write_summary(out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// CPU-s per 1k requests for a table: three decimals, or "not measured" (an empty CSV cell).
+fn cpu(x: f64) -> String {
+    if x.is_nan() {
+        "not measured".into()
+    } else {
+        format!("{x:.3}")
+    }
+}
+
 /// Each backend against the first one, at the offered rates both ran unsaturated.
 fn side_by_side(
     md: &mut String,
@@ -304,18 +313,18 @@ fn side_by_side(
         rates.dedup();
         for rate in rates {
             let (Some(o), Some(b)) = (point(other, rate), point(base, rate)) else { continue };
-            let r = |x: f64, y: f64| if y > 0.0 { format!("{:.2}x", x / y) } else { "-".into() };
+            let r = |x: f64, y: f64| if y > 0.0 && x.is_finite() { format!("{:.2}x", x / y) } else { "-".into() };
             writeln!(
                 md,
-                "| {rate:.0} | {:.0} / {:.0} | {} | {:.0} / {:.0} | {} | {:.3} / {:.3} | {} |",
+                "| {rate:.0} | {:.0} / {:.0} | {} | {:.0} / {:.0} | {} | {} / {} | {} |",
                 o.p50_us,
                 b.p50_us,
                 r(o.p50_us, b.p50_us),
                 o.p99_us,
                 b.p99_us,
                 r(o.p99_us, b.p99_us),
-                o.sut_cpu_s_per_1k,
-                b.sut_cpu_s_per_1k,
+                cpu(o.sut_cpu_s_per_1k),
+                cpu(b.sut_cpu_s_per_1k),
                 r(o.sut_cpu_s_per_1k, b.sut_cpu_s_per_1k)
             )?;
         }

@@ -249,7 +249,9 @@ fn figures_need_no_installed_font_and_never_cost_a_measurement() {
     // A reproduce directory whose figure cannot be written (a directory stands in its place).
     let rep = scratch("figfail");
     std::fs::create_dir_all(rep.join("latency_vs_throughput.png")).unwrap();
-    std::fs::write(rep.join("comparison.csv"), files[0].1).unwrap();
+    // A second row as knative-remote writes it: CPU not measured, empty cells.
+    let unmeasured = "knative-remote,c,open,100.000,2.000,200,0,100.000,900.000,950.000,990.000,999.000,999.000,910.000,,,1.000,0.500,10.000,20.000,0,false\n";
+    std::fs::write(rep.join("comparison.csv"), format!("{}{unmeasured}", files[0].1)).unwrap();
     std::fs::write(
         rep.join("reproduce.json"),
         r#"{"command_line":["x"],"machine":"m","duration_s":2.0,"warmup_s":0.5,"start_rate":100.0}"#,
@@ -259,7 +261,12 @@ fn figures_need_no_installed_font_and_never_cost_a_measurement() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("figures not drawn") && err.contains("spright-bench summarize"), "{err}");
-    assert!(std::fs::read_to_string(rep.join("summary.md")).unwrap().contains("| grpc | 100 | 100 | 500 | 700 |"));
+    let md = std::fs::read_to_string(rep.join("summary.md")).unwrap();
+    assert!(md.contains("| grpc | 100 | 100 | 500 | 700 |"), "{md}");
+    assert!(
+        md.contains("| knative-remote | 100 | 100 | 900 | 990 | 0 | not measured |"),
+        "unmeasured CPU stays unmeasured: {md}"
+    );
     std::fs::remove_dir_all(&run).unwrap();
     std::fs::remove_dir_all(&rep).unwrap();
 }
