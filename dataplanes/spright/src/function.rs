@@ -6,7 +6,6 @@ use crate::gateway::warn_bad;
 use crate::protocol;
 use crate::Transport;
 use shm::{Descriptor, Pool};
-use std::io::ErrorKind;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use workloads::{Chain, Handler};
@@ -36,14 +35,7 @@ impl<T: Transport> Function<T> {
     }
 
     fn worker(&self) -> std::io::Result<()> {
-        loop {
-            match self.transport.recv() {
-                Ok(Some(d)) => self.handle(d),
-                Ok(None) => return Ok(()),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        crate::receive_each(&self.transport, |d| self.handle(d))
     }
 
     fn handle(&self, d: Descriptor) {

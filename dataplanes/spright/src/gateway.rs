@@ -84,14 +84,7 @@ impl<T: Transport> Gateway<T> {
 
     /// Receive returning descriptors on the calling thread until the transport closes.
     pub fn receive_blocking(&self) -> std::io::Result<()> {
-        loop {
-            match self.transport.recv() {
-                Ok(Some(d)) => self.complete(d),
-                Ok(None) => return Ok(()),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        crate::receive_each(&self.transport, |d| self.complete(d))
     }
 
     fn complete(&self, d: Descriptor) {

@@ -58,6 +58,20 @@ pub trait Transport: Send + Sync + 'static {
     }
 }
 
+/// Receive descriptors with `t` on the calling thread, handing each to `on`, until the transport
+/// closes (a function's workers, a polling gateway's receiver).
+pub(crate) fn receive_each<T: Transport>(t: &T, mut on: impl FnMut(Descriptor)) -> std::io::Result<()> {
+    use std::io::ErrorKind;
+    loop {
+        match t.recv() {
+            Ok(Some(d)) => on(d),
+            Ok(None) => return Ok(()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A process of a deployed chain: its gateway, or one of its functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Who {
