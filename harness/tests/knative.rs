@@ -34,6 +34,27 @@ fn custom_chain(base: &str, edit: impl Fn(String) -> String) -> workloads::Chain
     workloads::parse_chain(&text, &chain_path(base)).unwrap()
 }
 
+/// synthetic-2 whose first function holds each request `sleep_ns`, with `[knative]` knobs.
+fn slow_first(sleep_ns: u64, knobs: &str) -> workloads::Chain {
+    custom_chain("synthetic-2", |t| {
+        t.replacen("params = { work_ns = 1000 }", &format!("params = {{ work_ns = 1000, sleep_ns = {sleep_ns} }}"), 1)
+            + "\n[knative]\n"
+            + knobs
+    })
+}
+
+/// `n` requests on the chain's first route at once, each from its own client; their replies.
+fn at_once(d: &dyn Deployment, n: usize, body: &'static [u8]) -> Vec<(u16, Vec<u8>)> {
+    let ep = d.endpoint();
+    let clients: Vec<_> = (0..n)
+        .map(|_| {
+            let ep = ep.clone();
+            std::thread::spawn(move || request_once(ep.addr, "/pipe", ep.host.as_deref().unwrap(), body).unwrap())
+        })
+        .collect();
+    clients.into_iter().map(|c| c.join().unwrap()).collect()
+}
+
 fn post(d: &dyn Deployment, route: &str, body: &[u8]) -> (u16, Vec<u8>) {
     let ep = d.endpoint();
     request_once(ep.addr, &format!("/{route}"), ep.host.as_deref().unwrap(), body).unwrap()
@@ -113,25 +134,12 @@ fn target_burst_capacity_minus_one_keeps_the_activator_in_the_path() {
 #[test]
 fn container_concurrency_queues_the_second_request() {
     let _g = serial();
-    let chain = custom_chain("synthetic-2", |t| {
-        t.replacen("params = { work_ns = 1000 }", "params = { work_ns = 1000, sleep_ns = 300000000 }", 1)
-            + "\n[knative]\ncontainerConcurrency = 1\n"
-    });
+    let chain = slow_first(300_000_000, "containerConcurrency = 1\n");
     let dir = scratch("kn-cc");
     let d = deploy(&chain, &dir);
-    let route = chain.routes[0].name.clone();
-    let ep = d.endpoint();
-    let host = ep.host.clone().unwrap();
     let want = workloads::reference::execute(&chain, &chain.routes[0], b"q").unwrap();
     let t0 = Instant::now();
-    let threads: Vec<_> = (0..2)
-        .map(|_| {
-            let (route, host) = (route.clone(), host.clone());
-            std::thread::spawn(move || request_once(ep.addr, &format!("/{route}"), &host, b"q").unwrap())
-        })
-        .collect();
-    for t in threads {
-        let (status, body) = t.join().unwrap();
+    for (status, body) in at_once(&*d, 2, b"q") {
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         assert_eq!(body, want);
     }
@@ -157,10 +165,7 @@ fn first_function_instances(d: &dyn Deployment) -> usize {
 #[test]
 fn concurrency_scales_a_service_up_to_its_max_scale() {
     let _g = serial();
-    let chain = custom_chain("synthetic-2", |t| {
-        t.replacen("params = { work_ns = 1000 }", "params = { work_ns = 1000, sleep_ns = 50000000 }", 1)
-            + "\n[knative]\ncontainerConcurrency = 1\nmax-scale = 3\nstable-window = \"2s\"\n"
-    });
+    let chain = slow_first(50_000_000, "containerConcurrency = 1\nmax-scale = 3\nstable-window = \"2s\"\n");
     let dir = scratch("kn-scale");
     let d = deploy(&chain, &dir);
     assert_eq!(first_function_instances(&*d), 1);
@@ -210,21 +215,11 @@ fn concurrency_scales_a_service_up_to_its_max_scale() {
 #[test]
 fn queue_proxy_overflow_is_503_and_timeout_is_504() {
     let _g = serial();
-    let chain = custom_chain("synthetic-2", |t| {
-        t.replacen("params = { work_ns = 1000 }", "params = { work_ns = 1000, sleep_ns = 400000000 }", 1)
-            + "\n[knative]\ncontainerConcurrency = 1\ntimeoutSeconds = 3\n"
-    });
+    let chain = slow_first(400_000_000, "containerConcurrency = 1\ntimeoutSeconds = 3\n");
     let dir = scratch("kn-limits");
     let d = deploy(&chain, &dir);
-    let ep = d.endpoint();
     // 1 running + 10 queued fill it; 4 more are turned away.
-    let clients: Vec<_> = (0..15)
-        .map(|_| {
-            let ep = ep.clone();
-            std::thread::spawn(move || request_once(ep.addr, "/pipe", ep.host.as_deref().unwrap(), b"q").unwrap())
-        })
-        .collect();
-    let replies: Vec<(u16, Vec<u8>)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let replies = at_once(&*d, 15, b"q");
     let failed: Vec<String> =
         replies.iter().filter(|r| r.0 != 200).map(|r| String::from_utf8_lossy(&r.1).to_string()).collect();
     let cs = d.counters();
