@@ -8,14 +8,9 @@
 mod common;
 
 use common::*;
-use dataplane_api::Counter;
 use dpdk_poll::dpdk::{eal_init, ring_name, Ring};
 use harness::loadgen::http::request_once;
 use shm::{key, Descriptor};
-
-fn counter(cs: &[Counter], component: &str, name: &str) -> u64 {
-    cs.iter().find(|c| c.component == component && c.name == name).map(|c| c.value).unwrap_or(0)
-}
 
 #[test]
 fn forged_descriptors_in_the_rings_are_rejected_and_counted() {

@@ -19,11 +19,7 @@ fn deploy(chain: &workloads::Chain, dir: &std::path::Path) -> Box<dyn Deployment
     common::deploy("knative", chain, dir)
 }
 
-/// Sum of the counters whose name starts with `name` (any labels), of components matching `comp`.
-fn counter(cs: &[Counter], comp: impl Fn(&str) -> bool, name: &str) -> u64 {
-    cs.iter().filter(|c| comp(&c.component) && c.name.split('{').next() == Some(name)).map(|c| c.value).sum()
-}
-
+/// The sum of the samples of metric `name` that carry `label`, whatever the component.
 fn labelled(cs: &[Counter], name: &str, label: &str) -> u64 {
     cs.iter().filter(|c| c.name.split('{').next() == Some(name) && c.name.contains(label)).map(|c| c.value).sum()
 }
@@ -82,17 +78,17 @@ fn every_hop_goes_through_the_ingress_and_a_queue_proxy() {
             }
         }
         let cs = d.counters();
-        let ingress = counter(&cs, |c| c == "ingress", "ingress_requests_total");
+        let ingress = counter_sum(&cs, |c| c == "ingress", "ingress_requests_total");
         assert_eq!(ingress, n + calls, "{name}: ingress saw {ingress}, expected {n} client requests + {calls} calls");
         let gw = knative_baseline::names::gateway_service(&chain);
         assert_eq!(labelled(&cs, "ingress_requests_total", &format!("host=\"{gw}.")), n);
-        assert_eq!(counter(&cs, |c| c == "qp-gateway", "queue_requests_total"), n);
+        assert_eq!(counter_sum(&cs, |c| c == "qp-gateway", "queue_requests_total"), n);
         for f in &chain.functions {
             let want = visits_of.get(&f.id).copied().unwrap_or(0);
             let qp = format!("qp-{}-{}", f.id, f.name);
-            assert_eq!(counter(&cs, |c| c == qp, "queue_requests_total"), want, "{name}: {qp}");
+            assert_eq!(counter_sum(&cs, |c| c == qp, "queue_requests_total"), want, "{name}: {qp}");
         }
-        assert_eq!(counter(&cs, |c| c == "activator", "activator_cold_waits_total"), 0);
+        assert_eq!(counter_sum(&cs, |c| c == "activator", "activator_cold_waits_total"), 0);
         let roles: Vec<Role> = d.components().iter().map(|c| c.role).collect();
         for r in [Role::Ingress, Role::Activator, Role::Gateway, Role::Sidecar, Role::Function] {
             assert!(roles.contains(&r), "{name}: no {r} process");
@@ -124,7 +120,7 @@ fn target_burst_capacity_minus_one_keeps_the_activator_in_the_path() {
         0,
         "the gateway is always direct"
     );
-    assert_eq!(counter(&cs, |c| c == "activator", "activator_cold_waits_total"), 0);
+    assert_eq!(counter_sum(&cs, |c| c == "activator", "activator_cold_waits_total"), 0);
     d.teardown();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -147,9 +143,9 @@ fn container_concurrency_queues_the_second_request() {
     let cs = d.counters();
     let first = &chain.functions[0];
     let qp = format!("qp-{}-{}", first.id, first.name);
-    assert_eq!(counter(&cs, |c| c == qp, "queue_waited_total"), 1, "{cs:?}");
-    assert_eq!(counter(&cs, |c| c == qp, "queue_rejected_total"), 0);
-    assert_eq!(counter(&cs, |c| c == qp, "queue_container_concurrency"), 1);
+    assert_eq!(counter_sum(&cs, |c| c == qp, "queue_waited_total"), 1, "{cs:?}");
+    assert_eq!(counter_sum(&cs, |c| c == qp, "queue_rejected_total"), 0);
+    assert_eq!(counter_sum(&cs, |c| c == qp, "queue_container_concurrency"), 1);
     d.teardown();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -201,7 +197,7 @@ fn concurrency_scales_a_service_up_to_its_max_scale() {
     let served: Vec<u64> = (0..3)
         .map(|i| {
             let qp = if i == 0 { "qp-1-first".to_string() } else { format!("qp-1-first.{i}") };
-            counter(&cs, |c| c == qp, "queue_requests_total")
+            counter_sum(&cs, |c| c == qp, "queue_requests_total")
         })
         .collect();
     assert!(served.iter().all(|&n| n > 0), "every instance took requests: {served:?}");
@@ -223,8 +219,8 @@ fn queue_proxy_overflow_is_503_and_timeout_is_504() {
     let failed: Vec<String> =
         replies.iter().filter(|r| r.0 != 200).map(|r| String::from_utf8_lossy(&r.1).to_string()).collect();
     let cs = d.counters();
-    let rejected = counter(&cs, |c| c == "qp-1-first", "queue_rejected_total");
-    let timeouts = counter(&cs, |c| c == "qp-1-first", "queue_timeouts_total");
+    let rejected = counter_sum(&cs, |c| c == "qp-1-first", "queue_rejected_total");
+    let timeouts = counter_sum(&cs, |c| c == "qp-1-first", "queue_timeouts_total");
     // 400 ms each, one at a time: those queued behind more than seven others pass timeoutSeconds.
     assert_eq!(rejected, 4, "{failed:?}");
     assert!(timeouts >= 1, "requests queued past timeoutSeconds time out: {failed:?}");
@@ -287,10 +283,10 @@ fn scale_to_zero_and_back_through_the_activator() {
         seen.extend(pids);
     }
     let cs = d.counters();
-    assert_eq!(counter(&cs, |c| c == "activator", "activator_cold_waits_total"), 2 * chain.functions.len() as u64);
+    assert_eq!(counter_sum(&cs, |c| c == "activator", "activator_cold_waits_total"), 2 * chain.functions.len() as u64);
     // Counters of the instances that were scaled away are kept.
     let first = &chain.functions[0];
-    assert_eq!(counter(&cs, |c| c.starts_with(&format!("qp-{}-", first.id)), "queue_requests_total"), 2);
+    assert_eq!(counter_sum(&cs, |c| c.starts_with(&format!("qp-{}-", first.id)), "queue_requests_total"), 2);
     let exits = d.teardown();
     assert!(exits.iter().all(|e| !e.died_during_run), "{exits:?}");
     assert!(seen.iter().all(|&p| !pid_alive(p)));
@@ -369,8 +365,8 @@ fn bad_input_gives_clear_errors() {
     assert!(String::from_utf8_lossy(&body).contains("queue-proxy"), "{}", String::from_utf8_lossy(&body));
     assert!(t0.elapsed() < Duration::from_secs(3), "no stuck request");
     let cs = d.counters();
-    assert_eq!(counter(&cs, |c| c == "ingress", "ingress_unknown_host_total"), 1);
-    assert!(counter(&cs, |c| c.starts_with("qp-"), "queue_upstream_errors_total") >= 1);
+    assert_eq!(counter_sum(&cs, |c| c == "ingress", "ingress_unknown_host_total"), 1);
+    assert!(counter_sum(&cs, |c| c.starts_with("qp-"), "queue_upstream_errors_total") >= 1);
     let exits = d.teardown();
     assert_eq!(exits.iter().filter(|e| e.died_during_run).count(), 1);
     let _ = std::fs::remove_dir_all(&dir);
@@ -445,7 +441,7 @@ fn knative_remote_measures_through_an_ingress_url() {
     let row = harness::figures::read_csv(&outcome.dir.join("summary.csv")).unwrap();
     assert_eq!(row[0]["sut_cpu_s"], "", "unmeasured CPU is an empty cell, not 0");
     let cs = d.counters();
-    assert!(counter(&cs, |c| c == "ingress", "ingress_requests_total") >= outcome.summary.ok);
+    assert!(counter_sum(&cs, |c| c == "ingress", "ingress_requests_total") >= outcome.summary.ok);
     d.teardown();
     std::fs::remove_dir_all(&outcome.dir).unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use dataplane_api::{Counter, Deployment};
+use dataplane_api::Deployment;
 use harness::loadgen::{self, LoadResult, Progress};
 use harness::results::Percentiles;
 use std::sync::atomic::AtomicBool;
@@ -35,13 +35,6 @@ fn drive(d: &dyn Deployment, chain: &workloads::Chain, rate: f64, secs: f64) -> 
     loadgen::run(&spec, &AtomicBool::new(false), &Progress::default()).unwrap()
 }
 
-fn sum(cs: &[Counter], component: &str, name: &str) -> u64 {
-    cs.iter()
-        .filter(|c| c.component.starts_with(component) && c.name.split('{').next() == Some(name))
-        .map(|c| c.value)
-        .sum()
-}
-
 /// Everything the deployment holds for requests is free again: pool slots, or the queue-proxies'
 /// places (waited for: the function may still be working off requests the client gave up on).
 fn wait_until_drained(d: &dyn Deployment, backend: &str) {
@@ -49,9 +42,10 @@ fn wait_until_drained(d: &dyn Deployment, backend: &str) {
     loop {
         let cs = d.counters();
         let busy = if backend == "knative" {
-            sum(&cs, "qp-", "queue_in_flight") + sum(&cs, "qp-", "queue_waiting")
+            let qp = |c: &str| c.starts_with("qp-");
+            counter_sum(&cs, qp, "queue_in_flight") + counter_sum(&cs, qp, "queue_waiting")
         } else {
-            sum(&cs, "pool", "slots") - sum(&cs, "pool", "free_slots")
+            counter(&cs, "pool", "slots") - counter(&cs, "pool", "free_slots")
         };
         if busy == 0 {
             return;

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use dataplane_api::{Counter, Deployment, Role};
+use dataplane_api::{Deployment, Role};
 use ebpf_sk_msg::node::EbpfNode;
 use harness::loadgen::http::request_once;
 use shm::{key, Descriptor};
@@ -16,13 +16,6 @@ use std::time::Duration;
 fn deploy(name: &str) -> (Box<dyn Deployment>, std::path::PathBuf) {
     let dir = scratch("ss");
     (common::deploy("s-spright", &chain(name), &dir), dir)
-}
-
-fn counter(cs: &[Counter], component: &str, name: &str) -> u64 {
-    cs.iter()
-        .find(|c| c.component == component && c.name == name)
-        .unwrap_or_else(|| panic!("no counter {component}/{name}: {cs:?}"))
-        .value
 }
 
 fn get(d: &dyn Deployment, route: &str, body: &[u8]) -> (u16, Vec<u8>) {

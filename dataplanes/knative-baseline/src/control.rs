@@ -92,7 +92,7 @@ impl Listening {
         let (tx, rx) = mpsc::channel();
         let (stop_server, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = {
-            let api = Arc::new(ControlApi(Mutex::new(tx.clone())));
+            let api = Arc::new(ControlApi(tx.clone()));
             let listener = self.listener;
             listener.set_nonblocking(true).map_err(DeployError::io("control endpoint"))?;
             std::thread::Builder::new()
@@ -157,7 +157,7 @@ impl Drop for ControlPlane {
 }
 
 /// The control endpoint: the activator's scale-up requests and cold-start reports.
-struct ControlApi(Mutex<mpsc::Sender<Msg>>);
+struct ControlApi(mpsc::Sender<Msg>);
 
 impl proxy::Handle for ControlApi {
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
@@ -181,7 +181,7 @@ impl proxy::Handle for ControlApi {
         };
         match msg {
             Some(m) => {
-                let _ = self.0.lock().unwrap_or_else(|e| e.into_inner()).send(m);
+                let _ = self.0.send(m);
                 proxy::text(StatusCode::ACCEPTED, String::new())
             }
             None => proxy::text(StatusCode::NOT_FOUND, format!("no control action {path}\n")),

@@ -189,3 +189,17 @@ pub fn slow_chain() -> workloads::Chain {
         [[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"slow\", \"next\"]\n";
     workloads::parse_chain(spec, Path::new("slow.toml")).unwrap()
 }
+
+/// The value of counter `name` of `component`; a counter the deployment lacks fails the test.
+pub fn counter(cs: &[dataplane_api::Counter], component: &str, name: &str) -> u64 {
+    cs.iter()
+        .find(|c| c.component == component && c.name == name)
+        .unwrap_or_else(|| panic!("no counter {component}/{name}: {cs:?}"))
+        .value
+}
+
+/// The sum of every sample of metric `name` (whatever its labels) of the components `comp`
+/// accepts: Prometheus-style counters of the Knative model's proxies.
+pub fn counter_sum(cs: &[dataplane_api::Counter], comp: impl Fn(&str) -> bool, name: &str) -> u64 {
+    cs.iter().filter(|c| comp(&c.component) && c.name.split('{').next() == Some(name)).map(|c| c.value).sum()
+}
