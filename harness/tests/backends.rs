@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use harness::loadgen::http::request_once;
+use harness::loadgen::http::{request, request_once};
 use harness::run::{run, RunOptions};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -58,6 +58,84 @@ pub fn responses_equal_reference(backend: &str) {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Online Boutique (issue 10): the golden session, every request type with carts of 0, 1 and 3
+/// items, two users whose carts and currencies stay apart, failed payments, bad input. Each reply
+/// equals the independent golden reply (status and page; the digest is masked there) and the
+/// reference execution's, digest included. A failed payment leaves the cart as it was, issues no
+/// order and renders no mail (the golden replies show it), and leaves no pool slot taken.
+pub fn boutique_session_equals_golden(backend: &str) {
+    use workloads::boutique::golden;
+    let _g = serial();
+    let chain = chain("online-boutique");
+    let dir = scratch("boutique");
+    let dep = deploy(backend, &chain, &dir);
+    let addr = dep.endpoint().addr;
+    let host = dep.endpoint().host.unwrap_or_else(|| addr.to_string());
+    let reference = workloads::reference::Reference::new(&chain);
+    for c in golden::cases() {
+        let headers: Vec<(String, String)> =
+            if c.user.is_empty() { vec![] } else { vec![("x-user".into(), c.user.clone())] };
+        let (status, got) = request(addr, &c.method, &c.path, &host, &headers, c.body.as_bytes()).unwrap();
+        let (want_status, want) = golden::reply(&c.name);
+        assert_eq!(
+            (status, golden::masked(&got)),
+            (want_status, want),
+            "{backend}: {} differs from the golden reply: {}",
+            c.name,
+            String::from_utf8_lossy(&got)
+        );
+        let local = reference.request(&c.method, &c.path, &c.user, c.body.as_bytes()).unwrap();
+        assert_eq!(got, local.body, "{backend}: {} differs from the reference execution", c.name);
+    }
+    // The identity may come as Online Boutique's session cookie instead of the header.
+    let cookie = vec![("Cookie".to_string(), "x=1; shop_session-id=carol".to_string())];
+    let (status, page) = request(addr, "GET", "/cart", &host, &cookie, b"").unwrap();
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&page).contains(r#""user":"carol""#));
+    // HTTP-level refusals, the same on every backend.
+    let user = vec![("x-user".to_string(), "alice".to_string())];
+    let long = format!("/product/{}", "A".repeat(33));
+    for (method, path, headers, want) in [
+        ("DELETE", "/cart", &user, 405),
+        ("GET", "/setCurrency", &user, 405),
+        ("GET", "/no/such/page", &user, 404),
+        ("GET", long.as_str(), &user, 400),
+        ("GET", "/product/a%20b", &user, 400),
+        ("GET", "/", &vec![("x-user".to_string(), "x".repeat(41))], 400),
+    ] {
+        let (status, body) = request(addr, method, path, &host, headers, b"").unwrap();
+        assert_eq!(status, want, "{backend}: {method} {path}: {}", String::from_utf8_lossy(&body));
+    }
+    let cs = dep.counters();
+    if cs.iter().any(|c| c.component == "pool") {
+        assert_eq!(counter(&cs, "pool", "free_slots"), counter(&cs, "pool", "slots"), "a slot was left taken");
+        assert_eq!(counter(&cs, "pool", "bad_descriptors"), 0);
+    }
+    let exits = dep.teardown();
+    assert!(exits.iter().all(|e| !e.died_during_run), "a component died: {exits:?}");
+
+    // A cart holds at most `cart_max_items` distinct products; one more is a 409 with the reason.
+    let small = chain_with(&chain, "cart_max_items = 10", "cart_max_items = 2");
+    let dep = deploy(backend, &small, &dir);
+    let addr = dep.endpoint().addr;
+    let host = dep.endpoint().host.unwrap_or_else(|| addr.to_string());
+    for (i, id) in ["OLJCESPC7Z", "66VCHSJNUP", "1YMWWN1N4O"].iter().enumerate() {
+        let body = format!("product_id={id}&quantity=1");
+        let (status, page) = request(addr, "POST", "/cart", &host, &user, body.as_bytes()).unwrap();
+        let page = String::from_utf8_lossy(&page);
+        if i < 2 {
+            assert_eq!(status, 200, "{page}");
+        } else {
+            assert_eq!(status, 409, "{page}");
+            assert!(page.contains("the cart is full: at most 2 distinct products"), "{page}");
+        }
+    }
+    let (_, page) = request(addr, "GET", "/cart", &host, &user, b"").unwrap();
+    assert!(String::from_utf8_lossy(&page).contains(r#""cart_size":2"#), "the refused item stayed out");
+    dep.teardown();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Body integrity (issue 12): random bodies of every size up to `max_body_bytes` come back
@@ -233,6 +311,8 @@ macro_rules! backend_tests {
             fn function_killed_mid_run() { super::function_killed_mid_run($backend) }
             #[test]
             fn bodies_arrive_intact() { super::bodies_arrive_intact($backend) }
+            #[test]
+            fn boutique_session_equals_golden() { super::boutique_session_equals_golden($backend) }
         }
     )*};
 }

@@ -1,7 +1,9 @@
 //! The validated, compiled chain: functions, routes as node arrays, and the step machine.
 
+use crate::handler::Call;
 use crate::handler::HandlerSpec;
 use crate::load::LoadProfile;
+use crate::state::State;
 use std::path::PathBuf;
 
 /// A function's id within its chain (1-based, as in the paper: frontend 1 ... ad 10). Id 0 is
@@ -57,11 +59,16 @@ pub enum RouteKind {
 }
 
 /// One position in a route. Nodes are stored in pre-order; node 0 is the entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Node {
     pub func: FnId,
+    /// The RPC the caller invokes here (empty for functions with one entry point).
+    pub method: String,
     pub parent: Option<u16>,
     pub children: Vec<u16>,
+    /// Set on the callees of a repeat group: the positions, in the parent's `children`, of the
+    /// group's first and last callee. The group runs [`State::fanout`] times.
+    pub group: Option<(u16, u16)>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +82,61 @@ pub struct Route {
     pub weight: f64,
     /// Request body size the load generator sends on this route.
     pub payload_bytes: usize,
+    /// The HTTP method and path pattern that select this route; `None`: `/<name>` or `/<id>`.
+    pub http: Option<HttpPattern>,
+}
+
+/// `GET /product/{id}`: a method and a path of literal segments and at most one parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpPattern {
+    pub method: String,
+    pub segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Literal(String),
+    /// A parameter (its name); the gateway puts its value in [`State::param`].
+    Param(String),
+}
+
+impl HttpPattern {
+    /// The parameter's value if `path` matches (`Some("")` for a pattern without one).
+    pub fn matches<'p>(&self, path: &'p str) -> Option<&'p str> {
+        let mut parts = path.strip_prefix('/')?.split('/');
+        let mut param = "";
+        for seg in &self.segments {
+            let part = parts.next()?;
+            match seg {
+                Segment::Literal(l) if l == part => {}
+                Segment::Literal(_) => return None,
+                Segment::Param(_) if part.is_empty() => return None,
+                Segment::Param(_) => param = part,
+            }
+        }
+        match parts.next() {
+            None => Some(param),
+            // `GET /` is one empty segment; a trailing slash elsewhere is the same path.
+            Some("") if parts.next().is_none() => Some(param),
+            Some(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for HttpPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ", self.method)?;
+        if self.segments.is_empty() {
+            return write!(f, "/");
+        }
+        for s in &self.segments {
+            match s {
+                Segment::Literal(l) => write!(f, "/{l}")?,
+                Segment::Param(p) => write!(f, "/{{{p}}}")?,
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where a message goes after a function has run its handler.
@@ -105,6 +167,41 @@ impl Chain {
     pub fn route(&self, id: u16) -> Option<&Route> {
         self.routes.iter().find(|r| r.id == id)
     }
+
+    /// The route an HTTP request selects: a route whose pattern matches method and path, or,
+    /// for routes without one, `GET|POST /<name or id>[/...]` as the synthetic chains use.
+    pub fn resolve<'p>(&self, method: &str, path: &'p str) -> Resolved<'_, 'p> {
+        let mut allowed = Vec::new();
+        for r in &self.routes {
+            if let Some(p) = &r.http {
+                if let Some(param) = p.matches(path) {
+                    if p.method == method {
+                        return Resolved::Route(r, param);
+                    }
+                    allowed.push(p.method.as_str());
+                }
+            }
+        }
+        if !allowed.is_empty() {
+            return Resolved::WrongMethod(allowed);
+        }
+        let key = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        match self.route_by_key(key).filter(|r| r.http.is_none()) {
+            Some(r) if method == "GET" || method == "POST" => Resolved::Route(r, ""),
+            Some(_) => Resolved::WrongMethod(vec!["GET", "POST"]),
+            None => Resolved::NotFound,
+        }
+    }
+}
+
+/// What [`Chain::resolve`] found for a request.
+#[derive(Debug)]
+pub enum Resolved<'c, 'p> {
+    /// The route and its path parameter ("" if it has none).
+    Route(&'c Route, &'p str),
+    /// The path exists, with these methods only.
+    WrongMethod(Vec<&'c str>),
+    NotFound,
 }
 
 impl Route {
@@ -112,14 +209,26 @@ impl Route {
         &self.nodes[idx as usize]
     }
 
-    /// The step machine all backends share. `returned_from` is the child node whose result just
-    /// came back, or `None` when the message has just entered `node`.
-    pub fn next(&self, node: u16, returned_from: Option<u16>) -> Step {
+    /// The invocation at `node` as its handler sees it.
+    pub fn call(&self, node: u16, state: &State) -> Call<'_> {
         let n = self.node(node);
-        let upward = || match n.parent {
+        Call { func: n.func, method: &n.method, iter: n.group.map(|_| state.iter) }
+    }
+
+    /// The step machine all backends share. `returned_from` is the child node whose result just
+    /// came back, or `None` when the message has just entered `node`. It reads the request's
+    /// status and repeat count and keeps the repeat iteration in `state`, so the call sequence
+    /// may depend on data (a cart's items) while the graph stays what the spec declares.
+    pub fn next(&self, node: u16, returned_from: Option<u16>, state: &mut State) -> Step {
+        let n = self.node(node);
+        let upward = match n.parent {
             Some(p) => Step::Return(p),
             None => Step::Reply,
         };
+        if state.status != 0 {
+            // A handler rejected the request: unwind to the client, calling nobody.
+            return upward;
+        }
         match self.kind {
             // Every caller in a pipeline tail-calls, so the last function's result is the reply.
             RouteKind::Pipeline => match (returned_from, n.children.first()) {
@@ -127,34 +236,58 @@ impl Route {
                 _ => Step::Reply,
             },
             RouteKind::CallTree => {
-                let next_child = match returned_from {
-                    None => n.children.first(),
+                let mut pos = match returned_from {
+                    None => 0,
                     Some(c) => {
-                        let pos = n.children.iter().position(|&x| x == c);
-                        pos.and_then(|p| n.children.get(p + 1))
+                        let Some(p) = n.children.iter().position(|&x| x == c) else { return upward };
+                        match self.node(c).group {
+                            Some((first, last)) if p == last as usize && state.iter + 1 < state.fanout => {
+                                state.iter += 1;
+                                return Step::Call(n.children[first as usize]);
+                            }
+                            _ => p + 1,
+                        }
                     }
                 };
-                match next_child {
-                    Some(&c) => Step::Call(c),
-                    None => upward(),
+                while let Some(&c) = n.children.get(pos) {
+                    match self.node(c).group {
+                        Some((first, last)) if pos == first as usize => {
+                            if state.fanout == 0 {
+                                pos = last as usize + 1;
+                                continue;
+                            }
+                            state.iter = 0;
+                            return Step::Call(c);
+                        }
+                        _ => return Step::Call(c),
+                    }
                 }
+                upward
             }
         }
     }
 
-    /// The visits a request on this route makes, in order: (node, returned_from).
-    /// Every backend must produce exactly this sequence.
-    pub fn visits(&self) -> Vec<(u16, Option<u16>)> {
+    /// The visits a request on this route makes, in order: (node, returned_from), when every
+    /// repeat group runs `fanout` times and nothing fails. Every backend must produce exactly
+    /// this sequence.
+    pub fn visits_with(&self, fanout: u16) -> Vec<(u16, Option<u16>)> {
+        let mut state = State::new(self.id);
+        state.fanout = fanout;
         let mut out = Vec::new();
         let mut at = (0u16, None);
         loop {
             out.push(at);
-            match self.next(at.0, at.1) {
+            match self.next(at.0, at.1, &mut state) {
                 Step::Call(c) | Step::TailCall(c) => at = (c, None),
                 Step::Return(p) => at = (p, Some(at.0)),
                 Step::Reply => return out,
             }
         }
+    }
+
+    /// The visits of a route without repeat groups (see [`Route::visits_with`]).
+    pub fn visits(&self) -> Vec<(u16, Option<u16>)> {
+        self.visits_with(0)
     }
 
     /// Messages delivered to each function per request (entries plus returns from callees):
@@ -191,16 +324,18 @@ mod tests {
                 func: f,
                 parent: i.checked_sub(1).map(|p| p as u16),
                 children: if i + 1 < n { vec![(i + 1) as u16] } else { vec![] },
+                ..Node::default()
             })
             .collect();
-        Route { id: 1, name: "p".into(), kind: RouteKind::Pipeline, nodes, weight: 1.0, payload_bytes: 0 }
+        Route { id: 1, name: "p".into(), kind: RouteKind::Pipeline, nodes, weight: 1.0, payload_bytes: 0, http: None }
     }
 
     #[test]
     fn pipeline_visits_each_function_once_then_replies() {
         let r = pipeline(&[1, 2, 3]);
-        assert_eq!(r.next(0, None), Step::TailCall(1));
-        assert_eq!(r.next(2, None), Step::Reply);
+        let mut st = State::new(1);
+        assert_eq!(r.next(0, None, &mut st), Step::TailCall(1));
+        assert_eq!(r.next(2, None, &mut st), Step::Reply);
         assert_eq!(r.visits(), vec![(0, None), (1, None), (2, None)]);
         assert_eq!(r.hops(), 4);
         assert_eq!(r.deliveries(), vec![(1, 1), (2, 1), (3, 1)]);
@@ -209,17 +344,88 @@ mod tests {
     #[test]
     fn call_tree_returns_to_callers_in_order() {
         // 1 calls 2 and 3; 3 calls 4.
-        let nodes = vec![
-            Node { func: 1, parent: None, children: vec![1, 2] },
-            Node { func: 2, parent: Some(0), children: vec![] },
-            Node { func: 3, parent: Some(0), children: vec![3] },
-            Node { func: 4, parent: Some(2), children: vec![] },
-        ];
-        let r = Route { id: 1, name: "t".into(), kind: RouteKind::CallTree, nodes, weight: 1.0, payload_bytes: 0 };
+        let r = tree(vec![
+            Node { func: 1, parent: None, children: vec![1, 2], ..Node::default() },
+            Node { func: 2, parent: Some(0), ..Node::default() },
+            Node { func: 3, parent: Some(0), children: vec![3], ..Node::default() },
+            Node { func: 4, parent: Some(2), ..Node::default() },
+        ]);
         assert_eq!(
             r.visits(),
             vec![(0, None), (1, None), (0, Some(1)), (2, None), (3, None), (2, Some(3)), (0, Some(2))]
         );
         assert_eq!(r.deliveries(), vec![(1, 3), (2, 1), (3, 2), (4, 1)]);
+    }
+
+    fn tree(nodes: Vec<Node>) -> Route {
+        Route { id: 1, name: "t".into(), kind: RouteKind::CallTree, nodes, weight: 1.0, payload_bytes: 0, http: None }
+    }
+
+    /// 1 calls 2, then the group (3, 4) `fanout` times, then 5.
+    fn grouped() -> Route {
+        tree(vec![
+            Node { func: 1, parent: None, children: vec![1, 2, 3, 4], ..Node::default() },
+            Node { func: 2, parent: Some(0), ..Node::default() },
+            Node { func: 3, parent: Some(0), group: Some((1, 2)), ..Node::default() },
+            Node { func: 4, parent: Some(0), group: Some((1, 2)), ..Node::default() },
+            Node { func: 5, parent: Some(0), ..Node::default() },
+        ])
+    }
+
+    #[test]
+    fn a_repeat_group_runs_fanout_times_and_none_at_zero() {
+        let funcs = |fanout| -> Vec<(FnId, Option<FnId>)> {
+            let r = grouped();
+            r.visits_with(fanout).iter().map(|&(n, f)| (r.node(n).func, f.map(|f| r.node(f).func))).collect()
+        };
+        assert_eq!(funcs(0), vec![(1, None), (2, None), (1, Some(2)), (5, None), (1, Some(5))]);
+        assert_eq!(
+            funcs(2),
+            vec![
+                (1, None),
+                (2, None),
+                (1, Some(2)),
+                (3, None),
+                (1, Some(3)),
+                (4, None),
+                (1, Some(4)),
+                (3, None),
+                (1, Some(3)),
+                (4, None),
+                (1, Some(4)),
+                (5, None),
+                (1, Some(5)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_status_unwinds_without_further_calls() {
+        let r = grouped();
+        let mut st = State::new(1);
+        st.fanout = 3;
+        assert_eq!(r.next(0, Some(1), &mut st), Step::Call(2));
+        assert_eq!(st.iter, 0);
+        st.status = 404;
+        assert_eq!(r.next(2, None, &mut st), Step::Return(0));
+        assert_eq!(r.next(0, Some(2), &mut st), Step::Reply);
+    }
+
+    #[test]
+    fn patterns_match_paths_and_extract_the_parameter() {
+        let p = HttpPattern {
+            method: "GET".into(),
+            segments: vec![Segment::Literal("product".into()), Segment::Param("id".into())],
+        };
+        assert_eq!(p.matches("/product/OLJCESPC7Z"), Some("OLJCESPC7Z"));
+        assert_eq!(p.matches("/product/X/"), Some("X"));
+        assert_eq!(p.matches("/product/"), None);
+        assert_eq!(p.matches("/product/X/more"), None);
+        assert_eq!(p.matches("/cart"), None);
+        let root = HttpPattern { method: "GET".into(), segments: vec![] };
+        assert_eq!(root.matches("/"), Some(""));
+        assert_eq!(root.matches("/x"), None);
+        assert_eq!(p.to_string(), "GET /product/{id}");
+        assert_eq!(root.to_string(), "GET /");
     }
 }

@@ -2,9 +2,12 @@
 //!
 //! A handler sees the request's [`State`] and its body, does its work, and returns. Where the
 //! message goes next is decided by the route ([`crate::Route::next`]), not by the handler: the
-//! topology stays data, visible in the spec and validated before anything runs.
+//! topology stays data, visible in the spec and validated before anything runs. What data may
+//! decide is how often a repeat group runs ([`State::fanout`]) and whether the request ends
+//! early ([`State::status`]): that is how Online Boutique's cart-sized fan-out and its failed
+//! payments work on every backend alike.
 
-use crate::chain::FnId;
+use crate::chain::{FnId, Route, Step};
 use crate::rng::SplitMix64;
 use crate::state::State;
 use std::time::Duration;
@@ -42,26 +45,56 @@ impl Body for Vec<u8> {
 pub const EVENT_REQUEST: u16 = 0;
 pub const EVENT_RETURN: u16 = 1;
 
+/// One invocation as a handler sees it: which function, which of its RPCs, and (for the
+/// callees of a repeat group) which iteration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call<'a> {
+    pub func: FnId,
+    /// The node's method (empty where the spec names none).
+    pub method: &'a str,
+    /// The repeat-group iteration, for a callee in a repeat group.
+    pub iter: Option<u16>,
+}
+
+/// Function logic. A handler works on the request's [`State`] and body only: the same code runs
+/// in place in a pool slot (shared-memory backends) and on a decoded copy (RPC backends). To end
+/// a request with an error it sets [`State::status`]; the step machine then unwinds.
 pub trait Handler: Send + Sync {
-    /// The request has entered this function.
-    fn on_request(&self, state: &mut State, body: &mut dyn Body) -> Result<(), BodyFull>;
+    /// The request has entered this function (`me`).
+    fn on_request(&self, me: Call, state: &mut State, body: &mut dyn Body) -> Result<(), BodyFull>;
     /// A callee (call trees only) has returned its result in `state` and `body`.
-    fn on_return(&self, state: &mut State, body: &mut dyn Body, callee: FnId) -> Result<(), BodyFull>;
+    fn on_return(&self, me: Call, callee: Call, state: &mut State, body: &mut dyn Body) -> Result<(), BodyFull>;
+    /// `me` is about to call `callee`: put the call's arguments where the callee reads them.
+    fn before_call(&self, _me: Call, _callee: Call, _state: &mut State, _body: &mut dyn Body) -> Result<(), BodyFull> {
+        Ok(())
+    }
+    /// The request is done at `me` and goes to the client next: render the reply body.
+    fn before_reply(&self, _me: Call, _state: &mut State, _body: &mut dyn Body) -> Result<(), BodyFull> {
+        Ok(())
+    }
 }
 
 /// Which handler a function runs, with its validated parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HandlerSpec {
     Synthetic(SyntheticParams),
+    /// One of Online Boutique's services, over the chain's shop data.
+    Boutique(crate::boutique::Service, std::sync::Arc<crate::boutique::Catalog>),
 }
 
 impl HandlerSpec {
-    /// Handler names accepted in a spec's `handler` field.
-    pub const NAMES: &'static [&'static str] = &["synthetic"];
-
-    pub fn build(&self, func: FnId) -> Box<dyn Handler> {
+    pub fn build(&self, _func: FnId) -> Box<dyn Handler> {
         match self {
-            HandlerSpec::Synthetic(p) => Box::new(Synthetic { func, params: *p }),
+            HandlerSpec::Synthetic(p) => Box::new(Synthetic { params: *p }),
+            HandlerSpec::Boutique(service, catalog) => crate::boutique::handler(*service, catalog.clone()),
+        }
+    }
+
+    /// The methods a node of this function may call; `None`: any (the handler ignores it).
+    pub fn methods(&self) -> Option<&'static [&'static str]> {
+        match self {
+            HandlerSpec::Synthetic(_) => None,
+            HandlerSpec::Boutique(s, _) => Some(s.methods()),
         }
     }
 }
@@ -84,28 +117,63 @@ impl SyntheticParams {
 }
 
 struct Synthetic {
-    func: FnId,
     params: SyntheticParams,
 }
 
 impl Handler for Synthetic {
-    fn on_request(&self, state: &mut State, body: &mut dyn Body) -> Result<(), BodyFull> {
+    fn on_request(&self, me: Call, state: &mut State, body: &mut dyn Body) -> Result<(), BodyFull> {
         spin_cpu(self.params.work_ns);
         if self.params.sleep_ns > 0 {
             std::thread::sleep(Duration::from_nanos(self.params.sleep_ns));
         }
         if self.params.payload_bytes > 0 {
             body.resize(self.params.payload_bytes as usize)?;
-            fill_pattern(body.bytes_mut(), state.digest ^ self.func as u64);
+            fill_pattern(body.bytes_mut(), state.digest ^ me.func as u64);
         }
-        state.record_visit(self.func, EVENT_REQUEST, body.bytes());
         Ok(())
     }
 
-    fn on_return(&self, state: &mut State, body: &mut dyn Body, callee: FnId) -> Result<(), BodyFull> {
-        state.record_visit(self.func, EVENT_RETURN ^ (callee << 1), body.bytes());
+    fn on_return(&self, _me: Call, _callee: Call, _state: &mut State, _body: &mut dyn Body) -> Result<(), BodyFull> {
         Ok(())
     }
+}
+
+/// Run `handler` for the visit `(node, from)` of `route`, fold the visit into the digest, and
+/// decide where the request goes next, letting the handler prepare a call or render the
+/// reply. The one place handlers are driven: the reference execution, the SPRIGHT function
+/// runtime and the RPC function all call it, so they cannot differ in what a visit does.
+pub fn visit(
+    route: &Route,
+    node: u16,
+    from: Option<u16>,
+    handler: &dyn Handler,
+    state: &mut State,
+    body: &mut dyn Body,
+) -> Result<Step, BodyFull> {
+    let me = route.call(node, state);
+    let event = match from {
+        None => {
+            handler.on_request(me, state, body)?;
+            EVENT_REQUEST
+        }
+        Some(c) => {
+            let callee = route.call(c, state);
+            handler.on_return(me, callee, state, body)?;
+            EVENT_RETURN ^ (callee.func << 1)
+        }
+    };
+    state.record_visit(me.func, event, body.bytes());
+    let mut step = route.next(node, from, state);
+    if let Step::Call(c) | Step::TailCall(c) = step {
+        handler.before_call(me, route.call(c, state), state, body)?;
+        if state.status != 0 {
+            step = route.next(node, from, state);
+        }
+    }
+    if step == Step::Reply {
+        handler.before_reply(me, state, body)?;
+    }
+    Ok(step)
 }
 
 /// Deterministic filler bytes: the same seed gives the same body on every backend.
@@ -143,14 +211,14 @@ mod tests {
     fn synthetic_resizes_body_deterministically() {
         let spec = HandlerSpec::Synthetic(SyntheticParams { payload_bytes: 100, ..Default::default() });
         let h = spec.build(2);
+        let me = Call { func: 2, method: "", iter: None };
         let (mut s1, mut b1) = (State::new(1), vec![1u8; 10]);
         let (mut s2, mut b2) = (State::new(1), vec![1u8; 10]);
-        h.on_request(&mut s1, &mut b1).unwrap();
-        h.on_request(&mut s2, &mut b2).unwrap();
+        h.on_request(me, &mut s1, &mut b1).unwrap();
+        h.on_request(me, &mut s2, &mut b2).unwrap();
         assert_eq!(b1.len(), 100);
         assert_eq!(b1, b2);
         assert_eq!(s1, s2);
-        assert_eq!(s1.visits, 1);
     }
 
     #[test]

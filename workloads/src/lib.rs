@@ -25,6 +25,7 @@
 //! - *cold start*: a request that had to wait for a function instance to be started.
 //! - *keep warm*: keeping instances running with no load so no request pays a cold start.
 
+pub mod boutique;
 pub mod chain;
 pub mod handler;
 pub mod load;
@@ -34,9 +35,9 @@ pub mod serving;
 pub mod spec;
 pub mod state;
 
-pub use chain::{Chain, FnId, Function, Node, Route, RouteKind, Step};
-pub use handler::{Body, BodyFull, Handler};
+pub use chain::{Chain, FnId, Function, HttpPattern, Node, Resolved, Route, RouteKind, Segment, Step};
+pub use handler::{visit, Body, BodyFull, Call, Handler};
 pub use load::{Arrival, LoadError, LoadField, LoadOverrides, LoadProfile, Mix, Pattern};
 pub use serving::Serving;
 pub use spec::{load_chain, parse_chain, SpecError};
-pub use state::{render_reply, State};
+pub use state::{render_reply, Reply, State};

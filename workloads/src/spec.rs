@@ -24,7 +24,10 @@
 //! rate = 500
 //! ```
 
+use crate::boutique::model::SHOP_BYTES;
+use crate::boutique::{Catalog, Service};
 use crate::chain::{Chain, FnId, Function, Node, Route, RouteKind, MAX_DEPTH, MAX_NODES};
+use crate::chain::{HttpPattern, Segment};
 use crate::handler::{HandlerSpec, SyntheticParams};
 use crate::load::{LoadOverrides, LoadProfile};
 use crate::serving::{parse_duration, RawServing, DEFAULT_GRACE, DEFAULT_STABLE_WINDOW};
@@ -69,6 +72,8 @@ struct RawChain {
     load: RawLoad,
     #[serde(default)]
     knative: RawServing,
+    /// Application data for the handlers that read it (Online Boutique's catalog).
+    data: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +105,8 @@ struct RawRoute {
     weight: f64,
     #[serde(default)]
     payload_bytes: i64,
+    /// `"GET /product/{id}"`: the method and path pattern that select the route.
+    http: Option<String>,
 }
 
 fn weight_one() -> f64 {
@@ -110,7 +117,11 @@ fn weight_one() -> f64 {
 #[serde(deny_unknown_fields)]
 struct RawTreeNode {
     #[serde(rename = "fn")]
-    func: String,
+    func: Option<String>,
+    method: Option<String>,
+    /// Marks a repeat group (no `fn`): its `calls` run as often as the caller's handler says;
+    /// the value says what is counted (e.g. "cart item").
+    repeat: Option<String>,
     #[serde(default)]
     calls: Vec<RawTreeNode>,
 }
@@ -198,9 +209,22 @@ impl Validator<'_> {
                 Err(e) => return self.err("knative.stable-window", e.to_string()),
             },
         };
+        let wants_data = raw.functions.iter().any(|f| f.handler.starts_with("boutique-"));
+        let catalog = match (&raw.data, wants_data) {
+            (Some(d), true) => {
+                Some(std::sync::Arc::new(Catalog::parse(d).or_else(|(field, problem)| self.err(field, problem))?))
+            }
+            (None, true) => return self.err("data", "the boutique-* handlers need the shop's [data] table"),
+            (Some(_), false) => return self.err("data", "no function's handler reads [data] (only boutique-* do)"),
+            (None, false) => None,
+        };
+        if catalog.as_ref().is_some_and(|_| (SHOP_BYTES as u64) > max_body) {
+            return self
+                .err("max_body_bytes", format!("{max_body} cannot hold Online Boutique's state ({SHOP_BYTES})"));
+        }
         let mut functions: Vec<Function> = Vec::new();
         for (i, f) in raw.functions.into_iter().enumerate() {
-            let function = self.function(i, f, max_body, &raw.knative)?;
+            let function = self.function(i, f, max_body, &raw.knative, catalog.as_ref())?;
             let at = format!("functions[{i}]");
             if functions.iter().any(|g| g.id == function.id) {
                 return self.err(format!("{at}.id"), format!("id {} is used twice", function.id));
@@ -218,6 +242,11 @@ impl Validator<'_> {
             let route = self.route(i, r, &functions, max_body)?;
             if routes.iter().any(|q| q.name == route.name) {
                 return self.err(format!("routes[{i}].name"), format!("route name {:?} is used twice", route.name));
+            }
+            if let Some(p) = &route.http {
+                if routes.iter().any(|q| q.http.as_ref().is_some_and(|h| h.to_string() == p.to_string())) {
+                    return self.err(format!("routes[{i}].http"), format!("{p} selects another route already"));
+                }
             }
             routes.push(route);
         }
@@ -241,7 +270,14 @@ impl Validator<'_> {
         })
     }
 
-    fn function(&self, i: usize, f: RawFunction, max_body: u64, knative: &RawServing) -> Result<Function, SpecError> {
+    fn function(
+        &self,
+        i: usize,
+        f: RawFunction,
+        max_body: u64,
+        knative: &RawServing,
+        catalog: Option<&std::sync::Arc<Catalog>>,
+    ) -> Result<Function, SpecError> {
         let at = format!("functions[{i}]");
         if !(1..=(u16::MAX as i64 - 1)).contains(&f.id) {
             return self.err(format!("{at}.id"), format!("{} must be between 1 and 65534 (0 is the gateway)", f.id));
@@ -264,12 +300,23 @@ impl Validator<'_> {
                 }
                 HandlerSpec::Synthetic(p)
             }
-            other => {
-                return self.err(
-                    format!("{at}.handler"),
-                    format!("unknown handler {other:?}; known: {}", HandlerSpec::NAMES.join(", ")),
-                )
-            }
+            other => match (Service::from_handler_name(other), catalog) {
+                (Some(service), Some(catalog)) => {
+                    if let Some(key) = f.params.keys().next() {
+                        return self
+                            .err(format!("{at}.params.{key}"), format!("handler {other:?} takes no parameters"));
+                    }
+                    HandlerSpec::Boutique(service, catalog.clone())
+                }
+                _ => {
+                    let known: Vec<&str> =
+                        std::iter::once("synthetic").chain(Service::ALL.iter().map(|s| s.handler_name())).collect();
+                    return self.err(
+                        format!("{at}.handler"),
+                        format!("unknown handler {other:?}; known: {}", known.join(", ")),
+                    );
+                }
+            },
         };
         if f.knative.stable_window.is_some() {
             return self.err(
@@ -330,9 +377,9 @@ impl Validator<'_> {
             );
         }
         let at = format!("routes[{i}] {:?}", r.name);
-        let lookup = |name: &str, field: String| -> Result<FnId, SpecError> {
+        let lookup = |name: &str, field: String| -> Result<&Function, SpecError> {
             match functions.iter().find(|f| f.name == name) {
-                Some(f) => Ok(f.id),
+                Some(f) => Ok(f),
                 None => self.err(field, format!("unknown function {name:?}")),
             }
         };
@@ -343,7 +390,7 @@ impl Validator<'_> {
                 }
                 let mut nodes: Vec<Node> = Vec::new();
                 for (j, name) in names.iter().enumerate() {
-                    let id = lookup(name, format!("{at}.functions[{j}]"))?;
+                    let id = lookup(name, format!("{at}.functions[{j}]"))?.id;
                     if let Some(k) = nodes.iter().position(|n| n.func == id) {
                         return self.err(
                             format!("{at}.functions[{j}]"),
@@ -355,6 +402,7 @@ impl Validator<'_> {
                         func: id,
                         parent: j.checked_sub(1).map(|p| p as u16),
                         children: if j + 1 < n { vec![(j + 1) as u16] } else { vec![] },
+                        ..Node::default()
                     });
                 }
                 (RouteKind::Pipeline, nodes)
@@ -363,6 +411,14 @@ impl Validator<'_> {
                 let mut nodes = Vec::new();
                 let mut path = Vec::new();
                 self.tree(&at, "tree", &tree, None, &mut nodes, &mut path, &lookup)?;
+                let callers: std::collections::BTreeSet<Option<u16>> =
+                    nodes.iter().filter(|n| n.group.is_some()).map(|n| n.parent).collect();
+                if callers.len() > 1 {
+                    return self.err(
+                        format!("{at}.tree"),
+                        "repeat groups under more than one caller: the request state has one repeat counter",
+                    );
+                }
                 (RouteKind::CallTree, nodes)
             }
             ("pipeline", _, _) => {
@@ -393,6 +449,10 @@ impl Validator<'_> {
                 format!("{} must be between 0 and max_body_bytes ({max_body})", r.payload_bytes),
             );
         }
+        let http = match &r.http {
+            None => None,
+            Some(p) => Some(parse_http(p).or_else(|problem| self.err(format!("{at}.http"), problem))?),
+        };
         Ok(Route {
             id: (i + 1) as u16,
             name: r.name,
@@ -400,11 +460,14 @@ impl Validator<'_> {
             nodes,
             weight: r.weight,
             payload_bytes: r.payload_bytes as usize,
+            http,
         })
     }
 
+    /// Add the call tree `t` (and its callees) to `nodes`; a repeat group adds its callees to
+    /// the parent's children, marked with the group's span.
     #[allow(clippy::too_many_arguments)]
-    fn tree(
+    fn tree<'f>(
         &self,
         at: &str,
         field: &str,
@@ -412,14 +475,21 @@ impl Validator<'_> {
         parent: Option<u16>,
         nodes: &mut Vec<Node>,
         path: &mut Vec<FnId>,
-        lookup: &dyn Fn(&str, String) -> Result<FnId, SpecError>,
+        lookup: &dyn Fn(&str, String) -> Result<&'f Function, SpecError>,
     ) -> Result<u16, SpecError> {
-        let id = lookup(&t.func, format!("{at}.{field}.fn"))?;
-        if path.contains(&id) {
+        let Some(name) = &t.func else {
             return self.err(
-                format!("{at}.{field}.fn"),
-                format!("route cycle: {:?} calls itself through its callees", t.func),
+                format!("{at}.{field}"),
+                "names no function (`fn`); only a caller's `calls` may hold a `repeat` group",
             );
+        };
+        if t.repeat.is_some() {
+            return self.err(format!("{at}.{field}.repeat"), "a repeat group has `calls` and no `fn`");
+        }
+        let f = lookup(name, format!("{at}.{field}.fn"))?;
+        if path.contains(&f.id) {
+            return self
+                .err(format!("{at}.{field}.fn"), format!("route cycle: {name:?} calls itself through its callees"));
         }
         if path.len() >= MAX_DEPTH {
             return self.err(format!("{at}.{field}"), format!("call tree deeper than {MAX_DEPTH}"));
@@ -427,12 +497,48 @@ impl Validator<'_> {
         if nodes.len() >= MAX_NODES {
             return self.err(at.to_string(), format!("more than {MAX_NODES} nodes"));
         }
+        let method = t.method.clone().unwrap_or_default();
+        if let Some(methods) = f.handler.methods() {
+            if !methods.contains(&method.as_str()) {
+                return self.err(
+                    format!("{at}.{field}.method"),
+                    format!("{method:?} is not a method of {name:?}; it has: {}", methods.join(", ")),
+                );
+            }
+        }
         let me = nodes.len() as u16;
-        nodes.push(Node { func: id, parent, children: Vec::new() });
-        path.push(id);
+        nodes.push(Node { func: f.id, method, parent, ..Node::default() });
+        path.push(f.id);
         for (k, c) in t.calls.iter().enumerate() {
-            let child = self.tree(at, &format!("{field}.calls[{k}]"), c, Some(me), nodes, path, lookup)?;
-            nodes[me as usize].children.push(child);
+            let cf = format!("{field}.calls[{k}]");
+            match &c.repeat {
+                None => {
+                    let child = self.tree(at, &cf, c, Some(me), nodes, path, lookup)?;
+                    nodes[me as usize].children.push(child);
+                }
+                Some(_) => {
+                    if c.func.is_some() || c.method.is_some() {
+                        return self.err(format!("{at}.{cf}"), "a repeat group has `calls` only, no `fn` or `method`");
+                    }
+                    if c.calls.is_empty() {
+                        return self.err(format!("{at}.{cf}.calls"), "a repeat group needs at least one call");
+                    }
+                    let first = nodes[me as usize].children.len() as u16;
+                    let last = first + c.calls.len() as u16 - 1;
+                    for (g, member) in c.calls.iter().enumerate() {
+                        let mf = format!("{cf}.calls[{g}]");
+                        if !member.calls.is_empty() || member.repeat.is_some() {
+                            return self.err(
+                                format!("{at}.{mf}"),
+                                "a repeat group's callees call nobody (the request state has one repeat counter)",
+                            );
+                        }
+                        let child = self.tree(at, &mf, member, Some(me), nodes, path, lookup)?;
+                        nodes[child as usize].group = Some((first, last));
+                        nodes[me as usize].children.push(child);
+                    }
+                }
+            }
         }
         path.pop();
         Ok(me)
@@ -480,4 +586,29 @@ impl Validator<'_> {
         o.apply(&mut profile).or_else(|e| self.err(e.field.spec_key(), format!("{} {}", e.value, e.problem)))?;
         Ok(profile)
     }
+}
+
+/// `"GET /product/{id}"` -> a pattern: a method, then `/` and segments of [A-Za-z0-9_-] or one
+/// `{name}` parameter.
+fn parse_http(s: &str) -> Result<HttpPattern, String> {
+    const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+    let Some((method, path)) = s.split_once(' ') else {
+        return Err(format!("{s:?} must be \"METHOD /path\", e.g. \"GET /product/{{id}}\""));
+    };
+    if !METHODS.contains(&method) {
+        return Err(format!("{method:?} is not one of {}", METHODS.join(", ")));
+    }
+    let Some(rest) = path.strip_prefix('/') else { return Err(format!("path {path:?} must start with /")) };
+    let mut segments = Vec::new();
+    for seg in rest.split('/').filter(|_| !rest.is_empty()) {
+        match seg.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) if url_safe(name) => segments.push(Segment::Param(name.to_string())),
+            None if url_safe(seg) => segments.push(Segment::Literal(seg.to_string())),
+            _ => return Err(format!("path segment {seg:?} must be [A-Za-z0-9_-]+ or {{name}}")),
+        }
+    }
+    if segments.iter().filter(|s| matches!(s, Segment::Param(_))).count() > 1 {
+        return Err("at most one {parameter} per path (the request state has one)".into());
+    }
+    Ok(HttpPattern { method: method.to_string(), segments })
 }

@@ -55,7 +55,7 @@ fn call_tree_chain_nests_two_deep() {
     // front -> lookup -> front -> order -> pay -> order -> notify -> order -> front
     let funcs: Vec<u16> = route.visits().iter().map(|(n, _)| route.node(*n).func).collect();
     assert_eq!(funcs, vec![1, 2, 1, 3, 4, 3, 5, 3, 1]);
-    assert_eq!(route.next(0, None), Step::Call(1));
+    assert_eq!(route.next(0, None, &mut workloads::State::new(route.id)), Step::Call(1));
     assert_eq!(chain.route_by_key("2").unwrap().name, "browse");
 }
 
@@ -299,4 +299,71 @@ fn knative_knob_errors() {
     rejects(&with("scale-to-zero-grace-period = \"soon\""), "knative.scale-to-zero-grace-period", "duration");
     let err = parse(&with("min_scale = 0")).expect_err("misspelt knob");
     assert!(err.to_string().contains("min_scale"), "{err}");
+}
+
+#[test]
+fn repeat_groups_http_patterns_and_methods() {
+    // A valid group and pattern parse into nodes marked with the group's span.
+    let tree = r#"
+[[routes]]
+name = "r"
+kind = "call-tree"
+http = "GET /item/{id}"
+tree = { fn = "a", calls = [ { repeat = "item", calls = [ { fn = "b", method = "get" } ] } ] }
+"#;
+    let chain = parse(tree).unwrap();
+    let route = &chain.routes[0];
+    assert_eq!(route.node(1).group, Some((0, 0)));
+    assert_eq!(route.node(1).method, "get");
+    assert_eq!(route.http.as_ref().unwrap().to_string(), "GET /item/{id}");
+    assert_eq!(route.visits_with(2).len(), 5);
+    let with = |t: &str| format!("\n[[routes]]\nname = \"r\"\nkind = \"call-tree\"\n{t}\n");
+    rejects(
+        &with(
+            r#"tree = { fn = "a", calls = [ { repeat = "x", calls = [ { fn = "b", calls = [ { fn = "a" } ] } ] } ] }"#,
+        ),
+        "routes[0] \"r\".tree.calls[0].calls[0]",
+        "call nobody",
+    );
+    rejects(
+        &with(r#"tree = { fn = "a", calls = [ { repeat = "x", calls = [] } ] }"#),
+        "routes[0] \"r\".tree.calls[0].calls",
+        "at least one call",
+    );
+    rejects(&with(r#"tree = { repeat = "x", calls = [ { fn = "a" } ] }"#), "routes[0] \"r\".tree", "names no function");
+    rejects(&with("http = \"GET /a/{x}/{y}\"\ntree = { fn = \"a\" }"), "routes[0] \"r\".http", "at most one");
+    rejects(&with("http = \"FETCH /a\"\ntree = { fn = \"a\" }"), "routes[0] \"r\".http", "not one of");
+    rejects(&with("http = \"GET a\"\ntree = { fn = \"a\" }"), "routes[0] \"r\".http", "must start with /");
+    let twice = format!(
+        "{}{}",
+        with("http = \"GET /a\"\ntree = { fn = \"a\" }"),
+        with("http = \"GET /a\"\ntree = { fn = \"b\" }").replace("\"r\"", "\"s\"")
+    );
+    rejects(&twice, "routes[1].http", "selects another route");
+}
+
+#[test]
+fn boutique_data_and_methods_are_checked() {
+    let ob = std::fs::read_to_string(chains_dir().join("online-boutique.toml")).unwrap();
+    let bad = |from: &str, to: &str, field: &str, needle: &str| {
+        assert!(ob.contains(from), "{from}");
+        let err = parse_chain(&ob.replacen(from, to, 1), Path::new(FILE)).expect_err("should be rejected");
+        assert_eq!(err.field(), Some(field), "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+    };
+    bad("method = \"ListProducts\"", "method = \"List\"", "routes[0] \"home\".tree.calls[1].method", "ListProducts");
+    bad("price_usd = \"19.99\"", "price_usd = \"19.999.1\"", "data.products[0].price_usd", "decimal");
+    bad("JPY = \"126.40\"", "JPY = \"-1\"", "data.currencies.JPY", "positive decimal");
+    bad("cart_max_items = 10", "cart_max_items = 17", "data.cart_max_items", "from 1 to 16");
+    bad("id = \"66VCHSJNUP\"", "id = \"OLJCESPC7Z\"", "data.products[1].id", "used twice");
+    bad("name = \"Mug\"", &format!("name = \"{}\"", "M".repeat(33)), "data.products[8].name", "1-32 printable");
+    bad(
+        "handler = \"boutique-ad\"",
+        "handler = \"boutique-adverts\"",
+        "functions[9] \"ad\".handler",
+        "unknown handler",
+    );
+    let without_data = &ob[..ob.find("\n[data]").unwrap()];
+    let err = parse_chain(without_data, Path::new(FILE)).unwrap_err();
+    assert_eq!(err.field(), Some("data"), "{err}");
 }

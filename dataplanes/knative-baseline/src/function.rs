@@ -1,9 +1,10 @@
 //! A chain function served over gRPC.
 //!
-//! One process per function. On `Invoke` it runs the workloads handler on the request, then
-//! follows the route's step machine: a tail call (pipeline) forwards the request to the next
-//! function and returns that function's result unchanged; a call (call tree) waits for the
-//! callee's result and runs the handler's `on_return` on it; `Return`/`Reply` answer the caller.
+//! One process per function. On `Invoke` it runs the workloads handler on the request
+//! ([`workloads::visit`]), then follows the route's step machine: a tail call (pipeline)
+//! forwards the request to the next function and returns that function's result unchanged; a
+//! call (call tree) waits for the callee's result and visits the handler again with it;
+//! `Return`/`Reply` answer the caller.
 
 use crate::proto::function_client::FunctionClient;
 use crate::proto::function_server::{Function, FunctionServer};
@@ -12,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
-use workloads::{Chain, FnId, Handler, State, Step};
+use workloads::{visit, Chain, FnId, Handler, State, Step};
 
 use crate::BoxError;
 use dataplane_api::component::{self, parse_peer};
@@ -160,10 +161,9 @@ impl Function for FunctionService {
             })?;
         let mut state: State = inv.state.unwrap_or_default().into();
         let mut body = inv.body;
-        self.handler.on_request(&mut state, &mut body).map_err(body_full)?;
         let mut from = None;
         loop {
-            match route.next(node, from) {
+            match visit(route, node, from, self.handler.as_ref(), &mut state, &mut body).map_err(body_full)? {
                 Step::TailCall(c) => {
                     let next = Invocation { route: inv.route, node: c as u32, state: Some(state.into()), body };
                     return self.peers.invoke(route.node(c).func, next).await.map(Response::new);
@@ -173,7 +173,6 @@ impl Function for FunctionService {
                     let result = self.peers.invoke(route.node(c).func, call).await?;
                     state = result.state.unwrap_or_default().into();
                     body = result.body;
-                    self.handler.on_return(&mut state, &mut body, route.node(c).func).map_err(body_full)?;
                     from = Some(c);
                 }
                 Step::Return(_) | Step::Reply => {

@@ -6,7 +6,7 @@ use crate::proto::Invocation;
 use bytes::Bytes;
 use dataplane_api::gateway::{Dispatch, GatewayError};
 use std::time::Duration;
-use workloads::{render_reply, Route, State};
+use workloads::{render_reply, Reply, Route, State};
 
 use crate::function::NetArgs;
 use crate::BoxError;
@@ -50,13 +50,8 @@ pub struct GrpcDispatch {
 }
 
 impl Dispatch for GrpcDispatch {
-    async fn dispatch(&self, route: &Route, body: Bytes) -> Result<Vec<u8>, GatewayError> {
-        let inv = Invocation {
-            route: route.id as u32,
-            node: 0,
-            state: Some(State::new(route.id).into()),
-            body: body.to_vec(),
-        };
+    async fn dispatch(&self, route: &Route, state: State, body: Bytes) -> Result<Reply, GatewayError> {
+        let inv = Invocation { route: route.id as u32, node: 0, state: Some(state.into()), body: body.to_vec() };
         let call = self.peers.invoke(route.node(0).func, inv);
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => Err(GatewayError::Timeout(self.timeout.as_millis() as u64)),

@@ -42,13 +42,37 @@ use workloads::State;
 
 impl From<State> for proto::State {
     fn from(s: State) -> Self {
-        proto::State { digest: s.digest, visits: s.visits, route: s.route as u32 }
+        let text = |f: &[u8]| f[..f.iter().position(|&b| b == 0).unwrap_or(f.len())].to_vec();
+        proto::State {
+            digest: s.digest,
+            visits: s.visits,
+            route: s.route as u32,
+            status: s.status as u32,
+            fanout: s.fanout as u32,
+            iter: s.iter as u32,
+            user: text(&s.user),
+            param: text(&s.param),
+        }
     }
 }
 
 impl From<proto::State> for State {
+    /// Fields out of range (a peer is not a trusted source) are cut to fit.
     fn from(s: proto::State) -> Self {
-        State { digest: s.digest, visits: s.visits, route: s.route as u16, _reserved: 0 }
+        let mut out = State {
+            digest: s.digest,
+            visits: s.visits,
+            route: s.route as u16,
+            status: s.status.min(u16::MAX as u32) as u16,
+            fanout: s.fanout as u16,
+            iter: s.iter as u16,
+            ..State::new(0)
+        };
+        let n = s.user.len().min(out.user.len());
+        out.user[..n].copy_from_slice(&s.user[..n]);
+        let n = s.param.len().min(out.param.len());
+        out.param[..n].copy_from_slice(&s.param[..n]);
+        out
     }
 }
 

@@ -11,7 +11,7 @@ const VERSION: u32 = 1;
 /// The pool header occupies the first 4 KiB of the mapping.
 const HEADER_BYTES: usize = 4096;
 /// Bytes before a slot's body.
-pub const SLOT_HEADER_BYTES: usize = 64;
+pub const SLOT_HEADER_BYTES: usize = 192;
 /// `SlotMeta::from` value meaning "the request has just entered `node`".
 pub const NO_NODE: u16 = u16::MAX;
 const HUGE_PAGE: usize = 2 << 20;

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
-use workloads::Route;
+use workloads::{Reply, Route, State};
 
 pub struct Gateway<T> {
     chain_id: u16,
@@ -105,8 +105,8 @@ pub(crate) fn warn_bad(count: &AtomicU64, d: &Descriptor, e: &shm::BadDescriptor
 }
 
 impl<T: Transport> Dispatch for Gateway<T> {
-    async fn dispatch(&self, route: &Route, body: Bytes) -> Result<Vec<u8>, GatewayError> {
-        let d = protocol::admit(&self.pool, self.chain_id, route, &body)?;
+    async fn dispatch(&self, route: &Route, state: State, body: Bytes) -> Result<Reply, GatewayError> {
+        let d = protocol::admit(&self.pool, self.chain_id, route, state, &body)?;
         let rx = self.waiters.register(d.slot, d.gen);
         if let Err(e) = self.send(&d).await {
             self.waiters.forget(d.slot);

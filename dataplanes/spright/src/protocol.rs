@@ -8,7 +8,7 @@
 //! and ends by handing the slot to the next holder.
 
 use shm::{gateway_key, key, key_chain, key_function, Descriptor, Pool, NO_NODE};
-use workloads::{render_reply, Body, Chain, Handler, Route, State, Step};
+use workloads::{render_reply, visit, Body, Chain, Handler, Reply, Route, State, Step};
 
 /// Slot status: how the request stands when it comes back to the gateway.
 pub const STATUS_OK: u16 = 0;
@@ -43,9 +43,10 @@ impl From<AdmitError> for dataplane_api::gateway::GatewayError {
     }
 }
 
-/// Gateway of chain `chain_id`: copy `body` into a fresh slot for `route`, hand the slot to the
-/// route's first function, and return the descriptor to send it.
-pub fn admit(pool: &Pool, chain_id: u16, route: &Route, body: &[u8]) -> Result<Descriptor, AdmitError> {
+/// Gateway of chain `chain_id`: copy `body` into a fresh slot for `route` with the request's
+/// initial `state` (as [`workloads::State::new`] plus what the gateway parsed), hand the slot to
+/// the route's first function, and return the descriptor to send it.
+pub fn admit(pool: &Pool, chain_id: u16, route: &Route, state: State, body: &[u8]) -> Result<Descriptor, AdmitError> {
     if body.len() > pool.body_capacity() {
         return Err(AdmitError::TooLarge { len: body.len(), capacity: pool.body_capacity() });
     }
@@ -59,7 +60,7 @@ pub fn admit(pool: &Pool, chain_id: u16, route: &Route, body: &[u8]) -> Result<D
         meta.from = NO_NODE;
         meta.status = STATUS_OK;
         meta.admitted_ns = monotonic_ns();
-        meta.state = State::new(route.id);
+        meta.state = state;
         b.set(body).expect("size checked against the slot capacity");
     }
     let dst = key(chain_id, route.node(0).func);
@@ -93,16 +94,12 @@ pub fn advance(pool: &Pool, chain: &Chain, me: u32, handler: &dyn Handler, d: &D
         Some(route) if (meta.node as usize) < route.nodes.len() && route.node(meta.node).func == func => {
             let node = meta.node;
             let from = (meta.from != NO_NODE && (meta.from as usize) < route.nodes.len()).then_some(meta.from);
-            let r = match from {
-                None => handler.on_request(&mut meta.state, &mut body),
-                Some(c) => handler.on_return(&mut meta.state, &mut body, route.node(c).func),
-            };
-            match r {
+            match visit(route, node, from, handler, &mut meta.state, &mut body) {
                 Err(_) => {
                     meta.status = STATUS_BODY_FULL;
                     gateway
                 }
-                Ok(()) => match route.next(node, from) {
+                Ok(step) => match step {
                     Step::Call(c) | Step::TailCall(c) => {
                         meta.node = c;
                         meta.from = NO_NODE;
@@ -138,7 +135,7 @@ pub fn bounce(pool: &Pool, d: &Descriptor) -> Descriptor {
 }
 
 /// Gateway: the request in `slot` came back; render the reply (or the failure) and free the slot.
-pub fn finish(pool: &Pool, slot: u32) -> Result<Vec<u8>, &'static str> {
+pub fn finish(pool: &Pool, slot: u32) -> Result<Reply, &'static str> {
     let out = {
         // SAFETY: the caller validated the returning descriptor and holds the slot.
         let (meta, body) = unsafe { pool.slot(slot) };
@@ -172,7 +169,7 @@ mod tests {
         let handlers: Vec<(FnId, Box<dyn Handler>)> =
             chain.functions.iter().map(|f| (f.id, f.handler.build(f.id))).collect();
         for route in &chain.routes {
-            let mut d = admit(&pool, 7, route, b"body").unwrap();
+            let mut d = admit(&pool, 7, route, State::new(route.id), b"body").unwrap();
             assert_eq!(d.src, gateway_key(7));
             let mut hops = 0;
             while key_function(d.dst) != 0 {
@@ -186,11 +183,12 @@ mod tests {
             }
             assert_eq!(hops, route.visits().len());
             let reply = finish(&pool, pool.validate(&d, gateway_key(7)).unwrap()).unwrap();
-            assert_eq!(reply, workloads::reference::execute(&chain, route, b"body").unwrap());
+            assert_eq!(reply.body, workloads::reference::execute(&chain, route, b"body").unwrap());
         }
         assert_eq!(pool.free_count(), 4);
         let big = vec![0u8; 5000];
-        assert!(matches!(admit(&pool, 7, &chain.routes[0], &big), Err(AdmitError::TooLarge { .. })));
+        let st = State::new(1);
+        assert!(matches!(admit(&pool, 7, &chain.routes[0], st, &big), Err(AdmitError::TooLarge { .. })));
     }
 
     /// A send that fails is rolled back: at the gateway the slot is freed; at a function the
@@ -199,12 +197,12 @@ mod tests {
     fn failed_sends_roll_back() {
         let chain = chain();
         let pool = Pool::anonymous(2, 4096 + 64).unwrap();
-        let d = admit(&pool, 3, &chain.routes[0], b"x").unwrap();
+        let d = admit(&pool, 3, &chain.routes[0], State::new(1), b"x").unwrap();
         withdraw(&pool, &d);
         assert_eq!(pool.free_count(), 2);
         assert_eq!(pool.bad_descriptors(), 0);
 
-        let d = admit(&pool, 3, &chain.routes[0], b"x").unwrap();
+        let d = admit(&pool, 3, &chain.routes[0], State::new(1), b"x").unwrap();
         pool.validate(&d, d.dst).unwrap();
         let h = chain.function(key_function(d.dst)).unwrap().handler.build(key_function(d.dst));
         let next = advance(&pool, &chain, d.dst, h.as_ref(), &d);

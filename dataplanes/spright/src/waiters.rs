@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
-type Reply = Result<Vec<u8>, GatewayError>;
+type Reply = Result<workloads::Reply, GatewayError>;
 /// Slot -> (generation, where its reply goes).
 type Map = HashMap<u32, (u32, oneshot::Sender<Reply>)>;
 
@@ -79,20 +79,24 @@ mod tests {
         w.complete(0, 1, || {
             // `finish` freed slot 0 and another request took it straight away.
             second = Some(w.register(0, 2));
-            Ok(b"one".to_vec())
+            Ok(reply(b"one"))
         });
-        assert_eq!(first.try_recv().unwrap().unwrap(), b"one");
+        assert_eq!(first.try_recv().unwrap().unwrap(), reply(b"one"));
         let mut second = second.unwrap();
         assert!(matches!(second.try_recv(), Err(oneshot::error::TryRecvError::Empty)), "new waiter dropped");
-        w.complete(0, 2, || Ok(b"two".to_vec()));
-        assert_eq!(second.try_recv().unwrap().unwrap(), b"two");
+        w.complete(0, 2, || Ok(reply(b"two")));
+        assert_eq!(second.try_recv().unwrap().unwrap(), reply(b"two"));
+    }
+
+    fn reply(body: &[u8]) -> workloads::Reply {
+        workloads::Reply { status: 200, body: body.to_vec() }
     }
 
     #[test]
     fn a_stale_generation_completes_nobody() {
         let w = Waiters::default();
         let mut rx = w.register(3, 7);
-        w.complete(3, 6, || Ok(Vec::new()));
+        w.complete(3, 6, || Ok(reply(b"")));
         assert!(matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
     }
 }

@@ -65,17 +65,29 @@ pub fn parse_response(buf: &[u8]) -> Parsed {
     Parsed::Complete { status, body_start: head_len, body_len, total, close }
 }
 
-/// One blocking request (for tests and checks, not for load): returns status and body.
+/// One blocking `POST` (for tests and checks, not for load): returns status and body.
 pub fn request_once(
     addr: std::net::SocketAddr,
     path: &str,
     host: &str,
     body: &[u8],
 ) -> std::io::Result<(u16, Vec<u8>)> {
+    request(addr, "POST", path, host, &[], body)
+}
+
+/// One blocking request with `method` and extra `headers`: returns status and body.
+pub fn request(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
-    s.write_all(&build_request("POST", path, host, &[], body))?;
+    s.write_all(&build_request(method, path, host, headers, body))?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16384];
     loop {

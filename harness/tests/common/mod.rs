@@ -25,6 +25,12 @@ pub fn chain(name: &str) -> workloads::Chain {
     workloads::load_chain(&chain_path(name)).unwrap()
 }
 
+/// `chain` with `from` replaced by `to` in its spec text (which must contain it), re-validated.
+pub fn chain_with(chain: &workloads::Chain, from: &str, to: &str) -> workloads::Chain {
+    assert!(chain.spec_text.contains(from), "{} has no {from:?}", chain.name);
+    workloads::parse_chain(&chain.spec_text.replace(from, to), &chain.source).unwrap()
+}
+
 /// A fresh path under the system temp dir (not created).
 pub fn scratch(tag: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
