@@ -64,6 +64,7 @@ pub fn load_spec(chain: &Chain, endpoint: &dataplane_api::Endpoint) -> LoadSpec 
         routes,
         mix: Some(Mix::new(chain)),
         profile: chain.load.clone(),
+        users: chain.users.clone(),
     }
 }
 

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use workloads::load::{LoadProfile, Pattern};
 use workloads::Arrival;
 
-/// A keep-alive HTTP/1.1 server, a thread per connection. `behave(n)` is called for the n-th
-/// request and returns the status and how long to wait before answering.
-fn server(behave: impl Fn(u64) -> (u16, Duration) + Send + Sync + 'static) -> SocketAddr {
+/// A keep-alive HTTP/1.1 server, a thread per connection. `behave(n, request)` is called for
+/// the n-th request (its head, a blank line, its body) and returns the status and how long to
+/// wait before answering.
+fn server(behave: impl Fn(u64, &str) -> (u16, Duration) + Send + Sync + 'static) -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
     let behave = Arc::new(behave);
@@ -37,8 +38,9 @@ fn server(behave: impl Fn(u64) -> (u16, Duration) + Send + Sync + 'static) -> So
                         if buf.len() < end + 4 + len {
                             break;
                         }
+                        let request = String::from_utf8_lossy(&buf[..end + 4 + len]).to_string();
                         buf.drain(..end + 4 + len);
-                        let (status, wait) = behave(count.fetch_add(1, Ordering::SeqCst));
+                        let (status, wait) = behave(count.fetch_add(1, Ordering::SeqCst), &request);
                         std::thread::sleep(wait);
                         let resp = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\n\r\nok");
                         if s.write_all(resp.as_bytes()).is_err() {
@@ -65,6 +67,7 @@ fn spec(addr: SocketAddr, pattern: Pattern, duration_s: f64, connections: u32, t
         routes: vec![(1, "r".into(), "/r".into(), b"payload".to_vec())],
         mix: None,
         profile: LoadProfile { pattern, duration_s, warmup_s: 0.0, connections, timeout_ms, seed: 1 },
+        users: None,
     }
 }
 
@@ -79,7 +82,7 @@ fn stalled_server_shows_up_as_latency_not_fewer_samples() {
     let start = Instant::now();
     let stall_at = Duration::from_millis(600);
     let stalled = Arc::new(AtomicBool::new(false));
-    let addr = server(move |_| {
+    let addr = server(move |_, _| {
         if start.elapsed() > stall_at && !stalled.swap(true, Ordering::SeqCst) {
             (200, Duration::from_millis(500))
         } else {
@@ -101,7 +104,7 @@ fn stalled_server_shows_up_as_latency_not_fewer_samples() {
 
 #[test]
 fn errors_are_counted_by_kind_and_timeouts_expire() {
-    let addr = server(|n| match n % 4 {
+    let addr = server(|n, _| match n % 4 {
         0 => (503, Duration::ZERO),
         1 => (200, Duration::from_millis(400)),
         _ => (200, Duration::ZERO),
@@ -127,7 +130,7 @@ fn refused_connections_are_errors_not_a_crash() {
 
 #[test]
 fn closed_loop_users_wait_for_responses_and_think() {
-    let addr = server(|_| (200, Duration::from_millis(10)));
+    let addr = server(|_, _| (200, Duration::from_millis(10)));
     // 2 users, 10 ms service, 40 ms think: about 2 / 50 ms = 40 req/s.
     let r = go(&spec(addr, Pattern::Closed { users: 2, think_min_ms: 40, think_max_ms: 40 }, 2.0, 1, 5000));
     let n = r.recorder.ok_total();
@@ -137,7 +140,7 @@ fn closed_loop_users_wait_for_responses_and_think() {
 
 #[test]
 fn bursts_arrive_together() {
-    let addr = server(|_| (200, Duration::from_millis(50)));
+    let addr = server(|_, _| (200, Duration::from_millis(50)));
     let r = go(&spec(addr, Pattern::Burst { size: 20, every_s: 0.5 }, 1.2, 1, 5000));
     assert_eq!(r.recorder.ok_total(), 60, "three bursts of 20");
     // A burst's requests are concurrent (one connection each), so none waits for another.
@@ -146,7 +149,7 @@ fn bursts_arrive_together() {
 
 #[test]
 fn stop_flag_interrupts() {
-    let addr = server(|_| (200, Duration::ZERO));
+    let addr = server(|_, _| (200, Duration::ZERO));
     let stop = Arc::new(AtomicBool::new(false));
     let (h, _) = loadgen::spawn(
         spec(addr, Pattern::Open { arrival: Arrival::Poisson, rate: 100.0 }, 30.0, 4, 1000),
@@ -159,4 +162,89 @@ fn stop_flag_interrupts() {
     let r = h.join().unwrap().unwrap();
     assert!(r.interrupted);
     assert!(r.measured_s < 5.0);
+}
+
+/// Locust-style users (issue 10) from Online Boutique's spec: each user starts with the home
+/// page, then runs tasks by weight; a multi-request task sends its requests in order on one
+/// identity with the same product; task shares follow the weights; users start at the spawn
+/// rate. Tasks are recovered from what the server received, so the test does not trust the
+/// generator's own bookkeeping.
+#[test]
+fn users_run_weighted_tasks_in_order_on_their_identity() {
+    type Log = std::sync::Mutex<Vec<(Instant, String, String, String)>>;
+    let log: Arc<Log> = Arc::default();
+    let l2 = log.clone();
+    let addr = server(move |_, req| {
+        let (head, body) = req.split_once("\r\n\r\n").unwrap();
+        let line = head.lines().next().unwrap().rsplit_once(' ').unwrap().0.to_string();
+        let user = head.lines().find_map(|l| l.strip_prefix("x-user: ")).unwrap_or("").to_string();
+        l2.lock().unwrap().push((Instant::now(), user, line, body.to_string()));
+        (200, Duration::ZERO)
+    });
+    let chain = workloads::load_chain(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../workloads/chains/online-boutique.toml"
+    )))
+    .unwrap();
+    let n = 40;
+    let mut s = harness::run::load_spec(&chain, &dataplane_api::Endpoint { addr, host: None });
+    s.profile = spec(addr, Pattern::Closed { users: n, think_min_ms: 0, think_max_ms: 2 }, 3.0, 1, 5000).profile;
+    s.users.as_mut().unwrap().spawn_rate = 200.0;
+    let r = go(&s);
+    assert_eq!(r.recorder.error_total(), 0);
+    let log = log.lock().unwrap();
+    let mut per_user: std::collections::BTreeMap<String, Vec<(Instant, String, String)>> = Default::default();
+    for (t, u, line, body) in log.iter() {
+        per_user.entry(u.clone()).or_default().push((*t, line.clone(), body.clone()));
+    }
+    assert_eq!(per_user.len(), n as usize, "one identity per user");
+    // Users start at the spawn rate: user k's first request no earlier than k / rate.
+    let t0 = per_user["u0"][0].0;
+    let last_start = per_user.values().map(|v| v[0].0).max().unwrap();
+    assert!(last_start - t0 >= Duration::from_millis((n as u64 - 1) * 1000 / 200 * 9 / 10), "spawned too fast");
+    let mut tasks: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (user, reqs) in &per_user {
+        assert_eq!(reqs[0].1, "GET /", "{user} starts with the home page");
+        let mut i = 1;
+        while i < reqs.len() {
+            let (line, body) = (&reqs[i].1, &reqs[i].2);
+            let product = line.strip_prefix("GET /product/");
+            let next = reqs.get(i + 1).map(|r| (r.1.as_str(), r.2.as_str()));
+            let task = match (line.as_str(), product, next) {
+                ("GET /", ..) => "index",
+                ("POST /setCurrency", ..) => "setCurrency",
+                ("GET /cart", ..) => "viewCart",
+                (_, Some(p), Some(("POST /cart", add))) => {
+                    assert!(add.starts_with(&format!("product_id={p}&quantity=")), "{user}: {add} after {p}");
+                    i += 1;
+                    match reqs.get(i + 1).map(|r| r.1.as_str()) {
+                        Some("POST /cart/checkout") => {
+                            i += 1;
+                            "checkout"
+                        }
+                        _ => "addToCart",
+                    }
+                }
+                (_, Some(_), _) => "browseProduct",
+                other => panic!("{user}: {other:?} is not the start of any task"),
+            };
+            assert!(!body.is_empty() || !line.starts_with("POST"), "{user}: {line} without a body");
+            *tasks.entry(task).or_default() += 1;
+            i += 1;
+        }
+    }
+    let total: usize = tasks.values().sum();
+    assert!(total >= 2000, "only {total} tasks: {tasks:?}");
+    // Weights 1, 2, 10, 2, 3, 1 of 19; each share within 3 points (binomial sd < 1.2 points here).
+    for (task, w) in [
+        ("index", 1.0),
+        ("setCurrency", 2.0),
+        ("browseProduct", 10.0),
+        ("addToCart", 2.0),
+        ("viewCart", 3.0),
+        ("checkout", 1.0),
+    ] {
+        let share = tasks.get(task).copied().unwrap_or(0) as f64 / total as f64;
+        assert!((share - w / 19.0).abs() < 0.03, "{task}: {share:.3} vs {:.3} ({tasks:?})", w / 19.0);
+    }
 }

@@ -23,6 +23,8 @@ pub struct Chain {
     pub functions: Vec<Function>,
     pub routes: Vec<Route>,
     pub load: LoadProfile,
+    /// What each simulated user does (Locust-style tasks), if the spec says.
+    pub users: Option<crate::users::Users>,
     /// Largest request or response body any component must accept, in bytes.
     pub max_body_bytes: usize,
     /// Requests in flight at once in a shared-memory pool (slots per chain).

@@ -31,6 +31,7 @@ use crate::chain::{HttpPattern, Segment};
 use crate::handler::{HandlerSpec, SyntheticParams};
 use crate::load::{LoadOverrides, LoadProfile};
 use crate::serving::{parse_duration, RawServing, DEFAULT_GRACE, DEFAULT_STABLE_WINDOW};
+use crate::users::{RequestTemplate, Task, Users};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -142,6 +143,37 @@ struct RawLoad {
     connections: Option<i64>,
     timeout_ms: Option<i64>,
     seed: Option<i64>,
+    /// What each user does: Locust-style tasks (`[load.user]`).
+    user: Option<RawUser>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    start: Option<String>,
+    pool: Option<i64>,
+    spawn_rate: Option<f64>,
+    #[serde(default)]
+    vars: BTreeMap<String, Vec<String>>,
+    tasks: Vec<RawTask>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask {
+    name: String,
+    #[serde(default = "weight_one")]
+    weight: f64,
+    requests: Vec<RawRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    route: String,
+    param: Option<String>,
+    #[serde(default)]
+    body: String,
 }
 
 /// Default largest body: the paper's 64 KiB request/response bodies.
@@ -175,7 +207,7 @@ impl Validator<'_> {
         Err(SpecError::Invalid { file: self.file.to_path_buf(), field: field.into(), problem: problem.into() })
     }
 
-    fn chain(&self, raw: RawChain, text: &str) -> Result<Chain, SpecError> {
+    fn chain(&self, mut raw: RawChain, text: &str) -> Result<Chain, SpecError> {
         if !url_safe(&raw.name) {
             return self.err("name", format!("{:?} must be 1-64 characters of [A-Za-z0-9_-]", raw.name));
         }
@@ -253,6 +285,10 @@ impl Validator<'_> {
         if routes.iter().map(|r| r.weight).sum::<f64>() <= 0.0 {
             return self.err("routes[*].weight", "all route weights are zero: no request could be sent");
         }
+        let users = match raw.load.user.take() {
+            None => None,
+            Some(u) => Some(self.users(u, &routes)?),
+        };
         let load = self.load(raw.load)?;
         Ok(Chain {
             name: raw.name,
@@ -260,6 +296,7 @@ impl Validator<'_> {
             functions,
             routes,
             load,
+            users,
             max_body_bytes: max_body as usize,
             pool_slots: pool_slots as u32,
             gateway_timeout_ms: gateway_timeout_ms as u64,
@@ -542,6 +579,83 @@ impl Validator<'_> {
         }
         path.pop();
         Ok(me)
+    }
+
+    fn users(&self, u: RawUser, routes: &[Route]) -> Result<Users, SpecError> {
+        let mut vars = Vec::new();
+        for (name, values) in u.vars {
+            if !url_safe(&name) || values.is_empty() {
+                return self.err(format!("load.user.vars.{name}"), "a variable needs a [A-Za-z0-9_-] name and values");
+            }
+            vars.push((name, values));
+        }
+        if u.tasks.is_empty() {
+            return self.err("load.user.tasks", "at least one task ([[load.user.tasks]])");
+        }
+        let mut tasks = Vec::new();
+        for (i, t) in u.tasks.into_iter().enumerate() {
+            let at = format!("load.user.tasks[{i}]");
+            if !t.weight.is_finite() || t.weight < 0.0 {
+                return self.err(format!("{at}.weight"), format!("{} must be a finite number >= 0", t.weight));
+            }
+            if t.requests.is_empty() {
+                return self.err(format!("{at}.requests"), "a task sends at least one request");
+            }
+            let mut requests = Vec::new();
+            for (k, r) in t.requests.into_iter().enumerate() {
+                let at = format!("{at}.requests[{k}]");
+                let Some(idx) = routes.iter().position(|x| x.name == r.route) else {
+                    return self.err(format!("{at}.route"), format!("unknown route {:?}", r.route));
+                };
+                let has_param = routes[idx]
+                    .http
+                    .as_ref()
+                    .is_some_and(|p| p.segments.iter().any(|s| matches!(s, Segment::Param(_))));
+                if has_param != r.param.is_some() {
+                    let why = if has_param {
+                        "the route's path has a parameter: give `param`"
+                    } else {
+                        "the route's path has no parameter"
+                    };
+                    return self.err(format!("{at}.param"), why);
+                }
+                for text in [r.param.as_deref().unwrap_or(""), &r.body] {
+                    for name in text.split('{').skip(1).filter_map(|p| p.split_once('}')).map(|(n, _)| n) {
+                        if !vars.iter().any(|(v, _)| v == name) {
+                            return self.err(at.clone(), format!("{{{name}}} is not a variable in load.user.vars"));
+                        }
+                    }
+                }
+                let (method, path) = crate::users::route_target(&routes[idx]);
+                requests.push(RequestTemplate {
+                    route: idx,
+                    method,
+                    path,
+                    param: r.param.unwrap_or_default(),
+                    body: r.body,
+                });
+            }
+            tasks.push(Task { name: t.name, weight: t.weight, requests });
+        }
+        if tasks.iter().map(|t| t.weight).sum::<f64>() <= 0.0 {
+            return self.err("load.user.tasks[*].weight", "all task weights are zero");
+        }
+        let start = match u.start {
+            None => None,
+            Some(s) => match tasks.iter().position(|t| t.name == s) {
+                Some(i) => Some(i),
+                None => return self.err("load.user.start", format!("no task named {s:?}")),
+            },
+        };
+        let pool = u.pool.unwrap_or(1000);
+        if !(1..=10_000_000).contains(&pool) {
+            return self.err("load.user.pool", format!("{pool} must be between 1 and 10000000"));
+        }
+        let spawn_rate = u.spawn_rate.unwrap_or(0.0);
+        if !spawn_rate.is_finite() || spawn_rate < 0.0 {
+            return self.err("load.user.spawn_rate", format!("{spawn_rate} must be >= 0 users per second"));
+        }
+        Ok(Users { tasks, start, pool: pool as u32, spawn_rate, vars })
     }
 
     fn load(&self, l: RawLoad) -> Result<LoadProfile, SpecError> {

@@ -367,3 +367,28 @@ fn boutique_data_and_methods_are_checked() {
     let err = parse_chain(without_data, Path::new(FILE)).unwrap_err();
     assert_eq!(err.field(), Some("data"), "{err}");
 }
+
+#[test]
+fn user_tasks_are_checked() {
+    let ob = std::fs::read_to_string(chains_dir().join("online-boutique.toml")).unwrap();
+    let bad = |from: &str, to: &str, field: &str, needle: &str| {
+        assert!(ob.contains(from), "{from}");
+        let err = parse_chain(&ob.replacen(from, to, 1), Path::new(FILE)).expect_err("should be rejected");
+        assert_eq!(err.field(), Some(field), "{err}");
+        assert!(err.to_string().contains(needle), "{err}");
+    };
+    bad("start = \"index\"", "start = \"nope\"", "load.user.start", "no task named");
+    bad("{ route = \"home\" }", "{ route = \"homepage\" }", "load.user.tasks[0].requests[0].route", "unknown route");
+    bad("param = \"{product}\" }", "}", "load.user.tasks[2].requests[0].param", "give `param`");
+    bad(
+        "body = \"currency_code={currency}\"",
+        "body = \"currency_code={money}\"",
+        "load.user.tasks[1].requests[0]",
+        "{money}",
+    );
+    bad("pool = 5000", "pool = 0", "load.user.pool", "between 1");
+    bad("spawn_rate = 100", "spawn_rate = -1", "load.user.spawn_rate", ">= 0");
+    let users = parse_chain(&ob, Path::new(FILE)).unwrap().users.unwrap();
+    // 23 requests per 19 tasks: the ratio WORKLOADS.md gives for Online Boutique's locustfile.
+    assert!((users.requests_per_task() - 23.0 / 19.0).abs() < 1e-9);
+}

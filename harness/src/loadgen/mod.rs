@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use workloads::load::{LoadProfile, Pattern};
 use workloads::rng::SplitMix64;
+use workloads::users::{Choice, Users};
 use workloads::Mix;
 
 /// What to send.
@@ -47,6 +48,9 @@ pub struct LoadSpec {
     pub routes: Vec<(u16, String, String, Vec<u8>)>,
     pub mix: Option<Mix>,
     pub profile: LoadProfile,
+    /// Locust-style users: when set, every request comes from a user's task (identity, path and
+    /// body from the templates) instead of the route mix.
+    pub users: Option<Users>,
 }
 
 /// Live counters for progress display.
@@ -83,6 +87,12 @@ struct Conn {
     out_route: usize,
     out_pos: usize,
     inbuf: Vec<u8>,
+    /// With users: the task this connection's user is running (task, next request, variables),
+    /// the request being sent, and whether the user has run its start task.
+    task: Option<(usize, usize, Choice)>,
+    user: u32,
+    out: Vec<u8>,
+    started: bool,
 }
 
 impl Conn {
@@ -94,6 +104,10 @@ impl Conn {
             out_route: 0,
             out_pos: usize::MAX,
             inbuf: Vec::with_capacity(8192),
+            task: None,
+            user: 0,
+            out: Vec::new(),
+            started: false,
         }
     }
 }
@@ -125,6 +139,11 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
     // SAFETY: plain prctl; 1 ns slack makes timerfd wake-ups as precise as the kernel allows.
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1u64) };
     let p = &spec.profile;
+    if let Some(u) = &spec.users {
+        if u.tasks.iter().flat_map(|t| &t.requests).any(|r| r.route >= spec.routes.len()) {
+            return Err(std::io::Error::new(ErrorKind::InvalidInput, "a user task names a route the load has not"));
+        }
+    }
     let start_ns = now_ns() + 5_000_000;
     let measure_start = start_ns + (p.warmup_s * 1e9) as u64;
     let end_ns = measure_start + (p.duration_s * 1e9) as u64;
@@ -165,9 +184,16 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
     };
     if let Pattern::Closed { think_min_ms, think_max_ms, .. } = p.pattern {
         e.think = (think_min_ms * 1_000_000, think_max_ms * 1_000_000);
+        let spawn_rate = spec.users.as_ref().map_or(0.0, |u| u.spawn_rate);
         for u in 0..n_conns {
-            // Users arrive spread over one think time, as a load tool's spawn phase would.
-            let at = start_ns + e.rng.next_range(0, e.think.1.max(1_000_000));
+            // Users start at the spawn rate, or else spread over one think time, as a load
+            // tool's spawn phase would.
+            let at = if spawn_rate > 0.0 {
+                start_ns + (u as f64 * 1e9 / spawn_rate) as u64
+            } else {
+                start_ns + e.rng.next_range(0, e.think.1.max(1_000_000))
+            };
+            e.conns[u].user = u as u32;
             e.users.push(Wake(std::cmp::Reverse(at), u));
         }
         e.idle.clear();
@@ -303,7 +329,45 @@ impl Engine<'_> {
         }
     }
 
+    /// With users: begin a task on connection `c` (its user's start task first, in closed
+    /// loop; an open-loop arrival belongs to a user drawn from the pool) and return the route
+    /// of its first request.
+    fn begin_task(&mut self, c: usize) -> usize {
+        let users = self.spec.users.as_ref().expect("only with users");
+        let closed = matches!(self.spec.profile.pattern, Pattern::Closed { .. });
+        let task = match users.start {
+            Some(s) if closed && !self.conns[c].started => s,
+            _ => users.pick(&mut self.rng),
+        };
+        let choice = users.choose(&mut self.rng);
+        if !closed {
+            self.conns[c].user = self.rng.next_range(0, users.pool as u64 - 1) as u32;
+        }
+        self.conns[c].started = true;
+        self.conns[c].task = Some((task, 0, choice));
+        self.prepare(c)
+    }
+
+    /// Build the next request of connection `c`'s task into its buffer; its route index.
+    fn prepare(&mut self, c: usize) -> usize {
+        let users = self.spec.users.as_ref().expect("only with users");
+        let conn = &mut self.conns[c];
+        let (task, step, choice) = conn.task.as_ref().expect("a task is running");
+        let t = &users.tasks[*task].requests[*step];
+        let path = t.path.replace("{param}", &users.fill(&t.param, choice));
+        let mut headers = self.spec.headers.clone();
+        headers.push(("x-user".into(), format!("u{}", conn.user)));
+        let body = users.fill(&t.body, choice);
+        conn.out = http::build_request(&t.method, &path, &self.spec.host, &headers, body.as_bytes());
+        t.route
+    }
+
     fn start(&mut self, c: usize, route: usize, origin_ns: u64, now: u64) {
+        let route = if self.spec.users.is_some() { self.begin_task(c) } else { route };
+        self.send(c, route, origin_ns, now);
+    }
+
+    fn send(&mut self, c: usize, route: usize, origin_ns: u64, now: u64) {
         let deadline_ns = now.max(origin_ns) + self.spec.profile.timeout_ms * 1_000_000;
         self.rec.sent(origin_ns, now);
         let conn = &mut self.conns[c];
@@ -365,7 +429,7 @@ impl Engine<'_> {
         if !conn.connected || conn.req.is_none() {
             return;
         }
-        let req = &self.requests[conn.out_route];
+        let req = if self.spec.users.is_some() { &conn.out } else { &self.requests[conn.out_route] };
         let Some(stream) = conn.stream.as_mut() else {
             return;
         };
@@ -428,7 +492,13 @@ impl Engine<'_> {
                             if close {
                                 self.drop_stream(c);
                             }
-                            self.release(c, now);
+                            if (200..300).contains(&status) && self.next_step(c) {
+                                // The task's next request goes out at once, on the same user.
+                                let route = self.prepare(c);
+                                self.send(c, route, now, now);
+                            } else {
+                                self.release(c, now);
+                            }
                             return;
                         }
                     }
@@ -464,9 +534,23 @@ impl Engine<'_> {
         self.conns[c].inbuf.clear();
     }
 
+    /// Move connection `c`'s task to its next request; false if the task is done (or there is
+    /// none, or the load period is over).
+    fn next_step(&mut self, c: usize) -> bool {
+        let Some(users) = &self.spec.users else { return false };
+        let Some((task, step, _)) = self.conns[c].task.as_mut() else { return false };
+        if *step + 1 < users.tasks[*task].requests.len() && now_ns() < self.end_ns {
+            *step += 1;
+            true
+        } else {
+            false
+        }
+    }
+
     /// A connection has finished its request: closed-loop users think, open-loop connections
     /// go back to the idle pool.
     fn release(&mut self, c: usize, now: u64) {
+        self.conns[c].task = None;
         if matches!(self.spec.profile.pattern, Pattern::Closed { .. }) {
             let think = self.rng.next_range(self.think.0, self.think.1);
             self.users.push(Wake(std::cmp::Reverse(now + think), c));

@@ -79,6 +79,7 @@ pub fn drive(
         routes: vec![(1, "url".into(), path, vec![b'x'; body_bytes])],
         mix: None,
         profile,
+        users: None,
     };
     Ok(super::run(&spec, stop, &Progress::default())?)
 }
