@@ -15,6 +15,7 @@ pub mod clock;
 pub mod cpu;
 pub mod envinfo;
 pub mod figures;
+pub mod limits;
 pub mod loadgen;
 pub mod registry;
 pub mod reproduce;

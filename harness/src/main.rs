@@ -121,9 +121,39 @@ struct LoadFlags {
     /// Seed for arrivals, think times and the route mix.
     #[arg(long)]
     seed: Option<u64>,
+    /// Chains with [load.user] tasks, closed loop: users started per second (0: spread over one
+    /// think time). The paper: 500 for SPRIGHT, 200 for Knative and gRPC.
+    #[arg(long)]
+    spawn_rate: Option<f64>,
+    /// Chains with [load.user] tasks, open loop: each arrival is a task of one of this many users.
+    #[arg(long)]
+    user_pool: Option<u32>,
 }
 
 impl LoadFlags {
+    /// Apply the user flags to `users` (a chain's [load.user]); an error if given without one.
+    fn apply_users(&self, users: Option<&mut workloads::users::Users>) -> Result<()> {
+        if self.spawn_rate.is_none() && self.user_pool.is_none() {
+            return Ok(());
+        }
+        let Some(u) = users else {
+            anyhow::bail!("--spawn-rate and --user-pool need a chain with [load.user] tasks");
+        };
+        if let Some(r) = self.spawn_rate {
+            if !r.is_finite() || r < 0.0 {
+                anyhow::bail!("--spawn-rate {r} must be >= 0 users per second");
+            }
+            u.spawn_rate = r;
+        }
+        if let Some(p) = self.user_pool {
+            if p == 0 {
+                anyhow::bail!("--user-pool must be at least 1");
+            }
+            u.pool = p;
+        }
+        Ok(())
+    }
+
     fn overrides(&self) -> LoadOverrides {
         LoadOverrides {
             pattern: self.pattern.clone(),
@@ -272,6 +302,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
             let backend_options = harness::registry::options(harness::registry::get(&a.backend)?, &a.backend_opt)?;
             let mut chain = workloads::load_chain(&a.chain)?;
             a.load.overrides().apply(&mut chain.load)?;
+            a.load.apply_users(chain.users.as_mut())?;
             if a.sample_ms == 0 {
                 anyhow::bail!("--sample-ms must be > 0");
             }
@@ -376,6 +407,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
 fn load_url(a: LoadArgs) -> Result<()> {
     let mut profile = LoadProfile::default();
     a.load.overrides().apply(&mut profile)?;
+    a.load.apply_users(None)?;
     let r = harness::loadgen::url::drive(&a.url, &a.method, &a.headers, a.body_bytes, profile, &harness::stop_flag())
         .map_err(|e| anyhow::anyhow!(e))?;
     let rec = &r.recorder;

@@ -65,6 +65,8 @@ pub fn load_spec(chain: &Chain, endpoint: &dataplane_api::Endpoint) -> LoadSpec 
         mix: Some(Mix::new(chain)),
         profile: chain.load.clone(),
         users: chain.users.clone(),
+        sources: loadgen::source_addresses(endpoint.addr, loadgen::connections(&chain.load)),
+        close_idle: false,
     }
 }
 
@@ -74,6 +76,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let dir = RunDir::create(&opts.out)?;
     let env = envinfo::collect();
     let started = crate::clock::wall_clock();
+    let mut host_limits = crate::limits::prepare(loadgen::connections(&chain.load));
     tracing::info!("deploying chain {} on {} ...", chain.name, backend.name());
     let deploy_env = DeployEnv {
         exe: opts.exe.clone(),
@@ -112,7 +115,9 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         None => tracing::info!("{} components ready; endpoint http://{}", components.len(), endpoint.addr),
     }
 
-    let spec = load_spec(chain, &endpoint);
+    let mut spec = load_spec(chain, &endpoint);
+    spec.close_idle = host_limits.close_idle;
+    host_limits.source_addresses = spec.sources.iter().map(|a| a.to_string()).collect();
     let progress = Arc::new(Progress::default());
     let (handle, tid) = loadgen::spawn(spec, stop.clone(), progress.clone()).context("start load generator")?;
     let mut tracked: Vec<Tracked> = components.iter().map(Tracked::from).collect();
@@ -194,6 +199,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         env: &env,
         command_line: &opts.command_line,
         started: &started,
+        host_limits: &host_limits,
     };
     let summary = results::summarize(&inputs);
     results::write_csvs(&dir, &inputs, &summary)?;

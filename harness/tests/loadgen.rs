@@ -68,6 +68,8 @@ fn spec(addr: SocketAddr, pattern: Pattern, duration_s: f64, connections: u32, t
         mix: None,
         profile: LoadProfile { pattern, duration_s, warmup_s: 0.0, connections, timeout_ms, seed: 1 },
         users: None,
+        sources: Vec::new(),
+        close_idle: false,
     }
 }
 
@@ -247,4 +249,57 @@ fn users_run_weighted_tasks_in_order_on_their_identity() {
         let share = tasks.get(task).copied().unwrap_or(0) as f64 / total as f64;
         assert!((share - w / 19.0).abs() < 0.03, "{task}: {share:.3} vs {:.3} ({tasks:?})", w / 19.0);
     }
+}
+
+/// Issue 10: closed-loop users start at the spawn rate and then hold; the time series records
+/// how many are active each second. 100 users at 50/s: about 50 by the end of the first second
+/// (never more: none starts early), all 100 from then on.
+#[test]
+fn active_users_rise_at_the_spawn_rate_and_hold() {
+    let addr = server(|_, _| (200, Duration::ZERO));
+    let chain = workloads::load_chain(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../workloads/chains/online-boutique.toml"
+    )))
+    .unwrap();
+    let mut s = harness::run::load_spec(&chain, &dataplane_api::Endpoint { addr, host: None });
+    s.profile = spec(addr, Pattern::Closed { users: 100, think_min_ms: 10, think_max_ms: 50 }, 4.0, 1, 5000).profile;
+    s.users.as_mut().unwrap().spawn_rate = 50.0;
+    let r = go(&s);
+    let users: Vec<u32> = r.recorder.seconds.iter().map(|s| s.users).collect();
+    assert!(users.len() >= 4, "{users:?}");
+    assert!((25..=51).contains(&users[0]), "first second: {users:?}");
+    assert!(users[1] <= 100 && users[1] >= users[0], "{users:?}");
+    assert_eq!(users[3], 100, "all users active after the ramp: {users:?}");
+    assert_eq!(r.recorder.error_total(), 0);
+}
+
+/// With more users than open files (issue 10), a user closes its connection after each task and
+/// reconnects for the next: the server sees `Connection: close` on a task's last request only,
+/// and a new connection per task.
+#[test]
+fn close_idle_users_reconnect_for_each_task() {
+    let log: Arc<std::sync::Mutex<Vec<bool>>> = Arc::default();
+    let l2 = log.clone();
+    let addr = server(move |_, req| {
+        l2.lock().unwrap().push(req.to_ascii_lowercase().contains("connection: close"));
+        (200, Duration::ZERO)
+    });
+    let chain = workloads::load_chain(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../workloads/chains/online-boutique.toml"
+    )))
+    .unwrap();
+    let mut s = harness::run::load_spec(&chain, &dataplane_api::Endpoint { addr, host: None });
+    s.profile = spec(addr, Pattern::Closed { users: 20, think_min_ms: 5, think_max_ms: 20 }, 2.0, 1, 5000).profile;
+    s.close_idle = true;
+    s.sources = loadgen::source_addresses(addr, 30_000);
+    assert_eq!(s.sources.len(), 3);
+    let r = go(&s);
+    assert_eq!(r.recorder.error_total(), 0, "{:?}", r.recorder.errors);
+    let log = log.lock().unwrap();
+    let closing = log.iter().filter(|&&c| c).count();
+    // Every task ends with exactly one closing request; tasks average 23/19 requests.
+    let ratio = log.len() as f64 / closing as f64;
+    assert!(closing > 200 && (1.1..1.35).contains(&ratio), "{closing} of {} requests closed", log.len());
 }

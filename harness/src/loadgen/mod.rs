@@ -51,6 +51,88 @@ pub struct LoadSpec {
     /// Locust-style users: when set, every request comes from a user's task (identity, path and
     /// body from the templates) instead of the route mix.
     pub users: Option<Users>,
+    /// Local addresses connections are spread over (connection `c` uses `c % len`); empty:
+    /// the kernel's choice. Tens of thousands of connections to one loopback port would
+    /// otherwise nearly exhaust one address's ephemeral ports ([`source_addresses`]).
+    pub sources: Vec<std::net::Ipv4Addr>,
+    /// Close a connection after each task (each request, without users), so that a user holds
+    /// no socket while thinking: for more users than the open-file limit allows
+    /// ([`crate::limits`]).
+    pub close_idle: bool,
+}
+
+/// The spec's headers, plus `Connection: close` if `close`.
+fn headers(spec: &LoadSpec, close: bool) -> Vec<(String, String)> {
+    let mut h = spec.headers.clone();
+    if close {
+        h.push(("Connection".into(), "close".into()));
+    }
+    h
+}
+
+/// Connections the generator opens at most: one per closed-loop user, else its pool.
+pub fn connections(p: &LoadProfile) -> usize {
+    match p.pattern {
+        Pattern::Closed { users, .. } => users as usize,
+        Pattern::Burst { size, .. } => (size as usize).max(p.connections as usize),
+        Pattern::Open { .. } => p.connections as usize,
+    }
+}
+
+/// Connections one source address should carry at most: well inside the default ephemeral
+/// port range (32768-60999), leaving room for TIME_WAIT sockets of an earlier run.
+pub const CONNECTIONS_PER_SOURCE: usize = 12_000;
+
+/// Source addresses for `connections` connections to `target`: `127.0.0.1`, `127.0.0.2`, ...
+/// (all of 127/8 is loopback on Linux) when the target is on loopback and one address would
+/// carry more than [`CONNECTIONS_PER_SOURCE`]; none otherwise.
+pub fn source_addresses(target: SocketAddr, connections: usize) -> Vec<std::net::Ipv4Addr> {
+    let n = connections.div_ceil(CONNECTIONS_PER_SOURCE);
+    if !target.ip().is_loopback() || n <= 1 {
+        return Vec::new();
+    }
+    (1..=n.min(254) as u8).map(|i| std::net::Ipv4Addr::new(127, 0, 0, i)).collect()
+}
+
+/// A non-blocking connect to `target`, from `source` if given. The source is bound with
+/// `IP_BIND_ADDRESS_NO_PORT`, so the kernel picks the port at connect time per 4-tuple and
+/// every source address has the whole ephemeral range. With `reset_on_close` the socket lingers
+/// 0 s: closing it (after a complete response) resets it instead of leaving a TIME_WAIT socket,
+/// which thousands of users reconnecting every few seconds would pile up by the hundred thousand.
+fn connect_from(
+    target: SocketAddr,
+    source: Option<std::net::Ipv4Addr>,
+    reset_on_close: bool,
+) -> std::io::Result<TcpStream> {
+    let domain = if target.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let sock = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
+    sock.set_nonblocking(true)?;
+    if reset_on_close {
+        sock.set_linger(Some(std::time::Duration::ZERO))?;
+    }
+    if let Some(src) = source {
+        let one: libc::c_int = 1;
+        // SAFETY: a valid socket and a c_int option value of the right size.
+        let rc = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&sock),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        sock.bind(&SocketAddr::new(src.into(), 0).into())?;
+    }
+    match sock.connect(&target.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(sock.into()))
 }
 
 /// Live counters for progress display.
@@ -93,6 +175,8 @@ struct Conn {
     user: u32,
     out: Vec<u8>,
     started: bool,
+    /// Closed loop: this user has woken up once (counted in the active users).
+    spawned: bool,
 }
 
 impl Conn {
@@ -108,6 +192,7 @@ impl Conn {
             user: 0,
             out: Vec::new(),
             started: false,
+            spawned: false,
         }
     }
 }
@@ -131,6 +216,8 @@ struct Engine<'a> {
     think: (u64, u64),
     end_ns: u64,
     progress: &'a Progress,
+    /// Closed-loop users started so far.
+    spawned: u32,
 }
 
 /// Run the load described by `spec` on the calling thread until its duration is over, `stop`
@@ -157,11 +244,7 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
     let timer = unsafe { OwnedFd::from_raw_fd(tfd) };
     let poll = Poll::new()?;
     poll.registry().register(&mut SourceFd(&timer.as_raw_fd()), TIMER, Interest::READABLE)?;
-    let n_conns = match p.pattern {
-        Pattern::Closed { users, .. } => users as usize,
-        Pattern::Burst { size, .. } => (size as usize).max(p.connections as usize),
-        Pattern::Open { .. } => p.connections as usize,
-    };
+    let n_conns = connections(p);
     let mut e = Engine {
         spec,
         poll,
@@ -172,7 +255,7 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
         requests: spec
             .routes
             .iter()
-            .map(|r| http::build_request(&spec.method, &r.2, &spec.host, &spec.headers, &r.3))
+            .map(|r| http::build_request(&spec.method, &r.2, &spec.host, &headers(spec, spec.close_idle), &r.3))
             .collect(),
         rec: Recorder::new(&routes, measure_start, end_ns),
         rng: SplitMix64::new(p.seed ^ 0x5eed),
@@ -181,6 +264,7 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
         think: (0, 0),
         end_ns,
         progress,
+        spawned: 0,
     };
     if let Pattern::Closed { think_min_ms, think_max_ms, .. } = p.pattern {
         e.think = (think_min_ms * 1_000_000, think_max_ms * 1_000_000);
@@ -221,6 +305,11 @@ impl Engine<'_> {
             let now = now_ns();
             if now >= next_tick {
                 self.expire(now);
+                let active = match self.spec.profile.pattern {
+                    Pattern::Closed { .. } => self.spawned,
+                    _ => self.conns.iter().filter(|c| c.req.is_some()).count() as u32,
+                };
+                self.rec.users(now, active);
                 next_tick = now + TICK_NS;
             }
             self.dispatch(now);
@@ -314,6 +403,10 @@ impl Engine<'_> {
             if now >= self.end_ns {
                 continue; // this user is done
             }
+            if !self.conns[u].spawned {
+                self.conns[u].spawned = true;
+                self.spawned += 1;
+            }
             let route = self.pick_route();
             self.start(u, route, now, now);
         }
@@ -355,7 +448,8 @@ impl Engine<'_> {
         let (task, step, choice) = conn.task.as_ref().expect("a task is running");
         let t = &users.tasks[*task].requests[*step];
         let path = t.path.replace("{param}", &users.fill(&t.param, choice));
-        let mut headers = self.spec.headers.clone();
+        let last = *step + 1 == users.tasks[*task].requests.len();
+        let mut headers = headers(self.spec, self.spec.close_idle && last);
         headers.push(("x-user".into(), format!("u{}", conn.user)));
         let body = users.fill(&t.body, choice);
         conn.out = http::build_request(&t.method, &path, &self.spec.host, &headers, body.as_bytes());
@@ -376,7 +470,8 @@ impl Engine<'_> {
         conn.out_pos = 0;
         conn.inbuf.clear();
         if conn.stream.is_none() {
-            match TcpStream::connect(self.spec.target) {
+            let source = (!self.spec.sources.is_empty()).then(|| self.spec.sources[c % self.spec.sources.len()]);
+            match connect_from(self.spec.target, source, self.spec.close_idle) {
                 Ok(mut s) => {
                     let _ = s.set_nodelay(true);
                     if let Err(e) =
@@ -547,10 +642,13 @@ impl Engine<'_> {
         }
     }
 
-    /// A connection has finished its request: closed-loop users think, open-loop connections
-    /// go back to the idle pool.
+    /// A connection has finished its request (its task, with users): closed-loop users think,
+    /// open-loop connections go back to the idle pool; with `close_idle` the socket goes.
     fn release(&mut self, c: usize, now: u64) {
         self.conns[c].task = None;
+        if self.spec.close_idle {
+            self.drop_stream(c);
+        }
         if matches!(self.spec.profile.pattern, Pattern::Closed { .. }) {
             let think = self.rng.next_range(self.think.0, self.think.1);
             self.users.push(Wake(std::cmp::Reverse(now + think), c));

@@ -23,6 +23,9 @@ pub struct RouteStats {
 pub struct Second {
     pub ok: u64,
     pub errors: u64,
+    /// Closed loop: users started so far (the spawn ramp, then the plateau); open loop:
+    /// connections busy with a request. The most seen during the second.
+    pub users: u32,
     /// 2 significant digits: enough for a time series, small enough for long runs.
     pub latency: Histogram<u64>,
 }
@@ -70,7 +73,7 @@ impl Recorder {
     fn second(&mut self, done_ns: u64) -> &mut Second {
         let s = (done_ns.saturating_sub(self.measure_start_ns) / 1_000_000_000) as usize;
         while self.seconds.len() <= s {
-            self.seconds.push(Second { ok: 0, errors: 0, latency: hist(2) });
+            self.seconds.push(Second { ok: 0, errors: 0, users: 0, latency: hist(2) });
         }
         &mut self.seconds[s]
     }
@@ -103,6 +106,14 @@ impl Recorder {
         self.routes[route].errors += 1;
         *self.errors.entry(kind.into()).or_default() += 1;
         self.second(done_ns).errors += 1;
+    }
+
+    /// `n` users are active at `now_ns` (see [`Second::users`]); not recorded during warm-up.
+    pub fn users(&mut self, now_ns: u64, n: u32) {
+        if (self.measure_start_ns..self.measure_end_ns).contains(&now_ns) {
+            let s = self.second(now_ns);
+            s.users = s.users.max(n);
+        }
     }
 
     pub fn sent(&mut self, origin_ns: u64, now_ns: u64) {

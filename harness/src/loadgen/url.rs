@@ -80,6 +80,8 @@ pub fn drive(
         mix: None,
         profile,
         users: None,
+        sources: Vec::new(),
+        close_idle: false,
     };
     Ok(super::run(&spec, stop, &Progress::default())?)
 }

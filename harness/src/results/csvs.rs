@@ -18,7 +18,7 @@ fn us(ns: u64) -> String {
 /// Column lists of the files written row by row.
 pub const LATENCY_COLUMNS: &[&str] =
     &["route", "ok", "errors", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us"];
-pub const TIMESERIES_COLUMNS: &[&str] = &["second", "ok", "errors", "p50_us", "p90_us", "p99_us", "max_us"];
+pub const TIMESERIES_COLUMNS: &[&str] = &["second", "ok", "errors", "p50_us", "p90_us", "p99_us", "max_us", "users"];
 pub const CPU_COLUMNS: &[&str] = &["t_s", "component", "role", "pid", "cpu_pct", "cpu_s", "alive"];
 pub const COLD_START_COLUMNS: &[&str] = &[
     "at_s",
@@ -75,6 +75,7 @@ pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary) -> Result<()> 
             q(0.9),
             q(0.99),
             if h.is_empty() { String::new() } else { us(h.max()) },
+            sec.users.to_string(),
         ])?;
     }
     w.flush()?;

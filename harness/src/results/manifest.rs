@@ -18,6 +18,7 @@ pub fn manifest(i: &RunInputs, s: &Summary) -> Value {
         "complete": true,
         "interrupted": i.load.interrupted,
         "environment": i.env,
+        "host_limits": i.host_limits,
         "backend": {
             "name": i.backend,
             "label": i.label,
@@ -32,6 +33,14 @@ pub fn manifest(i: &RunInputs, s: &Summary) -> Value {
             "connections": l.connections,
             "timeout_ms": l.timeout_ms,
             "seed": l.seed,
+            "users": i.chain.users.as_ref().map(|u| json!({
+                "tasks": u.tasks.iter().map(|t| json!({"name": t.name, "weight": t.weight, "requests": t.requests.len()})).collect::<Vec<_>>(),
+                "start": u.start.map(|s| u.tasks[s].name.clone()),
+                "pool": u.pool,
+                "spawn_rate": u.spawn_rate,
+                "requests_per_task": u.requests_per_task(),
+                "arrival_is": "one task (its requests in order on the user's connection)",
+            })),
             "latency_origin": if matches!(l.pattern, Pattern::Closed { .. }) { "actual send time (closed loop)" } else { "intended send time (open loop)" },
         },
         "placement": {

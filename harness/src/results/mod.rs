@@ -56,4 +56,6 @@ pub struct RunInputs<'a> {
     pub command_line: &'a [String],
     /// When the run started: Unix seconds and ISO 8601.
     pub started: &'a (u64, String),
+    /// What the run changed on the host for its connections.
+    pub host_limits: &'a crate::limits::HostLimits,
 }
