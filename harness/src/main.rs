@@ -218,9 +218,12 @@ struct ReproduceArgs {
     /// backend only; without, for every chosen backend that has the option.
     #[arg(long = "backend-opt", value_name = "[BACKEND:]KEY=VALUE")]
     backend_opt: Vec<String>,
-    /// First offered rate; each further point doubles it.
+    /// First offered rate; each further point multiplies it by --step.
     #[arg(long, default_value_t = 250.0)]
     start_rate: f64,
+    /// Rate factor between points (2: doubling; e.g. 1.25 for a finer ladder near capacity).
+    #[arg(long, default_value_t = 2.0)]
+    step: f64,
     /// Most rate points per backend and chain (250 req/s doubled 8 times is 64,000 req/s).
     #[arg(long, default_value_t = 9)]
     max_points: usize,
@@ -345,6 +348,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
                 backends: a.backends,
                 backend_options: a.backend_opt,
                 start_rate: a.start_rate,
+                step: a.step,
                 max_points: a.max_points,
                 duration_s: a.duration,
                 warmup_s: a.warmup,
@@ -354,6 +358,9 @@ fn real_main(cmd: Cmd) -> Result<()> {
             let positive = |x: f64| x.is_finite() && x > 0.0;
             if !positive(o.start_rate) || o.max_points == 0 || !positive(o.duration_s) {
                 anyhow::bail!("--start-rate, --max-points and --duration must be > 0");
+            }
+            if !(o.step.is_finite() && o.step > 1.0) {
+                anyhow::bail!("--step {} must be > 1", o.step);
             }
             let dir = harness::reproduce::reproduce(&o, &harness::stop_flag())?;
             println!("results: {}", dir.display());

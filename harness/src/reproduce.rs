@@ -30,6 +30,8 @@ pub struct ReproduceOptions {
     /// `[BACKEND:]KEY=VALUE` backend options, as given.
     pub backend_options: Vec<String>,
     pub start_rate: f64,
+    /// Each further point's rate is the last one's times this (2: doubling).
+    pub step: f64,
     pub max_points: usize,
     pub duration_s: f64,
     pub warmup_s: f64,
@@ -47,11 +49,13 @@ pub fn saturated(s: &Summary) -> bool {
     s.achieved_rps < 0.9 * offered || s.errors as f64 / total > 0.01 || s.p99_us > 500_000.0
 }
 
-/// The rate ramp of one backend and chain: `measure` each rate from `start`, doubling, at most
-/// `max_points` points, up to and including the first saturated one (beyond it an open-loop
-/// generator only measures its own queue). `None` from `measure` (interrupted) ends it.
+/// The rate ramp of one backend and chain: `measure` each rate from `start`, multiplying by
+/// `step`, at most `max_points` points, up to and including the first saturated one (beyond it
+/// an open-loop generator only measures its own queue). `None` from `measure` (interrupted)
+/// ends it.
 pub fn ramp(
     start: f64,
+    step: f64,
     max_points: usize,
     mut measure: impl FnMut(f64) -> Result<Option<Summary>>,
 ) -> Result<Vec<Summary>> {
@@ -64,7 +68,7 @@ pub fn ramp(
         if sat {
             break;
         }
-        rate *= 2.0;
+        rate = (rate * step).round();
     }
     Ok(out)
 }
@@ -116,7 +120,7 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
     for chain in &chains {
         for (backend, backend_options) in backends.iter().map(|b| b.name()).zip(&options) {
             k += 1;
-            let points = ramp(o.start_rate, o.max_points, |rate| {
+            let points = ramp(o.start_rate, o.step, o.max_points, |rate| {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(None);
                 }
@@ -157,6 +161,10 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
 }
 
 /// What `summary.md` says about how a comparison was made (`reproduce.json`).
+fn two() -> f64 {
+    2.0
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Meta {
     command_line: Vec<String>,
@@ -164,6 +172,9 @@ struct Meta {
     duration_s: f64,
     warmup_s: f64,
     start_rate: f64,
+    /// Rate factor between points (older runs: doubling).
+    #[serde(default = "two")]
+    step: f64,
     /// Each backend's options (`--backend-opt`), as `k=v, k=v`.
     #[serde(default)]
     backend_options: BTreeMap<String, String>,
@@ -190,6 +201,7 @@ fn write_comparison(
         duration_s: o.duration_s,
         warmup_s: o.warmup_s,
         start_rate: o.start_rate,
+        step: o.step,
         backend_options,
     };
     std::fs::write(out.join("reproduce.json"), serde_json::to_string_pretty(&meta)?).context("write reproduce.json")?;
@@ -218,9 +230,9 @@ fn write_summary(out: &Path) -> Result<()> {
     writeln!(
         md,
         "Open-loop Poisson load, {} s measured per point after {} s warm-up; latency from each request's intended send time. \
-         Rates double from {} req/s until a backend saturates (achieved < 90% of offered, > 1% errors, or p99 > 500 ms). \
+         Rates grow by x{} from {} req/s until a backend saturates (achieved < 90% of offered, > 1% errors, or p99 > 500 ms). \
          No process is pinned: the load generator, gateway and functions share this machine's cores, as recorded in each point's manifest.\n",
-        meta.duration_s, meta.warmup_s, meta.start_rate
+        meta.duration_s, meta.warmup_s, meta.step, meta.start_rate
     )?;
     let all = &all[..];
     let mut names: Vec<&str> = all.iter().map(|s| s.backend.as_str()).collect();
@@ -407,7 +419,7 @@ mod tests {
     #[test]
     fn the_ramp_doubles_and_stops_at_the_first_saturated_point() {
         let mut asked = Vec::new();
-        let pts = ramp(250.0, 9, |rate| {
+        let pts = ramp(250.0, 2.0, 9, |rate| {
             asked.push(rate);
             // Capacity 1,500 req/s: achieved is capped there.
             Ok(Some(point(rate, rate.min(1500.0), 1000, 0, 1000.0)))
@@ -415,7 +427,7 @@ mod tests {
         .unwrap();
         assert_eq!(asked, [250.0, 500.0, 1000.0, 2000.0], "stops at 2,000, the first saturated point");
         assert_eq!(pts.len(), 4);
-        assert_eq!(ramp(250.0, 3, |r| Ok(Some(point(r, r, 1, 0, 1.0)))).unwrap().len(), 3, "at most max_points");
-        assert!(ramp(250.0, 9, |_| Ok(None)).unwrap().is_empty(), "interrupted");
+        assert_eq!(ramp(250.0, 2.0, 3, |r| Ok(Some(point(r, r, 1, 0, 1.0)))).unwrap().len(), 3, "at most max_points");
+        assert!(ramp(250.0, 2.0, 9, |_| Ok(None)).unwrap().is_empty(), "interrupted");
     }
 }

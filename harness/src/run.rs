@@ -70,6 +70,16 @@ pub fn load_spec(chain: &Chain, endpoint: &dataplane_api::Endpoint) -> LoadSpec 
     }
 }
 
+/// This process's peak resident memory (`VmHWM`), KiB; 0 if unreadable.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let backend = registry::get(&opts.backend)?;
     let chain = &opts.chain;
@@ -200,6 +210,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         command_line: &opts.command_line,
         started: &started,
         host_limits: &host_limits,
+        driver_peak_rss_kib: peak_rss_kib(),
     };
     let summary = results::summarize(&inputs);
     results::write_csvs(&dir, &inputs, &summary)?;

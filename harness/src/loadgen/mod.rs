@@ -61,6 +61,18 @@ pub struct LoadSpec {
     pub close_idle: bool,
 }
 
+/// The arrival process: the profile's, except that with users an open-loop arrival is a task,
+/// so tasks arrive at the rate divided by the requests a task sends on average, and the
+/// offered rate stays requests per second.
+fn arrivals(spec: &LoadSpec) -> Pattern {
+    match (&spec.profile.pattern, &spec.users) {
+        (Pattern::Open { arrival, rate }, Some(u)) => {
+            Pattern::Open { arrival: *arrival, rate: rate / u.requests_per_task() }
+        }
+        (p, _) => p.clone(),
+    }
+}
+
 /// The spec's headers, plus `Connection: close` if `close`.
 fn headers(spec: &LoadSpec, close: bool) -> Vec<(String, String)> {
     let mut h = spec.headers.clone();
@@ -259,7 +271,7 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
             .collect(),
         rec: Recorder::new(&routes, measure_start, end_ns),
         rng: SplitMix64::new(p.seed ^ 0x5eed),
-        schedule: Schedule::new(&p.pattern, start_ns, end_ns, p.seed),
+        schedule: Schedule::new(&arrivals(spec), start_ns, end_ns, p.seed),
         users: BinaryHeap::new(),
         think: (0, 0),
         end_ns,

@@ -19,6 +19,7 @@ pub fn manifest(i: &RunInputs, s: &Summary) -> Value {
         "interrupted": i.load.interrupted,
         "environment": i.env,
         "host_limits": i.host_limits,
+        "driver_peak_rss_kib": i.driver_peak_rss_kib,
         "backend": {
             "name": i.backend,
             "label": i.label,
@@ -39,7 +40,7 @@ pub fn manifest(i: &RunInputs, s: &Summary) -> Value {
                 "pool": u.pool,
                 "spawn_rate": u.spawn_rate,
                 "requests_per_task": u.requests_per_task(),
-                "arrival_is": "one task (its requests in order on the user's connection)",
+                "open_loop_arrival": "one task (its requests in order on the user's connection); tasks arrive at rate / requests_per_task, so the offered rate is requests/s",
             })),
             "latency_origin": if matches!(l.pattern, Pattern::Closed { .. }) { "actual send time (closed loop)" } else { "intended send time (open loop)" },
         },

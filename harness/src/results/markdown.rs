@@ -61,8 +61,12 @@ pub fn write_summary_md(dir: &RunDir, i: &RunInputs, s: &Summary) -> Result<()> 
             md += &format!("| {} | {} | {:.3} | {:.1} |\n", r.role, r.processes, r.cpu_s, r.cpu_pct);
         }
         md += &format!(
-            "\nSystem under test: {:.3} CPU s, {:.3} CPU s per 1,000 requests. Load generator (not included): {:.1}% CPU. Background load on the machine: {:.1}% CPU.\n",
-            s.sut_cpu_s, s.sut_cpu_s_per_1k, s.loadgen_cpu_pct, s.background_cpu_pct
+            "\nSystem under test: {:.3} CPU s, {:.3} CPU s per 1,000 requests. Load generator (not included): {:.1}% CPU, driver peak RSS {:.1} MiB. Background load on the machine: {:.1}% CPU.\n",
+            s.sut_cpu_s,
+            s.sut_cpu_s_per_1k,
+            s.loadgen_cpu_pct,
+            i.driver_peak_rss_kib as f64 / 1024.0,
+            s.background_cpu_pct
         );
     }
     if !i.cold_starts.is_empty() {

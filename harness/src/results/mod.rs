@@ -58,4 +58,7 @@ pub struct RunInputs<'a> {
     pub started: &'a (u64, String),
     /// What the run changed on the host for its connections.
     pub host_limits: &'a crate::limits::HostLimits,
+    /// Peak resident memory of the driver process (the load generator's thread, the CPU
+    /// sampler), KiB: `VmHWM` at the end of the run.
+    pub driver_peak_rss_kib: u64,
 }
