@@ -25,11 +25,14 @@ bench: setup
 loadgen-vs-wrk:
 	scripts/loadgen-vs-wrk.sh
 
-## make lint: formatting, clippy, and no code written twice (scripts/check-duplicates.py).
+## make lint: formatting, clippy, no code written twice (scripts/check-duplicates.py), and the
+## committed golden replies equal what the independent scripts write.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	scripts/check-duplicates.py
+	scripts/golden-replies.py --check
+	scripts/golden-boutique.py --check
 
 clean:
 	$(CARGO) clean
