@@ -204,7 +204,7 @@ pub fn run_writes_complete_results(backend: &str) {
         // The columns the README documents, spelled out here rather than taken from the writer.
         for (file, columns) in [
             ("latency.csv", "route,ok,errors,p50_us,p90_us,p99_us,p999_us,max_us,mean_us"),
-            ("timeseries.csv", "second,ok,errors,p50_us,p90_us,p99_us,max_us"),
+            ("timeseries.csv", "second,ok,errors,p50_us,p90_us,p99_us,max_us,users"),
             ("cpu.csv", "t_s,component,role,pid,cpu_pct,cpu_s,alive"),
             (
                 "summary.csv",
