@@ -26,13 +26,14 @@ loadgen-vs-wrk:
 	scripts/loadgen-vs-wrk.sh
 
 ## make lint: formatting, clippy, no code written twice (scripts/check-duplicates.py), and the
-## committed golden replies equal what the independent scripts write.
+## committed golden replies and generated trace equal what their scripts write.
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	scripts/check-duplicates.py
 	scripts/golden-replies.py --check
 	scripts/golden-boutique.py --check
+	scripts/gen-motion-trace.py --check
 
 clean:
 	$(CARGO) clean

@@ -45,6 +45,12 @@ ROUTES = {
         ],
         "browse": [("front", None), ("lookup", None)],
     },
+    # The paper's parking and motion chains: pipelines of sleeping functions.
+    "parking": {
+        "a": [("detection", None), ("search", None), ("index", None), ("persist", None), ("charging", None)],
+        "b": [("detection", None), ("search", None), ("charging", None)],
+    },
+    "motion": {"motion": [("sensor", None), ("actuator", None)]},
 }
 
 # Request bodies of every case (the same as the backend tests send).

@@ -85,8 +85,9 @@ enum KnativeCmd {
 
 #[derive(Args, Clone)]
 struct LoadFlags {
-    /// Load pattern: open (arrivals on a schedule), closed (users with think time), burst.
-    #[arg(long, value_parser = ["open", "closed", "burst"])]
+    /// Load pattern: open (arrivals on a schedule), closed (users with think time), burst, trace
+    /// (arrivals at the event times of a file).
+    #[arg(long, value_parser = ["open", "closed", "burst", "trace"])]
     pattern: Option<String>,
     /// Open loop: offered requests per second.
     #[arg(long)]
@@ -121,6 +122,16 @@ struct LoadFlags {
     /// Seed for arrivals, think times and the route mix.
     #[arg(long)]
     seed: Option<u64>,
+    /// Trace: a file of event times, one per line (`#` lines skipped), replayed relative to the
+    /// first event; read as a stream and checked before the load starts.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Trace: the unit of the file's times.
+    #[arg(long, value_parser = ["s", "ms"])]
+    trace_unit: Option<String>,
+    /// Trace: multiply every replayed time by this (0.1 replays ten times faster).
+    #[arg(long)]
+    time_scale: Option<f64>,
     /// Chains with [load.user] tasks, closed loop: users started per second (0: spread over one
     /// think time). The paper: 500 for SPRIGHT, 200 for Knative and gRPC.
     #[arg(long)]
@@ -169,6 +180,9 @@ impl LoadFlags {
             connections: self.connections,
             timeout_ms: self.timeout_ms,
             seed: self.seed,
+            trace: self.trace.clone(),
+            trace_unit: self.trace_unit.clone(),
+            time_scale: self.time_scale,
         }
     }
 }

@@ -70,6 +70,33 @@ pub fn load_spec(chain: &Chain, endpoint: &dataplane_api::Endpoint) -> LoadSpec 
     }
 }
 
+/// Validate a trace in one streaming pass before anything is deployed, and say how it fits the
+/// run: a trace that outlasts the window is cut, one with gaps longer than the window is mostly
+/// idle.
+fn check_trace(t: &workloads::trace::TraceSpec, load: &workloads::LoadProfile) -> Result<workloads::trace::TraceStats> {
+    tracing::info!("checking trace {} ...", t.file.display());
+    let stats = workloads::trace::validate(t)?;
+    let window = load.warmup_s + load.duration_s;
+    tracing::info!(
+        "trace: {} events over {:.1} s (x{} time scale), longest gap {:.1} s, {} gaps over 30 s",
+        stats.events,
+        stats.span_s,
+        t.time_scale,
+        stats.longest_gap_s,
+        stats.gaps_over_30s
+    );
+    if stats.span_s > window {
+        tracing::warn!("the trace lasts {:.0} s; only its first {window:.0} s are replayed", stats.span_s);
+    }
+    if stats.longest_gap_s > window {
+        tracing::warn!(
+            "the trace has a gap of {:.0} s, longer than the whole run ({window:.0} s)",
+            stats.longest_gap_s
+        );
+    }
+    Ok(stats)
+}
+
 /// This process's peak resident memory (`VmHWM`), KiB; 0 if unreadable.
 fn peak_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -83,6 +110,11 @@ fn peak_rss_kib() -> u64 {
 pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let backend = registry::get(&opts.backend)?;
     let chain = &opts.chain;
+    // Checked before the results directory exists: a bad trace leaves nothing behind.
+    let trace = match &chain.load.pattern {
+        workloads::Pattern::Trace(t) => Some(check_trace(t, &chain.load)?),
+        _ => None,
+    };
     let dir = RunDir::create(&opts.out)?;
     let env = envinfo::collect();
     let started = crate::clock::wall_clock();
@@ -211,6 +243,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         started: &started,
         host_limits: &host_limits,
         driver_peak_rss_kib: peak_rss_kib(),
+        trace: trace.as_ref(),
     };
     let summary = results::summarize(&inputs);
     results::write_csvs(&dir, &inputs, &summary)?;

@@ -60,6 +60,63 @@ pub fn responses_equal_reference(backend: &str) {
     }
 }
 
+/// The paper's motion and parking chains (issue 11): every route answers the golden reply and
+/// the reference's. Their functions have 32 workers; on d-spright each worker is a poller, so
+/// this deploys it with `poll=backoff` (64-160 busy pollers cannot share 2 cores).
+pub fn iot_chains_equal_golden(backend: &str) {
+    let _g = serial();
+    for name in ["motion", "parking"] {
+        let chain = chain(name);
+        let dir = scratch(name);
+        let opts: &[&str] = if backend == "d-spright" { &["poll=backoff"] } else { &[] };
+        let dep = try_deploy(backend, &chain, &dir, opts).unwrap_or_else(|e| panic!("deploy {name} on {backend}: {e}"));
+        let addr = dep.endpoint().addr;
+        let host = dep.endpoint().host.unwrap_or_else(|| addr.to_string());
+        for route in &chain.routes {
+            let (case, body) = GOLDEN_CASES[2];
+            let (status, got) = request_once(addr, &format!("/{}", route.name), &host, body).unwrap();
+            assert_eq!(status, 200, "{name}/{}: {}", route.name, String::from_utf8_lossy(&got));
+            assert_eq!(
+                got,
+                golden(name, &route.name, case),
+                "{backend}: {name}/{} differs from the golden reply",
+                route.name
+            );
+            assert_eq!(got, workloads::reference::execute(&chain, route, body).unwrap());
+        }
+        let exits = dep.teardown();
+        assert!(exits.iter().all(|e| !e.died_during_run), "a component died: {exits:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// The parking chain's burst (issue 11): 164 concurrent uploads, 9:1 across the routes, all
+/// succeed; functions with 32 workers queue the rest (the Knative model: at each queue-proxy's
+/// containerConcurrency 32).
+pub fn parking_burst_all_succeed(backend: &str) {
+    let _g = serial();
+    let mut chain = chain("parking");
+    LoadOverrides { duration_s: Some(1.0), ..Default::default() }.apply(&mut chain.load).unwrap();
+    let outcome = run(&run_options(backend, chain), &Arc::new(AtomicBool::new(false))).unwrap();
+    let s = &outcome.summary;
+    assert_eq!((s.ok, s.errors), (164, 0), "{backend}: one burst of 164");
+    let latency = harness::figures::read_csv(&outcome.dir.join("latency.csv")).unwrap();
+    let ok = |r: &str| -> u64 { latency.iter().find(|x| x["route"] == r).map_or(0, |x| x["ok"].parse().unwrap()) };
+    assert!((5..=35).contains(&ok("a")), "route a got {} of 164 (weight 1 in 10)", ok("a"));
+    assert_eq!(ok("a") + ok("b"), 164);
+    std::fs::remove_dir_all(&outcome.dir).unwrap();
+}
+
+#[test]
+fn parking_burst_on_s_spright() {
+    parking_burst_all_succeed("s-spright");
+}
+
+#[test]
+fn parking_burst_on_the_knative_model() {
+    parking_burst_all_succeed("knative");
+}
+
 /// Online Boutique (issue 10): the golden session, every request type with carts of 0, 1 and 3
 /// items, two users whose carts and currencies stay apart, failed payments, bad input. Each reply
 /// equals the independent golden reply (status and page; the digest is masked there) and the
@@ -313,6 +370,8 @@ macro_rules! backend_tests {
             fn bodies_arrive_intact() { super::bodies_arrive_intact($backend) }
             #[test]
             fn boutique_session_equals_golden() { super::boutique_session_equals_golden($backend) }
+            #[test]
+            fn iot_chains_equal_golden() { super::iot_chains_equal_golden($backend) }
         }
     )*};
 }

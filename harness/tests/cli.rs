@@ -82,6 +82,43 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
         &["load", "--url", "http://127.0.0.1:1/", "--pattern", "closed", "--rate", "5"],
         "applies only to --pattern open",
     );
+    // A bad trace is refused before anything is deployed, naming the line (issue 11).
+    let trace = scratch("trace.txt");
+    std::fs::write(&trace, "0\n5\n3\n").unwrap();
+    let t = trace.to_str().unwrap();
+    fails_with(
+        &["run", "--backend", "grpc", "--chain", c, "--pattern", "trace", "--trace", t, "--out", o],
+        ":3: 3 is earlier",
+    );
+    std::fs::write(&trace, "0\nfive\n").unwrap();
+    fails_with(
+        &["run", "--backend", "grpc", "--chain", c, "--pattern", "trace", "--trace", t, "--out", o],
+        ":2: \"five\" is not a number",
+    );
+    fails_with(&["run", "--backend", "grpc", "--chain", c, "--pattern", "trace", "--out", o], "needs a trace file");
+    fails_with(
+        &["run", "--backend", "grpc", "--chain", c, "--trace", t, "--out", o],
+        "applies only to --pattern trace",
+    );
+    fails_with(
+        &[
+            "run",
+            "--backend",
+            "grpc",
+            "--chain",
+            c,
+            "--pattern",
+            "trace",
+            "--trace",
+            t,
+            "--time-scale",
+            "0",
+            "--out",
+            o,
+        ],
+        "--time-scale 0",
+    );
+    let _ = std::fs::remove_file(&trace);
     assert!(!out.exists(), "a failed run must not create its results directory");
     assert!(!out.with_file_name(format!("{}.partial", out.file_name().unwrap().to_string_lossy())).exists());
     let _ = std::fs::remove_file(bad);

@@ -303,3 +303,66 @@ fn close_idle_users_reconnect_for_each_task() {
     let ratio = log.len() as f64 / closing as f64;
     assert!(closing > 200 && (1.1..1.35).contains(&ratio), "{closing} of {} requests closed", log.len());
 }
+
+fn trace_file(tag: &str, text: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("sb-trace-{}-{tag}.txt", std::process::id()));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn trace_pattern(file: &std::path::Path, unit: workloads::trace::TraceUnit, time_scale: f64) -> Pattern {
+    Pattern::Trace(workloads::trace::TraceSpec { file: file.to_path_buf(), unit, time_scale })
+}
+
+/// Trace replay (issue 11): requests leave at the trace's times, relative to its first event and
+/// scaled, with the open loop's accounting: the generator's send lag stays under a millisecond,
+/// and the server sees the gaps the trace has.
+#[test]
+fn trace_arrivals_leave_at_the_scaled_times() {
+    let seen: Arc<std::sync::Mutex<Vec<Instant>>> = Arc::default();
+    let s2 = seen.clone();
+    let addr = server(move |_, _| {
+        s2.lock().unwrap().push(Instant::now());
+        (200, Duration::ZERO)
+    });
+    // Milliseconds from 5,000; at x0.5: 0, 50, 55, 300, 300, 450 ms.
+    let file = trace_file("times", "# t\n5000\n5100\n5110\n\n5600\n5600\n5900\n");
+    let p = trace_pattern(&file, workloads::trace::TraceUnit::Millis, 0.5);
+    let r = go(&spec(addr, p, 1.0, 4, 5000));
+    let rec = &r.recorder;
+    assert_eq!((rec.ok_total(), rec.error_total()), (6, 0));
+    assert!(
+        rec.send_lag.value_at_quantile(0.99) < 1_000_000,
+        "send lag p99 {} ns",
+        rec.send_lag.value_at_quantile(0.99)
+    );
+    let seen = seen.lock().unwrap();
+    let at: Vec<f64> = seen.iter().map(|t| t.duration_since(seen[0]).as_secs_f64() * 1e3).collect();
+    for (got, want) in at.iter().zip([0.0, 50.0, 55.0, 300.0, 300.0, 450.0]) {
+        assert!((got - want).abs() < 15.0, "arrivals at {at:?} ms");
+    }
+    std::fs::remove_file(file).unwrap();
+}
+
+/// A server that stalls during a trace replay shows the stall as latency of every request that
+/// was due meanwhile (they are sent late and measured from their trace time).
+#[test]
+fn a_stalled_server_under_a_trace_shows_as_latency() {
+    let start = Instant::now();
+    let stalled = Arc::new(AtomicBool::new(false));
+    let addr = server(move |_, _| {
+        if start.elapsed() > Duration::from_millis(200) && !stalled.swap(true, Ordering::SeqCst) {
+            (200, Duration::from_millis(400))
+        } else {
+            (200, Duration::ZERO)
+        }
+    });
+    let times: String = (0..100).map(|i| format!("{}\n", i * 10)).collect();
+    let file = trace_file("stall", &times);
+    let r = go(&spec(addr, trace_pattern(&file, workloads::trace::TraceUnit::Millis, 1.0), 1.5, 1, 5000));
+    let rec = &r.recorder;
+    assert_eq!(rec.ok_total(), 100, "every event is sent and counted");
+    assert!(rec.overall.max() >= 350_000_000, "max latency {} ns", rec.overall.max());
+    assert!(rec.overall.count_between(100_000_000, u64::MAX) >= 20, "requests due during the stall carry it");
+    std::fs::remove_file(file).unwrap();
+}

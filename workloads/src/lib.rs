@@ -34,6 +34,7 @@ pub mod rng;
 pub mod serving;
 pub mod spec;
 pub mod state;
+pub mod trace;
 pub mod users;
 
 pub use chain::{Chain, FnId, Function, HttpPattern, Node, Resolved, Route, RouteKind, Segment, Step};

@@ -7,6 +7,7 @@
 
 use crate::chain::Chain;
 use crate::rng::SplitMix64;
+use crate::trace::{TraceSpec, TraceUnit};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadProfile {
@@ -47,6 +48,8 @@ pub enum Pattern {
     Closed { users: u32, think_min_ms: u64, think_max_ms: u64 },
     /// `size` requests at once every `every_s` seconds (the parking chain's image uploads).
     Burst { size: u32, every_s: f64 },
+    /// Arrivals at the event times of a trace file ([`crate::trace`]), open loop like `Open`.
+    Trace(TraceSpec),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +69,7 @@ impl Arrival {
 }
 
 impl Pattern {
-    pub const NAMES: &'static [&'static str] = &["open", "closed", "burst"];
+    pub const NAMES: &'static [&'static str] = &["open", "closed", "burst", "trace"];
 
     /// The pattern called `name` with its default parameters: open loop at 100 req/s (Poisson),
     /// 10 closed-loop users thinking 1-10 s (the paper's Locust users), bursts of 10 every 10 s.
@@ -75,6 +78,11 @@ impl Pattern {
             "open" => Some(Pattern::Open { arrival: Arrival::Poisson, rate: 100.0 }),
             "closed" => Some(Pattern::Closed { users: 10, think_min_ms: 1000, think_max_ms: 10_000 }),
             "burst" => Some(Pattern::Burst { size: 10, every_s: 10.0 }),
+            "trace" => Some(Pattern::Trace(TraceSpec {
+                file: std::path::PathBuf::new(),
+                unit: TraceUnit::Seconds,
+                time_scale: 1.0,
+            })),
             _ => None,
         }
     }
@@ -84,6 +92,7 @@ impl Pattern {
             Pattern::Open { .. } => "open",
             Pattern::Closed { .. } => "closed",
             Pattern::Burst { .. } => "burst",
+            Pattern::Trace(_) => "trace",
         }
     }
 
@@ -96,6 +105,9 @@ impl Pattern {
                 format!("closed loop, {users} users, think {think_min_ms}-{think_max_ms} ms")
             }
             Pattern::Burst { size, every_s } => format!("bursts of {size} every {every_s} s"),
+            Pattern::Trace(t) => {
+                format!("trace {} (times in {}, x{} time scale)", t.file.display(), t.unit.name(), t.time_scale)
+            }
         }
     }
 }
@@ -114,6 +126,9 @@ pub enum LoadField {
     Warmup,
     Connections,
     Timeout,
+    Trace,
+    TraceUnit,
+    TimeScale,
 }
 
 impl LoadField {
@@ -131,6 +146,9 @@ impl LoadField {
             LoadField::Warmup => "load.warmup_s",
             LoadField::Connections => "load.connections",
             LoadField::Timeout => "load.timeout_ms",
+            LoadField::Trace => "load.trace",
+            LoadField::TraceUnit => "load.trace_unit",
+            LoadField::TimeScale => "load.time_scale",
         }
     }
 
@@ -148,6 +166,9 @@ impl LoadField {
             LoadField::Warmup => "--warmup",
             LoadField::Connections => "--connections",
             LoadField::Timeout => "--timeout-ms",
+            LoadField::Trace => "--trace",
+            LoadField::TraceUnit => "--trace-unit",
+            LoadField::TimeScale => "--time-scale",
         }
     }
 }
@@ -191,6 +212,15 @@ impl LoadProfile {
                 check((1..=100_000).contains(&size), F::BurstSize, size, "must be between 1 and 100000")?;
                 check(every_s.is_finite() && every_s > 0.0, F::BurstEvery, every_s, "must be > 0 seconds")?;
             }
+            Pattern::Trace(ref t) => {
+                check(!t.file.as_os_str().is_empty(), F::Trace, "", "a trace pattern needs a trace file")?;
+                check(
+                    t.time_scale.is_finite() && t.time_scale > 0.0,
+                    F::TimeScale,
+                    t.time_scale,
+                    "must be > 0 (0.1 replays ten times faster)",
+                )?;
+            }
         }
         check(
             self.duration_s.is_finite() && self.duration_s > 0.0,
@@ -226,6 +256,9 @@ pub struct LoadOverrides {
     pub connections: Option<u32>,
     pub timeout_ms: Option<u64>,
     pub seed: Option<u64>,
+    pub trace: Option<std::path::PathBuf>,
+    pub trace_unit: Option<String>,
+    pub time_scale: Option<f64>,
 }
 
 impl LoadOverrides {
@@ -253,6 +286,9 @@ impl LoadOverrides {
         only(self.think_min_ms.or(self.think_max_ms).is_some(), F::ThinkMs, "closed")?;
         only(self.burst_size.is_some(), F::BurstSize, "burst")?;
         only(self.burst_every_s.is_some(), F::BurstEvery, "burst")?;
+        only(self.trace.is_some(), F::Trace, "trace")?;
+        only(self.trace_unit.is_some(), F::TraceUnit, "trace")?;
+        only(self.time_scale.is_some(), F::TimeScale, "trace")?;
         match &mut p.pattern {
             Pattern::Open { arrival, rate } => {
                 if let Some(a) = &self.arrival {
@@ -272,6 +308,19 @@ impl LoadOverrides {
             Pattern::Burst { size, every_s } => {
                 *size = self.burst_size.unwrap_or(*size);
                 *every_s = self.burst_every_s.unwrap_or(*every_s);
+            }
+            Pattern::Trace(t) => {
+                if let Some(f) = &self.trace {
+                    t.file = f.clone();
+                }
+                if let Some(u) = &self.trace_unit {
+                    t.unit = TraceUnit::from_name(u).ok_or_else(|| LoadError {
+                        field: F::TraceUnit,
+                        value: u.clone(),
+                        problem: "is not a time unit; use s or ms".into(),
+                    })?;
+                }
+                t.time_scale = self.time_scale.unwrap_or(t.time_scale);
             }
         }
         p.duration_s = self.duration_s.unwrap_or(p.duration_s);
@@ -355,7 +404,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.to_string(), "--think-ms 9-1: is an empty range");
         let e = LoadOverrides { pattern: Some("wave".into()), ..Default::default() }.apply(&mut p).unwrap_err();
-        assert_eq!(e.to_string(), "--pattern wave: is not a pattern; use open, closed, burst");
+        assert_eq!(e.to_string(), "--pattern wave: is not a pattern; use open, closed, burst, trace");
         let e = LoadOverrides { pattern: Some("open".into()), rate: Some(-5.0), ..Default::default() }
             .apply(&mut p)
             .unwrap_err();

@@ -143,6 +143,10 @@ struct RawLoad {
     connections: Option<i64>,
     timeout_ms: Option<i64>,
     seed: Option<i64>,
+    /// Trace file (relative to the spec's directory), its unit and speed.
+    trace: Option<String>,
+    trace_unit: Option<String>,
+    time_scale: Option<f64>,
     /// What each user does: Locust-style tasks (`[load.user]`).
     user: Option<RawUser>,
 }
@@ -673,6 +677,9 @@ impl Validator<'_> {
         only("think_max_ms", l.think_max_ms.is_some(), "closed")?;
         only("burst_size", l.burst_size.is_some(), "burst")?;
         only("burst_every_s", l.burst_every_s.is_some(), "burst")?;
+        only("trace", l.trace.is_some(), "trace")?;
+        only("trace_unit", l.trace_unit.is_some(), "trace")?;
+        only("time_scale", l.time_scale.is_some(), "trace")?;
         // Integers may be negative in TOML; the model's are not.
         let whole = |field: &str, v: Option<i64>| -> Result<Option<u64>, SpecError> {
             match v {
@@ -695,6 +702,9 @@ impl Validator<'_> {
             connections: small(whole("connections", l.connections)?),
             timeout_ms: whole("timeout_ms", l.timeout_ms)?,
             seed: whole("seed", l.seed)?,
+            trace: l.trace.map(|t| self.file.parent().unwrap_or(Path::new(".")).join(t)),
+            trace_unit: l.trace_unit,
+            time_scale: l.time_scale,
         };
         let mut profile = LoadProfile::default();
         o.apply(&mut profile).or_else(|e| self.err(e.field.spec_key(), format!("{} {}", e.value, e.problem)))?;

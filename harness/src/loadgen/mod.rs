@@ -87,7 +87,7 @@ pub fn connections(p: &LoadProfile) -> usize {
     match p.pattern {
         Pattern::Closed { users, .. } => users as usize,
         Pattern::Burst { size, .. } => (size as usize).max(p.connections as usize),
-        Pattern::Open { .. } => p.connections as usize,
+        Pattern::Open { .. } | Pattern::Trace(_) => p.connections as usize,
     }
 }
 
@@ -271,7 +271,8 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
             .collect(),
         rec: Recorder::new(&routes, measure_start, end_ns),
         rng: SplitMix64::new(p.seed ^ 0x5eed),
-        schedule: Schedule::new(&arrivals(spec), start_ns, end_ns, p.seed),
+        schedule: Schedule::new(&arrivals(spec), start_ns, end_ns, p.seed)
+            .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e.to_string()))?,
         users: BinaryHeap::new(),
         think: (0, 0),
         end_ns,

@@ -1,4 +1,4 @@
-//! When requests are due: the open-loop and burst arrival schedules.
+//! When requests are due: the open-loop, burst and trace arrival schedules.
 //!
 //! The schedule is a lazy, monotone sequence of intended send times (ns on the monotonic clock).
 //! The generator never materialises a queue of due requests: a request is "due" when its time
@@ -7,6 +7,7 @@
 
 use workloads::load::Pattern;
 use workloads::rng::SplitMix64;
+use workloads::trace::TraceReader;
 use workloads::Arrival;
 
 pub struct Schedule {
@@ -19,36 +20,60 @@ pub struct Schedule {
 }
 
 enum Kind {
-    Constant { interval_ns: f64 },
-    Poisson { mean_ns: f64 },
-    Burst { size: u64, every_ns: f64 },
+    Constant {
+        interval_ns: f64,
+    },
+    Poisson {
+        mean_ns: f64,
+    },
+    Burst {
+        size: u64,
+        every_ns: f64,
+    },
+    /// Read as the load goes (validated before it started); a line that fails now ends it.
+    Trace(Box<TraceReader>),
 }
 
 impl Schedule {
-    /// Arrivals in `[start_ns, end_ns)`. Returns `None` for closed-loop patterns.
-    pub fn new(pattern: &Pattern, start_ns: u64, end_ns: u64, seed: u64) -> Option<Self> {
-        let kind = match *pattern {
+    /// Arrivals in `[start_ns, end_ns)`. Returns `None` for closed-loop patterns; fails if a
+    /// trace file cannot be opened.
+    pub fn new(
+        pattern: &Pattern,
+        start_ns: u64,
+        end_ns: u64,
+        seed: u64,
+    ) -> Result<Option<Self>, workloads::trace::TraceError> {
+        let kind = match pattern {
             Pattern::Open { arrival: Arrival::Constant, rate } => Kind::Constant { interval_ns: 1e9 / rate },
             Pattern::Open { arrival: Arrival::Poisson, rate } => Kind::Poisson { mean_ns: 1e9 / rate },
-            Pattern::Burst { size, every_s } => Kind::Burst { size: size as u64, every_ns: every_s * 1e9 },
-            Pattern::Closed { .. } => return None,
+            Pattern::Burst { size, every_s } => Kind::Burst { size: *size as u64, every_ns: every_s * 1e9 },
+            Pattern::Trace(t) => Kind::Trace(Box::new(TraceReader::open(t)?)),
+            Pattern::Closed { .. } => return Ok(None),
         };
         let mut s = Schedule { kind, next: None, end_ns, rng: SplitMix64::new(seed), k: 0, start_ns };
         s.next = s.compute(start_ns);
-        Some(s)
+        Ok(Some(s))
     }
 
     fn compute(&mut self, prev: u64) -> Option<u64> {
-        let t = match self.kind {
-            Kind::Constant { interval_ns } => self.start_ns + (self.k as f64 * interval_ns) as u64,
+        let t = match &mut self.kind {
+            Kind::Constant { interval_ns } => self.start_ns + (self.k as f64 * *interval_ns) as u64,
             Kind::Poisson { mean_ns } => {
                 if self.k == 0 {
                     self.start_ns
                 } else {
-                    prev + self.rng.next_exp(mean_ns) as u64
+                    prev + self.rng.next_exp(*mean_ns) as u64
                 }
             }
-            Kind::Burst { size, every_ns } => self.start_ns + ((self.k / size) as f64 * every_ns) as u64,
+            Kind::Burst { size, every_ns } => self.start_ns + ((self.k / *size) as f64 * *every_ns) as u64,
+            Kind::Trace(r) => match r.next_ns() {
+                Ok(Some(offset)) => self.start_ns.saturating_add(offset),
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::error!("trace replay stopped: {e}");
+                    return None;
+                }
+            },
         };
         self.k += 1;
         (t < self.end_ns).then_some(t)
@@ -76,8 +101,9 @@ mod tests {
 
     #[test]
     fn constant_rate_spacing() {
-        let s =
-            Schedule::new(&Pattern::Open { arrival: Arrival::Constant, rate: 1000.0 }, 0, 1_000_000_000, 1).unwrap();
+        let s = Schedule::new(&Pattern::Open { arrival: Arrival::Constant, rate: 1000.0 }, 0, 1_000_000_000, 1)
+            .unwrap()
+            .unwrap();
         let v = drain(s);
         assert_eq!(v.len(), 1000);
         assert_eq!(v[1] - v[0], 1_000_000);
@@ -85,15 +111,16 @@ mod tests {
 
     #[test]
     fn poisson_count_is_close_to_rate() {
-        let s =
-            Schedule::new(&Pattern::Open { arrival: Arrival::Poisson, rate: 10_000.0 }, 0, 10_000_000_000, 3).unwrap();
+        let s = Schedule::new(&Pattern::Open { arrival: Arrival::Poisson, rate: 10_000.0 }, 0, 10_000_000_000, 3)
+            .unwrap()
+            .unwrap();
         let n = drain(s).len() as f64;
         assert!((n - 100_000.0).abs() < 1500.0, "{n}");
     }
 
     #[test]
     fn bursts_arrive_together() {
-        let s = Schedule::new(&Pattern::Burst { size: 3, every_s: 1.0 }, 5, 2_500_000_005, 1).unwrap();
+        let s = Schedule::new(&Pattern::Burst { size: 3, every_s: 1.0 }, 5, 2_500_000_005, 1).unwrap().unwrap();
         assert_eq!(
             drain(s),
             vec![5, 5, 5, 1_000_000_005, 1_000_000_005, 1_000_000_005, 2_000_000_005, 2_000_000_005, 2_000_000_005]

@@ -34,6 +34,12 @@ pub fn manifest(i: &RunInputs, s: &Summary) -> Value {
             "connections": l.connections,
             "timeout_ms": l.timeout_ms,
             "seed": l.seed,
+            "trace": i.trace.map(|t| json!({
+                "events": t.events,
+                "span_s": t.span_s,
+                "longest_gap_s": t.longest_gap_s,
+                "gaps_over_30s": t.gaps_over_30s,
+            })),
             "users": i.chain.users.as_ref().map(|u| json!({
                 "tasks": u.tasks.iter().map(|t| json!({"name": t.name, "weight": t.weight, "requests": t.requests.len()})).collect::<Vec<_>>(),
                 "start": u.start.map(|s| u.tasks[s].name.clone()),

@@ -61,4 +61,6 @@ pub struct RunInputs<'a> {
     /// Peak resident memory of the driver process (the load generator's thread, the CPU
     /// sampler), KiB: `VmHWM` at the end of the run.
     pub driver_peak_rss_kib: u64,
+    /// The trace a trace-pattern run replayed, as validated.
+    pub trace: Option<&'a workloads::trace::TraceStats>,
 }

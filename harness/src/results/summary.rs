@@ -204,6 +204,7 @@ pub fn summarize(i: &RunInputs) -> Summary {
         workloads::Pattern::Open { rate, .. } => ("open".to_string(), Some(*rate)),
         workloads::Pattern::Closed { .. } => ("closed".to_string(), None),
         workloads::Pattern::Burst { .. } => ("burst".to_string(), None),
+        workloads::Pattern::Trace(_) => ("trace".to_string(), None),
     };
     let latency = Percentiles::of(&rec.overall);
     let lag = Percentiles::of(&rec.send_lag);
