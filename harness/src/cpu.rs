@@ -1,5 +1,10 @@
-//! CPU accounting from procfs: per-process (or per-thread) CPU time sampled at a fixed interval,
-//! tagged with the component's role.
+//! CPU and memory accounting from procfs: per-process (or per-thread) CPU time and per-process
+//! memory sampled at a fixed interval, tagged with the component's role.
+//!
+//! Memory comes from `smaps_rollup`: RSS, PSS (shared pages split between the processes that map
+//! them, so a chain's processes add up without counting a shared library or pool twice) and the
+//! hugetlb fields. Hugepage memory (the SPRIGHT pool, DPDK's heap) is in neither RSS nor PSS, so
+//! it is reported on its own: otherwise a shared-memory backend would look lighter than it is.
 //!
 //! Two procfs sources, and the larger of the two is used: utime+stime from `stat` (the whole
 //! process, exited threads included, but reported in clock ticks: 10 ms steps, which rounds a
@@ -59,6 +64,38 @@ pub struct Sample {
     /// CPU seconds used since the sampler started.
     pub cpu_s: f64,
     pub alive: bool,
+    /// Memory of the process (not sampled for a thread: the load generator's).
+    pub mem: Option<Memory>,
+}
+
+/// One process's memory from `/proc/<pid>/smaps_rollup`, KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    pub rss_kib: u64,
+    pub pss_kib: u64,
+    /// Hugepages mapped shared (a pool file every process of a chain maps) and private.
+    pub hugetlb_shared_kib: u64,
+    pub hugetlb_private_kib: u64,
+}
+
+/// The fields of a `smaps_rollup` text (`None` if it has no `Rss:` line).
+pub fn parse_smaps_rollup(text: &str) -> Option<Memory> {
+    let field = |name: &str| -> Option<u64> {
+        text.lines().find_map(|l| l.strip_prefix(name)?.trim().strip_suffix("kB")?.trim().parse().ok())
+    };
+    Some(Memory {
+        rss_kib: field("Rss:")?,
+        pss_kib: field("Pss:").unwrap_or(0),
+        hugetlb_shared_kib: field("Shared_Hugetlb:").unwrap_or(0),
+        hugetlb_private_kib: field("Private_Hugetlb:").unwrap_or(0),
+    })
+}
+
+fn read_memory(t: &Tracked) -> Option<Memory> {
+    if t.tid.is_some() {
+        return None;
+    }
+    parse_smaps_rollup(&std::fs::read_to_string(format!("/proc/{}/smaps_rollup", t.pid)).ok()?)
 }
 
 /// Machine-wide CPU over the run, from `/proc/stat`.
@@ -201,6 +238,7 @@ fn sample_loop(
                 cpu_pct: if dt > 0.0 { (c - prev) as f64 / 1e9 / dt * 100.0 } else { 0.0 },
                 cpu_s: (c - b) as f64 / 1e9,
                 alive,
+                mem: if alive { read_memory(t) } else { None },
             });
             last[i] = Some(c);
         }
@@ -233,6 +271,16 @@ mod tests {
     fn schedstat_first_field_is_on_cpu_ns() {
         assert_eq!(schedstat_ns("92575693 12393993 330\n"), Some(92_575_693));
         assert_eq!(schedstat_ns(""), None);
+    }
+
+    #[test]
+    fn smaps_rollup_fields() {
+        let text =
+            "5586-7fff ---p 00000000 00:00 0 [rollup]\nRss:                1728 kB\nPss:                 787 kB\n\
+            Pss_Dirty:           112 kB\nShared_Hugetlb:    4096 kB\nPrivate_Hugetlb:   2048 kB\nSwap: 0 kB\n";
+        let m = parse_smaps_rollup(text).unwrap();
+        assert_eq!(m, Memory { rss_kib: 1728, pss_kib: 787, hugetlb_shared_kib: 4096, hugetlb_private_kib: 2048 });
+        assert_eq!(parse_smaps_rollup("nothing"), None);
     }
 
     #[test]

@@ -262,12 +262,15 @@ pub fn run_writes_complete_results(backend: &str) {
         for (file, columns) in [
             ("latency.csv", "route,ok,errors,p50_us,p90_us,p99_us,p999_us,max_us,mean_us"),
             ("timeseries.csv", "second,ok,errors,p50_us,p90_us,p99_us,max_us,users"),
-            ("cpu.csv", "t_s,component,role,pid,cpu_pct,cpu_s,alive"),
+            (
+                "cpu.csv",
+                "t_s,component,role,pid,cpu_pct,cpu_s,alive,rss_kib,pss_kib,hugetlb_shared_kib,hugetlb_private_kib",
+            ),
             (
                 "summary.csv",
                 "backend,chain,pattern,offered_rps,duration_s,ok,errors,achieved_rps,p50_us,p90_us,p99_us,p999_us,\
                  max_us,mean_us,sut_cpu_s,sut_cpu_s_per_1k,loadgen_cpu_pct,background_cpu_pct,send_lag_p50_us,\
-                 send_lag_p99_us,cold_starts,interrupted",
+                 send_lag_p99_us,cold_starts,sut_pss_mib,sut_rss_mib,sut_hugetlb_mib,interrupted",
             ),
         ] {
             assert_eq!(csv_header(&d.join(file)).join(","), columns, "{name}: {file}");

@@ -134,6 +134,8 @@ impl<H: Host> Deployment for SprightDeployment<H> {
             out.push(pool("bad_descriptors", p.bad_descriptors()));
             out.push(pool("free_slots", p.free_count() as u64));
             out.push(pool("slots", p.slots() as u64));
+            // Reserved hugepage memory (what smaps shows is only the pages touched so far).
+            out.push(pool("bytes", p.slots() as u64 * p.slot_size() as u64));
         }
         out
     }

@@ -19,7 +19,19 @@ fn us(ns: u64) -> String {
 pub const LATENCY_COLUMNS: &[&str] =
     &["route", "ok", "errors", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us"];
 pub const TIMESERIES_COLUMNS: &[&str] = &["second", "ok", "errors", "p50_us", "p90_us", "p99_us", "max_us", "users"];
-pub const CPU_COLUMNS: &[&str] = &["t_s", "component", "role", "pid", "cpu_pct", "cpu_s", "alive"];
+pub const CPU_COLUMNS: &[&str] = &[
+    "t_s",
+    "component",
+    "role",
+    "pid",
+    "cpu_pct",
+    "cpu_s",
+    "alive",
+    "rss_kib",
+    "pss_kib",
+    "hugetlb_shared_kib",
+    "hugetlb_private_kib",
+];
 pub const COLD_START_COLUMNS: &[&str] = &[
     "at_s",
     "service",
@@ -91,6 +103,10 @@ pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary) -> Result<()> 
             format!("{:.2}", s.cpu_pct),
             format!("{:.3}", s.cpu_s),
             s.alive.to_string(),
+            s.mem.map_or(String::new(), |m| m.rss_kib.to_string()),
+            s.mem.map_or(String::new(), |m| m.pss_kib.to_string()),
+            s.mem.map_or(String::new(), |m| m.hugetlb_shared_kib.to_string()),
+            s.mem.map_or(String::new(), |m| m.hugetlb_private_kib.to_string()),
         ])?;
     }
     w.flush()?;

@@ -68,6 +68,12 @@ pub fn write_summary_md(dir: &RunDir, i: &RunInputs, s: &Summary) -> Result<()> 
             i.driver_peak_rss_kib as f64 / 1024.0,
             s.background_cpu_pct
         );
+        if !s.sut_pss_mib.is_nan() {
+            md += &format!(
+                "Memory of the system under test (peak in the window, procfs smaps_rollup): PSS {:.1} MiB, RSS {:.1} MiB; hugepages {:.1} MiB (pool, DPDK heap: in neither PSS nor RSS).\n",
+                s.sut_pss_mib, s.sut_rss_mib, s.sut_hugetlb_mib
+            );
+        }
     }
     if !i.cold_starts.is_empty() {
         md += &format!(

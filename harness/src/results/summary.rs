@@ -134,6 +134,15 @@ pub struct Summary {
     /// Requests that waited for a function instance to start.
     #[serde(default)]
     pub cold_starts: u64,
+    /// Peak memory of the system under test in the window, MiB: PSS and RSS summed over its
+    /// processes, and hugepages (private ones summed, a shared mapping such as the pool counted
+    /// once), which RSS and PSS do not include. NaN when not measured.
+    #[serde(default = "nan", with = "fixed3")]
+    pub sut_pss_mib: f64,
+    #[serde(default = "nan", with = "fixed3")]
+    pub sut_rss_mib: f64,
+    #[serde(default = "nan", with = "fixed3")]
+    pub sut_hugetlb_mib: f64,
     pub interrupted: bool,
     /// CPU per role (in `summary.md`, not in the row).
     #[serde(skip)]
@@ -162,9 +171,32 @@ fn window_cpu(samples: &[Sample], name: &str, from_s: f64, to_s: f64) -> f64 {
     (at(to_s) - at(from_s)).max(0.0)
 }
 
+fn nan() -> f64 {
+    f64::NAN
+}
+
+/// Peak (PSS, RSS, hugepages) of the system under test over the samples in `[from_s, to_s]`, MiB.
+fn peak_memory(samples: &[Sample], from_s: f64, to_s: f64) -> Option<(f64, f64, f64)> {
+    let mut ticks: Vec<(f64, u64, u64, u64, u64)> = Vec::new();
+    for s in samples.iter().filter(|s| s.role != Role::LoadGenerator && s.t_s >= from_s && s.t_s <= to_s + 1e-9) {
+        let Some(m) = s.mem else { continue };
+        if ticks.last().is_none_or(|t| t.0 != s.t_s) {
+            ticks.push((s.t_s, 0, 0, 0, 0));
+        }
+        let t = ticks.last_mut().expect("pushed");
+        t.1 += m.pss_kib;
+        t.2 += m.rss_kib;
+        t.3 += m.hugetlb_private_kib;
+        t.4 = t.4.max(m.hugetlb_shared_kib);
+    }
+    let mib = |k: u64| k as f64 / 1024.0;
+    ticks.iter().map(|t| (mib(t.1), mib(t.2), mib(t.3 + t.4))).reduce(|a, b| (a.0.max(b.0), a.1.max(b.1), a.2.max(b.2)))
+}
+
 pub fn summarize(i: &RunInputs) -> Summary {
     let rec = &i.load.recorder;
     let (from, to) = i.window;
+    let memory = if i.cpu_unavailable.is_some() { None } else { peak_memory(i.samples, from, to) };
     let span = (to - from).max(1e-9);
     let mut names: Vec<(&str, Role)> = Vec::new();
     for s in i.samples {
@@ -234,6 +266,9 @@ pub fn summarize(i: &RunInputs) -> Summary {
         send_lag_p50_us: lag.p50_us,
         send_lag_p99_us: lag.p99_us,
         cold_starts: i.cold_starts.len() as u64,
+        sut_pss_mib: memory.map_or(f64::NAN, |m| m.0),
+        sut_rss_mib: memory.map_or(f64::NAN, |m| m.1),
+        sut_hugetlb_mib: memory.map_or(f64::NAN, |m| m.2),
         interrupted: i.load.interrupted,
         roles,
     }
@@ -265,12 +300,12 @@ mod tests {
             text.lines().next().unwrap(),
             "backend,chain,pattern,offered_rps,duration_s,ok,errors,achieved_rps,p50_us,p90_us,p99_us,p999_us,\
              max_us,mean_us,sut_cpu_s,sut_cpu_s_per_1k,loadgen_cpu_pct,background_cpu_pct,send_lag_p50_us,\
-             send_lag_p99_us,cold_starts,interrupted"
+             send_lag_p99_us,cold_starts,sut_pss_mib,sut_rss_mib,sut_hugetlb_mib,interrupted"
         );
         assert_eq!(
             text.lines().nth(1).unwrap(),
             "grpc,c,closed,,5.000,1307,0,261.400,536.575,814.591,1123.327,1266.687,1278.975,564.544,,0.483,1.269,\
-             0.819,22.271,86.527,0,false"
+             0.819,22.271,86.527,0,,,,false"
         );
         let back = read_summaries(&path).unwrap();
         assert!(back[0].sut_cpu_s.is_nan() && back[0].offered_rps.is_none());
