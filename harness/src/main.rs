@@ -210,6 +210,10 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// A chain that declares `compress` (the paper's motion and parking experiments) runs
+    /// compressed by that factor; this runs it at its full length instead.
+    #[arg(long)]
+    full: bool,
     #[command(flatten)]
     load: LoadFlags,
 }
@@ -317,7 +321,15 @@ fn real_main(cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Run(a) => {
             let backend_options = harness::registry::options(harness::registry::get(&a.backend)?, &a.backend_opt)?;
-            let mut chain = workloads::load_chain(&a.chain)?;
+            let mut chain =
+                if a.full { workloads::load_chain_full(&a.chain)? } else { workloads::load_chain(&a.chain)? };
+            if chain.time_factor < 1.0 {
+                tracing::info!(
+                    "chain {}: every time compressed x{} (run the paper's full length with --full)",
+                    chain.name,
+                    chain.time_factor
+                );
+            }
             a.load.overrides().apply(&mut chain.load)?;
             a.load.apply_users(chain.users.as_mut())?;
             if a.sample_ms == 0 {

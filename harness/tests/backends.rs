@@ -90,33 +90,6 @@ pub fn iot_chains_equal_golden(backend: &str) {
     }
 }
 
-/// The parking chain's burst (issue 11): 164 concurrent uploads, 9:1 across the routes, all
-/// succeed; functions with 32 workers queue the rest (the Knative model: at each queue-proxy's
-/// containerConcurrency 32).
-pub fn parking_burst_all_succeed(backend: &str) {
-    let _g = serial();
-    let mut chain = chain("parking");
-    LoadOverrides { duration_s: Some(1.0), ..Default::default() }.apply(&mut chain.load).unwrap();
-    let outcome = run(&run_options(backend, chain), &Arc::new(AtomicBool::new(false))).unwrap();
-    let s = &outcome.summary;
-    assert_eq!((s.ok, s.errors), (164, 0), "{backend}: one burst of 164");
-    let latency = harness::figures::read_csv(&outcome.dir.join("latency.csv")).unwrap();
-    let ok = |r: &str| -> u64 { latency.iter().find(|x| x["route"] == r).map_or(0, |x| x["ok"].parse().unwrap()) };
-    assert!((5..=35).contains(&ok("a")), "route a got {} of 164 (weight 1 in 10)", ok("a"));
-    assert_eq!(ok("a") + ok("b"), 164);
-    std::fs::remove_dir_all(&outcome.dir).unwrap();
-}
-
-#[test]
-fn parking_burst_on_s_spright() {
-    parking_burst_all_succeed("s-spright");
-}
-
-#[test]
-fn parking_burst_on_the_knative_model() {
-    parking_burst_all_succeed("knative");
-}
-
 /// Online Boutique (issue 10): the golden session, every request type with carts of 0, 1 and 3
 /// items, two users whose carts and currencies stay apart, failed payments, bad input. Each reply
 /// equals the independent golden reply (status and page; the digest is masked there) and the

@@ -36,6 +36,9 @@ pub struct Chain {
     pub scale_to_zero_grace: std::time::Duration,
     /// Knative's `stable-window`: the autoscaler sizes services on the mean concurrency over it.
     pub stable_window: std::time::Duration,
+    /// The factor every time of the run was multiplied by (the spec's `compress`; 1: the
+    /// experiment at the length the spec writes).
+    pub time_factor: f64,
     /// Where the spec was read from, and its text (recorded in every run's manifest).
     pub source: PathBuf,
     pub spec_text: String,

@@ -75,6 +75,8 @@ struct RawChain {
     knative: RawServing,
     /// Application data for the handlers that read it (Online Boutique's catalog).
     data: Option<toml::Value>,
+    /// Time compression of a paper experiment written at full length (see [`load_chain_full`]).
+    compress: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -183,23 +185,40 @@ struct RawRequest {
 /// Default largest body: the paper's 64 KiB request/response bodies.
 pub const DEFAULT_MAX_BODY: u64 = 64 * 1024;
 
-/// Read and validate a chain spec file.
+/// Read and validate a chain spec file. A spec that declares `compress = F` (a paper experiment
+/// written at its full length) has every time of the run multiplied by `F`: the load's duration
+/// and warm-up, burst spacing, trace times, and Knative's grace period and stable window.
 pub fn load_chain(path: &Path) -> Result<Chain, SpecError> {
+    load(path, false)
+}
+
+/// [`load_chain`], ignoring `compress`: the experiment at the length the spec writes (`--full`).
+pub fn load_chain_full(path: &Path) -> Result<Chain, SpecError> {
+    load(path, true)
+}
+
+fn load(path: &Path, full: bool) -> Result<Chain, SpecError> {
     let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { file: path.to_path_buf(), source })?;
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    parse_chain(&text, &abs)
+    parse(&text, &abs, full)
 }
 
 /// Validate spec text; `file` is used in error messages and recorded as the chain's source.
 pub fn parse_chain(text: &str, file: &Path) -> Result<Chain, SpecError> {
+    parse(text, file, false)
+}
+
+fn parse(text: &str, file: &Path, full: bool) -> Result<Chain, SpecError> {
     let raw: RawChain = toml::from_str(text)
         .map_err(|e| SpecError::Syntax { file: file.to_path_buf(), message: e.to_string().trim_end().to_string() })?;
-    let v = Validator { file };
+    let v = Validator { file, full };
     v.chain(raw, text)
 }
 
 struct Validator<'a> {
     file: &'a Path,
+    /// Ignore the spec's `compress`.
+    full: bool,
 }
 
 fn url_safe(s: &str) -> bool {
@@ -293,7 +312,35 @@ impl Validator<'_> {
             None => None,
             Some(u) => Some(self.users(u, &routes)?),
         };
-        let load = self.load(raw.load)?;
+        let mut load = self.load(raw.load)?;
+        let time_factor = match raw.compress {
+            _ if self.full => 1.0,
+            None => 1.0,
+            Some(f) if f.is_finite() && f > 0.0 && f <= 1.0 => f,
+            Some(f) => {
+                return self.err("compress", format!("{f} must be in (0, 1]: the factor every time is multiplied by"))
+            }
+        };
+        let (scale_to_zero_grace, stable_window) = if time_factor < 1.0 {
+            load.duration_s *= time_factor;
+            load.warmup_s *= time_factor;
+            match &mut load.pattern {
+                crate::Pattern::Burst { every_s, .. } => *every_s *= time_factor,
+                crate::Pattern::Trace(t) => t.time_scale *= time_factor,
+                crate::Pattern::Open { .. } | crate::Pattern::Closed { .. } => {}
+            }
+            let window = stable_window.mul_f64(time_factor);
+            let whole = std::time::Duration::from_secs(window.as_secs_f64().round() as u64);
+            if whole.as_secs() < 1 || (window.as_secs_f64() - whole.as_secs_f64()).abs() > 1e-6 {
+                return self.err(
+                    "compress",
+                    format!("{time_factor} makes the stable window {window:?}: it must stay whole seconds >= 1s"),
+                );
+            }
+            (scale_to_zero_grace.mul_f64(time_factor), whole)
+        } else {
+            (scale_to_zero_grace, stable_window)
+        };
         Ok(Chain {
             name: raw.name,
             description: raw.description,
@@ -306,6 +353,7 @@ impl Validator<'_> {
             gateway_timeout_ms: gateway_timeout_ms as u64,
             scale_to_zero_grace,
             stable_window,
+            time_factor,
             source: self.file.to_path_buf(),
             spec_text: text.to_string(),
         })

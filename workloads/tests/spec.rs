@@ -392,3 +392,26 @@ fn user_tasks_are_checked() {
     // 23 requests per 19 tasks: the ratio WORKLOADS.md gives for Online Boutique's locustfile.
     assert!((users.requests_per_task() - 23.0 / 19.0).abs() < 1e-9);
 }
+
+#[test]
+fn compress_scales_every_time_of_the_run_unless_full() {
+    let path = chains_dir().join("parking.toml");
+    let c = load_chain(&path).unwrap();
+    let full = workloads::load_chain_full(&path).unwrap();
+    assert_eq!((c.time_factor, full.time_factor), (0.4, 1.0));
+    assert_eq!((c.load.duration_s, full.load.duration_s), (240.0, 600.0));
+    assert_eq!(c.load.pattern, Pattern::Burst { size: 164, every_s: 96.0 });
+    assert_eq!(c.scale_to_zero_grace, std::time::Duration::from_secs(12));
+    assert_eq!((c.stable_window.as_secs(), full.stable_window.as_secs()), (24, 60));
+    let motion = load_chain(&chains_dir().join("motion.toml")).unwrap();
+    match &motion.load.pattern {
+        Pattern::Trace(t) => assert_eq!(t.time_scale, 0.1),
+        p => panic!("{p:?}"),
+    }
+    assert_eq!(motion.load.duration_s, 360.0);
+    let err = parse_chain(&format!("compress = 2.0\n{BASE}{PIPE}"), Path::new(FILE)).unwrap_err();
+    assert_eq!(err.field(), Some("compress"), "{err}");
+    // The default 60 s stable window x 0.33 is 19.8 s, which Knative's whole seconds cannot hold.
+    let err = parse_chain(&format!("compress = 0.33\n{BASE}{PIPE}"), Path::new(FILE)).unwrap_err();
+    assert!(err.to_string().contains("whole seconds"), "{err}");
+}

@@ -25,7 +25,13 @@ pub fn manifest(i: &RunInputs, s: &Summary) -> Value {
             "label": i.label,
             "options": i.options.iter().collect::<BTreeMap<_, _>>(),
         },
-        "chain": { "name": i.chain.name, "source": i.chain.source, "spec": i.chain.spec_text },
+        "chain": {
+            "name": i.chain.name,
+            "source": i.chain.source,
+            "spec": i.chain.spec_text,
+            "time_factor": i.chain.time_factor,
+            "time": if i.chain.time_factor < 1.0 { "compressed (the spec's compress); --full runs it at full length" } else { "as written" },
+        },
         "load": {
             "pattern": l.pattern.describe(),
             "duration_s": l.duration_s,

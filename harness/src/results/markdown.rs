@@ -19,6 +19,12 @@ pub fn write_summary_md(dir: &RunDir, i: &RunInputs, s: &Summary) -> Result<()> 
         s.duration_s,
         i.chain.load.warmup_s
     );
+    if i.chain.time_factor < 1.0 {
+        md += &format!(
+            "Time: compressed x{} (durations, burst spacing, trace times, grace period and stable window; `--full` runs the paper's length).\n",
+            i.chain.time_factor
+        );
+    }
     md += match i.chain.load.pattern {
         workloads::Pattern::Closed { .. } => "Latency: closed loop, from each request's actual send time.\n\n",
         _ => "Latency: open loop, from each request's *intended* send time (waiting for a free connection counts).\n\n",
