@@ -446,3 +446,48 @@ fn knative_remote_measures_through_an_ingress_url() {
     std::fs::remove_dir_all(&outcome.dir).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Option `pipeline=proxy` (issue 11): the chain's entry calls each pipeline function in turn,
+/// as the paper drove motion and parking on Knative. With tail calls the first function's one
+/// slot (containerConcurrency 1) is held until the second, slow function returns, so a request
+/// 100 ms behind the first waits at its queue-proxy; driven as a proxy the first function is
+/// done in a moment and nobody waits. Both give the reference's replies.
+#[test]
+fn proxy_pipelines_call_each_function_in_turn() {
+    let _g = serial();
+    let chain = custom_chain("synthetic-2", |t| {
+        t.replacen(
+            "params = { work_ns = 1000, payload_bytes = 256 }",
+            "params = { work_ns = 1000, sleep_ns = 400000000, payload_bytes = 256 }",
+            1,
+        )
+        .replacen(
+            "params = { work_ns = 1000 }",
+            "params = { work_ns = 1000 }\nknative = { containerConcurrency = 1 }",
+            1,
+        )
+    });
+    let want = workloads::reference::execute(&chain, &chain.routes[0], b"p").unwrap();
+    for (mode, waits) in [("tail", true), ("proxy", false)] {
+        let dir = scratch("kn-proxy");
+        let opt = format!("pipeline={mode}");
+        let d = try_deploy("knative", &chain, &dir, &[&opt]).unwrap();
+        let ep = d.endpoint();
+        let host = ep.host.clone().unwrap();
+        let send = || request_once(ep.addr, "/pipe", &host, b"p").unwrap();
+        let replies = std::thread::scope(|s| {
+            let first = s.spawn(send);
+            std::thread::sleep(Duration::from_millis(100));
+            let second = send();
+            [first.join().unwrap(), second]
+        });
+        for (status, body) in replies {
+            assert_eq!((status, &body), (200, &want), "{mode}: {}", String::from_utf8_lossy(&body));
+        }
+        let cs = d.counters();
+        let waited = counter_sum(&cs, |c| c == "qp-1-first", "queue_waited_total");
+        assert_eq!(waited > 0, waits, "{mode}: {waited} requests waited at the first function");
+        d.teardown();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

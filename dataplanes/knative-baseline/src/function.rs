@@ -164,12 +164,20 @@ impl Function for FunctionService {
         let mut from = None;
         loop {
             match visit(route, node, from, self.handler.as_ref(), &mut state, &mut body).map_err(body_full)? {
+                Step::TailCall(_) if inv.single => {
+                    // The caller drives the pipeline: answer with this function's result.
+                    let out =
+                        Invocation { route: inv.route, node: inv.node, state: Some(state.into()), body, single: true };
+                    return Ok(Response::new(out));
+                }
                 Step::TailCall(c) => {
-                    let next = Invocation { route: inv.route, node: c as u32, state: Some(state.into()), body };
+                    let next =
+                        Invocation { route: inv.route, node: c as u32, state: Some(state.into()), body, single: false };
                     return self.peers.invoke(route.node(c).func, next).await.map(Response::new);
                 }
                 Step::Call(c) => {
-                    let call = Invocation { route: inv.route, node: c as u32, state: Some(state.into()), body };
+                    let call =
+                        Invocation { route: inv.route, node: c as u32, state: Some(state.into()), body, single: false };
                     let result = self.peers.invoke(route.node(c).func, call).await?;
                     state = result.state.unwrap_or_default().into();
                     body = result.body;
@@ -181,6 +189,7 @@ impl Function for FunctionService {
                         node: inv.node,
                         state: Some(state.into()),
                         body,
+                        single: inv.single,
                     }))
                 }
             }

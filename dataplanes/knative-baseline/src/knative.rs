@@ -29,7 +29,7 @@ use dataplane_api::component;
 use dataplane_api::supervisor::loopback_listener;
 use dataplane_api::{
     stage_chain, ColdStart, Component, ComponentSpec, Counter, Dataplane, DeployEnv, DeployError, Deployment, Endpoint,
-    Exit, Role, Supervisor,
+    Exit, OptionSpec, Role, Supervisor, Values,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +37,14 @@ use std::time::Duration;
 use workloads::Chain;
 
 pub struct Knative;
+
+const OPTIONS: &[OptionSpec] = &[OptionSpec {
+    key: "pipeline",
+    help: "how pipeline routes run: tail (each function calls the next through the ingress) or proxy (the chain's \
+           HTTP entry calls each function in turn, as the paper drove motion and parking on Knative)",
+    default: Some("tail"),
+    values: Values::OneOf(&["tail", "proxy"]),
+}];
 
 #[derive(Parser)]
 #[command(name = "component knative", about = "A process of the knative backend (started by `spright-bench run`)")]
@@ -85,6 +93,10 @@ impl Dataplane for Knative {
         "local model of Knative's data path (ingress, queue-proxy, activator as processes on loopback), not Knative itself"
     }
 
+    fn options(&self) -> &'static [OptionSpec] {
+        OPTIONS
+    }
+
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
         let chain_file = stage_chain(chain, env)?;
         let mut sup = Supervisor::new(env, self.name())?;
@@ -102,7 +114,8 @@ impl Dataplane for Knative {
                 .fd(activator_l)
                 .fd(activator_admin_l),
         )?;
-        let services = services::services(chain, names::NAMESPACE, names::DOMAIN);
+        let proxy = env.options.get(OPTIONS, "pipeline") == Some("proxy");
+        let services = services::services(chain, names::NAMESPACE, names::DOMAIN, proxy);
         let peer_args = services::peer_args(&services);
         let gateway_host = services[0].host.clone();
         let plane = Plane {

@@ -75,7 +75,7 @@ fn service(chain: &Chain, s: &ServiceSpec, o: &Options, peers: &[String]) -> Val
 
 /// The multi-document `services.yaml`.
 pub fn services_yaml(chain: &Chain, o: &Options) -> String {
-    let specs = services(chain, &o.namespace, &o.domain);
+    let specs = services(chain, &o.namespace, &o.domain, false);
     let peers = peer_args(&specs);
     debug_assert_eq!(specs[0].serving, gateway_serving());
     let mut docs = vec![json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": o.namespace } })];

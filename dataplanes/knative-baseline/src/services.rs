@@ -20,6 +20,8 @@ pub struct ServiceSpec {
     pub short: String,
     pub serving: Serving,
     pub workload: Workload,
+    /// The gateway drives pipeline routes as a proxy (option `pipeline=proxy`).
+    pub proxy_pipelines: bool,
 }
 
 impl ServiceSpec {
@@ -33,6 +35,7 @@ impl ServiceSpec {
     /// through `via`.
     pub fn command(&self, chain_file: &str, via: &str, peer_args: &[String]) -> Vec<String> {
         let mut args = match self.workload {
+            Workload::Gateway if self.proxy_pipelines => vec!["gateway".to_string(), "--proxy-pipelines".to_string()],
             Workload::Gateway => vec!["gateway".to_string()],
             Workload::Function(id) => vec!["function".to_string(), format!("--id={id}")],
         };
@@ -54,9 +57,10 @@ pub fn peer_args(specs: &[ServiceSpec]) -> Vec<String> {
 }
 
 /// The services of a chain: its gateway (always one warm instance with unlimited concurrency:
-/// it is the chain's HTTP entry, not one of the functions the knobs are about) and one per
-/// function with the chain's knobs.
-pub fn services(chain: &Chain, namespace: &str, domain: &str) -> Vec<ServiceSpec> {
+/// it is the chain's HTTP entry, not one of the functions the knobs are about; with
+/// `proxy_pipelines` it calls a pipeline's functions in turn) and one per function with the
+/// chain's knobs.
+pub fn services(chain: &Chain, namespace: &str, domain: &str, proxy_pipelines: bool) -> Vec<ServiceSpec> {
     let gw = names::gateway_service(chain);
     let mut v = vec![ServiceSpec {
         host: names::host(&gw, namespace, domain),
@@ -64,6 +68,7 @@ pub fn services(chain: &Chain, namespace: &str, domain: &str) -> Vec<ServiceSpec
         short: "gateway".into(),
         serving: gateway_serving(),
         workload: Workload::Gateway,
+        proxy_pipelines,
     }];
     for f in &chain.functions {
         let name = names::function_service(chain, f);
@@ -73,6 +78,7 @@ pub fn services(chain: &Chain, namespace: &str, domain: &str) -> Vec<ServiceSpec
             short: format!("{}-{}", f.id, f.name),
             serving: f.serving,
             workload: Workload::Function(f.id),
+            proxy_pipelines: false,
         });
     }
     v
