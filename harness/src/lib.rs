@@ -21,6 +21,7 @@ pub mod registry;
 pub mod reproduce;
 pub mod results;
 pub mod run;
+pub mod sleeps;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -119,6 +119,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let env = envinfo::collect();
     let started = crate::clock::wall_clock();
     let mut host_limits = crate::limits::prepare(loadgen::connections(&chain.load));
+    let sleeps = crate::sleeps::measure(chain);
     tracing::info!("deploying chain {} on {} ...", chain.name, backend.name());
     let deploy_env = DeployEnv {
         exe: opts.exe.clone(),
@@ -244,6 +245,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         host_limits: &host_limits,
         driver_peak_rss_kib: peak_rss_kib(),
         trace: trace.as_ref(),
+        sleeps: &sleeps,
     };
     let summary = results::summarize(&inputs);
     results::write_csvs(&dir, &inputs, &summary)?;

@@ -20,6 +20,7 @@ pub fn manifest(i: &RunInputs, s: &Summary) -> Value {
         "environment": i.env,
         "host_limits": i.host_limits,
         "driver_peak_rss_kib": i.driver_peak_rss_kib,
+        "effective_sleeps": i.sleeps,
         "backend": {
             "name": i.backend,
             "label": i.label,

@@ -19,6 +19,15 @@ pub fn write_summary_md(dir: &RunDir, i: &RunInputs, s: &Summary) -> Result<()> 
         s.duration_s,
         i.chain.load.warmup_s
     );
+    for e in i.sleeps {
+        md += &format!(
+            "Functions' {} ns sleeps last {:.1} us here (median; p99 {:.1} us; {} sleeps measured by the driver with the default timer slack).\n",
+            e.sleep_ns,
+            e.median_ns as f64 / 1e3,
+            e.p99_ns as f64 / 1e3,
+            e.samples
+        );
+    }
     if i.chain.time_factor < 1.0 {
         md += &format!(
             "Time: compressed x{} (durations, burst spacing, trace times, grace period and stable window; `--full` runs the paper's length).\n",

@@ -63,4 +63,6 @@ pub struct RunInputs<'a> {
     pub driver_peak_rss_kib: u64,
     /// The trace a trace-pattern run replayed, as validated.
     pub trace: Option<&'a workloads::trace::TraceStats>,
+    /// What the functions' short sleeps really last here ([`crate::sleeps`]).
+    pub sleeps: &'a [crate::sleeps::EffectiveSleep],
 }
