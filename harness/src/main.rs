@@ -214,6 +214,14 @@ struct RunArgs {
     /// compressed by that factor; this runs it at its full length instead.
     #[arg(long)]
     full: bool,
+    /// Wake every function up at the start and --prewarm-lead seconds before each burst, as the
+    /// paper's Knative client did for parking (backends that never scale to zero: nothing to do).
+    #[arg(long)]
+    prewarm: bool,
+    /// Seconds before each burst for --prewarm, at the paper's time scale (the chain's
+    /// `compress` applies).
+    #[arg(long, default_value_t = 20.0, requires = "prewarm")]
+    prewarm_lead: f64,
     #[command(flatten)]
     load: LoadFlags,
 }
@@ -335,6 +343,9 @@ fn real_main(cmd: Cmd) -> Result<()> {
             if a.sample_ms == 0 {
                 anyhow::bail!("--sample-ms must be > 0");
             }
+            if !(a.prewarm_lead.is_finite() && a.prewarm_lead >= 0.0) {
+                anyhow::bail!("--prewarm-lead {} must be >= 0 seconds", a.prewarm_lead);
+            }
             let out = a
                 .out
                 .unwrap_or_else(|| PathBuf::from(format!("results/runs/{}-{}-{}", stamp(), chain.name, a.backend)));
@@ -348,6 +359,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
                 progress: !a.quiet,
                 command_line,
                 ready_timeout: Duration::from_secs(20),
+                prewarm_lead_s: a.prewarm.then_some(a.prewarm_lead),
             };
             let outcome = harness::run::run(&opts, &harness::stop_flag())?;
             let s = &outcome.summary;

@@ -144,6 +144,7 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
                     progress: false,
                     command_line: o.command_line.clone(),
                     ready_timeout: Duration::from_secs(20),
+                    prewarm_lead_s: None,
                 };
                 let s = run(&opts, stop)?.summary;
                 eprintln!(

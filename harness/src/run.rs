@@ -24,6 +24,9 @@ pub struct RunOptions {
     pub progress: bool,
     pub command_line: Vec<String>,
     pub ready_timeout: Duration,
+    /// Wake every function up at the start and this many seconds (before the chain's time
+    /// compression) before each burst, as the paper's Knative client did; `None`: never.
+    pub prewarm_lead_s: Option<f64>,
 }
 
 pub struct RunOutcome {
@@ -158,6 +161,20 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         None => tracing::info!("{} components ready; endpoint http://{}", components.len(), endpoint.addr),
     }
 
+    // Wake-ups (`--prewarm`): at the start, then `lead` before each burst after the first.
+    let mut wake_at: Vec<f64> = Vec::new();
+    if let Some(lead) = opts.prewarm_lead_s {
+        if deployment.prewarm()? {
+            tracing::info!("prewarm: every function has an instance");
+        }
+        if let workloads::Pattern::Burst { every_s, .. } = chain.load.pattern {
+            let total = chain.load.warmup_s + chain.load.duration_s;
+            let lead = lead * chain.time_factor;
+            wake_at =
+                (1..).map(|k| k as f64 * every_s - lead).take_while(|&t| t < total).filter(|&t| t > 0.0).collect();
+        }
+    }
+    let mut prewarms = vec![0.0];
     let mut spec = load_spec(chain, &endpoint);
     spec.close_idle = host_limits.close_idle;
     host_limits.source_addresses = spec.sources.iter().map(|a| a.to_string()).collect();
@@ -187,6 +204,13 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let t0 = std::time::Instant::now();
     while !handle.is_finished() {
         std::thread::sleep(Duration::from_millis(100));
+        if wake_at.first().is_some_and(|&t| t0.elapsed().as_secs_f64() >= t) {
+            let t = wake_at.remove(0);
+            if let Err(e) = deployment.prewarm() {
+                tracing::warn!("prewarm at {t:.1} s: {e}");
+            }
+            prewarms.push(t);
+        }
         // Processes a scaling backend started since: account them too.
         for c in deployment.components() {
             if !components.iter().any(|k| k.pid == c.pid) {
@@ -246,6 +270,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         driver_peak_rss_kib: peak_rss_kib(),
         trace: trace.as_ref(),
         sleeps: &sleeps,
+        prewarms: opts.prewarm_lead_s.map(|_| prewarms.as_slice()),
     };
     let summary = results::summarize(&inputs);
     results::write_csvs(&dir, &inputs, &summary)?;

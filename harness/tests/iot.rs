@@ -78,3 +78,29 @@ fn motion_on_s_spright_stays_warm_at_no_cost() {
     assert!(s.sut_pss_mib > 0.0, "memory of the warm chain is reported: {}", s.sut_pss_mib);
     std::fs::remove_dir_all(&outcome.dir).unwrap();
 }
+
+/// `--prewarm` (issue 11): bursts 4 s apart with a 2 s grace period find the functions scaled
+/// to zero, unless every function is woken up at the start and 1 s before each burst.
+#[test]
+fn prewarm_keeps_bursts_off_cold_starts() {
+    let _g = serial();
+    let chain =
+        chain_with(&chain("cold-start"), "scale-to-zero-grace-period = \"1s\"", "scale-to-zero-grace-period = \"2s\"");
+    let mut cold = Vec::new();
+    for prewarm in [None, Some(1.0)] {
+        let mut c = chain.clone();
+        let mut bursts = LoadOverrides { pattern: Some("burst".into()), burst_size: Some(2), ..Default::default() };
+        (bursts.burst_every_s, bursts.duration_s, bursts.warmup_s) = (Some(4.0), Some(9.0), Some(0.0));
+        bursts.apply(&mut c.load).unwrap();
+        let mut opts = run_options("knative", c);
+        opts.prewarm_lead_s = prewarm;
+        let outcome = run(&opts, &Arc::new(AtomicBool::new(false))).unwrap();
+        assert_eq!((outcome.summary.ok, outcome.summary.errors), (6, 0));
+        let md = std::fs::read_to_string(outcome.dir.join("summary.md")).unwrap();
+        assert_eq!(md.contains("Prewarm: every function woken up at 0.0, 3.0, 7.0 s"), prewarm.is_some(), "{md}");
+        cold.push(outcome.summary.cold_starts);
+        std::fs::remove_dir_all(&outcome.dir).unwrap();
+    }
+    assert!(cold[0] >= 2, "without prewarm the later bursts are cold: {cold:?}");
+    assert_eq!(cold[1], 0, "with prewarm none is: {cold:?}");
+}

@@ -200,6 +200,11 @@ pub trait Deployment: Send {
     fn cold_starts(&self) -> Vec<ColdStart> {
         Vec::new()
     }
+    /// Wake every function up now, as the paper's Knative client did before its bursts, and
+    /// return once each has an instance ready; `Ok(false)` where nothing ever sleeps.
+    fn prewarm(&self) -> Result<bool, DeployError> {
+        Ok(false)
+    }
     /// Why the driver cannot measure the system's CPU, if it cannot (it runs elsewhere).
     fn cpu_unavailable(&self) -> Option<String> {
         None

@@ -135,6 +135,12 @@ impl ControlPlane {
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Ask for an instance of `service` if it has none (as the activator does when a request
+    /// finds it at zero).
+    pub fn scale_up(&self, service: &str) {
+        let _ = self.tx.send(Msg::ScaleUp(service.to_string()));
+    }
+
     /// Stop scaling, stop every instance, and say how each ended. Only the first call does.
     pub fn shutdown(&mut self) -> Vec<Exit> {
         if let Some(stop) = self.stop_server.take() {

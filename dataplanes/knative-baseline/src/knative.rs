@@ -118,6 +118,12 @@ impl Dataplane for Knative {
         let services = services::services(chain, names::NAMESPACE, names::DOMAIN, proxy);
         let peer_args = services::peer_args(&services);
         let gateway_host = services[0].host.clone();
+        // (service, its queue-proxies' component name prefix) of every function.
+        let functions = services
+            .iter()
+            .filter(|s| matches!(s.workload, services::Workload::Function(_)))
+            .map(|s| (s.name.clone(), format!("qp-{}", s.short)))
+            .collect();
         let plane = Plane {
             env: env.clone(),
             chain_file,
@@ -138,6 +144,7 @@ impl Dataplane for Knative {
             ingress_admin,
             activator_admin,
             admin,
+            functions,
         }))
     }
 
@@ -218,6 +225,7 @@ struct KnativeDeployment {
     ingress_admin: SocketAddr,
     activator_admin: SocketAddr,
     admin: Admin,
+    functions: Vec<(String, String)>,
 }
 
 impl KnativeDeployment {
@@ -259,6 +267,31 @@ impl Deployment for KnativeDeployment {
         }
         out.extend(snap.retired);
         out
+    }
+
+    /// Ask the control plane for an instance of every function (what a wake-up request through
+    /// the activator would cause) and wait, up to 30 s, until each has a ready queue-proxy.
+    fn prewarm(&self) -> Result<bool, DeployError> {
+        for (service, _) in &self.functions {
+            self.control.scale_up(service);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let live = self.control.snapshot().queue_proxies;
+            let cold: Vec<&str> = self
+                .functions
+                .iter()
+                .filter(|(_, qp)| !live.iter().any(|(name, _)| name == qp || name.starts_with(&format!("{qp}."))))
+                .map(|(s, _)| s.as_str())
+                .collect();
+            if cold.is_empty() {
+                return Ok(true);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(DeployError::NotServing(format!("no instance after a prewarm: {}", cold.join(", "))));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The activator reports each held request after its response has gone back, so the last

@@ -21,6 +21,7 @@ pub fn manifest(i: &RunInputs, s: &Summary) -> Value {
         "host_limits": i.host_limits,
         "driver_peak_rss_kib": i.driver_peak_rss_kib,
         "effective_sleeps": i.sleeps,
+        "prewarm_at_s": i.prewarms,
         "backend": {
             "name": i.backend,
             "label": i.label,

@@ -28,6 +28,13 @@ pub fn write_summary_md(dir: &RunDir, i: &RunInputs, s: &Summary) -> Result<()> 
             e.samples
         );
     }
+    if let Some(at) = i.prewarms {
+        let at: Vec<String> = at.iter().map(|t| format!("{t:.1}")).collect();
+        md += &format!(
+            "Prewarm: every function woken up at {} s (at the start and before each burst, as the paper's Knative client did).\n",
+            at.join(", ")
+        );
+    }
     if i.chain.time_factor < 1.0 {
         md += &format!(
             "Time: compressed x{} (durations, burst spacing, trace times, grace period and stable window; `--full` runs the paper's length).\n",

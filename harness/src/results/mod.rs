@@ -65,4 +65,6 @@ pub struct RunInputs<'a> {
     pub trace: Option<&'a workloads::trace::TraceStats>,
     /// What the functions' short sleeps really last here ([`crate::sleeps`]).
     pub sleeps: &'a [crate::sleeps::EffectiveSleep],
+    /// When the run woke every function up (`--prewarm`), seconds after the load started.
+    pub prewarms: Option<&'a [f64]>,
 }

@@ -82,6 +82,7 @@ pub fn run_options_with(backend: &str, chain: workloads::Chain, opts: &[&str]) -
         progress: false,
         command_line: vec!["test".into()],
         ready_timeout: Duration::from_secs(20),
+        prewarm_lead_s: None,
     }
 }
 
