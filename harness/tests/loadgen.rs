@@ -183,13 +183,8 @@ fn users_run_weighted_tasks_in_order_on_their_identity() {
         l2.lock().unwrap().push((Instant::now(), user, line, body.to_string()));
         (200, Duration::ZERO)
     });
-    let chain = workloads::load_chain(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../workloads/chains/online-boutique.toml"
-    )))
-    .unwrap();
     let n = 40;
-    let mut s = harness::run::load_spec(&chain, &dataplane_api::Endpoint { addr, host: None });
+    let mut s = boutique_users(addr);
     s.profile = spec(addr, Pattern::Closed { users: n, think_min_ms: 0, think_max_ms: 2 }, 3.0, 1, 5000).profile;
     s.users.as_mut().unwrap().spawn_rate = 200.0;
     let r = go(&s);
@@ -257,12 +252,7 @@ fn users_run_weighted_tasks_in_order_on_their_identity() {
 #[test]
 fn active_users_rise_at_the_spawn_rate_and_hold() {
     let addr = server(|_, _| (200, Duration::ZERO));
-    let chain = workloads::load_chain(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../workloads/chains/online-boutique.toml"
-    )))
-    .unwrap();
-    let mut s = harness::run::load_spec(&chain, &dataplane_api::Endpoint { addr, host: None });
+    let mut s = boutique_users(addr);
     s.profile = spec(addr, Pattern::Closed { users: 100, think_min_ms: 10, think_max_ms: 50 }, 4.0, 1, 5000).profile;
     s.users.as_mut().unwrap().spawn_rate = 50.0;
     let r = go(&s);
@@ -285,12 +275,7 @@ fn close_idle_users_reconnect_for_each_task() {
         l2.lock().unwrap().push(req.to_ascii_lowercase().contains("connection: close"));
         (200, Duration::ZERO)
     });
-    let chain = workloads::load_chain(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../workloads/chains/online-boutique.toml"
-    )))
-    .unwrap();
-    let mut s = harness::run::load_spec(&chain, &dataplane_api::Endpoint { addr, host: None });
+    let mut s = boutique_users(addr);
     s.profile = spec(addr, Pattern::Closed { users: 20, think_min_ms: 5, think_max_ms: 20 }, 2.0, 1, 5000).profile;
     s.close_idle = true;
     s.sources = loadgen::source_addresses(addr, 30_000);
@@ -302,6 +287,16 @@ fn close_idle_users_reconnect_for_each_task() {
     // Every task ends with exactly one closing request; tasks average 23/19 requests.
     let ratio = log.len() as f64 / closing as f64;
     assert!(closing > 200 && (1.1..1.35).contains(&ratio), "{closing} of {} requests closed", log.len());
+}
+
+/// What `run` sends for Online Boutique (its [load.user] tasks), aimed at `addr`.
+fn boutique_users(addr: SocketAddr) -> LoadSpec {
+    let chain = workloads::load_chain(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../workloads/chains/online-boutique.toml"
+    )))
+    .unwrap();
+    harness::run::load_spec(&chain, &dataplane_api::Endpoint { addr, host: None })
 }
 
 fn trace_file(tag: &str, text: &str) -> std::path::PathBuf {

@@ -342,15 +342,22 @@ tree = { fn = "a", calls = [ { repeat = "item", calls = [ { fn = "b", method = "
     rejects(&twice, "routes[1].http", "selects another route");
 }
 
+fn online_boutique_spec() -> String {
+    std::fs::read_to_string(chains_dir().join("online-boutique.toml")).unwrap()
+}
+
+/// Online Boutique's spec with `from` replaced by `to` is rejected on `field`, saying `needle`.
+fn bad(from: &str, to: &str, field: &str, needle: &str) {
+    let ob = online_boutique_spec();
+    assert!(ob.contains(from), "{from}");
+    let err = parse_chain(&ob.replacen(from, to, 1), Path::new(FILE)).expect_err("should be rejected");
+    assert_eq!(err.field(), Some(field), "{err}");
+    assert!(err.to_string().contains(needle), "{err}");
+}
+
 #[test]
 fn boutique_data_and_methods_are_checked() {
-    let ob = std::fs::read_to_string(chains_dir().join("online-boutique.toml")).unwrap();
-    let bad = |from: &str, to: &str, field: &str, needle: &str| {
-        assert!(ob.contains(from), "{from}");
-        let err = parse_chain(&ob.replacen(from, to, 1), Path::new(FILE)).expect_err("should be rejected");
-        assert_eq!(err.field(), Some(field), "{err}");
-        assert!(err.to_string().contains(needle), "{err}");
-    };
+    let ob = online_boutique_spec();
     bad("method = \"ListProducts\"", "method = \"List\"", "routes[0] \"home\".tree.calls[1].method", "ListProducts");
     bad("price_usd = \"19.99\"", "price_usd = \"19.999.1\"", "data.products[0].price_usd", "decimal");
     bad("JPY = \"126.40\"", "JPY = \"-1\"", "data.currencies.JPY", "positive decimal");
@@ -370,13 +377,7 @@ fn boutique_data_and_methods_are_checked() {
 
 #[test]
 fn user_tasks_are_checked() {
-    let ob = std::fs::read_to_string(chains_dir().join("online-boutique.toml")).unwrap();
-    let bad = |from: &str, to: &str, field: &str, needle: &str| {
-        assert!(ob.contains(from), "{from}");
-        let err = parse_chain(&ob.replacen(from, to, 1), Path::new(FILE)).expect_err("should be rejected");
-        assert_eq!(err.field(), Some(field), "{err}");
-        assert!(err.to_string().contains(needle), "{err}");
-    };
+    let ob = online_boutique_spec();
     bad("start = \"index\"", "start = \"nope\"", "load.user.start", "no task named");
     bad("{ route = \"home\" }", "{ route = \"homepage\" }", "load.user.tasks[0].requests[0].route", "unknown route");
     bad("param = \"{product}\" }", "}", "load.user.tasks[2].requests[0].param", "give `param`");

@@ -5,8 +5,8 @@
 //! `cart`, `checkout`. The user's currency is kept here per user (Online Boutique keeps it in a
 //! browser cookie), starting as USD.
 
-use super::data::{code, Catalog};
-use super::services::{order_total, product_field};
+use super::data::{code, prod_id, Catalog};
+use super::services::order_total;
 use super::{form, new_shop, reject, with_shop, Json, Shop};
 use crate::handler::{Body, BodyFull, Call, Handler};
 use crate::state::{padded_str, set_padded, State};
@@ -45,13 +45,13 @@ impl Frontend {
                     reject(state, shop, 400, &format!("unsupported currency_code {given:?}"))
                 }
             },
-            "product" => shop.product_id = product_field(state.param()),
+            "product" => shop.product_id = prod_id(state.param()),
             "add-to-cart" => {
                 let q = form::get(form, "quantity").and_then(|q| q.parse::<u32>().ok());
                 match (form::get(form, "product_id"), q) {
                     (None, _) => reject(state, shop, 400, "missing product_id"),
                     (_, Some(q)) if (1..=MAX_ADD_QUANTITY).contains(&q) => {
-                        shop.product_id = product_field(form::get(form, "product_id").unwrap_or(""));
+                        shop.product_id = prod_id(form::get(form, "product_id").unwrap_or(""));
                         shop.quantity = q;
                     }
                     _ => {

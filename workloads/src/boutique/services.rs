@@ -1,7 +1,7 @@
 //! The services the frontend calls. Each RPC's docs name the [`Shop`] fields it reads and
 //! writes; the caller fills the former in its `before_call`.
 
-use super::data::{prod_id, Catalog};
+use super::data::Catalog;
 use super::model::*;
 use super::{money_text, reject, with_shop, Service, Shop};
 use crate::handler::{Body, BodyFull, Call, Handler};
@@ -342,11 +342,6 @@ fn fill_result(state: &State, shop: &mut Shop) {
         shop.result.items[i] = OrderItem { item: shop.items[i], cost: shop.prices[i] };
     }
     shop.result.n_items = n as u32;
-}
-
-/// For the frontend: a product id from the client, as its field.
-pub(crate) fn product_field(id: &str) -> [u8; 12] {
-    prod_id(id)
 }
 
 #[cfg(test)]
