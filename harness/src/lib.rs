@@ -6,12 +6,14 @@
 //!   send time for open loop.
 //! - [`cpu`]: per-process CPU from procfs, by role; the load generator separately.
 //! - [`reproduce`]: the experiment set behind `make reproduce`.
+//! - [`coldstart`]: one function started on demand in a running chain, phase by phase.
 //! - [`registry`]: the backends; [`envinfo`]: what the machine has.
 //!
 //! Errors: this crate is the application layer, so it uses `anyhow` with context; the libraries
 //! under it (`workloads`, `dataplane-api`) return typed errors that carry what a user needs.
 
 pub mod clock;
+pub mod coldstart;
 pub mod cpu;
 pub mod envinfo;
 pub mod figures;

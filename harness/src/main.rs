@@ -34,6 +34,9 @@ enum Cmd {
         /// A directory written by `spright-bench reproduce` or `spright-bench run`.
         dir: PathBuf,
     },
+    /// Start one function of a running chain on demand, round after round, and time each phase
+    /// (S-SPRIGHT; writes cold_starts.csv in the Knative model's phases, rounds.csv, summary.md).
+    ColdStart(ColdStartArgs),
     /// Drive any HTTP server with the load generator (no deployment); prints a summary.
     Load(LoadArgs),
     /// Report what this machine has: kernel, BPF/SOCKMAP, hugepages, DPDK, clang.
@@ -262,6 +265,31 @@ struct ReproduceArgs {
 }
 
 #[derive(Args)]
+struct ColdStartArgs {
+    /// Dataplane backend: one that can park a function and start it on demand (s-spright).
+    #[arg(long, default_value = "s-spright")]
+    backend: String,
+    /// Chain spec file (TOML), e.g. workloads/chains/cold-start.toml.
+    #[arg(long)]
+    chain: PathBuf,
+    /// The function to start on demand (its name in the chain).
+    #[arg(long)]
+    function: String,
+    /// The route requests take (default: the first route that visits the function).
+    #[arg(long)]
+    route: Option<String>,
+    /// Cold starts to measure, each followed by one warm request.
+    #[arg(long, default_value_t = 20)]
+    rounds: u32,
+    /// A backend option, KEY=VALUE (repeat for several).
+    #[arg(long = "backend-opt", value_name = "KEY=VALUE")]
+    backend_opt: Vec<String>,
+    /// Results directory to create. Default: results/runs/<time>-cold-start-<chain>-<backend>.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct LoadArgs {
     /// Target, http://HOST:PORT/PATH (loopback or this machine's own test hosts only).
     #[arg(long)]
@@ -403,6 +431,28 @@ fn real_main(cmd: Cmd) -> Result<()> {
             let dir = harness::reproduce::reproduce(&o, &harness::stop_flag())?;
             println!("results: {}", dir.display());
             println!("summary: {}", dir.join("summary.md").display());
+        }
+        Cmd::ColdStart(a) => {
+            let backend_options = harness::registry::options(harness::registry::get(&a.backend)?, &a.backend_opt)?;
+            let chain = workloads::load_chain(&a.chain)?;
+            let out = a.out.unwrap_or_else(|| {
+                PathBuf::from(format!("results/runs/{}-cold-start-{}-{}", stamp(), chain.name, a.backend))
+            });
+            let o = harness::coldstart::ColdStartOptions {
+                backend: a.backend,
+                backend_options,
+                chain,
+                function: a.function,
+                route: a.route,
+                rounds: a.rounds,
+                out,
+                exe,
+                command_line,
+                ready_timeout: Duration::from_secs(20),
+            };
+            let outcome = harness::coldstart::measure(&o, &harness::stop_flag())?;
+            println!("results: {}", outcome.dir.display());
+            println!("summary: {}", outcome.dir.join("summary.md").display());
         }
         Cmd::Load(a) => load_url(a)?,
         Cmd::Summarize { dir } => {

@@ -101,6 +101,36 @@ pub struct ColdStart {
     pub total_us: f64,
 }
 
+/// The timestamps ([`now_ns`]) of one scale from zero.
+#[derive(Debug, Clone, Copy)]
+pub struct Activation {
+    pub spawn: u64,
+    /// The function process said it serves.
+    pub process_ready: u64,
+    /// It passed its readiness check (Knative: its queue-proxy started and probed it; a backend
+    /// without a probe: the same as `process_ready`).
+    pub proxy_ready: u64,
+}
+
+/// The phases of a request that arrived at `arrived`, waited for activation `a`, could be
+/// routed at `routable` and was answered at `done`. A phase that ended before the request
+/// arrived (it came while the instance was already starting) counts as zero.
+pub fn cold_start(service: &str, a: &Activation, arrived: u64, routable: u64, done: u64) -> ColdStart {
+    let at = |t: u64| t.max(arrived);
+    let (b1, b2, b3, b4) = (at(a.spawn), at(a.process_ready), at(a.proxy_ready), at(routable));
+    let us = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1e3;
+    ColdStart {
+        service: service.to_string(),
+        arrived_ns: arrived,
+        scheduling_us: us(arrived, b1),
+        process_start_us: us(b1, b2),
+        readiness_us: us(b2, b3),
+        routing_us: us(b3, b4),
+        forwarding_us: us(b4, done),
+        total_us: us(arrived, done),
+    }
+}
+
 /// Everything a backend needs from the driver to start processes.
 #[derive(Debug, Clone)]
 pub struct DeployEnv {
@@ -205,6 +235,20 @@ pub trait Deployment: Send {
     fn prewarm(&self) -> Result<bool, DeployError> {
         Ok(false)
     }
+    /// Stop `function`'s process but keep its place in the chain, so that a request for it
+    /// waits instead of failing (S-SPRIGHT: a fresh socket for it in the socket map, where
+    /// descriptors queue). Returns how long making that place took. Backends that cannot say
+    /// why ([`DeployError::Unsupported`]).
+    fn park(&mut self, function: &str) -> Result<Duration, DeployError> {
+        let _ = function;
+        Err(DeployError::Unsupported("this backend cannot park a function (start it on demand)".into()))
+    }
+    /// Wait, at most `timeout`, until a request waits for the parked `function`, then start its
+    /// process and return once it serves: the timestamps of that cold start.
+    fn start_parked(&mut self, function: &str, timeout: Duration) -> Result<Activation, DeployError> {
+        let _ = (function, timeout);
+        Err(DeployError::Unsupported("this backend cannot park a function (start it on demand)".into()))
+    }
     /// Why the driver cannot measure the system's CPU, if it cannot (it runs elsewhere).
     fn cpu_unavailable(&self) -> Option<String> {
         None
@@ -251,4 +295,23 @@ pub fn stage_chain(chain: &Chain, env: &DeployEnv) -> Result<PathBuf, DeployErro
         .and_then(|_| std::fs::write(&path, &chain.spec_text))
         .map_err(|source| DeployError::Io { what: format!("write {}", path.display()), source })?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cold_start_phases_from_timestamps() {
+        let a = Activation { spawn: 1_000_000, process_ready: 5_000_000, proxy_ready: 9_000_000 };
+        let c = cold_start("svc", &a, 700_000, 9_500_000, 20_000_000);
+        assert_eq!(
+            (c.scheduling_us, c.process_start_us, c.readiness_us, c.routing_us, c.forwarding_us, c.total_us),
+            (300.0, 4000.0, 4000.0, 500.0, 10_500.0, 19_300.0)
+        );
+        // Arrived while the process was starting: no scheduling, part of process start.
+        let c = cold_start("svc", &a, 3_000_000, 9_500_000, 20_000_000);
+        assert_eq!((c.scheduling_us, c.process_start_us, c.readiness_us), (0.0, 2000.0, 4000.0));
+        assert_eq!(c.total_us, 17_000.0);
+    }
 }

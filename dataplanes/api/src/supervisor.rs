@@ -185,6 +185,25 @@ impl Supervisor {
         self.running.iter().map(|r| r.component.clone()).collect()
     }
 
+    /// Kill (SIGTERM, then SIGKILL after a grace period) and reap the component `name`, the others
+    /// running on. `None` if there is none of that name.
+    pub fn stop_one(&mut self, name: &str) -> Option<Exit> {
+        let i = self.running.iter().position(|r| r.component.name == name)?;
+        let mut r = self.running.remove(i);
+        if let Ok(Some(status)) = r.child.try_wait() {
+            kill_group(r.component.pid, libc::SIGKILL);
+            return Some(Exit { component: r.component, status: Some(describe(status)), died_during_run: true });
+        }
+        kill_group(r.component.pid, libc::SIGTERM);
+        let deadline = Instant::now() + GRACE;
+        while matches!(r.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        kill_group(r.component.pid, libc::SIGKILL);
+        let _ = r.child.wait();
+        Some(Exit { component: r.component, status: None, died_during_run: false })
+    }
+
     /// Kill (SIGTERM, then SIGKILL after a grace period) and reap every process, newest first.
     pub fn shutdown(mut self) -> Vec<Exit> {
         self.stop()

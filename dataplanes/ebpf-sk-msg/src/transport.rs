@@ -25,7 +25,7 @@ impl Backend for SkMsg {
 
     fn setup(&self, _chain: &Chain, chain_id: u16, _env: &DeployEnv) -> Result<SkMsgHost, DeployError> {
         let node = EbpfNode::shared().map_err(DeployError::host("load the SK_MSG program"))?;
-        Ok(SkMsgHost { node, chain_id, keys: Vec::new(), peers: Vec::new() })
+        Ok(SkMsgHost { node, chain_id, entries: Vec::new() })
     }
 
     type Args = NoArgs;
@@ -43,10 +43,16 @@ impl Backend for SkMsg {
 pub struct SkMsgHost {
     node: Arc<Mutex<EbpfNode>>,
     chain_id: u16,
-    /// (component name, key, local port) of every registered socket.
-    keys: Vec<(String, u32, u16)>,
-    /// The other end of every socket, held so the connections stay up.
-    peers: Vec<TcpStream>,
+    entries: Vec<Entry>,
+}
+
+/// One registered socket.
+struct Entry {
+    name: String,
+    key: u32,
+    port: u16,
+    /// The other end of the connection, held so that it stays up.
+    _peer: TcpStream,
 }
 
 impl SkMsgHost {
@@ -57,7 +63,8 @@ impl SkMsgHost {
 
 impl Host for SkMsgHost {
     /// A connected loopback TCP pair: one end goes into the socket map and to the component, the
-    /// other stays here.
+    /// other stays here. Called again for a component (a parked function), the new socket
+    /// replaces the old one under its key.
     fn component(&mut self, who: Who, name: &str) -> Result<(Vec<OwnedFd>, Vec<String>), DeployError> {
         let l = TcpListener::bind("127.0.0.1:0").map_err(DeployError::io("bind"))?;
         let a = TcpStream::connect(l.local_addr().map_err(DeployError::io("address"))?)
@@ -65,10 +72,19 @@ impl Host for SkMsgHost {
         let (b, _) = l.accept().map_err(DeployError::io("accept"))?;
         let k = key(self.chain_id, who.func());
         let port = a.local_addr().map_err(DeployError::io("address"))?.port();
+        if let Some(i) = self.entries.iter().position(|e| e.key == k) {
+            let old = self.entries.remove(i);
+            self.node().unregister(old.key, old.port);
+        }
         self.node().register(k, &a).map_err(DeployError::host(format!("register {name} in the socket map")))?;
-        self.keys.push((name.to_string(), k, port));
-        self.peers.push(b);
+        self.entries.push(Entry { name: name.to_string(), key: k, port, _peer: b });
         Ok((vec![a.into()], Vec::new()))
+    }
+
+    /// A descriptor waiting for a process is in its socket's receive queue: the socket polls
+    /// readable.
+    fn mailbox(&self) -> Option<usize> {
+        Some(0)
     }
 
     fn counters(&self) -> Vec<Counter> {
@@ -77,10 +93,10 @@ impl Host for SkMsgHost {
             |component: &str, name: &str, value| Counter { component: component.into(), name: name.into(), value };
         // The chain's security-domain id: the upper half of its socket-map keys.
         let mut out = vec![counter("node", "chain_id", self.chain_id as u64)];
-        for (name, key, _) in &self.keys {
-            if let Some((msgs, bytes)) = node.delivered(*key) {
-                out.push(counter(name, "ebpf_messages", msgs));
-                out.push(counter(name, "ebpf_bytes", bytes));
+        for e in &self.entries {
+            if let Some((msgs, bytes)) = node.delivered(e.key) {
+                out.push(counter(&e.name, "ebpf_messages", msgs));
+                out.push(counter(&e.name, "ebpf_bytes", bytes));
             }
         }
         for reason in DropReason::ALL {
@@ -92,10 +108,10 @@ impl Host for SkMsgHost {
 
 impl Drop for SkMsgHost {
     fn drop(&mut self) {
-        let keys = std::mem::take(&mut self.keys);
+        let entries = std::mem::take(&mut self.entries);
         let mut node = self.node();
-        for (_, key, port) in keys {
-            node.unregister(key, port);
+        for e in entries {
+            node.unregister(e.key, e.port);
         }
     }
 }

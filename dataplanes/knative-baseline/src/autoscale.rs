@@ -2,7 +2,6 @@
 //! activator sits in its path, and how a cold start splits into phases. The control loop
 //! ([`crate::control`]) applies them; the tests here pin them to hand-computed values.
 
-use dataplane_api::ColdStart;
 use std::time::Duration;
 use workloads::Serving;
 
@@ -45,35 +44,6 @@ pub fn via_activator(s: &Serving, instances: usize, observed: f64) -> bool {
             let cap = if s.container_concurrency > 0 { s.container_concurrency as f64 } else { UNLIMITED_TARGET };
             instances as f64 * cap - observed - (tbc as f64) < 0.0
         }
-    }
-}
-
-/// The timestamps ([`dataplane_api::now_ns`]) of one scale from zero.
-#[derive(Debug, Clone, Copy)]
-pub struct Activation {
-    pub spawn: u64,
-    /// The function process said it serves.
-    pub process_ready: u64,
-    /// Its queue-proxy started and probed it.
-    pub proxy_ready: u64,
-}
-
-/// The phases of a request that arrived at `arrived`, waited for activation `a`, could be
-/// routed at `routable` and was answered at `done`. A phase that ended before the request
-/// arrived (it came while the instance was already starting) counts as zero.
-pub fn cold_start(service: &str, a: &Activation, arrived: u64, routable: u64, done: u64) -> ColdStart {
-    let at = |t: u64| t.max(arrived);
-    let (b1, b2, b3, b4) = (at(a.spawn), at(a.process_ready), at(a.proxy_ready), at(routable));
-    let us = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1e3;
-    ColdStart {
-        service: service.to_string(),
-        arrived_ns: arrived,
-        scheduling_us: us(arrived, b1),
-        process_start_us: us(b1, b2),
-        readiness_us: us(b2, b3),
-        routing_us: us(b3, b4),
-        forwarding_us: us(b4, done),
-        total_us: us(arrived, done),
     }
 }
 
@@ -122,19 +92,5 @@ mod tests {
         assert!(via_activator(&knobs(32, 1, 1, 10), 1, 25.0));
         assert!(!via_activator(&knobs(32, 1, 1, 10), 1, 22.0), "10 spare");
         assert!(!via_activator(&knobs(0, 1, 1, 10), 1, 90.0), "unlimited counts as 100");
-    }
-
-    #[test]
-    fn cold_start_phases_from_timestamps() {
-        let a = Activation { spawn: 1_000_000, process_ready: 5_000_000, proxy_ready: 9_000_000 };
-        let c = cold_start("svc", &a, 700_000, 9_500_000, 20_000_000);
-        assert_eq!(
-            (c.scheduling_us, c.process_start_us, c.readiness_us, c.routing_us, c.forwarding_us, c.total_us),
-            (300.0, 4000.0, 4000.0, 500.0, 10_500.0, 19_300.0)
-        );
-        // Arrived while the process was starting: no scheduling, part of process start.
-        let c = cold_start("svc", &a, 3_000_000, 9_500_000, 20_000_000);
-        assert_eq!((c.scheduling_us, c.process_start_us, c.readiness_us), (0.0, 2000.0, 4000.0));
-        assert_eq!(c.total_us, 17_000.0);
     }
 }

@@ -13,10 +13,11 @@
 //! The deployment reads what it needs through [`ControlPlane::snapshot`].
 
 use crate::admin::{metric, Admin};
-use crate::autoscale::{self, Activation};
+use crate::autoscale;
 use crate::proxy::{self, Body};
 use crate::services::{ServiceSpec, Workload};
 use dataplane_api::supervisor::loopback_listener;
+use dataplane_api::Activation;
 use dataplane_api::{component, Supervisor};
 use dataplane_api::{now_ns, ColdStart, Component, ComponentSpec, Counter, DeployEnv, DeployError, Exit, Role};
 use http_body_util::BodyExt;
@@ -369,7 +370,7 @@ impl State {
             tracing::warn!("{svc}: cold-start report without a matching activation");
             return;
         };
-        let c = autoscale::cold_start(svc, a, arrived, routable, done);
+        let c = dataplane_api::cold_start(svc, a, arrived, routable, done);
         self.shared.lock().unwrap_or_else(|e| e.into_inner()).cold_starts.push(c);
     }
 

@@ -7,12 +7,13 @@
 use crate::{Backend, BoxError, Host, Who};
 use dataplane_api::supervisor::loopback_listener;
 use dataplane_api::{
-    stage_chain, Component, ComponentSpec, Counter, Dataplane, DeployEnv, DeployError, Deployment, Endpoint, Exit,
-    OptionSpec, Role, Supervisor,
+    now_ns, stage_chain, Activation, Component, ComponentSpec, Counter, Dataplane, DeployEnv, DeployError, Deployment,
+    Endpoint, Exit, OptionSpec, Role, Supervisor,
 };
 use shm::Pool;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
 use workloads::Chain;
 
 /// A SPRIGHT backend as the driver sees it.
@@ -70,42 +71,83 @@ fn deploy<B: Backend>(b: &B, chain: &Chain, env: &DeployEnv) -> Result<SprightDe
         host: Some(host),
         pool,
         endpoint: Endpoint { addr, host: None },
+        common: vec![
+            format!("--chain={}", spec.display()),
+            format!("--pool={pool_arg}"),
+            format!("--chain-id={chain_id}"),
+        ],
+        functions: chain.functions.iter().map(|f| (f.id, f.name.clone())).collect(),
+        parked: Vec::new(),
     };
-    let common =
-        [format!("--chain={}", spec.display()), format!("--pool={pool_arg}"), format!("--chain-id={chain_id}")];
     // The gateway first: a transport may create there what functions attach to (DPDK's rings).
-    dep.start(Who::Gateway, "gateway", Some(listener.into()), &common)?;
+    let place = dep.place(Who::Gateway, "gateway")?;
+    dep.start(Who::Gateway, "gateway", Some(listener.into()), place)?;
     for f in &chain.functions {
-        dep.start(Who::Function(f.id), &format!("fn-{}-{}", f.id, f.name), None, &common)?;
+        let name = component_name(f.id, &f.name);
+        let place = dep.place(Who::Function(f.id), &name)?;
+        dep.start(Who::Function(f.id), &name, None, place)?;
     }
     Ok(dep)
+}
+
+fn component_name(id: workloads::FnId, name: &str) -> String {
+    format!("fn-{id}-{name}")
+}
+
+/// A function's place in the transport: the descriptors and arguments its process gets.
+type Place = (Vec<OwnedFd>, Vec<String>);
+
+/// A function whose process is stopped while its place in the transport waits for it.
+struct Parked {
+    who: Who,
+    name: String,
+    place: Place,
 }
 
 /// Fields in teardown order; [`SprightDeployment::stop`] and `Drop` follow it explicitly.
 struct SprightDeployment<H: Host> {
     supervisor: Supervisor,
+    parked: Vec<Parked>,
     host: Option<H>,
     pool: Option<Pool>,
     endpoint: Endpoint,
+    /// Arguments every component gets.
+    common: Vec<String>,
+    /// (id, name) of the chain's functions.
+    functions: Vec<(workloads::FnId, String)>,
 }
 
 impl<H: Host> SprightDeployment<H> {
-    fn start(&mut self, who: Who, name: &str, listener: Option<OwnedFd>, common: &[String]) -> Result<(), DeployError> {
+    /// Make `who`'s place in the transport (before its process starts).
+    fn place(&mut self, who: Who, name: &str) -> Result<Place, DeployError> {
+        self.host.as_mut().expect("deployed").component(who, name)
+    }
+
+    fn start(&mut self, who: Who, name: &str, listener: Option<OwnedFd>, place: Place) -> Result<(), DeployError> {
         let (role, part) = match who {
             Who::Gateway => (Role::Gateway, vec!["gateway".to_string()]),
             Who::Function(id) => (Role::Function, vec!["function".to_string(), format!("--id={id}")]),
         };
-        let (fds, args) = self.host.as_mut().expect("deployed").component(who, name)?;
-        let mut spec = ComponentSpec::new(name, role).args(part).args(common.iter().cloned()).args(args);
+        let (fds, args) = place;
+        let mut spec = ComponentSpec::new(name, role).args(part).args(self.common.iter().cloned()).args(args);
         spec.fds.extend(listener);
         spec.fds.extend(fds);
         self.supervisor.start(spec)?;
         Ok(())
     }
 
+    fn function(&self, function: &str) -> Result<(Who, String), DeployError> {
+        let (id, name) = self.functions.iter().find(|(_, n)| n == function).ok_or_else(|| {
+            let names: Vec<&str> = self.functions.iter().map(|(_, n)| n.as_str()).collect();
+            DeployError::Unsupported(format!("the chain has no function {function:?} (it has {})", names.join(", ")))
+        })?;
+        Ok((Who::Function(*id), component_name(*id, name)))
+    }
+
     /// Reap the processes, then undo the host state, then unlink the pool.
     fn stop(&mut self) -> Vec<Exit> {
         let exits = self.supervisor.stop();
+        self.parked.clear();
         self.host = None;
         self.pool = None;
         exits
@@ -142,6 +184,53 @@ impl<H: Host> Deployment for SprightDeployment<H> {
 
     fn placement(&self) -> String {
         self.host.as_ref().and_then(H::placement).unwrap_or_else(|| dataplane_api::UNPINNED.into())
+    }
+
+    fn park(&mut self, function: &str) -> Result<Duration, DeployError> {
+        let (who, name) = self.function(function)?;
+        if self.host.as_ref().and_then(H::mailbox).is_none() {
+            return Err(DeployError::Unsupported(
+                "this transport cannot tell when a request waits for a stopped function".into(),
+            ));
+        }
+        if self.parked.iter().any(|p| p.name == name) {
+            return Err(DeployError::Unsupported(format!("{function} is parked already")));
+        }
+        self.supervisor
+            .stop_one(&name)
+            .ok_or_else(|| DeployError::Unsupported(format!("{function} has no running process")))?;
+        let t = Instant::now();
+        let place = self.place(who, &name)?;
+        let took = t.elapsed();
+        self.parked.push(Parked { who, name, place });
+        Ok(took)
+    }
+
+    fn start_parked(&mut self, function: &str, timeout: Duration) -> Result<Activation, DeployError> {
+        let (_, name) = self.function(function)?;
+        let i = self
+            .parked
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| DeployError::Unsupported(format!("{function} is not parked")))?;
+        let mailbox = self.host.as_ref().and_then(H::mailbox).expect("checked by park");
+        let fd = self.parked[i].place.0[mailbox].as_raw_fd();
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n <= 0 {
+            let e = match n {
+                0 => std::io::Error::new(std::io::ErrorKind::TimedOut, format!("none within {timeout:?}")),
+                _ => std::io::Error::last_os_error(),
+            };
+            return Err(DeployError::io(format!("wait for a request for parked {function}"))(e));
+        }
+        let p = self.parked.remove(i);
+        let spawn = now_ns();
+        self.start(p.who, &p.name, None, p.place)?;
+        let ready = now_ns();
+        Ok(Activation { spawn, process_ready: ready, proxy_ready: ready })
     }
 
     fn teardown(mut self: Box<Self>) -> Vec<Exit> {

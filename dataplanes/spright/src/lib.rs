@@ -144,6 +144,13 @@ pub trait Host: Send + 'static {
     fn counters(&self) -> Vec<Counter> {
         Vec::new()
     }
+    /// Which of the descriptors [`Host::component`] gives a function becomes readable while a
+    /// descriptor waits for it, so that a parked function can be started on demand
+    /// ([`dataplane_api::Deployment::park`]); `None` where the transport cannot tell. Calling
+    /// [`Host::component`] again for a function replaces its place in the transport.
+    fn mailbox(&self) -> Option<usize> {
+        None
+    }
     /// Where the transport runs its processes, when it decides (recorded in every run).
     fn placement(&self) -> Option<String> {
         None

@@ -84,10 +84,15 @@ pub fn request(
     headers: &[(String, String)],
     body: &[u8],
 ) -> std::io::Result<(u16, Vec<u8>)> {
-    use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
-    s.write_all(&build_request(method, path, host, headers, body))?;
+    request_on(&mut s, &build_request(method, path, host, headers, body))
+}
+
+/// Send the request bytes `req` on a connected stream and read one response: status and body.
+pub fn request_on(s: &mut std::net::TcpStream, req: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    s.write_all(req)?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16384];
     loop {

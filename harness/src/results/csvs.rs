@@ -4,6 +4,7 @@
 use super::summary::{write_summaries, Percentiles, Summary};
 use super::{RunDir, RunInputs};
 use anyhow::{Context, Result};
+use dataplane_api::ColdStart;
 use hdrhistogram::Histogram;
 use std::path::Path;
 
@@ -126,23 +127,30 @@ pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary) -> Result<()> 
     w.flush()?;
 
     if !i.cold_starts.is_empty() {
-        let mut w = writer(&dir.path("cold_starts.csv"))?;
-        w.write_record(COLD_START_COLUMNS)?;
-        for c in i.cold_starts {
-            let us = |x: f64| format!("{x:.1}");
-            w.write_record([
-                format!("{:.3}", c.arrived_ns.saturating_sub(i.load.start_ns) as f64 / 1e9),
-                c.service.clone(),
-                us(c.scheduling_us),
-                us(c.process_start_us),
-                us(c.readiness_us),
-                us(c.routing_us),
-                us(c.forwarding_us),
-                us(c.total_us),
-            ])?;
-        }
-        w.flush()?;
+        write_cold_starts(&dir.path("cold_starts.csv"), i.cold_starts, i.load.start_ns)?;
     }
 
     write_summaries(&dir.path("summary.csv"), std::slice::from_ref(summary))
+}
+
+/// `cold_starts.csv`: one row per request that waited for a function to start, its arrival in
+/// seconds after `start_ns` and its phases in microseconds.
+pub fn write_cold_starts(path: &Path, rows: &[ColdStart], start_ns: u64) -> Result<()> {
+    let mut w = writer(path)?;
+    w.write_record(COLD_START_COLUMNS)?;
+    for c in rows {
+        let us = |x: f64| format!("{x:.1}");
+        w.write_record([
+            format!("{:.3}", c.arrived_ns.saturating_sub(start_ns) as f64 / 1e9),
+            c.service.clone(),
+            us(c.scheduling_us),
+            us(c.process_start_us),
+            us(c.readiness_us),
+            us(c.routing_us),
+            us(c.forwarding_us),
+            us(c.total_us),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
 }
