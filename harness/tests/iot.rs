@@ -63,6 +63,17 @@ fn motion_after_idle_gaps_is_cold_on_the_knative_model() {
     assert!(s.cold_starts >= 2, "events after each idle gap wait for an instance: {}", s.cold_starts);
     let rows = harness::figures::read_csv(&outcome.dir.join("cold_starts.csv")).unwrap();
     assert!(rows.iter().all(|r| r["process_start_us"].parse::<f64>().unwrap() > 0.0), "phases recorded: {rows:?}");
+    // Every request is in requests.csv; those right after an idle gap (at 3 s and 6 s) waited.
+    let reqs = harness::figures::read_csv(&outcome.dir.join("requests.csv")).unwrap();
+    assert_eq!(reqs.len(), 5);
+    let cold_at = |t: f64| {
+        let r = reqs.iter().find(|r| (r["sent_s"].parse::<f64>().unwrap() - t).abs() < 0.01);
+        r.unwrap_or_else(|| panic!("no request sent at {t} s: {reqs:?}"))["cold"] == "1"
+    };
+    assert!(cold_at(3.0) && cold_at(6.0), "{reqs:?}");
+    let marked = reqs.iter().filter(|r| r["cold"] == "1").count() as u64;
+    assert_eq!(s.cold_requests, marked);
+    assert!(s.p50_cold_us > 1000.0, "a cold request waits for processes to start: {} us", s.p50_cold_us);
     std::fs::remove_dir_all(&outcome.dir).unwrap();
 }
 
@@ -76,6 +87,14 @@ fn motion_on_s_spright_stays_warm_at_no_cost() {
     // gateway) used under 1.5% of one core.
     assert!(s.sut_cpu_s < 0.1, "idle CPU of a warm S-SPRIGHT chain: {} CPU-s in 7 s", s.sut_cpu_s);
     assert!(s.sut_pss_mib > 0.0, "memory of the warm chain is reported: {}", s.sut_pss_mib);
+    // Per function: its idle CPU and memory; no request waited.
+    assert!(s.fn_cpu_pct < 1.0 && s.fn_pss_mib > 0.0, "one warm function: {}% CPU, {} MiB", s.fn_cpu_pct, s.fn_pss_mib);
+    assert!(s.fn_pss_mib < s.sut_pss_mib, "{} of {}", s.fn_pss_mib, s.sut_pss_mib);
+    let reqs = harness::figures::read_csv(&outcome.dir.join("requests.csv")).unwrap();
+    assert_eq!((reqs.len(), s.cold_requests), (5, 0));
+    assert!(reqs.iter().all(|r| r["cold"] == "0" && r["ok"] == "1"), "{reqs:?}");
+    assert_eq!(s.p50_warm_us, s.p50_us, "every request is warm");
+    assert!(s.p50_cold_us.is_nan());
     std::fs::remove_dir_all(&outcome.dir).unwrap();
 }
 

@@ -30,6 +30,21 @@ pub struct Second {
     pub latency: Histogram<u64>,
 }
 
+/// One measured request, for the per-request log ([`Recorder::log`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Logged {
+    /// Its intended send time (open loop) or actual send time (closed loop), monotonic ns.
+    pub origin_ns: u64,
+    pub done_ns: u64,
+    /// Index into [`Recorder::routes`].
+    pub route: u16,
+    pub ok: bool,
+}
+
+/// Most requests the per-request log keeps (24 bytes each: 48 MiB); later ones are counted in
+/// the histograms only and the log says it was cut.
+pub const LOG_CAP: usize = 2_000_000;
+
 #[derive(Clone)]
 pub struct Recorder {
     /// Start of the measurement window (end of warm-up), ns on the monotonic clock.
@@ -50,6 +65,11 @@ pub struct Recorder {
     /// closed-loop tool like wrk needs when the open-loop schedule is beyond reach.
     pub completed_in_window: u64,
     pub measure_end_ns: u64,
+    /// Every measured request in completion order, up to [`LOG_CAP`]: what matching requests
+    /// to cold starts and drawing each request over time need.
+    pub log: Vec<Logged>,
+    /// Requests measured beyond [`LOG_CAP`] (not in the log).
+    pub log_dropped: u64,
 }
 
 impl Recorder {
@@ -67,6 +87,8 @@ impl Recorder {
             send_lag: hist(2),
             completed_in_window: 0,
             measure_end_ns,
+            log: Vec::new(),
+            log_dropped: 0,
         }
     }
 
@@ -88,6 +110,7 @@ impl Recorder {
             self.warmup_requests += 1;
             return;
         }
+        self.note(route, origin_ns, done_ns, true);
         let lat = done_ns.saturating_sub(origin_ns).clamp(100, 600_000_000_000);
         let r = &mut self.routes[route];
         r.ok += 1;
@@ -103,9 +126,18 @@ impl Recorder {
             self.warmup_requests += 1;
             return;
         }
+        self.note(route, origin_ns, done_ns, false);
         self.routes[route].errors += 1;
         *self.errors.entry(kind.into()).or_default() += 1;
         self.second(done_ns).errors += 1;
+    }
+
+    fn note(&mut self, route: usize, origin_ns: u64, done_ns: u64, ok: bool) {
+        if self.log.len() < LOG_CAP {
+            self.log.push(Logged { origin_ns, done_ns, route: route as u16, ok });
+        } else {
+            self.log_dropped += 1;
+        }
     }
 
     /// `n` users are active at `now_ns` (see [`Second::users`]); not recorded during warm-up.
@@ -152,5 +184,11 @@ mod tests {
         assert_eq!(r.seconds.len(), 2);
         assert_eq!(r.seconds[0].ok, 2);
         assert_eq!(r.seconds[1].errors, 1);
+        let logged: Vec<(u64, bool)> = r.log.iter().map(|l| (l.done_ns, l.ok)).collect();
+        assert_eq!(
+            logged,
+            [(1_000_050_000, true), (1_300_000_000, true), (2_500_000_000, false)],
+            "warm-up not logged"
+        );
     }
 }

@@ -17,6 +17,7 @@ fn us(ns: u64) -> String {
 }
 
 /// Column lists of the files written row by row.
+pub const REQUEST_COLUMNS: &[&str] = &["sent_s", "latency_us", "route", "ok", "cold"];
 pub const LATENCY_COLUMNS: &[&str] =
     &["route", "ok", "errors", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us"];
 pub const TIMESERIES_COLUMNS: &[&str] = &["second", "ok", "errors", "p50_us", "p90_us", "p99_us", "max_us", "users"];
@@ -129,6 +130,9 @@ pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary) -> Result<()> 
     if !i.cold_starts.is_empty() {
         write_cold_starts(&dir.path("cold_starts.csv"), i.cold_starts, i.load.start_ns)?;
     }
+    if wants_request_log(i) {
+        write_requests(&dir.path("requests.csv"), i)?;
+    }
 
     write_summaries(&dir.path("summary.csv"), std::slice::from_ref(summary))
 }
@@ -152,5 +156,40 @@ pub fn write_cold_starts(path: &Path, rows: &[ColdStart], start_ns: u64) -> Resu
         ])?;
     }
     w.flush()?;
+    Ok(())
+}
+
+/// Runs whose every request matters on its own: sparse or bursty load (trace, bursts), or any
+/// run with cold starts.
+fn wants_request_log(i: &RunInputs) -> bool {
+    !i.cold_starts.is_empty()
+        || matches!(i.chain.load.pattern, workloads::Pattern::Trace(_) | workloads::Pattern::Burst { .. })
+}
+
+/// `requests.csv`: every measured request (up to the log's cap), its send time (intended, for
+/// open loop) in seconds after the load started, latency, route, outcome and whether it waited
+/// for a cold start.
+fn write_requests(path: &Path, i: &RunInputs) -> Result<()> {
+    let rec = &i.load.recorder;
+    let split = super::coldsplit::split(&rec.log, i.cold_starts);
+    let mut w = writer(path)?;
+    w.write_record(REQUEST_COLUMNS)?;
+    for (l, cold) in rec.log.iter().zip(&split.waited) {
+        w.write_record([
+            format!("{:.6}", l.origin_ns.saturating_sub(i.load.start_ns) as f64 / 1e9),
+            us(l.done_ns.saturating_sub(l.origin_ns)),
+            rec.routes[l.route as usize].name.clone(),
+            u8::from(l.ok).to_string(),
+            u8::from(*cold).to_string(),
+        ])?;
+    }
+    w.flush()?;
+    if rec.log_dropped > 0 {
+        tracing::warn!(
+            "requests.csv holds the first {} requests; {} more are in the histograms only",
+            rec.log.len(),
+            rec.log_dropped
+        );
+    }
     Ok(())
 }

@@ -121,6 +121,26 @@ pub fn write_summary_md(dir: &RunDir, i: &RunInputs, s: &Summary) -> Result<()> 
             );
         }
     }
+    if s.cold_starts > 0 || s.cold_requests > 0 {
+        let share = if s.ok + s.errors > 0 { s.cold_requests as f64 / (s.ok + s.errors) as f64 * 100.0 } else { 0.0 };
+        let ms = |p50: f64, p99: f64| match p50.is_nan() {
+            true => "none".to_string(),
+            false => format!("p50 {:.1} ms, p99 {:.1} ms", p50 / 1e3, p99 / 1e3),
+        };
+        md += &format!(
+            "\nRequests that waited for a cold start (a cold-started call began and ended inside them; `requests.csv`): {} of {} ({share:.1}%). Latency of those: {}; of the others: {}.\n",
+            s.cold_requests,
+            s.ok + s.errors,
+            ms(s.p50_cold_us, s.p99_cold_us),
+            ms(s.p50_warm_us, s.p99_warm_us)
+        );
+    }
+    if !s.fn_cpu_pct.is_nan() {
+        md += &format!(
+            "\nOne function process, mean over them: {:.2}% CPU over the window, peak PSS {:.1} MiB (what keeping a function warm costs when the load is sparse).\n",
+            s.fn_cpu_pct, s.fn_pss_mib
+        );
+    }
     if !i.counters.is_empty() {
         md += "\nDataplane counters at the end of the run, warm-up included (`counters.csv`):\n\n| component | counter | value |\n|---|---|---:|\n";
         for c in i.counters {

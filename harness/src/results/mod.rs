@@ -10,6 +10,7 @@
 //!
 //! Figures ([`crate::figures`]) are drawn from the CSV files only.
 
+pub mod coldsplit;
 pub mod csvs;
 pub mod manifest;
 pub mod markdown;

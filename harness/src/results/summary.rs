@@ -143,6 +143,25 @@ pub struct Summary {
     pub sut_rss_mib: f64,
     #[serde(default = "nan", with = "fixed3")]
     pub sut_hugetlb_mib: f64,
+    /// Measured requests that waited for a cold start (matched by time, [`super::coldsplit`]),
+    /// and the latency of the successful ones apart from the others (NaN where there are none).
+    #[serde(default)]
+    pub cold_requests: u64,
+    #[serde(default = "nan", with = "fixed3")]
+    pub p50_warm_us: f64,
+    #[serde(default = "nan", with = "fixed3")]
+    pub p99_warm_us: f64,
+    #[serde(default = "nan", with = "fixed3")]
+    pub p50_cold_us: f64,
+    #[serde(default = "nan", with = "fixed3")]
+    pub p99_cold_us: f64,
+    /// What one function process costs while it exists: mean %CPU over the window and peak PSS
+    /// (MiB), averaged over the function processes (with sparse load, mostly what keeping a
+    /// function warm costs). NaN when not measured.
+    #[serde(default = "nan", with = "fixed3")]
+    pub fn_cpu_pct: f64,
+    #[serde(default = "nan", with = "fixed3")]
+    pub fn_pss_mib: f64,
     pub interrupted: bool,
     /// CPU per role (in `summary.md`, not in the row).
     #[serde(skip)]
@@ -193,6 +212,19 @@ fn peak_memory(samples: &[Sample], from_s: f64, to_s: f64) -> Option<(f64, f64, 
     ticks.iter().map(|t| (mib(t.1), mib(t.2), mib(t.3 + t.4))).reduce(|a, b| (a.0.max(b.0), a.1.max(b.1), a.2.max(b.2)))
 }
 
+/// Mean over function processes of each one's peak PSS in `[from_s, to_s]`, MiB.
+fn function_pss(samples: &[Sample], from_s: f64, to_s: f64) -> Option<f64> {
+    let mut peaks: Vec<(&str, u64)> = Vec::new();
+    for s in samples.iter().filter(|s| s.role == Role::Function && s.t_s >= from_s && s.t_s <= to_s + 1e-9) {
+        let Some(m) = s.mem else { continue };
+        match peaks.iter_mut().find(|p| p.0 == s.name) {
+            Some(p) => p.1 = p.1.max(m.pss_kib),
+            None => peaks.push((&s.name, m.pss_kib)),
+        }
+    }
+    (!peaks.is_empty()).then(|| peaks.iter().map(|p| p.1 as f64).sum::<f64>() / peaks.len() as f64 / 1024.0)
+}
+
 pub fn summarize(i: &RunInputs) -> Summary {
     let rec = &i.load.recorder;
     let (from, to) = i.window;
@@ -240,6 +272,16 @@ pub fn summarize(i: &RunInputs) -> Summary {
     };
     let latency = Percentiles::of(&rec.overall);
     let lag = Percentiles::of(&rec.send_lag);
+    let cold = super::coldsplit::split(&rec.log, i.cold_starts);
+    let pct = |h: &hdrhistogram::Histogram<u64>, q: f64| {
+        if h.is_empty() {
+            f64::NAN
+        } else {
+            h.value_at_quantile(q) as f64 / 1000.0
+        }
+    };
+    let functions = roles.iter().find(|r| r.role == Role::Function.as_str());
+    let measured = i.cpu_unavailable.is_none();
     Summary {
         backend: i.backend.to_string(),
         chain: i.chain.name.clone(),
@@ -269,6 +311,16 @@ pub fn summarize(i: &RunInputs) -> Summary {
         sut_pss_mib: memory.map_or(f64::NAN, |m| m.0),
         sut_rss_mib: memory.map_or(f64::NAN, |m| m.1),
         sut_hugetlb_mib: memory.map_or(f64::NAN, |m| m.2),
+        cold_requests: cold.waited.iter().filter(|&&w| w).count() as u64,
+        p50_warm_us: pct(&cold.warm, 0.5),
+        p99_warm_us: pct(&cold.warm, 0.99),
+        p50_cold_us: pct(&cold.cold, 0.5),
+        p99_cold_us: pct(&cold.cold, 0.99),
+        fn_cpu_pct: match functions {
+            Some(f) if measured => f.cpu_pct / f.processes as f64,
+            _ => f64::NAN,
+        },
+        fn_pss_mib: if measured { function_pss(i.samples, from, to).unwrap_or(f64::NAN) } else { f64::NAN },
         interrupted: i.load.interrupted,
         roles,
     }
@@ -300,12 +352,13 @@ mod tests {
             text.lines().next().unwrap(),
             "backend,chain,pattern,offered_rps,duration_s,ok,errors,achieved_rps,p50_us,p90_us,p99_us,p999_us,\
              max_us,mean_us,sut_cpu_s,sut_cpu_s_per_1k,loadgen_cpu_pct,background_cpu_pct,send_lag_p50_us,\
-             send_lag_p99_us,cold_starts,sut_pss_mib,sut_rss_mib,sut_hugetlb_mib,interrupted"
+             send_lag_p99_us,cold_starts,sut_pss_mib,sut_rss_mib,sut_hugetlb_mib,cold_requests,p50_warm_us,\
+             p99_warm_us,p50_cold_us,p99_cold_us,fn_cpu_pct,fn_pss_mib,interrupted"
         );
         assert_eq!(
             text.lines().nth(1).unwrap(),
             "grpc,c,closed,,5.000,1307,0,261.400,536.575,814.591,1123.327,1266.687,1278.975,564.544,,0.483,1.269,\
-             0.819,22.271,86.527,0,,,,false"
+             0.819,22.271,86.527,0,,,,0,,,,,,,false"
         );
         let back = read_summaries(&path).unwrap();
         assert!(back[0].sut_cpu_s.is_nan() && back[0].offered_rps.is_none());
