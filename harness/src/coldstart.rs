@@ -75,9 +75,7 @@ fn request_for(route: &Route) -> Result<(String, String, Vec<u8>)> {
             (m.to_string(), path.to_string())
         }
     };
-    let mut body = vec![0u8; route.payload_bytes];
-    workloads::handler::fill_pattern(&mut body, route.id as u64);
-    Ok((method, path, body))
+    Ok((method, path, route.body()))
 }
 
 /// The function's id and the route to drive it through.

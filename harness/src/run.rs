@@ -50,15 +50,7 @@ pub fn pid_alive(pid: u32) -> bool {
 
 /// The request mix as the load generator sees it.
 pub fn load_spec(chain: &Chain, endpoint: &dataplane_api::Endpoint) -> LoadSpec {
-    let routes = chain
-        .routes
-        .iter()
-        .map(|r| {
-            let mut body = vec![0u8; r.payload_bytes];
-            workloads::handler::fill_pattern(&mut body, r.id as u64);
-            (r.id, r.name.clone(), format!("/{}", r.name), body)
-        })
-        .collect();
+    let routes = chain.routes.iter().map(|r| (r.id, r.name.clone(), format!("/{}", r.name), r.body())).collect();
     LoadSpec {
         target: endpoint.addr,
         host: endpoint.host.clone().unwrap_or_else(|| endpoint.addr.to_string()),

@@ -123,3 +123,14 @@ fn prewarm_keeps_bursts_off_cold_starts() {
     assert!(cold[0] >= 2, "without prewarm the later bursts are cold: {cold:?}");
     assert_eq!(cold[1], 0, "with prewarm none is: {cold:?}");
 }
+
+/// Parking's uploads are the JPEG its spec names, byte for byte, on both routes.
+#[test]
+fn parking_uploads_its_jpeg() {
+    let chain = chain("parking");
+    let endpoint = dataplane_api::Endpoint { addr: "127.0.0.1:9".parse().unwrap(), host: None };
+    let spec = harness::run::load_spec(&chain, &endpoint);
+    let jpeg = std::fs::read(chain_path("parking").with_file_name("../payloads/parking.jpg")).unwrap();
+    assert_eq!(jpeg.len(), 3734);
+    assert!(spec.routes.iter().all(|r| r.3 == jpeg), "every route sends the JPEG");
+}

@@ -108,6 +108,8 @@ struct RawRoute {
     weight: f64,
     #[serde(default)]
     payload_bytes: i64,
+    /// A file whose bytes are the body (relative to the spec), instead of `payload_bytes`.
+    payload_file: Option<String>,
     /// `"GET /product/{id}"`: the method and path pattern that select the route.
     http: Option<String>,
 }
@@ -542,15 +544,31 @@ impl Validator<'_> {
             None => None,
             Some(p) => Some(parse_http(p).or_else(|problem| self.err(format!("{at}.http"), problem))?),
         };
-        Ok(Route {
-            id: (i + 1) as u16,
-            name: r.name,
-            kind,
-            nodes,
-            weight: r.weight,
-            payload_bytes: r.payload_bytes as usize,
-            http,
-        })
+        let payload = match &r.payload_file {
+            None => None,
+            Some(_) if r.payload_bytes != 0 => {
+                return self.err(format!("{at}.payload_file"), "give payload_file or payload_bytes, not both")
+            }
+            Some(f) => Some(
+                self.payload_file(f, max_body).or_else(|problem| self.err(format!("{at}.payload_file"), problem))?,
+            ),
+        };
+        let payload_bytes = payload.as_ref().map_or(r.payload_bytes as usize, |p: &std::sync::Arc<[u8]>| p.len());
+        Ok(Route { id: (i + 1) as u16, name: r.name, kind, nodes, weight: r.weight, payload_bytes, payload, http })
+    }
+
+    /// The bytes of a route's `payload_file` (relative to the spec), at most `max_body` of them,
+    /// checked by size before anything is read.
+    fn payload_file(&self, name: &str, max_body: u64) -> Result<std::sync::Arc<[u8]>, String> {
+        let path = self.file.parent().unwrap_or(Path::new(".")).join(name);
+        let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(format!("{}: not a file", path.display()));
+        }
+        if meta.len() > max_body {
+            return Err(format!("{}: {} bytes exceed max_body_bytes ({max_body})", path.display(), meta.len()));
+        }
+        std::fs::read(&path).map(Into::into).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Add the call tree `t` (and its callees) to `nodes`; a repeat group adds its callees to

@@ -416,3 +416,37 @@ fn compress_scales_every_time_of_the_run_unless_full() {
     let err = parse_chain(&format!("compress = 0.33\n{BASE}{PIPE}"), Path::new(FILE)).unwrap_err();
     assert!(err.to_string().contains("whole seconds"), "{err}");
 }
+
+/// `payload_file`: the route's body is the file's bytes (parking's JPEG, starting with the
+/// JPEG start-of-image marker); with `payload_bytes` too, missing, or too large it is an error.
+#[test]
+fn payload_files() {
+    let parking = load_chain(&chains_dir().join("parking.toml")).unwrap();
+    let jpeg = std::fs::read(chains_dir().join("../payloads/parking.jpg")).unwrap();
+    assert_eq!(&jpeg[..3], &[0xFF, 0xD8, 0xFF], "a JPEG");
+    for r in &parking.routes {
+        assert_eq!((r.body(), r.payload_bytes), (jpeg.clone(), jpeg.len()), "route {}", r.name);
+    }
+    let dir = std::env::temp_dir().join(format!("sb-payload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("small.bin"), b"abc").unwrap();
+    std::fs::write(dir.join("big.bin"), vec![1u8; 2000]).unwrap();
+    let spec = |route: &str| {
+        format!(
+            "max_body_bytes = 1024\n{BASE}[[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"a\"]\n{route}"
+        )
+    };
+    let file = dir.join("c.toml");
+    let c = parse_chain(&spec("payload_file = \"small.bin\"\n"), &file).unwrap();
+    assert_eq!((c.routes[0].body(), c.routes[0].payload_bytes), (b"abc".to_vec(), 3));
+    for (route, needle) in [
+        ("payload_file = \"small.bin\"\npayload_bytes = 3\n", "not both"),
+        ("payload_file = \"nope.bin\"\n", "nope.bin"),
+        ("payload_file = \"big.bin\"\n", "2000 bytes exceed max_body_bytes (1024)"),
+    ] {
+        let e = parse_chain(&spec(route), &file).expect_err(route);
+        assert_eq!(e.field(), Some("routes[0] \"r\".payload_file"), "{e}");
+        assert!(e.to_string().contains(needle), "{e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
