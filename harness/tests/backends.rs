@@ -206,6 +206,45 @@ fn run_opts(backend: &str, chain_name: &str, rate: f64, duration: f64) -> RunOpt
     run_options(backend, chain)
 }
 
+/// The Locust export of a run: Locust's columns, spelled out here as WORKLOADS.md lists them,
+/// and numbers that agree with the run's own summary.
+fn locust_files_agree(d: &std::path::Path, s: &harness::results::Summary, seconds: usize, name: &str) {
+    let pcts = "50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%";
+    assert_eq!(
+        csv_header(&d.join("locust_stats.csv")).join(","),
+        format!(
+            "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,\
+             Max Response Time,Average Content Size,Requests/s,Failures/s,{pcts}"
+        )
+    );
+    assert_eq!(
+        csv_header(&d.join("locust_stats_history.csv")).join(","),
+        format!(
+            "Timestamp,User Count,Type,Name,Requests/s,Failures/s,{pcts},Total Request Count,Total Failure Count,\
+             Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,\
+             Total Average Content Size"
+        )
+    );
+    assert_eq!(std::fs::read_to_string(d.join("locust_failures.csv")).unwrap(), "Method,Name,Error,Occurrences\n");
+    let stats = harness::figures::read_csv(&d.join("locust_stats.csv")).unwrap();
+    let agg = stats.last().unwrap();
+    assert_eq!(agg["Name"], "Aggregated", "{name}");
+    let n = |r: &std::collections::BTreeMap<String, String>, c: &str| r[c].parse::<f64>().unwrap();
+    assert_eq!(n(agg, "Request Count") as u64, s.ok + s.errors, "{name}");
+    let by_route: f64 = stats[..stats.len() - 1].iter().map(|r| n(r, "Request Count")).sum();
+    assert_eq!(by_route as u64, s.ok, "{name}: route rows add up");
+    assert!((n(agg, "Median Response Time") - s.p50_us / 1e3).abs() <= 0.5, "{name}: median {agg:?} vs {}", s.p50_us);
+    assert!((n(agg, "Requests/s") - s.achieved_rps).abs() < 0.01 * s.achieved_rps, "{name}: {agg:?}");
+    assert!(n(agg, "Average Content Size") > 0.0, "{name}: replies have bodies");
+    let history = harness::figures::read_csv(&d.join("locust_stats_history.csv")).unwrap();
+    assert_eq!(history.len(), seconds, "{name}: a row per second");
+    let last = history.last().unwrap();
+    let per_second: f64 = history.iter().map(|r| n(r, "Requests/s")).sum();
+    assert_eq!(n(last, "Total Request Count"), per_second, "{name}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!((now - n(last, "Timestamp")).abs() < 60.0, "{name}: Unix seconds: {last:?}");
+}
+
 /// A run through the driver: every request succeeds, the results directory has every promised
 /// file and column, every function used CPU, and no process is left.
 pub fn run_writes_complete_results(backend: &str) {
@@ -269,6 +308,7 @@ pub fn run_writes_complete_results(backend: &str) {
                 r.name
             );
         }
+        locust_files_agree(d, s, ts.len(), name);
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(d.join("manifest.json")).unwrap()).unwrap();
         assert_eq!(manifest["complete"], true);

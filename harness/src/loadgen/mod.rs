@@ -586,12 +586,12 @@ impl Engine<'_> {
                             self.fail(c, format!("bad response: {why}"));
                             return;
                         }
-                        http::Parsed::Complete { status, total, close, .. } => {
+                        http::Parsed::Complete { status, total, close, body_len, .. } => {
                             let now = now_ns();
                             let req = conn.req.take().expect("checked above");
                             conn.inbuf.drain(..total);
                             if (200..300).contains(&status) {
-                                self.rec.ok(req.route, req.origin_ns, now);
+                                self.rec.ok(req.route, req.origin_ns, now, body_len);
                                 self.progress.ok.fetch_add(1, Ordering::Relaxed);
                             } else {
                                 self.rec.error(req.route, req.origin_ns, now, format!("http {status}"));

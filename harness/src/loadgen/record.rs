@@ -16,6 +16,10 @@ pub struct RouteStats {
     pub ok: u64,
     pub errors: u64,
     pub latency: Histogram<u64>,
+    /// Response body bytes of the successful requests.
+    pub bytes: u64,
+    /// Failed requests by kind (the run's [`Recorder::errors`], for this route).
+    pub error_kinds: BTreeMap<String, u64>,
 }
 
 /// One second of the measurement window (by completion time).
@@ -78,7 +82,15 @@ impl Recorder {
             measure_start_ns,
             routes: routes
                 .iter()
-                .map(|(id, name)| RouteStats { id: *id, name: name.clone(), ok: 0, errors: 0, latency: hist(3) })
+                .map(|(id, name)| RouteStats {
+                    id: *id,
+                    name: name.clone(),
+                    ok: 0,
+                    errors: 0,
+                    latency: hist(3),
+                    bytes: 0,
+                    error_kinds: BTreeMap::new(),
+                })
                 .collect(),
             overall: hist(3),
             seconds: Vec::new(),
@@ -101,8 +113,8 @@ impl Recorder {
     }
 
     /// A successful request on route index `route`, which should have been sent at `origin_ns`
-    /// (open loop: its intended send time) and completed at `done_ns`.
-    pub fn ok(&mut self, route: usize, origin_ns: u64, done_ns: u64) {
+    /// (open loop: its intended send time) and completed at `done_ns` with `body_len` bytes.
+    pub fn ok(&mut self, route: usize, origin_ns: u64, done_ns: u64, body_len: usize) {
         if (self.measure_start_ns..self.measure_end_ns).contains(&done_ns) {
             self.completed_in_window += 1;
         }
@@ -114,6 +126,7 @@ impl Recorder {
         let lat = done_ns.saturating_sub(origin_ns).clamp(100, 600_000_000_000);
         let r = &mut self.routes[route];
         r.ok += 1;
+        r.bytes += body_len as u64;
         r.latency.saturating_record(lat);
         self.overall.saturating_record(lat);
         let s = self.second(done_ns);
@@ -127,8 +140,11 @@ impl Recorder {
             return;
         }
         self.note(route, origin_ns, done_ns, false);
-        self.routes[route].errors += 1;
-        *self.errors.entry(kind.into()).or_default() += 1;
+        let kind = kind.into();
+        let r = &mut self.routes[route];
+        r.errors += 1;
+        *r.error_kinds.entry(kind.clone()).or_default() += 1;
+        *self.errors.entry(kind).or_default() += 1;
         self.second(done_ns).errors += 1;
     }
 
@@ -170,15 +186,16 @@ mod tests {
     #[test]
     fn latency_is_from_origin_and_warmup_is_excluded() {
         let mut r = Recorder::new(&[(1, "a".into())], 1_000_000_000, 3_000_000_000);
-        r.ok(0, 500_000_000, 1_100_000_000); // warm-up: not recorded
-        r.ok(0, 1_000_000_000, 1_000_050_000); // 50 us
-        r.ok(0, 1_000_000_000, 1_300_000_000); // intended long ago: 300 ms, counted in full
+        r.ok(0, 500_000_000, 1_100_000_000, 5); // warm-up: not recorded
+        r.ok(0, 1_000_000_000, 1_000_050_000, 5); // 50 us
+        r.ok(0, 1_000_000_000, 1_300_000_000, 7); // intended long ago: 300 ms, counted in full
         r.error(0, 2_000_000_000, 2_500_000_000, "timeout");
         assert_eq!(r.warmup_requests, 1);
         assert_eq!(r.completed_in_window, 3, "the warm-up request completed inside the window");
         assert_eq!(r.ok_total(), 2);
         assert_eq!(r.error_total(), 1);
         assert_eq!(r.errors["timeout"], 1);
+        assert_eq!((r.routes[0].bytes, r.routes[0].error_kinds["timeout"]), (12, 1), "warm-up bytes not counted");
         assert!(r.overall.equivalent(r.overall.max(), 300_000_000));
         assert!(r.overall.equivalent(r.overall.min(), 50_000));
         assert_eq!(r.seconds.len(), 2);

@@ -133,6 +133,7 @@ pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary) -> Result<()> 
     if wants_request_log(i) {
         write_requests(&dir.path("requests.csv"), i)?;
     }
+    super::locust::write(&dir.partial, i)?;
 
     write_summaries(&dir.path("summary.csv"), std::slice::from_ref(summary))
 }

@@ -12,6 +12,7 @@
 
 pub mod coldsplit;
 pub mod csvs;
+pub mod locust;
 pub mod manifest;
 pub mod markdown;
 pub mod rundir;
