@@ -199,21 +199,30 @@ pub fn load_chain_full(path: &Path) -> Result<Chain, SpecError> {
     load(path, true)
 }
 
+/// [`load_chain`] in a component process, from the copy of the spec the driver staged
+/// (`dataplane_api::stage_chain`): a relative `payload_file` does not resolve from there, and
+/// components never send request bodies, so payload files are not read (those routes get an
+/// empty payload).
+pub fn load_staged_chain(path: &Path) -> Result<Chain, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { file: path.to_path_buf(), source })?;
+    parse(&text, path, false, false)
+}
+
 fn load(path: &Path, full: bool) -> Result<Chain, SpecError> {
     let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { file: path.to_path_buf(), source })?;
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    parse(&text, &abs, full)
+    parse(&text, &abs, full, true)
 }
 
 /// Validate spec text; `file` is used in error messages and recorded as the chain's source.
 pub fn parse_chain(text: &str, file: &Path) -> Result<Chain, SpecError> {
-    parse(text, file, false)
+    parse(text, file, false, true)
 }
 
-fn parse(text: &str, file: &Path, full: bool) -> Result<Chain, SpecError> {
+fn parse(text: &str, file: &Path, full: bool, payloads: bool) -> Result<Chain, SpecError> {
     let raw: RawChain = toml::from_str(text)
         .map_err(|e| SpecError::Syntax { file: file.to_path_buf(), message: e.to_string().trim_end().to_string() })?;
-    let v = Validator { file, full };
+    let v = Validator { file, full, payloads };
     v.chain(raw, text)
 }
 
@@ -221,6 +230,8 @@ struct Validator<'a> {
     file: &'a Path,
     /// Ignore the spec's `compress`.
     full: bool,
+    /// Read the routes' `payload_file`s.
+    payloads: bool,
 }
 
 fn url_safe(s: &str) -> bool {
@@ -549,6 +560,7 @@ impl Validator<'_> {
             Some(_) if r.payload_bytes != 0 => {
                 return self.err(format!("{at}.payload_file"), "give payload_file or payload_bytes, not both")
             }
+            Some(_) if !self.payloads => None,
             Some(f) => Some(
                 self.payload_file(f, max_body).or_else(|problem| self.err(format!("{at}.payload_file"), problem))?,
             ),

@@ -62,7 +62,7 @@ impl NetArgs {
 
 /// Run a function process until it is killed.
 pub fn main(args: FunctionArgs) -> Result<(), BoxError> {
-    let chain = Arc::new(workloads::load_chain(&args.chain)?);
+    let chain = Arc::new(workloads::load_staged_chain(&args.chain)?);
     let id = args.id;
     let workers = chain.function(id).ok_or_else(|| format!("chain {} has no function {id}", chain.name))?.workers;
     component::set_process_name(&format!("sb-fn-{id}"));

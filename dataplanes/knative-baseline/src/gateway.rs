@@ -34,7 +34,7 @@ pub struct GatewayArgs {
 
 /// Run the gateway until it is killed.
 pub fn main(args: GatewayArgs) -> Result<(), BoxError> {
-    let chain = Arc::new(workloads::load_chain(&args.chain)?);
+    let chain = Arc::new(workloads::load_staged_chain(&args.chain)?);
     component::set_process_name("sb-gateway");
     let listener = args.net.listener()?;
     let rt = component::runtime(1)?;

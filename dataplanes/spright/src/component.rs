@@ -47,7 +47,7 @@ pub fn main<B: Backend>(b: &B, args: Vec<String>) -> Result<(), BoxError> {
     component::init_logging();
     let cli =
         <Cli<B::Args> as clap::Parser>::try_parse_from(std::iter::once(format!("component {}", B::NAME)).chain(args))?;
-    let chain = Arc::new(workloads::load_chain(&cli.chain)?);
+    let chain = Arc::new(workloads::load_staged_chain(&cli.chain)?);
     let who = match (cli.part, cli.id) {
         (Part::Function, Some(id)) => Who::Function(id),
         _ => Who::Gateway,
