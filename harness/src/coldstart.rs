@@ -131,6 +131,7 @@ pub fn measure(o: &ColdStartOptions, stop: &AtomicBool) -> Result<ColdStartOutco
         log_dir: dir.path("logs"),
         ready_timeout: o.ready_timeout,
         options: o.backend_options.clone(),
+        placement: dataplane_api::Placement::default(),
     };
     tracing::info!("deploying chain {} on {} ...", chain.name, backend.name());
     let mut d =

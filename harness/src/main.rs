@@ -225,6 +225,12 @@ struct RunArgs {
     /// `compress` applies).
     #[arg(long, default_value_t = 20.0, requires = "prewarm")]
     prewarm_lead: f64,
+    /// Where each process runs: none, paper (gateway and load generator on the first CPU(s),
+    /// each function on a core of its own, round robin), one-core, or a map such as
+    /// gateway=0,fn1=1,fn2=1,loadgen=0 (keys loadgen, gateway, ingress, activator, fn<ID> or a
+    /// function's name; values a CPU or a range). Recorded with every process's CPUs.
+    #[arg(long, default_value = "none", value_name = "POLICY")]
+    placement: String,
     #[command(flatten)]
     load: LoadFlags,
 }
@@ -262,6 +268,10 @@ struct ReproduceArgs {
     /// Warm-up seconds per point.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
+    /// Placement policy (see `run --help`); repeat to run the whole sweep under each, e.g.
+    /// `--placement none --placement paper` to measure what wake-ups across cores cost.
+    #[arg(long, default_value = "none", value_name = "POLICY")]
+    placement: Vec<String>,
 }
 
 #[derive(Args)]
@@ -313,6 +323,11 @@ fn parse_range(s: &str) -> Result<(u64, u64), String> {
     let a = a.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
     let b = b.trim().parse().map_err(|e| format!("{s:?}: {e}"))?;
     Ok((a, b))
+}
+
+/// A `--placement` policy over the CPUs this process may use.
+fn placement(text: &str) -> Result<dataplane_api::Placement> {
+    Ok(dataplane_api::Placement::parse(text, dataplane_api::Placement::allowed_here())?)
 }
 
 fn stamp() -> String {
@@ -388,6 +403,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
                 command_line,
                 ready_timeout: Duration::from_secs(20),
                 prewarm_lead_s: a.prewarm.then_some(a.prewarm_lead),
+                placement: placement(&a.placement)?,
             };
             let outcome = harness::run::run(&opts, &harness::stop_flag())?;
             let s = &outcome.summary;
@@ -420,6 +436,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
                 warmup_s: a.warmup,
                 exe,
                 command_line,
+                placements: a.placement.iter().map(|p| placement(p)).collect::<Result<_>>()?,
             };
             let positive = |x: f64| x.is_finite() && x > 0.0;
             if !positive(o.start_rate) || o.max_points == 0 || !positive(o.duration_s) {

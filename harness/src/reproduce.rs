@@ -37,6 +37,8 @@ pub struct ReproduceOptions {
     pub warmup_s: f64,
     pub exe: PathBuf,
     pub command_line: Vec<String>,
+    /// Placement policies to run everything under, one sweep each (`--placement`).
+    pub placements: Vec<dataplane_api::Placement>,
 }
 
 pub const DEFAULT_CHAINS: &[&str] = &["synthetic-2", "synthetic-5", "call-tree"];
@@ -115,16 +117,23 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
     let points_dir = o.out.join("points");
     std::fs::create_dir_all(&points_dir).with_context(|| format!("create {}", points_dir.display()))?;
     let mut all: Vec<Summary> = Vec::new();
-    let total = backends.len() * chains.len();
+    let placements =
+        if o.placements.is_empty() { vec![dataplane_api::Placement::default()] } else { o.placements.clone() };
+    let total = backends.len() * chains.len() * placements.len();
     let mut k = 0;
-    for chain in &chains {
+    for (placement, chain) in placements.iter().flat_map(|p| chains.iter().map(move |c| (p, c))) {
+        // Point directories say the placement when there are several.
+        let tag = match placements.len() {
+            1 => String::new(),
+            _ => format!("-{}", placement.to_string().replace(|c: char| !c.is_ascii_alphanumeric(), "_")),
+        };
         for (backend, backend_options) in backends.iter().map(|b| b.name()).zip(&options) {
             k += 1;
             let points = ramp(o.start_rate, o.step, o.max_points, |rate| {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(None);
                 }
-                eprintln!("[{k}/{total}] {} on {backend} at {rate} req/s ...", chain.name);
+                eprintln!("[{k}/{total}] {} on {backend} at {rate} req/s (placement {placement}) ...", chain.name);
                 let mut c = chain.clone();
                 LoadOverrides {
                     pattern: Some("open".into()),
@@ -138,13 +147,14 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
                     backend: backend.to_string(),
                     backend_options: backend_options.clone(),
                     chain: c,
-                    out: points_dir.join(format!("{}-{}-{}", chain.name, backend, rate as u64)),
+                    out: points_dir.join(format!("{}-{}-{}{tag}", chain.name, backend, rate as u64)),
                     sample_interval: Duration::from_millis(250),
                     exe: o.exe.clone(),
                     progress: false,
                     command_line: o.command_line.clone(),
                     ready_timeout: Duration::from_secs(20),
                     prewarm_lead_s: None,
+                    placement: placement.clone(),
                 };
                 let s = run(&opts, stop)?.summary;
                 eprintln!(
@@ -232,10 +242,15 @@ fn write_summary(out: &Path) -> Result<()> {
         md,
         "Open-loop Poisson load, {} s measured per point after {} s warm-up; latency from each request's intended send time. \
          Rates grow by x{} from {} req/s until a backend saturates (achieved < 90% of offered, > 1% errors, or p99 > 500 ms). \
-         No process is pinned: the load generator, gateway and functions share this machine's cores, as recorded in each point's manifest.\n",
-        meta.duration_s, meta.warmup_s, meta.step, meta.start_rate
+         Placement (`--placement`): {}; each point's manifest records every process's CPUs, and backends are compared only under the same placement.\n",
+        meta.duration_s,
+        meta.warmup_s,
+        meta.step,
+        meta.start_rate,
+        placements(&all).iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
     )?;
-    let all = &all[..];
+    let several = placements(&all).len() > 1;
+    let full = &all[..];
     let mut names: Vec<&str> = all.iter().map(|s| s.backend.as_str()).collect();
     names.sort();
     names.dedup();
@@ -248,10 +263,16 @@ fn write_summary(out: &Path) -> Result<()> {
         }
     }
     writeln!(md)?;
-    let mut chains: Vec<&str> = all.iter().map(|s| s.chain.as_str()).collect();
-    chains.dedup();
-    for chain in chains {
-        writeln!(md, "## {chain}\n")?;
+    let mut groups: Vec<(&str, &str)> = full.iter().map(|s| (s.chain.as_str(), s.placement.as_str())).collect();
+    groups.dedup();
+    for (chain, placement) in groups {
+        let group: Vec<Summary> =
+            full.iter().filter(|s| s.chain == chain && s.placement == placement).cloned().collect();
+        let all = &group[..];
+        match several {
+            true => writeln!(md, "## {chain}, placement `{placement}`\n")?,
+            false => writeln!(md, "## {chain}\n")?,
+        }
         writeln!(md, "| backend | offered req/s | achieved req/s | p50 us | p99 us | errors | SUT CPU-s per 1k req | loadgen %CPU |")?;
         writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|")?;
         for s in all.iter().filter(|s| s.chain == chain) {
@@ -290,6 +311,17 @@ fn write_summary(out: &Path) -> Result<()> {
     writeln!(md, "Figures: `latency_vs_throughput.png`/`.svg`, `cpu_per_1k.png`/`.svg`; raw data: `comparison.csv` and `points/*/`.")?;
     std::fs::write(out.join("summary.md"), md).context("write summary.md")?;
     Ok(())
+}
+
+/// The placement policies of a comparison's rows, in order of first appearance.
+fn placements(all: &[Summary]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for s in all {
+        if !out.contains(&s.placement.as_str()) {
+            out.push(&s.placement);
+        }
+    }
+    out
 }
 
 /// CPU-s per 1k requests for a table: three decimals, or "not measured" (an empty CSV cell).
@@ -347,7 +379,17 @@ fn side_by_side(
 
 /// Figures from `comparison.csv` alone.
 pub fn draw_comparison(out: &Path) -> Result<()> {
-    let rows = figures::read_csv(&out.join("comparison.csv"))?;
+    let mut rows = figures::read_csv(&out.join("comparison.csv"))?;
+    // With several placements, each chain under each is a panel of its own.
+    let mut policies: Vec<String> = rows.iter().filter_map(|r| r.get("placement").cloned()).collect();
+    policies.sort();
+    policies.dedup();
+    if policies.len() > 1 {
+        for r in &mut rows {
+            let chain = format!("{} @ {}", r["chain"], r["placement"]);
+            r.insert("chain".into(), chain);
+        }
+    }
     let mut keys: Vec<(String, String)> = rows.iter().map(|r| (r["chain"].clone(), r["backend"].clone())).collect();
     keys.dedup();
     let mut chains: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();

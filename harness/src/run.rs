@@ -27,6 +27,8 @@ pub struct RunOptions {
     /// Wake every function up at the start and this many seconds (before the chain's time
     /// compression) before each burst, as the paper's Knative client did; `None`: never.
     pub prewarm_lead_s: Option<f64>,
+    /// Where each process runs (`--placement`).
+    pub placement: dataplane_api::Placement,
 }
 
 pub struct RunOutcome {
@@ -62,7 +64,23 @@ pub fn load_spec(chain: &Chain, endpoint: &dataplane_api::Endpoint) -> LoadSpec 
         users: chain.users.clone(),
         sources: loadgen::source_addresses(endpoint.addr, loadgen::connections(&chain.load)),
         close_idle: false,
+        cpus: None,
     }
+}
+
+/// A process's (or thread's, `/proc/<pid>/task/<tid>`) `Cpus_allowed_list`, empty if unreadable.
+pub fn cpus_allowed(proc_dir: &std::path::Path) -> String {
+    let status = std::fs::read_to_string(proc_dir.join("status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map_or(String::new(), |v| v.trim().to_string())
+}
+
+/// (name, CPU list) of every component and of the load generator's thread.
+fn read_cpus(components: &[dataplane_api::Component], loadgen_tid: u32) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> =
+        components.iter().map(|c| (c.name.clone(), cpus_allowed(&PathBuf::from(format!("/proc/{}", c.pid))))).collect();
+    let me = format!("/proc/{}/task/{loadgen_tid}", std::process::id());
+    out.push(("loadgen".into(), cpus_allowed(&PathBuf::from(me))));
+    out
 }
 
 /// Validate a trace in one streaming pass before anything is deployed, and say how it fits the
@@ -105,6 +123,8 @@ fn peak_rss_kib() -> u64 {
 pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let backend = registry::get(&opts.backend)?;
     let chain = &opts.chain;
+    let functions: Vec<(u16, String)> = chain.functions.iter().map(|f| (f.id, f.name.clone())).collect();
+    opts.placement.check_names(&chain.name, &functions)?;
     // Checked before the results directory exists: a bad trace leaves nothing behind.
     let trace = match &chain.load.pattern {
         workloads::Pattern::Trace(t) => Some(check_trace(t, &chain.load)?),
@@ -121,6 +141,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         log_dir: dir.path("logs"),
         ready_timeout: opts.ready_timeout,
         options: opts.backend_options.clone(),
+        placement: opts.placement.clone(),
     };
     let deployment = match backend.deploy(chain, &deploy_env) {
         Ok(d) => d,
@@ -169,10 +190,12 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let mut prewarms = vec![0.0];
     let mut spec = load_spec(chain, &endpoint);
     spec.close_idle = host_limits.close_idle;
+    spec.cpus = opts.placement.loadgen();
     host_limits.source_addresses = spec.sources.iter().map(|a| a.to_string()).collect();
     let progress = Arc::new(Progress::default());
     let (handle, tid) = loadgen::spawn(spec, stop.clone(), progress.clone()).context("start load generator")?;
     let mut tracked: Vec<Tracked> = components.iter().map(Tracked::from).collect();
+    let mut cpus = read_cpus(&components, tid);
     tracked.push(Tracked {
         pid: std::process::id(),
         tid: Some(tid),
@@ -224,6 +247,12 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     }
     let load = handle.join().map_err(|_| anyhow::anyhow!("load generator panicked"))?.context("load generator")?;
     let (samples, system) = sampler.finish();
+    // Processes a scaling backend started later are read too (the first reading stands).
+    for c in read_cpus(&deployment.components(), tid) {
+        if !cpus.iter().any(|k| k.0 == c.0) {
+            cpus.push(c);
+        }
+    }
     let counters = deployment.counters();
     let cold_starts = deployment.cold_starts();
     let cpu_unavailable = deployment.cpu_unavailable();
@@ -249,6 +278,8 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         window,
         sample_interval: opts.sample_interval,
         placement: &placement,
+        policy: &opts.placement,
+        cpus: &cpus,
         cpu_unavailable: cpu_unavailable.as_deref(),
         cold_starts: &cold_starts,
         counters: &counters,

@@ -288,7 +288,7 @@ pub fn run_writes_complete_results(backend: &str) {
                 "backend,chain,pattern,offered_rps,duration_s,ok,errors,achieved_rps,p50_us,p90_us,p99_us,p999_us,\
                  max_us,mean_us,sut_cpu_s,sut_cpu_s_per_1k,loadgen_cpu_pct,background_cpu_pct,send_lag_p50_us,\
                  send_lag_p99_us,cold_starts,sut_pss_mib,sut_rss_mib,sut_hugetlb_mib,cold_requests,p50_warm_us,\
-                 p99_warm_us,p50_cold_us,p99_cold_us,fn_cpu_pct,fn_pss_mib,interrupted",
+                 p99_warm_us,p50_cold_us,p99_cold_us,fn_cpu_pct,fn_pss_mib,placement,interrupted",
             ),
         ] {
             assert_eq!(csv_header(&d.join(file)).join(","), columns, "{name}: {file}");

@@ -34,11 +34,19 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
     fails_with(&["run", "--backend", "knative-remote", "--chain", c, "--out", o], "needs --backend-opt ingress=");
     fails_with(
         &["run", "--backend", "d-spright", "--chain", c, "--backend-opt", "colour=red", "--out", o],
-        "backend d-spright has no option \"colour\"; its options: poll, pool, cpus",
+        "backend d-spright has no option \"colour\"; its options: poll, pool",
     );
     fails_with(
-        &["run", "--backend", "d-spright", "--chain", c, "--backend-opt", "cpus=3-1", "--out", o],
-        "--backend-opt cpus=3-1: a DPDK cpuset",
+        &["run", "--backend", "s-spright", "--chain", c, "--placement", "gateway=9999", "--out", o],
+        "--placement: CPU 9999 (for gateway) is not one this process may use (allowed: ",
+    );
+    fails_with(
+        &["run", "--backend", "s-spright", "--chain", c, "--placement", "gateway=0,nope=1", "--out", o],
+        "--placement: no component \"nope\" in chain synthetic-2",
+    );
+    fails_with(
+        &["reproduce", "--placement", "fast", "--out", o],
+        "--placement \"fast\": expected none, paper, one-core or a map",
     );
     fails_with(&["run", "--backend", "grpc", "--chain", c, "--backend-opt", "x", "--out", o], "expected KEY=VALUE");
     fails_with(

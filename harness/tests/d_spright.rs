@@ -50,15 +50,8 @@ fn eal_failures_are_clear_errors() {
     let chain = chain_path("synthetic-2");
     let chain = format!("--chain={}", chain.display());
     // A secondary whose primary does not exist.
-    let (ok, err, took) = component(&[
-        "function",
-        &chain,
-        "--pool=/nonexistent",
-        "--chain-id=1",
-        "--prefix=sbnoprimary",
-        "--cpus=0",
-        "--id=1",
-    ]);
+    let (ok, err, took) =
+        component(&["function", &chain, "--pool=/nonexistent", "--chain-id=1", "--prefix=sbnoprimary", "--id=1"]);
     assert!(!ok && took < Duration::from_secs(20), "took {took:?}");
     assert!(err.contains("EAL init failed") && err.contains("primary"), "{err}");
     // No hugepages where the primary is told to look.
@@ -68,7 +61,6 @@ fn eal_failures_are_clear_errors() {
         "--pool=/nonexistent",
         "--chain-id=1",
         "--prefix=sbnohuge",
-        "--cpus=0",
         "--eal-extra=--huge-dir=/nonexistent",
     ]);
     assert!(!ok && took < Duration::from_secs(20), "took {took:?}");
@@ -81,15 +73,8 @@ fn eal_failures_are_clear_errors() {
     let (d, dir) = deploy("d-spright", "synthetic-2");
     let gw = d.components()[0].pid;
     let get = |flag: &str| format!("{flag}{}", arg_value(gw, flag.trim_end_matches('=')));
-    let (ok, err, took) = component(&[
-        "function",
-        &chain,
-        &get("--pool="),
-        "--chain-id=999",
-        &get("--prefix="),
-        &get("--cpus="),
-        "--id=1",
-    ]);
+    let (ok, err, took) =
+        component(&["function", &chain, &get("--pool="), "--chain-id=999", &get("--prefix="), "--id=1"]);
     assert!(!ok && took < Duration::from_secs(20), "took {took:?}");
     assert!(err.contains("ring sb-999-1 not found"), "{err}");
     d.teardown();

@@ -70,6 +70,7 @@ fn spec(addr: SocketAddr, pattern: Pattern, duration_s: f64, connections: u32, t
         users: None,
         sources: Vec::new(),
         close_idle: false,
+        cpus: None,
     }
 }
 

@@ -10,10 +10,12 @@
 //!   backend so that only the transport behind it differs.
 //! - [`component`]: the helpers a component process uses (its listener, readiness, logging).
 //! - [`options`]: backend options as data (`--backend-opt key=value`), declared by each backend.
+//! - [`placement`]: which CPUs each process runs on (`--placement`), applied by the supervisor.
 
 pub mod component;
 pub mod gateway;
 pub mod options;
+pub mod placement;
 pub mod supervisor;
 
 use std::net::SocketAddr;
@@ -22,6 +24,7 @@ use std::time::Duration;
 use workloads::Chain;
 
 pub use options::{BackendOptions, Invalid, OptionError, OptionSpec, Values};
+pub use placement::{Placement, PlacementError, Slot};
 pub use supervisor::{ComponentSpec, Supervisor};
 
 /// What a component process does, for CPU accounting and reports.
@@ -142,6 +145,8 @@ pub struct DeployEnv {
     pub ready_timeout: Duration,
     /// The backend's options, validated against [`Dataplane::options`].
     pub options: BackendOptions,
+    /// Where each process runs; the supervisor applies it to every process it starts.
+    pub placement: Placement,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -35,11 +35,14 @@ pub struct ComponentSpec {
     pub args: Vec<String>,
     /// Descriptors handed to the process as fds 3, 4, ... in order (`LISTEN_FDS` = count).
     pub fds: Vec<OwnedFd>,
+    /// The chain function (id, name) this process runs or serves (a function, its sidecar), for
+    /// placement.
+    pub function: Option<(u16, String)>,
 }
 
 impl ComponentSpec {
     pub fn new(name: impl Into<String>, role: Role) -> Self {
-        ComponentSpec { name: name.into(), role, args: Vec::new(), fds: Vec::new() }
+        ComponentSpec { name: name.into(), role, args: Vec::new(), fds: Vec::new(), function: None }
     }
     pub fn arg(mut self, a: impl Into<String>) -> Self {
         self.args.push(a.into());
@@ -47,6 +50,11 @@ impl ComponentSpec {
     }
     pub fn args<S: Into<String>>(mut self, a: impl IntoIterator<Item = S>) -> Self {
         self.args.extend(a.into_iter().map(Into::into));
+        self
+    }
+    /// The process runs (or serves) chain function `id` called `name`.
+    pub fn function(mut self, id: u16, name: impl Into<String>) -> Self {
+        self.function = Some((id, name.into()));
         self
     }
     /// Pass a listening socket (or any descriptor) as the next fd.
@@ -67,6 +75,7 @@ pub struct Supervisor {
     backend: String,
     log_dir: PathBuf,
     ready_timeout: Duration,
+    placement: crate::Placement,
     running: Vec<Running>,
     done: bool,
 }
@@ -85,6 +94,7 @@ impl Supervisor {
             backend: backend.to_string(),
             log_dir: env.log_dir.clone(),
             ready_timeout: env.ready_timeout,
+            placement: env.placement.clone(),
             running: Vec::new(),
             done: false,
         })
@@ -109,11 +119,18 @@ impl Supervisor {
         if !raw.is_empty() {
             cmd.env("LISTEN_FDS", raw.len().to_string());
         }
-        // SAFETY: the closure only makes async-signal-safe calls (setpgid, prctl, fcntl, dup2).
+        let function = spec.function.as_ref().map(|(id, name)| (*id, name.as_str()));
+        let cpus = self.placement.cpus(crate::Slot { role: spec.role, function }).unwrap_or_default();
+        // SAFETY: the closure only makes async-signal-safe calls (setpgid, prctl, sched_setaffinity,
+        // fcntl, dup2).
         unsafe {
             cmd.pre_exec(move || {
                 libc::setpgid(0, 0);
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // Every thread the process starts inherits this.
+                if !cpus.is_empty() {
+                    crate::placement::set_affinity(0, &cpus)?;
+                }
                 // Move every descriptor out of the way first, so that placing one at 3 + i
                 // never overwrites another still to be placed.
                 let mut high = [0i32; MAX_FDS];

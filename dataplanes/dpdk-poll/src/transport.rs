@@ -7,7 +7,7 @@
 
 use crate::dpdk::{eal_init, ring_name, Ring};
 use crate::mempool::MempoolStore;
-use dataplane_api::{DeployEnv, DeployError, Invalid, OptionSpec, Values};
+use dataplane_api::{DeployEnv, DeployError, OptionSpec, Values};
 use shm::{key_function, Descriptor, Pool};
 use spright::{Backend, BoxError, Connect, Host, Transport, Who};
 use std::collections::HashMap;
@@ -59,24 +59,6 @@ fn choice_name<T: clap::ValueEnum>(v: &T) -> String {
     v.to_possible_value().map(|p| p.get_name().to_string()).unwrap_or_default()
 }
 
-/// A DPDK cpuset such as `1`, `0-3` or `0,2-3`, or `all`.
-fn check_cpus(v: &str) -> Result<(), Invalid> {
-    let ok = v == "all"
-        || v.split(',').all(|part| {
-            let mut ends = part.splitn(2, '-').map(|n| n.parse::<u16>());
-            match (ends.next(), ends.next()) {
-                (Some(Ok(_)), None) => true,
-                (Some(Ok(a)), Some(Ok(b))) => a <= b,
-                _ => false,
-            }
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(Invalid::expected("a DPDK cpuset such as 1, 0-3 or 0,2-3, or all"))
-    }
-}
-
 pub struct Dpdk;
 
 /// The transport's arguments in component processes.
@@ -85,9 +67,6 @@ pub struct DpdkArgs {
     /// DPDK file prefix of this deployment.
     #[arg(long)]
     prefix: String,
-    /// CPUs the pollers may run on (DPDK cpuset syntax).
-    #[arg(long)]
-    cpus: String,
     /// How pollers wait on an empty ring.
     #[arg(long, value_enum, default_value = "busy")]
     poll: PollMode,
@@ -116,12 +95,6 @@ impl Backend for Dpdk {
             default: Some("shm"),
             values: Values::OneOf(&["shm", "mempool"]),
         },
-        OptionSpec {
-            key: "cpus",
-            help: "CPUs every poller may run on (a DPDK cpuset), or all",
-            default: Some("all"),
-            values: Values::Check(check_cpus),
-        },
     ];
 
     type Host = DpdkHost;
@@ -129,21 +102,9 @@ impl Backend for Dpdk {
     fn setup(&self, _chain: &Chain, chain_id: u16, env: &DeployEnv) -> Result<DpdkHost, DeployError> {
         let opt = |k: &str| env.options.get(Self::OPTIONS, k).unwrap_or_default();
         clean_stale();
-        let cpus = match opt("cpus") {
-            "all" => {
-                let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-                if n > 1 {
-                    format!("0-{}", n - 1)
-                } else {
-                    "0".into()
-                }
-            }
-            c => c.to_string(),
-        };
         Ok(DpdkHost {
             prefix: format!("sbd{}c{chain_id}", std::process::id()),
             chain_id,
-            cpus,
             poll: choice(opt("poll")),
             pool: choice(opt("pool")),
         })
@@ -190,7 +151,8 @@ fn eal_args(c: &Connect<'_, DpdkArgs>, primary: bool) -> Vec<String> {
         "--no-telemetry".into(),
         "--iova-mode=va".into(),
         format!("--huge-dir={HUGE_DIR}"),
-        format!("--lcores=0@({})", a.cpus),
+        // The CPUs the placement policy gave this process (its affinity when it started).
+        format!("--lcores=0@({})", dataplane_api::placement::cpu_list(&dataplane_api::Placement::allowed_here())),
         "--log-level=lib.eal:warning".into(),
     ];
     if primary {
@@ -260,7 +222,6 @@ impl Transport for Rings {
 pub struct DpdkHost {
     prefix: String,
     chain_id: u16,
-    cpus: String,
     poll: PollMode,
     pool: PoolKind,
 }
@@ -269,7 +230,6 @@ impl Host for DpdkHost {
     fn component(&mut self, _who: Who, _name: &str) -> Result<(Vec<OwnedFd>, Vec<String>), DeployError> {
         let args = vec![
             format!("--prefix={}", self.prefix),
-            format!("--cpus={}", self.cpus),
             format!("--poll={}", choice_name(&self.poll)),
             format!("--pool-kind={}", choice_name(&self.pool)),
         ];
@@ -282,8 +242,7 @@ impl Host for DpdkHost {
 
     fn placement(&self) -> Option<String> {
         Some(format!(
-            "every poller (gateway and functions) may run on CPUs {} (option cpus); {} (option poll); slots in {} (option pool)",
-            self.cpus,
+            "every poller (gateway and functions) runs where --placement puts its process (DPDK's lcore 0 on those CPUs); {} (option poll); slots in {} (option pool)",
             self.poll.describe(),
             match self.pool {
                 PoolKind::Shm => "the hugetlbfs pool shared with S-SPRIGHT's design",
@@ -331,19 +290,4 @@ pub fn clean_stale() -> Vec<PathBuf> {
         }
     }
     removed
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpusets_are_checked() {
-        for ok in ["all", "0", "0-1", "0,2-3", "1,3"] {
-            assert!(check_cpus(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "x", "3-1", "0-", "-1", "0,,1", "0-1-2"] {
-            assert!(check_cpus(bad).is_err(), "{bad:?}");
-        }
-    }
 }

@@ -284,12 +284,18 @@ impl State {
             Workload::Gateway => (format!("gateway{suffix}"), Role::Gateway),
             Workload::Function(_) => (format!("fn-{}{suffix}", s.spec.short), Role::Function),
         };
-        let spec = ComponentSpec::new(&fn_name, role).fd(fn_listener).args(s.spec.command(
+        // The chain function this instance serves (`short` is `<id>-<function>`), for placement.
+        let function = match s.spec.workload {
+            Workload::Function(id) => Some((id, s.spec.short.split_once('-').map_or("", |(_, n)| n).to_string())),
+            Workload::Gateway => None,
+        };
+        let mut spec = ComponentSpec::new(&fn_name, role).fd(fn_listener).args(s.spec.command(
             &p.chain_file.display().to_string(),
             &p.ingress.to_string(),
             &p.peer_args,
         ));
         let spawn = now_ns();
+        spec.function = function.clone();
         sup.start(spec)?;
         let process_ready = now_ns();
         let (qp_listener, qp) = loopback_listener()?;
@@ -307,6 +313,7 @@ impl State {
         if s.spec.h2c() {
             qspec = qspec.arg("--h2c");
         }
+        qspec.function = function;
         sup.start(qspec)?;
         let proxy_ready = now_ns();
         tracing::info!(

@@ -45,6 +45,7 @@ impl Dataplane for Grpc {
         let chain_arg = format!("--chain={}", spec.display());
         for (f, l) in listeners {
             let mut c = ComponentSpec::new(format!("fn-{}-{}", f.id, f.name), Role::Function)
+                .function(f.id, &f.name)
                 .arg("function")
                 .arg(&chain_arg)
                 .arg(format!("--id={}", f.id))

@@ -130,6 +130,9 @@ impl<H: Host> SprightDeployment<H> {
         };
         let (fds, args) = place;
         let mut spec = ComponentSpec::new(name, role).args(part).args(self.common.iter().cloned()).args(args);
+        if let Who::Function(id) = who {
+            spec.function = self.functions.iter().find(|(i, _)| *i == id).map(|(i, n)| (*i, n.clone()));
+        }
         spec.fds.extend(listener);
         spec.fds.extend(fds);
         self.supervisor.start(spec)?;

@@ -59,6 +59,8 @@ pub struct LoadSpec {
     /// no socket while thinking: for more users than the open-file limit allows
     /// ([`crate::limits`]).
     pub close_idle: bool,
+    /// CPUs the generator's thread is pinned to (`--placement`); `None`: not pinned.
+    pub cpus: Option<Vec<usize>>,
 }
 
 /// The arrival process: the profile's, except that with users an open-loop arrival is a task,
@@ -713,10 +715,20 @@ pub fn spawn(
 ) -> std::io::Result<(std::thread::JoinHandle<std::io::Result<LoadResult>>, u32)> {
     let (tx, rx) = std::sync::mpsc::channel();
     let handle = std::thread::Builder::new().name("loadgen".into()).spawn(move || {
+        // Pinned before anyone learns its id, so that what procfs shows is where it runs.
+        if let Some(cpus) = &spec.cpus {
+            dataplane_api::placement::set_affinity(0, cpus)?;
+        }
         // SAFETY: gettid has no preconditions.
         let _ = tx.send(unsafe { libc::gettid() } as u32);
         run(&spec, &stop, &progress)
     })?;
-    let tid = rx.recv().map_err(|_| std::io::Error::other("load generator thread died at start"))?;
+    let Ok(tid) = rx.recv() else {
+        let why = match handle.join() {
+            Ok(Err(e)) => e,
+            _ => std::io::Error::other("load generator thread died at start"),
+        };
+        return Err(std::io::Error::new(why.kind(), format!("load generator: {why}")));
+    };
     Ok((handle, tid))
 }

@@ -72,6 +72,7 @@ pub fn drive(
         }
     }
     let spec = LoadSpec {
+        cpus: None,
         target,
         host,
         headers: extra,

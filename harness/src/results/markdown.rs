@@ -12,7 +12,14 @@ pub fn write_summary_md(dir: &RunDir, i: &RunInputs, s: &Summary) -> Result<()> 
     md += &format!("# {} on {}\n\n", s.chain, s.backend);
     md += &format!("Backend: `{}`, {}.\n\n", s.backend, i.label);
     md += &format!("Backend options: {}.\n\n", i.options.describe());
-    md += &format!("Placement: {}; the load generator is a thread of the driver.\n\n", i.placement);
+    let cpus: Vec<String> = i.cpus.iter().map(|(n, c)| format!("{n} {c}")).collect();
+    md += &format!(
+        "Placement: policy `{}` over CPUs {}; each process could run on (procfs, during the run): {}. Backend: {}; the load generator is a thread of the driver.\n\n",
+        i.policy,
+        dataplane_api::placement::cpu_list(&i.policy.allowed),
+        cpus.join("; "),
+        i.placement
+    );
     md += &format!(
         "Load: {}; {:.1} s measured after {:.1} s warm-up.\n",
         i.chain.load.pattern.describe(),

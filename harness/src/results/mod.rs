@@ -43,8 +43,13 @@ pub struct RunInputs<'a> {
     /// Where the measurement window starts and ends on the sampler's timeline, seconds.
     pub window: (f64, f64),
     pub sample_interval: Duration,
-    /// Where the components ran ([`dataplane_api::Deployment::placement`]).
+    /// What the backend says of where its components run ([`dataplane_api::Deployment::placement`]).
     pub placement: &'a str,
+    /// The placement policy (`--placement`).
+    pub policy: &'a dataplane_api::Placement,
+    /// The CPUs each component and the load generator (`loadgen`) could run on, as read from
+    /// procfs during the run: (name, CPU list).
+    pub cpus: &'a [(String, String)],
     /// Why CPU was not measured, if it was not (the system runs elsewhere).
     pub cpu_unavailable: Option<&'a str>,
     pub cold_starts: &'a [ColdStart],

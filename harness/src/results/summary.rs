@@ -162,6 +162,9 @@ pub struct Summary {
     pub fn_cpu_pct: f64,
     #[serde(default = "nan", with = "fixed3")]
     pub fn_pss_mib: f64,
+    /// The placement policy (`--placement`) the run had.
+    #[serde(default = "unpinned")]
+    pub placement: String,
     pub interrupted: bool,
     /// CPU per role (in `summary.md`, not in the row).
     #[serde(skip)]
@@ -192,6 +195,10 @@ fn window_cpu(samples: &[Sample], name: &str, from_s: f64, to_s: f64) -> f64 {
 
 fn nan() -> f64 {
     f64::NAN
+}
+
+fn unpinned() -> String {
+    "none".into()
 }
 
 /// Peak (PSS, RSS, hugepages) of the system under test over the samples in `[from_s, to_s]`, MiB.
@@ -321,6 +328,7 @@ pub fn summarize(i: &RunInputs) -> Summary {
             _ => f64::NAN,
         },
         fn_pss_mib: if measured { function_pss(i.samples, from, to).unwrap_or(f64::NAN) } else { f64::NAN },
+        placement: i.policy.to_string(),
         interrupted: i.load.interrupted,
         roles,
     }
@@ -353,12 +361,12 @@ mod tests {
             "backend,chain,pattern,offered_rps,duration_s,ok,errors,achieved_rps,p50_us,p90_us,p99_us,p999_us,\
              max_us,mean_us,sut_cpu_s,sut_cpu_s_per_1k,loadgen_cpu_pct,background_cpu_pct,send_lag_p50_us,\
              send_lag_p99_us,cold_starts,sut_pss_mib,sut_rss_mib,sut_hugetlb_mib,cold_requests,p50_warm_us,\
-             p99_warm_us,p50_cold_us,p99_cold_us,fn_cpu_pct,fn_pss_mib,interrupted"
+             p99_warm_us,p50_cold_us,p99_cold_us,fn_cpu_pct,fn_pss_mib,placement,interrupted"
         );
         assert_eq!(
             text.lines().nth(1).unwrap(),
             "grpc,c,closed,,5.000,1307,0,261.400,536.575,814.591,1123.327,1266.687,1278.975,564.544,,0.483,1.269,\
-             0.819,22.271,86.527,0,,,,0,,,,,,,false"
+             0.819,22.271,86.527,0,,,,0,,,,,,,none,false"
         );
         let back = read_summaries(&path).unwrap();
         assert!(back[0].sut_cpu_s.is_nan() && back[0].offered_rps.is_none());

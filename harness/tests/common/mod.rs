@@ -47,7 +47,13 @@ pub fn backend_options(backend: &str, opts: &[&str]) -> dataplane_api::BackendOp
 /// What a deployment of `backend` with options `opts` gets from the driver, logging into `dir`.
 pub fn deploy_env(backend: &str, dir: &Path, opts: &[&str]) -> dataplane_api::DeployEnv {
     let options = backend_options(backend, opts);
-    dataplane_api::DeployEnv { exe: exe(), log_dir: dir.join("logs"), ready_timeout: Duration::from_secs(20), options }
+    dataplane_api::DeployEnv {
+        exe: exe(),
+        log_dir: dir.join("logs"),
+        ready_timeout: Duration::from_secs(20),
+        options,
+        placement: dataplane_api::Placement::default(),
+    }
 }
 
 /// Deploy `chain` on `backend` with options `opts`.
@@ -83,6 +89,7 @@ pub fn run_options_with(backend: &str, chain: workloads::Chain, opts: &[&str]) -
         command_line: vec!["test".into()],
         ready_timeout: Duration::from_secs(20),
         prewarm_lead_s: None,
+        placement: dataplane_api::Placement::default(),
     }
 }
 

@@ -1,0 +1,138 @@
+//! `--placement` (issue 13): every thread of every process runs where the policy says, on every
+//! backend; the load generator too; a bad map is an error before anything starts.
+
+mod common;
+
+use common::*;
+use dataplane_api::{Deployment, Placement};
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Every thread's `Cpus_allowed_list` of process `pid`, as procfs shows it.
+fn thread_cpus(pid: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+        if let Some(v) = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")) {
+            out.push(v.trim().to_string());
+        }
+    }
+    out
+}
+
+fn deploy_with(backend: &str, chain: &workloads::Chain, placement: &str, opts: &[&str]) -> Box<dyn Deployment> {
+    let dir = scratch("placement");
+    let mut env = deploy_env(backend, &dir, opts);
+    env.placement = Placement::parse(placement, vec![0, 1]).unwrap();
+    harness::registry::get(backend).unwrap().deploy(chain, &env).unwrap_or_else(|e| panic!("{backend}: {e}"))
+}
+
+/// Each component's threads all have the CPUs `want` gives for its name.
+fn check(backend: &str, d: &dyn Deployment, want: impl Fn(&str) -> &'static str) {
+    let mut seen = BTreeMap::new();
+    for c in d.components() {
+        let cpus = thread_cpus(c.pid);
+        assert!(!cpus.is_empty(), "{backend}: {} has no threads?", c.name);
+        for t in &cpus {
+            assert_eq!(t, want(&c.name), "{backend}: a thread of {} ({} threads: {cpus:?})", c.name, cpus.len());
+        }
+        seen.insert(c.name.clone(), cpus.len());
+    }
+    assert!(seen.len() >= 3, "{backend}: {seen:?}");
+}
+
+/// `paper` on 2 CPUs: the gateway side (Knative's ingress and activator too) on CPU 0, every
+/// function and its queue-proxy on CPU 1, for every thread of every process.
+#[test]
+fn paper_placement_on_every_backend() {
+    let _g = serial();
+    let chain = chain("synthetic-2");
+    for (backend, opts) in
+        [("s-spright", &[][..]), ("d-spright", &["poll=backoff"][..]), ("grpc", &[][..]), ("knative", &[][..])]
+    {
+        let d = deploy_with(backend, &chain, "paper", opts);
+        let addr = d.endpoint().addr;
+        let host = d.endpoint().host.unwrap_or_else(|| addr.to_string());
+        let (status, _) = harness::loadgen::http::request_once(addr, "/pipe", &host, b"x").unwrap();
+        assert_eq!(status, 200, "{backend}");
+        check(backend, &*d, |name| if name.starts_with("fn-") || name.starts_with("qp-") { "1" } else { "0" });
+        d.teardown();
+    }
+}
+
+/// `one-core` puts every thread on CPU 0; a map pins what it names and leaves the rest alone.
+#[test]
+fn one_core_and_maps() {
+    let _g = serial();
+    let chain = chain("synthetic-2");
+    let d = deploy_with("s-spright", &chain, "one-core", &[]);
+    check("s-spright", &*d, |_| "0");
+    d.teardown();
+    let d = deploy_with("s-spright", &chain, "gateway=1,fn1=0", &[]);
+    check("s-spright", &*d, |name| match name {
+        "gateway" => "1",
+        "fn-1-first" => "0",
+        _ => "0-1",
+    });
+    d.teardown();
+}
+
+/// A run under `paper` pins the load generator's thread to CPU 0 and records every process's
+/// CPUs in the manifest and summary.
+#[test]
+fn runs_record_where_everything_ran() {
+    let _g = serial();
+    let mut chain = chain("synthetic-2");
+    workloads::LoadOverrides { rate: Some(200.0), duration_s: Some(1.0), warmup_s: Some(0.2), ..Default::default() }
+        .apply(&mut chain.load)
+        .unwrap();
+    let mut opts = run_options("s-spright", chain);
+    opts.placement = Placement::parse("paper", vec![0, 1]).unwrap();
+    let outcome = harness::run::run(&opts, &Arc::new(AtomicBool::new(false))).unwrap();
+    assert_eq!((outcome.summary.errors, outcome.summary.placement.as_str()), (0, "paper"));
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.dir.join("manifest.json")).unwrap()).unwrap();
+    let cpus = &m["placement"]["cpus"];
+    assert_eq!(m["placement"]["policy"], "paper");
+    assert_eq!(
+        (&cpus["loadgen"], &cpus["gateway"], &cpus["fn-1-first"], &cpus["fn-2-second"]),
+        (&serde_json::json!("0"), &serde_json::json!("0"), &serde_json::json!("1"), &serde_json::json!("1"))
+    );
+    let md = std::fs::read_to_string(outcome.dir.join("summary.md")).unwrap();
+    assert!(md.contains("Placement: policy `paper` over CPUs 0-1") && md.contains("loadgen 0"), "{md}");
+    std::fs::remove_dir_all(&outcome.dir).unwrap();
+}
+
+/// `reproduce --placement none --placement paper` runs the sweep under each and compares
+/// backends only within one placement.
+#[test]
+fn reproduce_sweeps_each_placement() {
+    let _g = serial();
+    let out = scratch("reproduce-placement");
+    let status = std::process::Command::new(exe())
+        .args(["reproduce", "--chains", "synthetic-2", "--backends", "s-spright,grpc", "--start-rate", "200"])
+        .args(["--max-points", "1", "--duration", "0.5", "--warmup", "0.2", "--placement", "none", "--placement"])
+        .args(["paper", "--chains-dir"])
+        .arg(chain_path("synthetic-2").parent().unwrap())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let rows = harness::results::read_summaries(&out.join("comparison.csv")).unwrap();
+    let got: Vec<(&str, &str)> = rows.iter().map(|r| (r.backend.as_str(), r.placement.as_str())).collect();
+    assert_eq!(got, [("s-spright", "none"), ("grpc", "none"), ("s-spright", "paper"), ("grpc", "paper")]);
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        md.contains("## synthetic-2, placement `none`") && md.contains("## synthetic-2, placement `paper`"),
+        "{md}"
+    );
+    assert_eq!(md.matches("grpc vs s-spright, side by side").count(), 2, "one comparison per placement: {md}");
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("points/synthetic-2-s-spright-200-paper/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["placement"]["cpus"]["fn-1-first"], "1");
+    std::fs::remove_dir_all(&out).unwrap();
+}
