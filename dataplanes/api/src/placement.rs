@@ -9,8 +9,9 @@
 //! Policies (`--placement`):
 //! - `none`: nothing pinned;
 //! - `paper`: on 3 or more allowed CPUs, the load generator on the first, the gateway (with the
-//!   Knative model's ingress and activator) on the second, function `i` (and its queue-proxy) on
-//!   the rest round robin; on 2 CPUs the load generator and gateway share the first and the
+//!   Knative model's ingress and activator) on the second (the second to fourth where there are
+//!   8 or more, as the paper gave its gateway three cores), function `i` (and its queue-proxy)
+//!   on the rest round robin; on 2 CPUs the load generator and gateway share the first and the
 //!   functions the second; on 1, everything on it;
 //! - `one-core`: everything, load generator included, on the first allowed CPU;
 //! - a map, `gateway=0,fn1=1,fn2=2-3,loadgen=0`: keys `loadgen`, `gateway`, `ingress`,
@@ -153,16 +154,23 @@ impl Placement {
         match &self.policy {
             Policy::None => None,
             Policy::OneCore => Some(vec![first]),
-            Policy::Paper => Some(vec![match (s.role, s.function, a.len()) {
-                (Role::LoadGenerator, _, _) => first,
-                (_, _, 1) => first,
-                (Role::Function | Role::Sidecar, Some((id, _)), n) if n >= 3 => {
-                    a[2 + (id as usize).saturating_sub(1) % (n - 2)]
-                }
-                (Role::Function | Role::Sidecar, _, _) => a[1],
-                (_, _, 2) => first,
-                _ => a[1],
-            }]),
+            Policy::Paper => {
+                // The paper's gateway had three cores: where there are 8 or more, so does ours
+                // (a D-SPRIGHT gateway has two busy threads, HTTP and its ring's poller).
+                let n = a.len();
+                let gateway = if n >= 8 { 3 } else { 1 };
+                Some(match (s.role, s.function) {
+                    (Role::LoadGenerator, _) => vec![first],
+                    _ if n == 1 => vec![first],
+                    (Role::Function | Role::Sidecar, Some((id, _))) if n >= 3 => {
+                        let rest = &a[1 + gateway..];
+                        vec![rest[(id as usize).saturating_sub(1) % rest.len()]]
+                    }
+                    (Role::Function | Role::Sidecar, _) => vec![a[1]],
+                    _ if n == 2 => vec![first],
+                    _ => a[1..1 + gateway].to_vec(),
+                })
+            }
             Policy::Map(_) => match (s.role, s.function) {
                 (Role::Function | Role::Sidecar, Some((id, name))) => {
                     self.map_get(&format!("fn{id}")).or_else(|| self.map_get(name))
@@ -238,6 +246,11 @@ mod tests {
         let fns: Vec<usize> = (1..=5).map(|id| at(&p, Role::Function, Some((id, "f"))).unwrap()[0]).collect();
         assert_eq!(fns, [2, 3, 4, 2, 3]);
         assert_eq!(at(&p, Role::Sidecar, Some((2, "f"))), Some(vec![3]), "a queue-proxy with its function");
+        let big = Placement::parse("paper", (0..16).collect()).unwrap();
+        assert_eq!(at(&big, Role::Gateway, None), Some(vec![1, 2, 3]), "three cores, as the paper's gateway");
+        let fns: Vec<usize> =
+            [1, 10, 12, 13].iter().map(|&id| at(&big, Role::Function, Some((id, "f"))).unwrap()[0]).collect();
+        assert_eq!(fns, [4, 13, 15, 4]);
         let one = Placement::parse("paper", vec![3]).unwrap();
         assert_eq!((one.loadgen(), at(&one, Role::Function, Some((2, "f")))), (Some(vec![3]), Some(vec![3])));
     }
