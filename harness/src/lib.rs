@@ -7,6 +7,7 @@
 //! - [`cpu`]: per-process CPU from procfs, by role; the load generator separately.
 //! - [`reproduce`]: the experiment set behind `make reproduce`.
 //! - [`coldstart`]: one function started on demand in a running chain, phase by phase.
+//! - [`deploy`]: a chain served for any client until Ctrl-C.
 //! - [`registry`]: the backends; [`envinfo`]: what the machine has.
 //!
 //! Errors: this crate is the application layer, so it uses `anyhow` with context; the libraries
@@ -15,6 +16,7 @@
 pub mod clock;
 pub mod coldstart;
 pub mod cpu;
+pub mod deploy;
 pub mod envinfo;
 pub mod figures;
 pub mod limits;

@@ -34,6 +34,9 @@ enum Cmd {
         /// A directory written by `spright-bench reproduce` or `spright-bench run`.
         dir: PathBuf,
     },
+    /// Deploy a chain and serve it for any client (wrk, Locust, curl) until Ctrl-C or SIGTERM;
+    /// prints the endpoint, Host header, routes and every component's pid.
+    Deploy(DeployArgs),
     /// Start one function of a running chain on demand, round after round, and time each phase
     /// (S-SPRIGHT; writes cold_starts.csv in the Knative model's phases, rounds.csv, summary.md).
     ColdStart(ColdStartArgs),
@@ -275,6 +278,32 @@ struct ReproduceArgs {
 }
 
 #[derive(Args)]
+struct DeployArgs {
+    /// Dataplane backend (see `spright-bench backends`).
+    #[arg(long)]
+    backend: String,
+    /// Chain spec file (TOML).
+    #[arg(long)]
+    chain: PathBuf,
+    /// A backend option, KEY=VALUE (repeat for several).
+    #[arg(long = "backend-opt", value_name = "KEY=VALUE")]
+    backend_opt: Vec<String>,
+    /// Where each process runs (see `run --help`).
+    #[arg(long, default_value = "none", value_name = "POLICY")]
+    placement: String,
+    /// Sample the components' CPU and memory while serving and write them here at the end
+    /// (the columns of a run's cpu.csv).
+    #[arg(long)]
+    cpu_log: Option<PathBuf>,
+    /// CPU sampling interval in milliseconds (with --cpu-log).
+    #[arg(long, default_value_t = 250)]
+    sample_ms: u64,
+    /// Directory for the components' logs. Default: results/runs/<time>-deploy-<chain>-<backend>/logs.
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct ColdStartArgs {
     /// Dataplane backend: one that can park a function and start it on demand (s-spright).
     #[arg(long, default_value = "s-spright")]
@@ -448,6 +477,28 @@ fn real_main(cmd: Cmd) -> Result<()> {
             let dir = harness::reproduce::reproduce(&o, &harness::stop_flag())?;
             println!("results: {}", dir.display());
             println!("summary: {}", dir.join("summary.md").display());
+        }
+        Cmd::Deploy(a) => {
+            let backend_options = harness::registry::options(harness::registry::get(&a.backend)?, &a.backend_opt)?;
+            let chain = workloads::load_chain(&a.chain)?;
+            if a.sample_ms == 0 {
+                anyhow::bail!("--sample-ms must be > 0");
+            }
+            let log_dir = a.log_dir.unwrap_or_else(|| {
+                PathBuf::from(format!("results/runs/{}-deploy-{}-{}/logs", stamp(), chain.name, a.backend))
+            });
+            let o = harness::deploy::DeployOptions {
+                backend: a.backend,
+                backend_options,
+                placement: placement(&a.placement)?,
+                chain,
+                log_dir,
+                cpu_log: a.cpu_log,
+                sample_interval: Duration::from_millis(a.sample_ms),
+                exe,
+                ready_timeout: Duration::from_secs(20),
+            };
+            harness::deploy::serve(&o, &harness::stop_flag(), &mut std::io::stdout())?;
         }
         Cmd::ColdStart(a) => {
             let backend_options = harness::registry::options(harness::registry::get(&a.backend)?, &a.backend_opt)?;

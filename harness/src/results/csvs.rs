@@ -94,24 +94,7 @@ pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary) -> Result<()> 
     }
     w.flush()?;
 
-    let mut w = writer(&dir.path("cpu.csv"))?;
-    w.write_record(CPU_COLUMNS)?;
-    for s in i.samples {
-        w.write_record([
-            format!("{:.3}", s.t_s),
-            s.name.clone(),
-            s.role.to_string(),
-            s.pid.to_string(),
-            format!("{:.2}", s.cpu_pct),
-            format!("{:.3}", s.cpu_s),
-            s.alive.to_string(),
-            s.mem.map_or(String::new(), |m| m.rss_kib.to_string()),
-            s.mem.map_or(String::new(), |m| m.pss_kib.to_string()),
-            s.mem.map_or(String::new(), |m| m.hugetlb_shared_kib.to_string()),
-            s.mem.map_or(String::new(), |m| m.hugetlb_private_kib.to_string()),
-        ])?;
-    }
-    w.flush()?;
+    write_cpu(&dir.path("cpu.csv"), i.samples)?;
 
     let mut w = writer(&dir.path("errors.csv"))?;
     w.write_record(["kind", "count"])?;
@@ -192,5 +175,28 @@ fn write_requests(path: &Path, i: &RunInputs) -> Result<()> {
             rec.log_dropped
         );
     }
+    Ok(())
+}
+
+/// `cpu.csv`: every sample of every tracked process (and the load generator's thread).
+pub fn write_cpu(path: &Path, samples: &[crate::cpu::Sample]) -> Result<()> {
+    let mut w = writer(path)?;
+    w.write_record(CPU_COLUMNS)?;
+    for s in samples {
+        w.write_record([
+            format!("{:.3}", s.t_s),
+            s.name.clone(),
+            s.role.to_string(),
+            s.pid.to_string(),
+            format!("{:.2}", s.cpu_pct),
+            format!("{:.3}", s.cpu_s),
+            s.alive.to_string(),
+            s.mem.map_or(String::new(), |m| m.rss_kib.to_string()),
+            s.mem.map_or(String::new(), |m| m.pss_kib.to_string()),
+            s.mem.map_or(String::new(), |m| m.hugetlb_shared_kib.to_string()),
+            s.mem.map_or(String::new(), |m| m.hugetlb_private_kib.to_string()),
+        ])?;
+    }
+    w.flush()?;
     Ok(())
 }

@@ -18,7 +18,9 @@ pub mod markdown;
 pub mod rundir;
 pub mod summary;
 
-pub use csvs::{write_cold_starts, write_csvs, COLD_START_COLUMNS, CPU_COLUMNS, LATENCY_COLUMNS, TIMESERIES_COLUMNS};
+pub use csvs::{
+    write_cold_starts, write_cpu, write_csvs, COLD_START_COLUMNS, CPU_COLUMNS, LATENCY_COLUMNS, TIMESERIES_COLUMNS,
+};
 pub use markdown::write_summary_md;
 pub use rundir::RunDir;
 pub use summary::{read_summaries, summarize, write_summaries, Percentiles, RoleCpu, Summary};
