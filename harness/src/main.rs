@@ -262,9 +262,14 @@ struct ReproduceArgs {
     /// Rate factor between points (2: doubling; e.g. 1.25 for a finer ladder near capacity).
     #[arg(long, default_value_t = 2.0)]
     step: f64,
-    /// Most rate points per backend and chain (250 req/s doubled 8 times is 64,000 req/s).
-    #[arg(long, default_value_t = 9)]
+    /// Most ladder points per backend and chain (250 req/s doubled 11 times is 512,000 req/s:
+    /// in practice the ladder ends where the backend, or the load generator, saturates).
+    #[arg(long, default_value_t = 12)]
     max_points: usize,
+    /// After the ladder, bisect between the last unsaturated and the first saturated rate until
+    /// they are within this factor (1.1: capacity to within 10%); 1 turns it off.
+    #[arg(long, default_value_t = 1.1)]
+    refine: f64,
     /// Measured seconds per point.
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
@@ -461,6 +466,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
                 start_rate: a.start_rate,
                 step: a.step,
                 max_points: a.max_points,
+                refine: a.refine,
                 duration_s: a.duration,
                 warmup_s: a.warmup,
                 exe,
@@ -470,6 +476,9 @@ fn real_main(cmd: Cmd) -> Result<()> {
             let positive = |x: f64| x.is_finite() && x > 0.0;
             if !positive(o.start_rate) || o.max_points == 0 || !positive(o.duration_s) {
                 anyhow::bail!("--start-rate, --max-points and --duration must be > 0");
+            }
+            if !(o.refine.is_finite() && o.refine >= 1.0) {
+                anyhow::bail!("--refine {} must be >= 1 (1: no bisection)", o.refine);
             }
             if !(o.step.is_finite() && o.step > 1.0) {
                 anyhow::bail!("--step {} must be > 1", o.step);

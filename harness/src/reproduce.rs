@@ -33,6 +33,8 @@ pub struct ReproduceOptions {
     /// Each further point's rate is the last one's times this (2: doubling).
     pub step: f64,
     pub max_points: usize,
+    /// Bisect the capacity to within this factor after the ladder (see [`Ramp`]).
+    pub refine: f64,
     pub duration_s: f64,
     pub warmup_s: f64,
     pub exe: PathBuf,
@@ -51,27 +53,62 @@ pub fn saturated(s: &Summary) -> bool {
     s.achieved_rps < 0.9 * offered || s.errors as f64 / total > 0.01 || s.p99_us > 500_000.0
 }
 
-/// The rate ramp of one backend and chain: `measure` each rate from `start`, multiplying by
-/// `step`, at most `max_points` points, up to and including the first saturated one (beyond it
-/// an open-loop generator only measures its own queue). `None` from `measure` (interrupted)
-/// ends it.
-pub fn ramp(
-    start: f64,
-    step: f64,
-    max_points: usize,
-    mut measure: impl FnMut(f64) -> Result<Option<Summary>>,
-) -> Result<Vec<Summary>> {
+/// How the offered rate moves: a ladder from `start`, times `step` a point, at most
+/// `max_points` points, up to and including the first saturated one (beyond it an open-loop
+/// generator only measures its own queue); then bisection between the last unsaturated and the
+/// first saturated rate until they are within a factor `refine` (the ladder alone quantises
+/// every capacity to a power of `step`); `refine <= 1` skips it.
+#[derive(Debug, Clone, Copy)]
+pub struct Ramp {
+    pub start: f64,
+    pub step: f64,
+    pub max_points: usize,
+    pub refine: f64,
+}
+
+/// A saturated point where the load generator used this much of its core may be the
+/// generator's limit, not the backend's.
+const GENERATOR_BOUND_PCT: f64 = 85.0;
+
+/// Most bisection points after the ladder (2x down to 1.1x takes 3).
+const MAX_REFINE_POINTS: usize = 8;
+
+/// Run the ramp `r` of one backend and chain; points in order of offered rate. `None` from
+/// `measure` (interrupted) ends it.
+pub fn ramp(r: &Ramp, mut measure: impl FnMut(f64) -> Result<Option<Summary>>) -> Result<Vec<Summary>> {
     let mut out = Vec::new();
-    let mut rate = start;
-    for _ in 0..max_points {
-        let Some(s) = measure(rate)? else { break };
+    let mut rate = r.start;
+    let (mut lo, mut hi) = (None, None);
+    for _ in 0..r.max_points {
+        let Some(s) = measure(rate)? else { return Ok(out) };
         let sat = saturated(&s);
         out.push(s);
         if sat {
+            hi = Some(rate);
             break;
         }
-        rate = (rate * step).round();
+        lo = Some(rate);
+        rate = (rate * r.step).round();
     }
+    if let (Some(mut lo), Some(mut hi)) = (lo, hi) {
+        for _ in 0..MAX_REFINE_POINTS {
+            if hi / lo <= r.refine.max(1.0) || r.refine <= 1.0 {
+                break;
+            }
+            let mid = (lo * hi).sqrt().round();
+            if mid <= lo || mid >= hi {
+                break;
+            }
+            let Some(s) = measure(mid)? else { break };
+            if saturated(&s) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+            out.push(s);
+        }
+    }
+    out.sort_by(|a, b| a.offered_rps.unwrap_or(0.0).total_cmp(&b.offered_rps.unwrap_or(0.0)));
     Ok(out)
 }
 
@@ -129,7 +166,8 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
         };
         for (backend, backend_options) in backends.iter().map(|b| b.name()).zip(&options) {
             k += 1;
-            let points = ramp(o.start_rate, o.step, o.max_points, |rate| {
+            let r = Ramp { start: o.start_rate, step: o.step, max_points: o.max_points, refine: o.refine };
+            let points = ramp(&r, |rate| {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(None);
                 }
@@ -176,6 +214,10 @@ fn two() -> f64 {
     2.0
 }
 
+fn one() -> f64 {
+    1.0
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Meta {
     command_line: Vec<String>,
@@ -186,6 +228,9 @@ struct Meta {
     /// Rate factor between points (older runs: doubling).
     #[serde(default = "two")]
     step: f64,
+    /// Bisection factor after the ladder (older runs: none, 1).
+    #[serde(default = "one")]
+    refine: f64,
     /// Each backend's options (`--backend-opt`), as `k=v, k=v`.
     #[serde(default)]
     backend_options: BTreeMap<String, String>,
@@ -213,6 +258,7 @@ fn write_comparison(
         warmup_s: o.warmup_s,
         start_rate: o.start_rate,
         step: o.step,
+        refine: o.refine,
         backend_options,
     };
     std::fs::write(out.join("reproduce.json"), serde_json::to_string_pretty(&meta)?).context("write reproduce.json")?;
@@ -241,12 +287,16 @@ fn write_summary(out: &Path) -> Result<()> {
     writeln!(
         md,
         "Open-loop Poisson load, {} s measured per point after {} s warm-up; latency from each request's intended send time. \
-         Rates grow by x{} from {} req/s until a backend saturates (achieved < 90% of offered, > 1% errors, or p99 > 500 ms). \
+         Rates grow by x{} from {} req/s until a backend saturates (achieved < 90% of offered, > 1% errors, or p99 > 500 ms){}. \
          Placement (`--placement`): {}; each point's manifest records every process's CPUs, and backends are compared only under the same placement.\n",
         meta.duration_s,
         meta.warmup_s,
         meta.step,
         meta.start_rate,
+        match meta.refine > 1.0 {
+            true => format!(", then bisect between the last unsaturated and the first saturated rate until they are within x{}", meta.refine),
+            false => String::new(),
+        },
         placements(&all).iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
     )?;
     let several = placements(&all).len() > 1;
@@ -301,7 +351,17 @@ fn write_summary(out: &Path) -> Result<()> {
         for b in &backends {
             let peak =
                 all.iter().filter(|s| s.chain == chain && s.backend == *b).map(|s| s.achieved_rps).fold(0.0, f64::max);
-            writeln!(md, "- {b}: {:.0} req/s unsaturated; peak achieved {peak:.0} req/s", best(b))?;
+            // A generator at its limit saturates too: say so rather than blame the backend.
+            let generator = all
+                .iter()
+                .filter(|s| s.chain == chain && s.backend == *b && saturated(s))
+                .map(|s| s.loadgen_cpu_pct)
+                .fold(0.0, f64::max);
+            let note = match generator >= GENERATOR_BOUND_PCT {
+                true => format!(" (the load generator used {generator:.0}% of its core where it saturated: the ceiling may be the generator's)"),
+                false => String::new(),
+            };
+            writeln!(md, "- {b}: {:.0} req/s unsaturated; peak achieved {peak:.0} req/s{note}", best(b))?;
         }
         if backends.len() > 1 {
             side_by_side(&mut md, all, chain, &backends, best(backends[0]), &best)?;
@@ -462,7 +522,8 @@ mod tests {
     #[test]
     fn the_ramp_doubles_and_stops_at_the_first_saturated_point() {
         let mut asked = Vec::new();
-        let pts = ramp(250.0, 2.0, 9, |rate| {
+        let ladder = Ramp { start: 250.0, step: 2.0, max_points: 9, refine: 1.0 };
+        let pts = ramp(&ladder, |rate| {
             asked.push(rate);
             // Capacity 1,500 req/s: achieved is capped there.
             Ok(Some(point(rate, rate.min(1500.0), 1000, 0, 1000.0)))
@@ -470,7 +531,27 @@ mod tests {
         .unwrap();
         assert_eq!(asked, [250.0, 500.0, 1000.0, 2000.0], "stops at 2,000, the first saturated point");
         assert_eq!(pts.len(), 4);
-        assert_eq!(ramp(250.0, 2.0, 3, |r| Ok(Some(point(r, r, 1, 0, 1.0)))).unwrap().len(), 3, "at most max_points");
-        assert!(ramp(250.0, 2.0, 9, |_| Ok(None)).unwrap().is_empty(), "interrupted");
+        let three = Ramp { max_points: 3, ..ladder };
+        assert_eq!(ramp(&three, |r| Ok(Some(point(r, r, 1, 0, 1.0)))).unwrap().len(), 3, "at most max_points");
+        assert!(ramp(&ladder, |_| Ok(None)).unwrap().is_empty(), "interrupted");
+    }
+
+    /// Bisection between 1,000 (unsaturated) and 2,000 (saturated) for a capacity of 1,500 req/s
+    /// (saturated below 90% of offered: above 1,667): sqrt(1000 x 2000) = 1,414 holds, then
+    /// 1,682 does not, then 1,542 holds; 1,682 / 1,542 < 1.1 ends it. Points come out in order.
+    #[test]
+    fn the_ramp_bisects_the_capacity_to_within_the_refine_factor() {
+        let mut asked = Vec::new();
+        let r = Ramp { start: 250.0, step: 2.0, max_points: 9, refine: 1.1 };
+        let pts = ramp(&r, |rate| {
+            asked.push(rate);
+            Ok(Some(point(rate, rate.min(1500.0), 1000, 0, 1000.0)))
+        })
+        .unwrap();
+        assert_eq!(asked, [250.0, 500.0, 1000.0, 2000.0, 1414.0, 1682.0, 1542.0]);
+        let offered: Vec<f64> = pts.iter().map(|p| p.offered_rps.unwrap()).collect();
+        assert_eq!(offered, [250.0, 500.0, 1000.0, 1414.0, 1542.0, 1682.0, 2000.0]);
+        let best = pts.iter().filter(|p| !saturated(p)).map(|p| p.achieved_rps).fold(0.0, f64::max);
+        assert_eq!(best, 1500.0, "the capacity, within 10%");
     }
 }

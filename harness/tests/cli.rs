@@ -68,6 +68,7 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
     // reproduce, summarize and load refuse bad input as clearly.
     fails_with(&["reproduce", "--start-rate", "0", "--out", o], "--start-rate");
     fails_with(&["reproduce", "--max-points", "0", "--out", o], "--max-points");
+    fails_with(&["reproduce", "--refine", "0.5", "--out", o], "--refine 0.5 must be >= 1");
     fails_with(&["reproduce", "--chains", "nope", "--out", o], "nope.toml");
     fails_with(&["reproduce", "--backends", "grpc,nope", "--out", o], "unknown backend \"nope\"");
     fails_with(&["summarize", "/no/such/dir"], "neither a reproduce directory");
