@@ -1,54 +1,63 @@
 #!/usr/bin/env bash
-# Is the load generator fast enough not to be the bottleneck? Drives one nginx (one worker,
-# pinned to the last CPU) from one pinned core with wrk and with `spright-bench load` (open loop
-# at a rate far above capacity, so it sends as fast as it can), alternating, and prints each
-# generator's throughput and their ratio. Target: spright-bench >= 0.8 x wrk.
+# Is the load generator fast enough not to be the bottleneck? For each thread count N, drives
+# nginx (N workers, pinned to the last N CPUs) from the first N CPUs with `wrk -tN` and with
+# `spright-bench load --loadgen-threads N` (open loop at a rate far above capacity, so it sends
+# as fast as it can), alternating, and prints each generator's throughput, their ratio and its
+# spread over the rounds. Target: spright-bench >= 0.8 x wrk. On a machine with fewer than 2N
+# CPUs the generator's and nginx's CPUs overlap (said in the output); the script runs unchanged
+# on more cores.
 #
-#   scripts/loadgen-vs-wrk.sh [SECONDS] [CONNECTIONS] [ROUNDS]
+#   scripts/loadgen-vs-wrk.sh [SECONDS] [CONNECTIONS] [ROUNDS] [THREAD COUNTS, e.g. "1 2"]
 set -euo pipefail
-secs=${1:-10}; conns=${2:-32}; rounds=${3:-3}
+secs=${1:-10}; conns=${2:-32}; rounds=${3:-3}; counts=${4:-"1 2"}
 top=$(cd "$(dirname "$0")/.." && pwd)
 SETUP_BENCH=1 "$top/scripts/setup.sh"
 cd "$top"
 cargo build --release -q -p spright-bench
 bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/spright-bench
-
-last=$(( $(nproc) - 1 )); gen_cpu=0
+ncpu=$(nproc)
 port=18089
 dir=$(mktemp -d)
-cat > "$dir/nginx.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity $(printf '1%0*d' "$last" 0);
+ngx=
+trap '[ -n "$ngx" ] && kill $ngx 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+url=http://127.0.0.1:$port/
+
+printf "threads round wrk_rps spright_bench_rps ratio\n"
+for n in $counts; do
+  gen=$(seq -s, 0 $(( n - 1 )))
+  first=$(( ncpu - n < 0 ? 0 : ncpu - n ))
+  ngx_cpus=$(seq -s, "$first" $(( ncpu - 1 )))
+  masks=""; for c in $(seq "$first" $(( ncpu - 1 ))); do masks+=" $(printf '1%0*d' "$c" 0)"; done
+  cat > "$dir/nginx.conf" <<CONF
+worker_processes $n;
+worker_cpu_affinity$masks;
 daemon off;
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
-events { worker_connections 1024; }
+events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  server { listen 127.0.0.1:$port; location / { return 200 "hello from nginx\n"; } }
+  server { listen 127.0.0.1:$port reuseport; location / { return 200 "hello from nginx\n"; } }
 }
 CONF
-nginx -c "$dir/nginx.conf" -p "$dir" &
-ngx=$!
-trap 'kill $ngx 2>/dev/null; wait $ngx 2>/dev/null; rm -rf "$dir"' EXIT
-sleep 0.5
-url=http://127.0.0.1:$port/
-
-echo "nginx worker on CPU $last; generators pinned to CPU $gen_cpu; $conns connections, $secs s per run, $rounds rounds" >&2
-sb() { taskset -c $gen_cpu "$bin" load --url "$url" --connections "$conns" --duration "$secs" --warmup 1 --timeout-ms 2000 "$@" 2>/dev/null; }
-printf "round wrk_rps spright_bench_rps ratio\n"
-sum_w=0; sum_s=0
-for r in $(seq "$rounds"); do
-  w=$(taskset -c $gen_cpu wrk -t1 -c"$conns" -d"${secs}s" "$url" | awk '/Requests\/sec/ {print $2}')
-  # Open loop far above capacity: the generator sends as fast as one core lets it.
-  s=$(sb --rate 100000000 --arrival constant | awk '/^delivered:/ {print $2}')
-  printf "%s %s %s %.3f\n" "$r" "$w" "$s" "$(echo "$s / $w" | bc -l)"
-  sum_w=$(echo "$sum_w + $w" | bc -l); sum_s=$(echo "$sum_s + $s" | bc -l)
+  nginx -c "$dir/nginx.conf" -p "$dir" &
+  ngx=$!
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  echo "N=$n: nginx workers on CPUs $ngx_cpus; generators on CPUs $gen; $conns connections, $secs s a run, $rounds rounds" >&2
+  sb() { taskset -c "$gen" "$bin" load --url "$url" --connections "$conns" --duration "$secs" --warmup 1 \
+           --timeout-ms 2000 --loadgen-threads "$n" "$@" 2>/dev/null; }
+  ratios=()
+  for r in $(seq "$rounds"); do
+    w=$(taskset -c "$gen" wrk -t"$n" -c"$conns" -d"${secs}s" "$url" | awk '/Requests\/sec/ {print $2}')
+    # Open loop far above capacity: the generator sends as fast as its cores let it.
+    s=$(sb --rate 100000000 --arrival constant | awk '/^delivered:/ {print $2}')
+    ratio=$(echo "$s / $w" | bc -l)
+    ratios+=("$ratio")
+    printf "%s %s %s %s %.3f\n" "$n" "$r" "$w" "$s" "$ratio"
+  done
+  sorted=$(printf "%s\n" "${ratios[@]}" | sort -g)
+  printf "N=%s ratio median %.3f, min %.3f, max %.3f\n" "$n" "$(echo "$sorted" | sed -n "$(( (rounds + 1) / 2 ))p")" \
+    "$(echo "$sorted" | head -1)" "$(echo "$sorted" | tail -1)"
+  kill $ngx; wait $ngx 2>/dev/null || true; ngx=
 done
-mean_w=$(echo "$sum_w / $rounds" | bc -l)
-printf "mean %.0f %.0f %.3f\n" "$mean_w" "$(echo "$sum_s / $rounds" | bc -l)" "$(echo "$sum_s / $sum_w" | bc -l)"
-# And the open-loop schedule itself: offered at 0.8 x wrk's rate, is every request sent on time?
-rate=$(printf "%.0f" "$(echo "0.8 * $mean_w" | bc -l)")
-echo "open loop at 0.8 x wrk = $rate req/s (constant arrivals):"
-sb --rate "$rate" --arrival constant

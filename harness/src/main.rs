@@ -91,6 +91,10 @@ enum KnativeCmd {
 
 #[derive(Args, Clone)]
 struct LoadFlags {
+    /// Load generator threads: event loops of their own (on cores of their own where there are
+    /// enough), each with its share of the arrivals or users; their histograms are merged exactly.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    loadgen_threads: u16,
     /// Load pattern: open (arrivals on a schedule), closed (users with think time), burst, trace
     /// (arrivals at the event times of a file).
     #[arg(long, value_parser = ["open", "closed", "burst", "trace"])]
@@ -276,6 +280,9 @@ struct ReproduceArgs {
     /// Warm-up seconds per point.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
+    /// Load generator threads per point (see `run --help`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    loadgen_threads: u16,
     /// Placement policy (see `run --help`); repeat to run the whole sweep under each, e.g.
     /// `--placement none --placement paper` to measure what wake-ups across cores cost.
     #[arg(long, default_value = "none", value_name = "POLICY")]
@@ -438,6 +445,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
                 ready_timeout: Duration::from_secs(20),
                 prewarm_lead_s: a.prewarm.then_some(a.prewarm_lead),
                 placement: placement(&a.placement)?,
+                loadgen_threads: a.load.loadgen_threads as usize,
             };
             let outcome = harness::run::run(&opts, &harness::stop_flag())?;
             let s = &outcome.summary;
@@ -472,6 +480,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
                 exe,
                 command_line,
                 placements: a.placement.iter().map(|p| placement(p)).collect::<Result<_>>()?,
+                loadgen_threads: a.loadgen_threads as usize,
             };
             let positive = |x: f64| x.is_finite() && x > 0.0;
             if !positive(o.start_rate) || o.max_points == 0 || !positive(o.duration_s) {
@@ -580,8 +589,17 @@ fn load_url(a: LoadArgs) -> Result<()> {
     let mut profile = LoadProfile::default();
     a.load.overrides().apply(&mut profile)?;
     a.load.apply_users(None)?;
-    let r = harness::loadgen::url::drive(&a.url, &a.method, &a.headers, a.body_bytes, profile, &harness::stop_flag())
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let threads = a.load.loadgen_threads as usize;
+    let r = harness::loadgen::url::drive(
+        &a.url,
+        &a.method,
+        &a.headers,
+        a.body_bytes,
+        profile,
+        threads,
+        &harness::stop_flag(),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     let rec = &r.recorder;
     let p = harness::results::Percentiles::of(&rec.overall);
     println!(
@@ -600,6 +618,14 @@ fn load_url(a: LoadArgs) -> Result<()> {
         rec.send_lag.value_at_quantile(0.5) as f64 / 1000.0,
         rec.send_lag.value_at_quantile(0.99) as f64 / 1000.0
     );
+    if r.threads.len() > 1 {
+        for (i, t) in r.threads.iter().enumerate() {
+            println!(
+                "  thread {i}: {} requests, send lag p50 {:.1} us, p99 {:.1} us",
+                t.requests, t.send_lag_p50_us, t.send_lag_p99_us
+            );
+        }
+    }
     for (k, v) in &rec.errors {
         println!("  error {k}: {v}");
     }

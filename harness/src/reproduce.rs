@@ -39,6 +39,8 @@ pub struct ReproduceOptions {
     pub warmup_s: f64,
     pub exe: PathBuf,
     pub command_line: Vec<String>,
+    /// Load generator threads per point.
+    pub loadgen_threads: usize,
     /// Placement policies to run everything under, one sweep each (`--placement`).
     pub placements: Vec<dataplane_api::Placement>,
 }
@@ -193,6 +195,7 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
                     ready_timeout: Duration::from_secs(20),
                     prewarm_lead_s: None,
                     placement: placement.clone(),
+                    loadgen_threads: o.loadgen_threads,
                 };
                 let s = run(&opts, stop)?.summary;
                 eprintln!(

@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub prewarm_lead_s: Option<f64>,
     /// Where each process runs (`--placement`).
     pub placement: dataplane_api::Placement,
+    /// Load generator threads, each with its share of the load ([`loadgen::spawn`]).
+    pub loadgen_threads: usize,
 }
 
 pub struct RunOutcome {
@@ -74,12 +76,23 @@ pub fn cpus_allowed(proc_dir: &std::path::Path) -> String {
     status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map_or(String::new(), |v| v.trim().to_string())
 }
 
-/// (name, CPU list) of every component and of the load generator's thread.
-fn read_cpus(components: &[dataplane_api::Component], loadgen_tid: u32) -> Vec<(String, String)> {
+/// The name of load generator thread `i` in CPU samples and the manifest.
+fn loadgen_name(i: usize) -> String {
+    if i == 0 {
+        "loadgen".into()
+    } else {
+        format!("loadgen-{i}")
+    }
+}
+
+/// (name, CPU list) of every component and of the load generator's threads.
+fn read_cpus(components: &[dataplane_api::Component], loadgen_tids: &[u32]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> =
         components.iter().map(|c| (c.name.clone(), cpus_allowed(&PathBuf::from(format!("/proc/{}", c.pid))))).collect();
-    let me = format!("/proc/{}/task/{loadgen_tid}", std::process::id());
-    out.push(("loadgen".into(), cpus_allowed(&PathBuf::from(me))));
+    for (i, tid) in loadgen_tids.iter().enumerate() {
+        let dir = format!("/proc/{}/task/{tid}", std::process::id());
+        out.push((loadgen_name(i), cpus_allowed(&PathBuf::from(dir))));
+    }
     out
 }
 
@@ -193,15 +206,18 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     spec.cpus = opts.placement.loadgen();
     host_limits.source_addresses = spec.sources.iter().map(|a| a.to_string()).collect();
     let progress = Arc::new(Progress::default());
-    let (handle, tid) = loadgen::spawn(spec, stop.clone(), progress.clone()).context("start load generator")?;
+    let (handle, tids) =
+        loadgen::spawn(spec, opts.loadgen_threads, stop.clone(), progress.clone()).context("start load generator")?;
     let mut tracked: Vec<Tracked> = components.iter().map(Tracked::from).collect();
-    let mut cpus = read_cpus(&components, tid);
-    tracked.push(Tracked {
-        pid: std::process::id(),
-        tid: Some(tid),
-        role: Role::LoadGenerator,
-        name: "loadgen".into(),
-    });
+    let mut cpus = read_cpus(&components, &tids);
+    for (i, &tid) in tids.iter().enumerate() {
+        tracked.push(Tracked {
+            pid: std::process::id(),
+            tid: Some(tid),
+            role: Role::LoadGenerator,
+            name: loadgen_name(i),
+        });
+    }
     let sampler_start = crate::clock::now_ns();
     let sampler = Sampler::start(tracked, opts.sample_interval).context("start CPU sampler")?;
 
@@ -245,10 +261,10 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let load = handle.join().map_err(|_| anyhow::anyhow!("load generator panicked"))?.context("load generator")?;
+    let load = handle.join().context("load generator")?;
     let (samples, system) = sampler.finish();
     // Processes a scaling backend started later are read too (the first reading stands).
-    for c in read_cpus(&deployment.components(), tid) {
+    for c in read_cpus(&deployment.components(), &tids) {
         if !cpus.iter().any(|k| k.0 == c.0) {
             cpus.push(c);
         }

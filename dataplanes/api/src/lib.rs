@@ -227,7 +227,8 @@ pub trait Deployment: Send {
     fn counters(&self) -> Vec<Counter> {
         Vec::new()
     }
-    /// Where the components run (CPU pinning, polling mode), recorded in the run's manifest.
+    /// What the backend itself decides about where and how its components run (polling mode,
+    /// where slots live), beside the driver's `--placement`; recorded in the run's manifest.
     fn placement(&self) -> String {
         UNPINNED.into()
     }
@@ -262,8 +263,8 @@ pub trait Deployment: Send {
     fn teardown(self: Box<Self>) -> Vec<Exit>;
 }
 
-/// [`Deployment::placement`] of a deployment that pins nothing.
-pub const UNPINNED: &str = "unpinned: every component may run on any allowed CPU";
+/// [`Deployment::placement`] of a backend that decides nothing about placement itself.
+pub const UNPINNED: &str = "no placement of its own (only --placement applies)";
 
 /// The common case: a deployment that is a set of supervised processes and an endpoint.
 pub struct ProcessDeployment {

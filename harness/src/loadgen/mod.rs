@@ -22,7 +22,7 @@ use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use record::Recorder;
-use schedule::Schedule;
+use schedule::{Schedule, Share};
 use std::collections::{BinaryHeap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -161,10 +161,21 @@ pub struct LoadResult {
     /// Measurement window actually covered, seconds (shorter if interrupted).
     pub measured_s: f64,
     pub interrupted: bool,
-    /// Thread id of the generator, for CPU accounting.
-    pub tid: u32,
     /// Monotonic ns when the load (warm-up included) started.
     pub start_ns: u64,
+    /// Each generator thread: its share of the requests and how late it sent them.
+    pub threads: Vec<ThreadReport>,
+}
+
+/// One generator thread's part of a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ThreadReport {
+    /// Kernel thread id, for CPU accounting.
+    pub tid: u32,
+    /// Requests it measured (ok and failed).
+    pub requests: u64,
+    pub send_lag_p50_us: f64,
+    pub send_lag_p99_us: f64,
 }
 
 const TIMER: Token = Token(usize::MAX);
@@ -232,11 +243,25 @@ struct Engine<'a> {
     progress: &'a Progress,
     /// Closed-loop users started so far.
     spawned: u32,
+    /// This thread's share of the load.
+    share: Share,
 }
 
 /// Run the load described by `spec` on the calling thread until its duration is over, `stop`
 /// is set, or (after the end) every in-flight request has finished or timed out.
 pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::Result<LoadResult> {
+    run_share(spec, Share::ALL, now_ns() + 5_000_000, stop, progress)
+}
+
+/// [`run`] for one generator thread of several: its `share` of the arrivals (or closed-loop
+/// users), on a window starting at `start_ns` that every thread shares.
+fn run_share(
+    spec: &LoadSpec,
+    share: Share,
+    start_ns: u64,
+    stop: &AtomicBool,
+    progress: &Progress,
+) -> std::io::Result<LoadResult> {
     // SAFETY: plain prctl; 1 ns slack makes timerfd wake-ups as precise as the kernel allows.
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1u64) };
     let p = &spec.profile;
@@ -245,7 +270,6 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
             return Err(std::io::Error::new(ErrorKind::InvalidInput, "a user task names a route the load has not"));
         }
     }
-    let start_ns = now_ns() + 5_000_000;
     let measure_start = start_ns + (p.warmup_s * 1e9) as u64;
     let end_ns = measure_start + (p.duration_s * 1e9) as u64;
     let routes: Vec<(u16, String)> = spec.routes.iter().map(|r| (r.0, r.1.clone())).collect();
@@ -258,7 +282,15 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
     let timer = unsafe { OwnedFd::from_raw_fd(tfd) };
     let poll = Poll::new()?;
     poll.registry().register(&mut SourceFd(&timer.as_raw_fd()), TIMER, Interest::READABLE)?;
-    let n_conns = connections(p);
+    // Closed loop: this thread's users (global ids kept); otherwise its part of the pool.
+    let my_users: Vec<usize> = match p.pattern {
+        Pattern::Closed { .. } => (0..connections(p)).filter(|&u| share.has(u as u64)).collect(),
+        _ => Vec::new(),
+    };
+    let n_conns = match p.pattern {
+        Pattern::Closed { .. } => my_users.len(),
+        _ => connections(p).div_ceil(share.of as usize).max(1),
+    };
     let mut e = Engine {
         spec,
         poll,
@@ -272,8 +304,9 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
             .map(|r| http::build_request(&spec.method, &r.2, &spec.host, &headers(spec, spec.close_idle), &r.3))
             .collect(),
         rec: Recorder::new(&routes, measure_start, end_ns),
-        rng: SplitMix64::new(p.seed ^ 0x5eed),
-        schedule: Schedule::new(&arrivals(spec), start_ns, end_ns, p.seed)
+        rng: SplitMix64::new(p.seed ^ 0x5eed ^ share.index.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        share,
+        schedule: Schedule::new(&arrivals(spec), start_ns, end_ns, p.seed, share)
             .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e.to_string()))?,
         users: BinaryHeap::new(),
         think: (0, 0),
@@ -284,7 +317,7 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
     if let Pattern::Closed { think_min_ms, think_max_ms, .. } = p.pattern {
         e.think = (think_min_ms * 1_000_000, think_max_ms * 1_000_000);
         let spawn_rate = spec.users.as_ref().map_or(0.0, |u| u.spawn_rate);
-        for u in 0..n_conns {
+        for (c, &u) in my_users.iter().enumerate() {
             // Users start at the spawn rate, or else spread over one think time, as a load
             // tool's spawn phase would.
             let at = if spawn_rate > 0.0 {
@@ -292,8 +325,8 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
             } else {
                 start_ns + e.rng.next_range(0, e.think.1.max(1_000_000))
             };
-            e.conns[u].user = u as u32;
-            e.users.push(Wake(std::cmp::Reverse(at), u));
+            e.conns[c].user = u as u32;
+            e.users.push(Wake(std::cmp::Reverse(at), c));
         }
         e.idle.clear();
     }
@@ -305,7 +338,14 @@ pub fn run(spec: &LoadSpec, stop: &AtomicBool, progress: &Progress) -> std::io::
     };
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() } as u32;
-    Ok(LoadResult { recorder: e.rec, measured_s, interrupted, tid, start_ns })
+    let lag = |q| e.rec.send_lag.value_at_quantile(q) as f64 / 1e3;
+    let report = ThreadReport {
+        tid,
+        requests: e.rec.ok_total() + e.rec.error_total(),
+        send_lag_p50_us: lag(0.5),
+        send_lag_p99_us: lag(0.99),
+    };
+    Ok(LoadResult { recorder: e.rec, measured_s, interrupted, start_ns, threads: vec![report] })
 }
 
 impl Engine<'_> {
@@ -449,7 +489,10 @@ impl Engine<'_> {
         };
         let choice = users.choose(&mut self.rng);
         if !closed {
-            self.conns[c].user = self.rng.next_range(0, users.pool as u64 - 1) as u32;
+            // A user of this thread's part of the pool, so that no two threads act as one user.
+            let (i, n) = (self.share.index, self.share.of);
+            let mine = (users.pool as u64).saturating_sub(i).div_ceil(n).max(1);
+            self.conns[c].user = (i + n * self.rng.next_range(0, mine - 1)) as u32;
         }
         self.conns[c].started = true;
         self.conns[c].task = Some((task, 0, choice));
@@ -706,29 +749,74 @@ impl Engine<'_> {
     }
 }
 
-/// Run `spec` on a dedicated thread (its CPU is the load generator's). Returns the thread and
-/// its kernel thread id, known before the load starts so the CPU sampler can watch it.
+/// The load generator running on threads of its own ([`spawn`]).
+pub struct Generator {
+    handles: Vec<std::thread::JoinHandle<std::io::Result<LoadResult>>>,
+}
+
+impl Generator {
+    pub fn is_finished(&self) -> bool {
+        self.handles.iter().all(|h| h.is_finished())
+    }
+
+    /// Wait for every thread and merge what they recorded ([`Recorder::merge`]).
+    pub fn join(self) -> std::io::Result<LoadResult> {
+        let mut merged: Option<LoadResult> = None;
+        for h in self.handles {
+            let r = h.join().map_err(|_| std::io::Error::other("a load generator thread panicked"))??;
+            match &mut merged {
+                None => merged = Some(r),
+                Some(m) => {
+                    m.recorder.merge(r.recorder);
+                    m.interrupted |= r.interrupted;
+                    m.measured_s = m.measured_s.min(r.measured_s);
+                    m.threads.extend(r.threads);
+                }
+            }
+        }
+        merged.ok_or_else(|| std::io::Error::other("no load generator thread"))
+    }
+}
+
+/// Run `spec` on `threads` threads of its own (their CPU is the load generator's), each an event
+/// loop with its share of the arrivals or users ([`Share`]) on one common window. Returns the
+/// generator and its threads' kernel ids, known before the load starts so the CPU sampler can
+/// watch them.
 pub fn spawn(
     spec: LoadSpec,
+    threads: usize,
     stop: Arc<AtomicBool>,
     progress: Arc<Progress>,
-) -> std::io::Result<(std::thread::JoinHandle<std::io::Result<LoadResult>>, u32)> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::Builder::new().name("loadgen".into()).spawn(move || {
-        // Pinned before anyone learns its id, so that what procfs shows is where it runs.
-        if let Some(cpus) = &spec.cpus {
-            dataplane_api::placement::set_affinity(0, cpus)?;
-        }
-        // SAFETY: gettid has no preconditions.
-        let _ = tx.send(unsafe { libc::gettid() } as u32);
-        run(&spec, &stop, &progress)
-    })?;
-    let Ok(tid) = rx.recv() else {
-        let why = match handle.join() {
-            Ok(Err(e)) => e,
-            _ => std::io::Error::other("load generator thread died at start"),
+) -> std::io::Result<(Generator, Vec<u32>)> {
+    let of = threads.max(1);
+    let spec = Arc::new(spec);
+    // Every thread is up well before the window opens.
+    let start_ns = now_ns() + 5_000_000 + 2_000_000 * of as u64;
+    let (mut handles, mut tids) = (Vec::new(), Vec::new());
+    for index in 0..of {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (spec, flag, progress) = (spec.clone(), stop.clone(), progress.clone());
+        let name = if index == 0 { "loadgen".to_string() } else { format!("loadgen-{index}") };
+        let handle = std::thread::Builder::new().name(name).spawn(move || {
+            // Pinned before anyone learns its id, so that what procfs shows is where it runs.
+            if let Some(cpus) = &spec.cpus {
+                dataplane_api::placement::set_affinity(0, cpus)?;
+            }
+            // SAFETY: gettid has no preconditions.
+            let _ = tx.send(unsafe { libc::gettid() } as u32);
+            let share = Share { index: index as u64, of: of as u64 };
+            run_share(&spec, share, start_ns, &flag, &progress)
+        })?;
+        let Ok(tid) = rx.recv() else {
+            // Threads already started run out their window on their own.
+            let why = match handle.join() {
+                Ok(Err(e)) => e,
+                _ => std::io::Error::other("load generator thread died at start"),
+            };
+            return Err(std::io::Error::new(why.kind(), format!("load generator: {why}")));
         };
-        return Err(std::io::Error::new(why.kind(), format!("load generator: {why}")));
-    };
-    Ok((handle, tid))
+        handles.push(handle);
+        tids.push(tid);
+    }
+    Ok((Generator { handles }, tids))
 }

@@ -170,6 +170,39 @@ impl Recorder {
         }
     }
 
+    /// Add another generator thread's recording of the same window: counts add, histograms
+    /// merge exactly (HdrHistogram addition, never averaged percentiles), per-second rows merge
+    /// by second, logs interleave by completion time.
+    pub fn merge(&mut self, o: Recorder) {
+        for (r, x) in self.routes.iter_mut().zip(o.routes) {
+            r.ok += x.ok;
+            r.errors += x.errors;
+            r.bytes += x.bytes;
+            r.latency.add(&x.latency).expect("same histogram bounds");
+            for (k, v) in x.error_kinds {
+                *r.error_kinds.entry(k).or_default() += v;
+            }
+        }
+        self.overall.add(&o.overall).expect("same histogram bounds");
+        for (i, s) in o.seconds.into_iter().enumerate() {
+            if self.seconds.len() <= i {
+                self.seconds.push(Second { ok: 0, errors: 0, users: 0, latency: hist(2) });
+            }
+            let m = &mut self.seconds[i];
+            (m.ok, m.errors, m.users) = (m.ok + s.ok, m.errors + s.errors, m.users + s.users);
+            m.latency.add(&s.latency).expect("same histogram bounds");
+        }
+        for (k, v) in o.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        self.warmup_requests += o.warmup_requests;
+        self.send_lag.add(&o.send_lag).expect("same histogram bounds");
+        self.completed_in_window += o.completed_in_window;
+        self.log.extend(o.log);
+        self.log.sort_by_key(|l| l.done_ns);
+        self.log_dropped += o.log_dropped;
+    }
+
     pub fn ok_total(&self) -> u64 {
         self.routes.iter().map(|r| r.ok).sum()
     }
@@ -207,5 +240,52 @@ mod tests {
             [(1_000_050_000, true), (1_300_000_000, true), (2_500_000_000, false)],
             "warm-up not logged"
         );
+    }
+
+    /// Two threads' recordings merged equal one recording of all their requests.
+    #[test]
+    fn merged_recorders_equal_one_recording_of_everything() {
+        let (start, end) = (1_000_000_000, 4_000_000_000);
+        let routes = [(1, "a".to_string()), (2, "b".to_string())];
+        let (mut one, mut two, mut both) = (
+            Recorder::new(&routes, start, end),
+            Recorder::new(&routes, start, end),
+            Recorder::new(&routes, start, end),
+        );
+        let mut x = 12345u64;
+        for i in 0..5000u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let origin = start + (x >> 40) % 2_500_000_000;
+            let done = origin + 10_000 + (x >> 20) % 50_000_000;
+            let route = (i % 2) as usize;
+            for r in [if i % 3 == 0 { &mut one } else { &mut two }, &mut both] {
+                if i % 97 == 0 {
+                    r.error(route, origin, done, "timeout");
+                } else {
+                    r.ok(route, origin, done, 10);
+                }
+                r.sent(origin, origin + (x >> 50));
+            }
+        }
+        one.merge(two);
+        assert_eq!(one.overall, both.overall, "the merged histogram is the histogram of all samples");
+        assert_eq!(one.send_lag, both.send_lag);
+        for (m, b) in one.routes.iter().zip(&both.routes) {
+            assert_eq!(
+                (m.ok, m.errors, m.bytes, &m.latency, &m.error_kinds),
+                (b.ok, b.errors, b.bytes, &b.latency, &b.error_kinds)
+            );
+        }
+        assert_eq!(one.seconds.len(), both.seconds.len());
+        for (m, b) in one.seconds.iter().zip(&both.seconds) {
+            assert_eq!((m.ok, m.errors, &m.latency), (b.ok, b.errors, &b.latency));
+        }
+        assert_eq!((one.errors.clone(), one.completed_in_window), (both.errors.clone(), both.completed_in_window));
+        let key = |l: &Logged| (l.done_ns, l.origin_ns, l.route, l.ok);
+        assert!(one.log.windows(2).all(|w| w[0].done_ns <= w[1].done_ns), "in completion order");
+        let (mut merged, mut all) = (one.log.clone(), both.log.clone());
+        merged.sort_by_key(key);
+        all.sort_by_key(key);
+        assert_eq!(merged, all);
     }
 }

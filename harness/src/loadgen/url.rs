@@ -59,7 +59,8 @@ pub fn drive(
     headers: &[String],
     body_bytes: usize,
     profile: LoadProfile,
-    stop: &AtomicBool,
+    threads: usize,
+    stop: &std::sync::Arc<AtomicBool>,
 ) -> Result<LoadResult, Box<dyn std::error::Error + Send + Sync>> {
     let (target, mut host, path) = parse(url)?;
     let mut extra = Vec::new();
@@ -84,7 +85,8 @@ pub fn drive(
         sources: Vec::new(),
         close_idle: false,
     };
-    Ok(super::run(&spec, stop, &Progress::default())?)
+    let (generator, _) = super::spawn(spec, threads, stop.clone(), std::sync::Arc::new(Progress::default()))?;
+    Ok(generator.join()?)
 }
 
 #[cfg(test)]

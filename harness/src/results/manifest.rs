@@ -20,6 +20,7 @@ pub fn manifest(i: &RunInputs, s: &Summary) -> Value {
         "environment": i.env,
         "host_limits": i.host_limits,
         "driver_peak_rss_kib": i.driver_peak_rss_kib,
+        "loadgen_threads": i.load.threads,
         "effective_sleeps": i.sleeps,
         "prewarm_at_s": i.prewarms,
         "backend": {

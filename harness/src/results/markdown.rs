@@ -60,6 +60,21 @@ pub fn write_summary_md(dir: &RunDir, i: &RunInputs, s: &Summary) -> Result<()> 
         "Load generator send lag behind intended times (included in the latencies below): p50 {:.1} us, p99 {:.1} us.\n\n",
         s.send_lag_p50_us, s.send_lag_p99_us
     );
+    if i.load.threads.len() > 1 {
+        let per: Vec<String> = i
+            .load
+            .threads
+            .iter()
+            .map(|t| {
+                format!("{} requests, lag p50 {:.1} us p99 {:.1} us", t.requests, t.send_lag_p50_us, t.send_lag_p99_us)
+            })
+            .collect();
+        md += &format!(
+            "The load generator ran {} threads, each with its share of the load, histograms merged exactly: {}.\n\n",
+            i.load.threads.len(),
+            per.join("; ")
+        );
+    }
     md += "| route | ok | errors | p50 us | p90 us | p99 us | p99.9 us | max us |\n|---|---:|---:|---:|---:|---:|---:|---:|\n";
     for r in &rec.routes {
         let p = Percentiles::of(&r.latency);

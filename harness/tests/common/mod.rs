@@ -90,6 +90,7 @@ pub fn run_options_with(backend: &str, chain: workloads::Chain, opts: &[&str]) -
         ready_timeout: Duration::from_secs(20),
         prewarm_lead_s: None,
         placement: dataplane_api::Placement::default(),
+        loadgen_threads: 1,
     }
 }
 
