@@ -5,7 +5,11 @@
 # by the 4 extra function-to-function hops is the marginal cost of a hop, free of the gateway's
 # HTTP cost; the naive figure (synthetic-5 median / 6 hops) is printed too.
 #
-#   scripts/per-hop.sh [RATE] [SECONDS] [BACKENDS...]     (default: 500 10 s-spright grpc)
+# Under each placement of $PLACEMENTS (default "none"; e.g. PLACEMENTS="none paper one-core"):
+# with `paper` on 2 CPUs every function shares CPU 1, so function-to-function hops are
+# same-core, as they are with `one-core`.
+#
+#   [PLACEMENTS="..."] scripts/per-hop.sh [RATE] [SECONDS] [BACKENDS...]   (default: 500 10 s-spright grpc)
 set -euo pipefail
 rate=${1:-500}; secs=${2:-10}; shift 2 2>/dev/null || shift $#
 backends=("$@"); [ ${#backends[@]} -gt 0 ] || backends=(s-spright grpc)
@@ -16,12 +20,14 @@ bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys;
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 p50() { python3 -c 'import csv,sys; print(next(csv.DictReader(open(sys.argv[1])))["p50_us"])' "$1/summary.csv"; }
-printf "backend p50_synthetic1_us p50_synthetic5_us marginal_us_per_hop naive_us_per_hop\n"
-for b in "${backends[@]}"; do
-  for c in synthetic-1 synthetic-5; do
-    "$bin" run --backend "$b" --chain "workloads/chains/$c.toml" --rate "$rate" --arrival constant \
-      --duration "$secs" --warmup 1 --quiet --out "$out/$b-$c" >/dev/null 2>&1
+printf "backend placement p50_synthetic1_us p50_synthetic5_us marginal_us_per_hop naive_us_per_hop\n"
+for p in ${PLACEMENTS:-none}; do
+  for b in "${backends[@]}"; do
+    for c in synthetic-1 synthetic-5; do
+      "$bin" run --backend "$b" --chain "workloads/chains/$c.toml" --rate "$rate" --arrival constant \
+        --duration "$secs" --warmup 1 --placement "$p" --quiet --out "$out/$b-$c-$p" >/dev/null 2>&1
+    done
+    one=$(p50 "$out/$b-synthetic-1-$p"); five=$(p50 "$out/$b-synthetic-5-$p")
+    python3 -c "import sys; o,f=float(sys.argv[3]),float(sys.argv[4]); print(f'{sys.argv[1]} {sys.argv[2]} {o:.1f} {f:.1f} {(f-o)/4:.1f} {f/6:.1f}')" "$b" "$p" "$one" "$five"
   done
-  one=$(p50 "$out/$b-synthetic-1"); five=$(p50 "$out/$b-synthetic-5")
-  python3 -c "import sys; o,f=float(sys.argv[2]),float(sys.argv[3]); print(f'{sys.argv[1]} {o:.1f} {f:.1f} {(f-o)/4:.1f} {f/6:.1f}')" "$b" "$one" "$five"
 done
