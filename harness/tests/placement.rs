@@ -136,3 +136,36 @@ fn reproduce_sweeps_each_placement() {
     assert_eq!(m["placement"]["cpus"]["fn-1-first"], "1");
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// S-SPRIGHT's `sched=batch` puts every thread of every function (not the gateway) under
+/// SCHED_BATCH, as procfs shows it; the default leaves them under SCHED_OTHER.
+#[test]
+fn s_spright_function_workers_can_run_as_batch() {
+    let _g = serial();
+    let policies = |pid: u32| -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+            .map(|t| {
+                let sched = std::fs::read_to_string(t.path().join("sched")).unwrap_or_default();
+                sched
+                    .lines()
+                    .find(|l| l.starts_with("policy"))
+                    .map_or("?".into(), |l| l.split(':').nth(1).unwrap().trim().to_string())
+            })
+            .collect()
+    };
+    let chain = chain("synthetic-2");
+    for (opts, function_policy) in [(&[][..], "0"), (&["sched=batch"][..], "3")] {
+        let dir = scratch("sched");
+        let d = try_deploy("s-spright", &chain, &dir, opts).unwrap();
+        for c in d.components() {
+            let want = if c.name.starts_with("fn-") { function_policy } else { "0" };
+            let got = policies(c.pid);
+            assert!(got.iter().all(|p| p == want), "{opts:?}: {} threads have policies {got:?}, want {want}", c.name);
+        }
+        let addr = d.endpoint().addr;
+        assert_eq!(harness::loadgen::http::request_once(addr, "/pipe", "x", b"x").unwrap().0, 200);
+        d.teardown();
+    }
+}

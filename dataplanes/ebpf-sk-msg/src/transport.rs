@@ -3,7 +3,7 @@
 
 use crate::node::{DropReason, EbpfNode};
 use crate::wire;
-use dataplane_api::{Counter, DeployEnv, DeployError};
+use dataplane_api::{Counter, DeployEnv, DeployError, OptionSpec, Values};
 use shm::{key, Descriptor, Pool};
 use spright::{Backend, BoxError, Connect, Host, Transport, Who};
 use std::net::{TcpListener, TcpStream};
@@ -13,25 +13,61 @@ use workloads::Chain;
 
 pub struct SkMsg;
 
-/// S-SPRIGHT takes no options.
+/// How function workers are scheduled (option `sched`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sched {
+    /// The kernel's default (SCHED_OTHER): a descriptor's arrival may preempt its sender.
+    Normal,
+    /// SCHED_BATCH: a woken worker does not preempt the process that woke it, so on a shared
+    /// core a sender (the gateway) goes on handling requests and the worker takes several
+    /// descriptors per wake-up.
+    Batch,
+}
+
+/// S-SPRIGHT's arguments in component processes.
 #[derive(clap::Args)]
-pub struct NoArgs {}
+pub struct SkMsgArgs {
+    /// How this function's workers are scheduled.
+    #[arg(long, value_enum, default_value = "normal")]
+    sched: Sched,
+}
+
+/// Put the calling process under SCHED_BATCH (threads it starts later inherit it).
+fn sched_batch() -> std::io::Result<()> {
+    let p = libc::sched_param { sched_priority: 0 };
+    // SAFETY: plain syscall on the calling process with a valid parameter.
+    match unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &p) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
 
 impl Backend for SkMsg {
     const NAME: &str = "s-spright";
     const LABEL: &str = "S-SPRIGHT: 16-byte descriptors via eBPF SK_MSG redirect in a SOCKHASH, payload in a hugepage pool, event-driven";
 
+    const OPTIONS: &[OptionSpec] = &[OptionSpec {
+        key: "sched",
+        help: "how function workers are scheduled: normal (the kernel's default) or batch (SCHED_BATCH: a woken worker does not preempt its sender, so descriptors batch up on a shared core)",
+        default: Some("normal"),
+        values: Values::OneOf(&["normal", "batch"]),
+    }];
+
     type Host = SkMsgHost;
 
-    fn setup(&self, _chain: &Chain, chain_id: u16, _env: &DeployEnv) -> Result<SkMsgHost, DeployError> {
+    fn setup(&self, _chain: &Chain, chain_id: u16, env: &DeployEnv) -> Result<SkMsgHost, DeployError> {
         let node = EbpfNode::shared().map_err(DeployError::host("load the SK_MSG program"))?;
-        Ok(SkMsgHost { node, chain_id, entries: Vec::new() })
+        let sched = env.options.get(Self::OPTIONS, "sched").unwrap_or("normal").to_string();
+        Ok(SkMsgHost { node, chain_id, entries: Vec::new(), sched })
     }
 
-    type Args = NoArgs;
+    type Args = SkMsgArgs;
     type Transport = SkMsgSocket;
 
-    fn connect(&self, c: &Connect<'_, NoArgs>) -> Result<(SkMsgSocket, Pool), BoxError> {
+    fn connect(&self, c: &Connect<'_, SkMsgArgs>) -> Result<(SkMsgSocket, Pool), BoxError> {
+        if c.args.sched == Sched::Batch && c.who != Who::Gateway {
+            sched_batch()?;
+        }
         let sock = TcpStream::from(c.who.take_fd(0)?);
         // The gateway waits for it in its event loop; functions block in recv().
         sock.set_nonblocking(c.who == Who::Gateway)?;
@@ -44,6 +80,8 @@ pub struct SkMsgHost {
     node: Arc<Mutex<EbpfNode>>,
     chain_id: u16,
     entries: Vec<Entry>,
+    /// Option `sched`, passed to every function.
+    sched: String,
 }
 
 /// One registered socket.
@@ -78,7 +116,7 @@ impl Host for SkMsgHost {
         }
         self.node().register(k, &a).map_err(DeployError::host(format!("register {name} in the socket map")))?;
         self.entries.push(Entry { name: name.to_string(), key: k, port, _peer: b });
-        Ok((vec![a.into()], Vec::new()))
+        Ok((vec![a.into()], vec![format!("--sched={}", self.sched)]))
     }
 
     /// A descriptor waiting for a process is in its socket's receive queue: the socket polls
