@@ -38,6 +38,11 @@ impl Invalid {
 }
 
 impl OptionSpec {
+    /// An option that takes one of `values`, the first being its default.
+    pub const fn choice(key: &'static str, help: &'static str, values: &'static [&'static str]) -> OptionSpec {
+        OptionSpec { key, help, default: Some(values[0]), values: Values::OneOf(values) }
+    }
+
     fn check(&self, value: &str) -> Result<(), Invalid> {
         match self.values {
             Values::OneOf(names) if names.contains(&value) => Ok(()),

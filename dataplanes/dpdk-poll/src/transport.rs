@@ -7,7 +7,7 @@
 
 use crate::dpdk::{eal_init, ring_name, Ring};
 use crate::mempool::MempoolStore;
-use dataplane_api::{DeployEnv, DeployError, OptionSpec, Values};
+use dataplane_api::{DeployEnv, DeployError, OptionSpec};
 use shm::{key_function, Descriptor, Pool};
 use spright::{Backend, BoxError, Connect, Host, Transport, Who};
 use std::collections::HashMap;
@@ -83,18 +83,16 @@ impl Backend for Dpdk {
     const LABEL: &str = "D-SPRIGHT: 16-byte descriptors through DPDK rte_rings, busy-polled (a core per poller), payload in a hugepage pool";
 
     const OPTIONS: &[OptionSpec] = &[
-        OptionSpec {
-            key: "poll",
-            help: "how pollers wait on an empty ring: busy (the paper's) or backoff (sleeps 50 us once idle)",
-            default: Some("busy"),
-            values: Values::OneOf(&["busy", "backoff"]),
-        },
-        OptionSpec {
-            key: "pool",
-            help: "where slots live: shm (S-SPRIGHT's hugetlbfs pool) or mempool (a DPDK rte_mempool)",
-            default: Some("shm"),
-            values: Values::OneOf(&["shm", "mempool"]),
-        },
+        OptionSpec::choice(
+            "poll",
+            "how pollers wait on an empty ring: busy (the paper's) or backoff (sleeps 50 us once idle)",
+            &["busy", "backoff"],
+        ),
+        OptionSpec::choice(
+            "pool",
+            "where slots live: shm (S-SPRIGHT's hugetlbfs pool) or mempool (a DPDK rte_mempool)",
+            &["shm", "mempool"],
+        ),
     ];
 
     type Host = DpdkHost;

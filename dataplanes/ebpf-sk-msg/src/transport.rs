@@ -3,7 +3,7 @@
 
 use crate::node::{DropReason, EbpfNode};
 use crate::wire;
-use dataplane_api::{Counter, DeployEnv, DeployError, OptionSpec, Values};
+use dataplane_api::{Counter, DeployEnv, DeployError, OptionSpec};
 use shm::{key, Descriptor, Pool};
 use spright::{Backend, BoxError, Connect, Host, Transport, Who};
 use std::net::{TcpListener, TcpStream};
@@ -46,12 +46,11 @@ impl Backend for SkMsg {
     const NAME: &str = "s-spright";
     const LABEL: &str = "S-SPRIGHT: 16-byte descriptors via eBPF SK_MSG redirect in a SOCKHASH, payload in a hugepage pool, event-driven";
 
-    const OPTIONS: &[OptionSpec] = &[OptionSpec {
-        key: "sched",
-        help: "how function workers are scheduled: normal (the kernel's default) or batch (SCHED_BATCH: a woken worker does not preempt its sender, so descriptors batch up on a shared core)",
-        default: Some("normal"),
-        values: Values::OneOf(&["normal", "batch"]),
-    }];
+    const OPTIONS: &[OptionSpec] = &[OptionSpec::choice(
+        "sched",
+        "how function workers are scheduled: normal (the kernel's default) or batch (SCHED_BATCH: a woken worker does not preempt its sender, so descriptors batch up on a shared core)",
+        &["normal", "batch"],
+    )];
 
     type Host = SkMsgHost;
 

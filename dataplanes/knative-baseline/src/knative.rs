@@ -29,7 +29,7 @@ use dataplane_api::component;
 use dataplane_api::supervisor::loopback_listener;
 use dataplane_api::{
     stage_chain, ColdStart, Component, ComponentSpec, Counter, Dataplane, DeployEnv, DeployError, Deployment, Endpoint,
-    Exit, OptionSpec, Role, Supervisor, Values,
+    Exit, OptionSpec, Role, Supervisor,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,13 +38,12 @@ use workloads::Chain;
 
 pub struct Knative;
 
-const OPTIONS: &[OptionSpec] = &[OptionSpec {
-    key: "pipeline",
-    help: "how pipeline routes run: tail (each function calls the next through the ingress) or proxy (the chain's \
-           HTTP entry calls each function in turn, as the paper drove motion and parking on Knative)",
-    default: Some("tail"),
-    values: Values::OneOf(&["tail", "proxy"]),
-}];
+const OPTIONS: &[OptionSpec] = &[OptionSpec::choice(
+    "pipeline",
+    "how pipeline routes run: tail (each function calls the next through the ingress) or proxy (the chain's \
+     HTTP entry calls each function in turn, as the paper drove motion and parking on Knative)",
+    &["tail", "proxy"],
+)];
 
 #[derive(Parser)]
 #[command(name = "component knative", about = "A process of the knative backend (started by `spright-bench run`)")]
