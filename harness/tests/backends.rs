@@ -250,6 +250,44 @@ fn locust_files_agree(d: &std::path::Path, s: &harness::results::Summary, second
     assert!((now - n(last, "Timestamp")).abs() < 60.0, "{name}: Unix seconds: {last:?}");
 }
 
+/// The HdrHistogram interval log reads back with HdrHistogram's own deserializer: the seconds
+/// add up to the time series, the `all` interval is the run's histogram, a route interval per
+/// route; the `.hgrm` table ends with the run's count and has its median.
+fn hdr_files_agree(d: &std::path::Path, s: &harness::results::Summary, per_second: u64, name: &str) {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Deserializer;
+    let bytes = std::fs::read(d.join("latency.hlog")).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("#[StartTime: ") && text.contains("#[BaseTime: "), "{name}: {text}");
+    let mut de = Deserializer::new();
+    let (mut seconds, mut all, mut routes) = (0u64, None, 0);
+    for e in IntervalLogIterator::new(&bytes) {
+        let LogEntry::Interval(h) = e.unwrap() else { continue };
+        let decoded =
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, h.encoded_histogram()).unwrap();
+        let hist: hdrhistogram::Histogram<u64> = de.deserialize(&mut &decoded[..]).unwrap();
+        match h.tag().map(|t| t.as_str().to_string()) {
+            None => seconds += hist.len(),
+            Some(t) if t == "all" => all = Some(hist),
+            Some(t) => {
+                assert!(t.starts_with("route:"), "{name}: tag {t}");
+                routes += 1;
+            }
+        }
+    }
+    assert_eq!(seconds, per_second, "{name}: the per-second intervals add up to the time series");
+    let all = all.expect("an interval tagged all");
+    assert_eq!(all.len(), s.ok, "{name}");
+    assert!((all.value_at_quantile(0.5) as f64 / 1e3 - s.p50_us).abs() < 0.01, "{name}: p50 {}", s.p50_us);
+    assert!(routes >= 1, "{name}");
+    let hgrm = std::fs::read_to_string(d.join("latency.hgrm")).unwrap();
+    assert!(hgrm.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)"), "{name}: {hgrm}");
+    assert!(hgrm.contains(&format!("Total count    = {:>12}]", s.ok)), "{name}: {hgrm}");
+    let median = hgrm.lines().find(|l| l.split_whitespace().nth(1) == Some("0.500000000000")).unwrap();
+    let ms: f64 = median.split_whitespace().next().unwrap().parse().unwrap();
+    assert!((ms * 1e3 - s.p50_us).abs() <= 0.001 * s.p50_us + 1.0, "{name}: {median} vs p50 {} us", s.p50_us);
+}
+
 /// A run through the driver: every request succeeds, the results directory has every promised
 /// file and column, every function used CPU, and no process is left.
 pub fn run_writes_complete_results(backend: &str) {
@@ -314,6 +352,7 @@ pub fn run_writes_complete_results(backend: &str) {
             );
         }
         locust_files_agree(d, s, ts.len(), name);
+        hdr_files_agree(d, s, per_second, name);
         let manifest: serde_json::Value =
             serde_json::from_slice(&std::fs::read(d.join("manifest.json")).unwrap()).unwrap();
         assert_eq!(manifest["complete"], true);

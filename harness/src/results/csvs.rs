@@ -117,6 +117,7 @@ pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary) -> Result<()> 
         write_requests(&dir.path("requests.csv"), i)?;
     }
     super::locust::write(&dir.partial, i)?;
+    super::hlog::write(&dir.partial, &i.load.recorder, super::window_start(&i.load.recorder), i.load.measured_s)?;
 
     write_summaries(&dir.path("summary.csv"), std::slice::from_ref(summary))
 }

@@ -12,6 +12,7 @@
 
 pub mod coldsplit;
 pub mod csvs;
+pub mod hlog;
 pub mod locust;
 pub mod manifest;
 pub mod markdown;
@@ -76,4 +77,11 @@ pub struct RunInputs<'a> {
     pub sleeps: &'a [crate::sleeps::EffectiveSleep],
     /// When the run woke every function up (`--prewarm`), seconds after the load started.
     pub prewarms: Option<&'a [f64]>,
+}
+
+/// The wall-clock time the measurement window of `rec` opened, from the monotonic clock's
+/// distance to now.
+pub fn window_start(rec: &crate::loadgen::record::Recorder) -> std::time::SystemTime {
+    std::time::SystemTime::now()
+        - std::time::Duration::from_nanos(crate::clock::now_ns().saturating_sub(rec.measure_start_ns))
 }
