@@ -10,6 +10,20 @@ use std::path::Path;
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
+    /// Draw the points alone (a scatter of requests), not joined by a line.
+    pub dots: bool,
+}
+
+impl Series {
+    /// Points joined by a line.
+    pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Series { name: name.into(), points, dots: false }
+    }
+
+    /// Points alone.
+    pub fn dots(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Series { name: name.into(), points, dots: true }
+    }
 }
 
 pub struct Panel {
@@ -102,6 +116,14 @@ macro_rules! plot_panel {
                     p.0.is_finite() && p.1.is_finite() && (!panel.log_y || p.1 > 0.0) && (!panel.log_x || p.0 > 0.0)
                 })
                 .collect();
+            if s.dots {
+                chart
+                    .draw_series(pts.iter().map(|p| Circle::new(*p, 2, color.filled())))
+                    .map_err(|e| anyhow!("{e:?}"))?
+                    .label(s.name.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+                continue;
+            }
             chart
                 .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
                 .map_err(|e| anyhow!("{e:?}"))?
@@ -170,10 +192,7 @@ pub fn run_figures(dir: &Path) -> Result<()> {
                 title: format!("{title}: throughput"),
                 x_label: "time (s)".into(),
                 y_label: "requests/s".into(),
-                series: vec![
-                    Series { name: "ok".into(), points: col("ok") },
-                    Series { name: "errors".into(), points: col("errors") },
-                ],
+                series: vec![Series::line("ok", col("ok")), Series::line("errors", col("errors"))],
                 log_y: false,
                 log_x: false,
             },
@@ -183,7 +202,7 @@ pub fn run_figures(dir: &Path) -> Result<()> {
                 y_label: "latency (us)".into(),
                 series: ["p50_us", "p90_us", "p99_us", "max_us"]
                     .iter()
-                    .map(|c| Series { name: c.trim_end_matches("_us").into(), points: col(c) })
+                    .map(|c| Series::line(c.trim_end_matches("_us"), col(c)))
                     .collect(),
                 log_y: true,
                 log_x: false,
@@ -200,22 +219,58 @@ pub fn run_figures(dir: &Path) -> Result<()> {
         // Samples of one tick share a timestamp to the millisecond.
         *by_role.entry(role.clone()).or_default().entry((t * 1000.0).round() as u64).or_default() += p;
     }
-    let series = by_role
-        .into_iter()
-        .map(|(role, pts)| Series {
-            name: role,
-            points: pts.into_iter().map(|(t, p)| (t as f64 / 1000.0, p)).collect(),
-        })
-        .collect();
+    let role_series = |keep: &dyn Fn(&str) -> bool| -> Vec<Series> {
+        by_role
+            .iter()
+            .filter(|(role, _)| keep(role))
+            .map(|(role, pts)| Series::line(role.clone(), pts.iter().map(|(t, p)| (*t as f64 / 1000.0, *p)).collect()))
+            .collect()
+    };
     draw(
         &[Panel {
             title: format!("{title}: CPU by role (100% = one core)"),
             x_label: "time since load start (s)".into(),
             y_label: "%CPU".into(),
-            series,
+            series: role_series(&|_| true),
             log_y: false,
             log_x: false,
         }],
         &dir.join("cpu"),
+    )?;
+    if dir.join("requests.csv").is_file() {
+        requests_figure(dir, &title, role_series(&|r| r == "function" || r == "sidecar"))?;
+    }
+    Ok(())
+}
+
+/// `requests.{png,svg}` (the paper's Figs. 11 and 12): the response time of every request over
+/// time, those that waited for a cold start marked, above the %CPU of the functions and their
+/// queue-proxies.
+fn requests_figure(dir: &Path, title: &str, cpu: Vec<Series>) -> Result<()> {
+    let rows = read_csv(&dir.join("requests.csv"))?;
+    let point = |r: &BTreeMap<String, String>| Some((num(r, "sent_s")?, num(r, "latency_us")? / 1e3));
+    let pick = |cold: &str| {
+        rows.iter().filter(|r| r.get("cold").map(String::as_str) == Some(cold)).filter_map(point).collect()
+    };
+    draw(
+        &[
+            Panel {
+                title: format!("{title}: response time of every request (open loop)"),
+                x_label: "time since load start (s)".into(),
+                y_label: "response time (ms)".into(),
+                series: vec![Series::dots("warm", pick("0")), Series::dots("waited for a cold start", pick("1"))],
+                log_y: true,
+                log_x: false,
+            },
+            Panel {
+                title: format!("{title}: CPU of functions and queue-proxies (100% = one core)"),
+                x_label: "time since load start (s)".into(),
+                y_label: "%CPU".into(),
+                series: cpu,
+                log_y: false,
+                log_x: false,
+            },
+        ],
+        &dir.join("requests"),
     )
 }

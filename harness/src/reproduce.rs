@@ -460,13 +460,14 @@ pub fn draw_comparison(out: &Path) -> Result<()> {
     let series = |chain: Option<&str>, x: &str, y: &str, suffix: &str| -> Vec<Series> {
         keys.iter()
             .filter(|(c, _)| chain.is_none_or(|want| c == want))
-            .map(|(c, b)| Series {
-                name: if chain.is_some() { format!("{b}{suffix}") } else { format!("{c} / {b}{suffix}") },
-                points: rows
-                    .iter()
-                    .filter(|r| &r["chain"] == c && &r["backend"] == b)
-                    .filter_map(|r| Some((r[x].parse().ok()?, r[y].parse().ok()?)))
-                    .collect(),
+            .map(|(c, b)| {
+                Series::line(
+                    if chain.is_some() { format!("{b}{suffix}") } else { format!("{c} / {b}{suffix}") },
+                    rows.iter()
+                        .filter(|r| &r["chain"] == c && &r["backend"] == b)
+                        .filter_map(|r| Some((r[x].parse().ok()?, r[y].parse().ok()?)))
+                        .collect(),
+                )
             })
             .collect()
     };

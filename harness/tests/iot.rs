@@ -74,6 +74,10 @@ fn motion_after_idle_gaps_is_cold_on_the_knative_model() {
     let marked = reqs.iter().filter(|r| r["cold"] == "1").count() as u64;
     assert_eq!(s.cold_requests, marked);
     assert!(s.p50_cold_us > 1000.0, "a cold request waits for processes to start: {} us", s.p50_cold_us);
+    // The figure of every request (Fig. 11's shape), its cold ones marked.
+    let svg = std::fs::read_to_string(outcome.dir.join("requests.svg")).unwrap();
+    assert!(svg.contains("waited for a cold start") && svg.contains("queue-proxies"), "requests.svg");
+    assert!(std::fs::metadata(outcome.dir.join("requests.png")).unwrap().len() > 1000);
     std::fs::remove_dir_all(&outcome.dir).unwrap();
 }
 
