@@ -491,3 +491,42 @@ fn proxy_pipelines_call_each_function_in_turn() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A burst wider than an HTTP/2 connection's default stream limit (hyper's 200) into a cold
+/// pipeline: the gateway's calls to the first function and the first function's calls to the
+/// second are all held by the activator at once, on the ingress's one HTTP/2 connection to it.
+/// With the default limit the nested calls could not open their streams until the outer ones
+/// ended, which waited for them (parking's bursts hung until the client's 60 s timeout). All
+/// 500 must succeed before the 20 s timeout. (Timing decides whether the streams fill first:
+/// before the fix this hung in two of three runs.)
+#[test]
+fn a_burst_wider_than_a_connections_streams_does_not_deadlock_the_activator() {
+    let _g = serial();
+    // Every service starts at zero; the first function lets 50 requests in at a time and works
+    // on one (20 ms each: 10 s for the burst), so the calls held for it stay open while it
+    // works through them.
+    let mut chain = custom_chain("synthetic-2", |t| {
+        t.replace("name = \"synthetic-2\"", "name = \"synthetic-2\"\ngateway_timeout_ms = 20000")
+            .replacen(
+                "workers = 1\nparams = { work_ns = 1000 }",
+                "workers = 1\nparams = { work_ns = 1000, sleep_ns = 20000000 }\nknative = { containerConcurrency = 50 }",
+                1,
+            )
+            + "\n[knative]\nmin-scale = 0\nmax-scale = 1\ntarget-burst-capacity = 0\nscale-to-zero-grace-period = \"30s\"\n"
+    });
+    LoadOverrides {
+        pattern: Some("burst".into()),
+        burst_size: Some(500),
+        burst_every_s: Some(10.0),
+        duration_s: Some(1.0),
+        warmup_s: Some(0.0),
+        timeout_ms: Some(20_000),
+        ..Default::default()
+    }
+    .apply(&mut chain.load)
+    .unwrap();
+    let outcome = run(&run_options("knative", chain), &Arc::new(AtomicBool::new(false))).unwrap();
+    let s = &outcome.summary;
+    assert_eq!((s.ok, s.errors), (500, 0), "{:?}", std::fs::read_to_string(outcome.dir.join("errors.csv")));
+    std::fs::remove_dir_all(&outcome.dir).unwrap();
+}

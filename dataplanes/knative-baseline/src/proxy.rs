@@ -133,6 +133,9 @@ pub trait Handle: Send + Sync + 'static {
     fn handle(&self, req: Request<Incoming>) -> impl Future<Output = Response<Body>> + Send;
 }
 
+/// HTTP/2 streams one connection may carry at once in the model's proxies.
+const MAX_STREAMS: u32 = 1 << 20;
+
 /// Serve HTTP/1.1 and h2c on `listener` until the process is killed.
 pub async fn serve<H: Handle>(listener: std::net::TcpListener, handler: Arc<H>) -> std::io::Result<()> {
     dataplane_api::gateway::accept_loop(listener, move |stream| {
@@ -142,7 +145,12 @@ pub async fn serve<H: Handle>(listener: std::net::TcpListener, handler: Arc<H>) 
                 let handler = handler.clone();
                 async move { Ok::<_, std::convert::Infallible>(handler.handle(req).await) }
             });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            // hyper's default of 200 streams a connection deadlocked nested calls: the calls the
+            // activator holds for a cold function stay open on the ingress's one HTTP/2
+            // connection to it, and that function's own calls to a cold successor then found no
+            // stream left (Envoy would open another connection; this client waits instead).
+            builder.http2().max_concurrent_streams(MAX_STREAMS);
             if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
                 tracing::debug!("connection: {e}");
             }
