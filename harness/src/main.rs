@@ -197,19 +197,43 @@ impl LoadFlags {
     }
 }
 
+/// What to deploy and where: the arguments `run` and `deploy` share.
 #[derive(Args)]
-struct RunArgs {
+struct Target {
     /// Dataplane backend (see `spright-bench backends`).
     #[arg(long)]
     backend: String,
-    /// Chain spec file (TOML), e.g. workloads/chains/synthetic-2.toml. Its [load] table gives
-    /// the defaults that the flags below override.
+    /// Chain spec file (TOML), e.g. workloads/chains/synthetic-2.toml. For `run`, its [load]
+    /// table gives the defaults that the load flags override.
     #[arg(long)]
     chain: PathBuf,
     /// A backend option, KEY=VALUE (repeat for several); `spright-bench backends` lists each
     /// backend's options and defaults. Recorded in the manifest and summary.
     #[arg(long = "backend-opt", value_name = "KEY=VALUE")]
     backend_opt: Vec<String>,
+    /// Where each process runs: none, paper (gateway and load generator on the first CPU(s),
+    /// each function on a core of its own, round robin), one-core, or a map such as
+    /// gateway=0,fn1=1,fn2=1,loadgen=0 (keys loadgen, gateway, ingress, activator, fn<ID> or a
+    /// function's name; values a CPU or a range). Recorded with every process's CPUs.
+    #[arg(long, default_value = "none", value_name = "POLICY")]
+    placement: String,
+}
+
+impl Target {
+    /// The backend's options, validated against what it declares.
+    fn backend_options(&self) -> Result<dataplane_api::BackendOptions> {
+        Ok(harness::registry::options(harness::registry::get(&self.backend)?, &self.backend_opt)?)
+    }
+
+    fn placement(&self) -> Result<dataplane_api::Placement> {
+        placement(&self.placement)
+    }
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    target: Target,
     /// Results directory to create (must not exist or be empty).
     /// Default: results/runs/<time>-<chain>-<backend>.
     #[arg(long)]
@@ -232,12 +256,6 @@ struct RunArgs {
     /// `compress` applies).
     #[arg(long, default_value_t = 20.0, requires = "prewarm")]
     prewarm_lead: f64,
-    /// Where each process runs: none, paper (gateway and load generator on the first CPU(s),
-    /// each function on a core of its own, round robin), one-core, or a map such as
-    /// gateway=0,fn1=1,fn2=1,loadgen=0 (keys loadgen, gateway, ingress, activator, fn<ID> or a
-    /// function's name; values a CPU or a range). Recorded with every process's CPUs.
-    #[arg(long, default_value = "none", value_name = "POLICY")]
-    placement: String,
     #[command(flatten)]
     load: LoadFlags,
 }
@@ -291,18 +309,8 @@ struct ReproduceArgs {
 
 #[derive(Args)]
 struct DeployArgs {
-    /// Dataplane backend (see `spright-bench backends`).
-    #[arg(long)]
-    backend: String,
-    /// Chain spec file (TOML).
-    #[arg(long)]
-    chain: PathBuf,
-    /// A backend option, KEY=VALUE (repeat for several).
-    #[arg(long = "backend-opt", value_name = "KEY=VALUE")]
-    backend_opt: Vec<String>,
-    /// Where each process runs (see `run --help`).
-    #[arg(long, default_value = "none", value_name = "POLICY")]
-    placement: String,
+    #[command(flatten)]
+    target: Target,
     /// Sample the components' CPU and memory while serving and write them here at the end
     /// (the columns of a run's cpu.csv).
     #[arg(long)]
@@ -412,9 +420,10 @@ fn real_main(cmd: Cmd) -> Result<()> {
     let exe = std::env::current_exe().context("locate own executable")?;
     match cmd {
         Cmd::Run(a) => {
-            let backend_options = harness::registry::options(harness::registry::get(&a.backend)?, &a.backend_opt)?;
+            let t = &a.target;
+            let backend_options = t.backend_options()?;
             let mut chain =
-                if a.full { workloads::load_chain_full(&a.chain)? } else { workloads::load_chain(&a.chain)? };
+                if a.full { workloads::load_chain_full(&t.chain)? } else { workloads::load_chain(&t.chain)? };
             if chain.time_factor < 1.0 {
                 tracing::info!(
                     "chain {}: every time compressed x{} (run the paper's full length with --full)",
@@ -432,9 +441,9 @@ fn real_main(cmd: Cmd) -> Result<()> {
             }
             let out = a
                 .out
-                .unwrap_or_else(|| PathBuf::from(format!("results/runs/{}-{}-{}", stamp(), chain.name, a.backend)));
+                .unwrap_or_else(|| PathBuf::from(format!("results/runs/{}-{}-{}", stamp(), chain.name, t.backend)));
             let opts = RunOptions {
-                backend: a.backend,
+                backend: t.backend.clone(),
                 backend_options,
                 chain,
                 out,
@@ -444,7 +453,7 @@ fn real_main(cmd: Cmd) -> Result<()> {
                 command_line,
                 ready_timeout: Duration::from_secs(20),
                 prewarm_lead_s: a.prewarm.then_some(a.prewarm_lead),
-                placement: placement(&a.placement)?,
+                placement: t.placement()?,
                 loadgen_threads: a.load.loadgen_threads as usize,
             };
             let outcome = harness::run::run(&opts, &harness::stop_flag())?;
@@ -497,18 +506,19 @@ fn real_main(cmd: Cmd) -> Result<()> {
             println!("summary: {}", dir.join("summary.md").display());
         }
         Cmd::Deploy(a) => {
-            let backend_options = harness::registry::options(harness::registry::get(&a.backend)?, &a.backend_opt)?;
-            let chain = workloads::load_chain(&a.chain)?;
+            let t = &a.target;
+            let backend_options = t.backend_options()?;
+            let chain = workloads::load_chain(&t.chain)?;
             if a.sample_ms == 0 {
                 anyhow::bail!("--sample-ms must be > 0");
             }
             let log_dir = a.log_dir.unwrap_or_else(|| {
-                PathBuf::from(format!("results/runs/{}-deploy-{}-{}/logs", stamp(), chain.name, a.backend))
+                PathBuf::from(format!("results/runs/{}-deploy-{}-{}/logs", stamp(), chain.name, t.backend))
             });
             let o = harness::deploy::DeployOptions {
-                backend: a.backend,
+                backend: t.backend.clone(),
                 backend_options,
-                placement: placement(&a.placement)?,
+                placement: t.placement()?,
                 chain,
                 log_dir,
                 cpu_log: a.cpu_log,
