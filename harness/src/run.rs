@@ -283,6 +283,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
 
     let offset = load.start_ns.saturating_sub(sampler_start) as f64 / 1e9;
     let window = (offset + chain.load.warmup_s, offset + chain.load.warmup_s + load.measured_s);
+    let cold = results::coldsplit::split(&load.recorder.log, &cold_starts);
     let inputs = RunInputs {
         backend: backend.name(),
         label: backend.label(),
@@ -298,6 +299,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         cpus: &cpus,
         cpu_unavailable: cpu_unavailable.as_deref(),
         cold_starts: &cold_starts,
+        cold: &cold,
         counters: &counters,
         components: &components,
         exits: &exits,

@@ -156,10 +156,9 @@ fn wants_request_log(i: &RunInputs) -> bool {
 /// for a cold start.
 fn write_requests(path: &Path, i: &RunInputs) -> Result<()> {
     let rec = &i.load.recorder;
-    let split = super::coldsplit::split(&rec.log, i.cold_starts);
     let mut w = writer(path)?;
     w.write_record(REQUEST_COLUMNS)?;
-    for (l, cold) in rec.log.iter().zip(&split.waited) {
+    for (l, cold) in rec.log.iter().zip(&i.cold.waited) {
         w.write_record([
             format!("{:.6}", l.origin_ns.saturating_sub(i.load.start_ns) as f64 / 1e9),
             us(l.done_ns.saturating_sub(l.origin_ns)),

@@ -56,6 +56,8 @@ pub struct RunInputs<'a> {
     /// Why CPU was not measured, if it was not (the system runs elsewhere).
     pub cpu_unavailable: Option<&'a str>,
     pub cold_starts: &'a [ColdStart],
+    /// The measured requests split by whether they waited for one of `cold_starts`.
+    pub cold: &'a coldsplit::ColdSplit,
     pub counters: &'a [Counter],
     /// Every process the deployment had during the run.
     pub components: &'a [Component],

@@ -279,7 +279,7 @@ pub fn summarize(i: &RunInputs) -> Summary {
     };
     let latency = Percentiles::of(&rec.overall);
     let lag = Percentiles::of(&rec.send_lag);
-    let cold = super::coldsplit::split(&rec.log, i.cold_starts);
+    let cold = i.cold;
     let pct = |h: &hdrhistogram::Histogram<u64>, q: f64| {
         if h.is_empty() {
             f64::NAN
