@@ -11,6 +11,8 @@
 set -euo pipefail
 backend=${1:-s-spright}; secs=${2:-5}; conns=${3:-32}; rounds=${4:-3}
 top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=nginx-conf.sh
+. "$top/scripts/nginx-conf.sh"
 SETUP_BENCH=1 "$top/scripts/setup.sh"
 cd "$top"
 cargo build --release -q -p spright-bench
@@ -19,19 +21,7 @@ last=$(( $(nproc) - 1 )); port=18090
 dir=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$dir"' EXIT
-cat > "$dir/nginx.conf" <<CONF
-worker_processes 1;
-worker_cpu_affinity $(printf '1%0*d' "$last" 0);
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$port; location / { return 200 "hello from nginx\n"; } }
-}
-CONF
+nginx_conf "$dir" "$port" "$last"
 nginx -c "$dir/nginx.conf" -p "$dir" & pids+=($!)
 # shellcheck disable=SC2086
 "$bin" deploy --backend "$backend" --chain workloads/chains/synthetic-1.toml --placement "gateway=$last,fn1=$last" \

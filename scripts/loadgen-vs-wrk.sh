@@ -11,6 +11,8 @@
 set -euo pipefail
 secs=${1:-10}; conns=${2:-32}; rounds=${3:-3}; counts=${4:-"1 2"}
 top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=nginx-conf.sh
+. "$top/scripts/nginx-conf.sh"
 SETUP_BENCH=1 "$top/scripts/setup.sh"
 cd "$top"
 cargo build --release -q -p spright-bench
@@ -27,20 +29,8 @@ for n in $counts; do
   gen=$(seq -s, 0 $(( n - 1 )))
   first=$(( ncpu - n < 0 ? 0 : ncpu - n ))
   ngx_cpus=$(seq -s, "$first" $(( ncpu - 1 )))
-  masks=""; for c in $(seq "$first" $(( ncpu - 1 ))); do masks+=" $(printf '1%0*d' "$c" 0)"; done
-  cat > "$dir/nginx.conf" <<CONF
-worker_processes $n;
-worker_cpu_affinity$masks;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$port reuseport; location / { return 200 "hello from nginx\n"; } }
-}
-CONF
+  # shellcheck disable=SC2046
+  nginx_conf "$dir" "$port" $(seq "$first" $(( ncpu - 1 )))
   nginx -c "$dir/nginx.conf" -p "$dir" &
   ngx=$!
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
