@@ -247,13 +247,13 @@ pub trait Deployment: Send {
     /// why ([`DeployError::Unsupported`]).
     fn park(&mut self, function: &str) -> Result<Duration, DeployError> {
         let _ = function;
-        Err(DeployError::Unsupported("this backend cannot park a function (start it on demand)".into()))
+        Err(cannot_park())
     }
     /// Wait, at most `timeout`, until a request waits for the parked `function`, then start its
     /// process and return once it serves: the timestamps of that cold start.
     fn start_parked(&mut self, function: &str, timeout: Duration) -> Result<Activation, DeployError> {
         let _ = (function, timeout);
-        Err(DeployError::Unsupported("this backend cannot park a function (start it on demand)".into()))
+        Err(cannot_park())
     }
     /// Why the driver cannot measure the system's CPU, if it cannot (it runs elsewhere).
     fn cpu_unavailable(&self) -> Option<String> {
@@ -261,6 +261,11 @@ pub trait Deployment: Send {
     }
     /// Kill and reap every process, undo host state, and say how each component ended.
     fn teardown(self: Box<Self>) -> Vec<Exit>;
+}
+
+/// What [`Deployment::park`] and [`Deployment::start_parked`] answer where a backend has neither.
+fn cannot_park() -> DeployError {
+    DeployError::Unsupported("this backend cannot park a function (start it on demand)".into())
 }
 
 /// [`Deployment::placement`] of a backend that decides nothing about placement itself.
