@@ -12,18 +12,73 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     /// Draw the points alone (a scatter of requests), not joined by a line.
     pub dots: bool,
+    /// Dashed line (p99 beside a solid p50).
+    pub dashed: bool,
+    /// Fixed colour (a backend's, [`backend_color`]); otherwise one from a palette by position.
+    pub color: Option<RGBColor>,
 }
 
 impl Series {
     /// Points joined by a line.
     pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
-        Series { name: name.into(), points, dots: false }
+        Series { name: name.into(), points, dots: false, dashed: false, color: None }
     }
 
     /// Points alone.
     pub fn dots(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
-        Series { name: name.into(), points, dots: true }
+        Series { name: name.into(), points, dots: true, dashed: false, color: None }
     }
+
+    /// The same, drawn dashed.
+    pub fn dashed(mut self) -> Self {
+        self.dashed = true;
+        self
+    }
+
+    /// The same, in `color`.
+    pub fn color(mut self, color: RGBColor) -> Self {
+        self.color = Some(color);
+        self
+    }
+}
+
+/// One colour per backend in every figure of the project (the paper's four, and a palette
+/// colour for any other by its name).
+pub fn backend_color(backend: &str) -> RGBColor {
+    match backend {
+        "s-spright" => RGBColor(31, 119, 180),
+        "d-spright" => RGBColor(255, 127, 14),
+        "grpc" => RGBColor(44, 160, 44),
+        "knative" => RGBColor(214, 39, 40),
+        other => {
+            let h = other.bytes().fold(7usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+            let c = Palette99::pick(4 + h % 90).to_rgba();
+            RGBColor(c.0, c.1, c.2)
+        }
+    }
+}
+
+/// An axis tick label people read: `1,000,000` not `1000000.0`, `2.5` not `2.500000`, and
+/// `0.001` where values are that small.
+pub fn tick(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        "0".into()
+    } else if a >= 1e6 {
+        format!("{}M", trim(v / 1e6))
+    } else if a >= 1e4 {
+        format!("{}k", trim(v / 1e3))
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        trim(v)
+    }
+}
+
+fn trim(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
 }
 
 pub struct Panel {
@@ -81,11 +136,12 @@ fn bounds(panel: &Panel) -> (f64, f64, f64, f64) {
     }
     let xmax = if xmax > xmin { xmax } else { xmin + 1.0 };
     let (xmin, xmax) = if panel.log_x { ((xmin / 1.2).max(1e-3), xmax * 1.2) } else { (xmin, xmax) };
+    // Headroom above the data for the legend (top right), so it does not cover the series.
     if panel.log_y {
         let lo = if ymin.is_finite() { ymin / 1.5 } else { 1.0 };
-        (xmin, xmax, lo.max(1e-3), (ymax * 1.5).max(lo * 10.0))
+        (xmin, xmax, lo.max(1e-3), (ymax * 6.0).max(lo * 10.0))
     } else {
-        (xmin, xmax, 0.0, if ymax > 0.0 { ymax * 1.1 } else { 1.0 })
+        (xmin, xmax, 0.0, if ymax > 0.0 { ymax * 1.45 } else { 1.0 })
     }
 }
 
@@ -104,10 +160,12 @@ macro_rules! plot_panel {
             .x_desc(panel.x_label.as_str())
             .y_desc(panel.y_label.as_str())
             .label_style(("sans-serif", 14))
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
             .draw()
             .map_err(|e| anyhow!("{e:?}"))?;
         for (i, s) in panel.series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+            let color = s.color.map_or_else(|| Palette99::pick(i).to_rgba(), |c| c.to_rgba());
             let pts: Vec<(f64, f64)> = s
                 .points
                 .iter()
@@ -124,16 +182,34 @@ macro_rules! plot_panel {
                     .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
                 continue;
             }
-            chart
-                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-                .map_err(|e| anyhow!("{e:?}"))?
-                .label(s.name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-            chart.draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled()))).map_err(|e| anyhow!("{e:?}"))?;
+            if s.dashed {
+                chart
+                    .draw_series(DashedLineSeries::new(pts.clone(), 8, 5, color.stroke_width(2)))
+                    .map_err(|e| anyhow!("{e:?}"))?
+                    .label(s.name.as_str())
+                    .legend(move |(x, y)| {
+                        EmptyElement::at((x, y))
+                            + PathElement::new(vec![(0, 0), (7, 0)], color.stroke_width(2))
+                            + PathElement::new(vec![(12, 0), (19, 0)], color.stroke_width(2))
+                    });
+            } else {
+                chart
+                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                    .map_err(|e| anyhow!("{e:?}"))?
+                    .label(s.name.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            }
+            // Markers where there are few enough points to tell apart.
+            if pts.len() <= 40 {
+                chart
+                    .draw_series(pts.iter().map(|p| Circle::new(*p, 3, color.filled())))
+                    .map_err(|e| anyhow!("{e:?}"))?;
+            }
         }
         if !panel.series.is_empty() {
             chart
                 .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
                 .label_font(("sans-serif", 14))

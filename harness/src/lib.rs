@@ -18,14 +18,15 @@ pub mod coldstart;
 pub mod cpu;
 pub mod deploy;
 pub mod envinfo;
+pub mod evaluation;
 pub mod figures;
 pub mod limits;
 pub mod loadgen;
 pub mod registry;
-pub mod reproduce;
 pub mod results;
 pub mod run;
 pub mod sleeps;
+pub mod sweep;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -26,7 +26,8 @@ struct Cli {
 enum Cmd {
     /// Deploy a chain on one backend, drive load, write a results directory.
     Run(RunArgs),
-    /// Run the experiment set of `make reproduce`: every backend, the synthetic chains, rising rates.
+    /// The experiment set of `make reproduce`: the paper's evaluation scaled to this machine (Online
+    /// Boutique, motion, parking: Figs. 9-12, the claims table) and the synthetic sweep.
     Reproduce(ReproduceArgs),
     /// Redraw from the CSV files alone: a `reproduce` directory's summary.md and figures, or a
     /// run directory's figures.
@@ -268,8 +269,41 @@ struct ReproduceArgs {
     /// Directory of chain specs.
     #[arg(long, default_value = "workloads/chains")]
     chains_dir: PathBuf,
-    /// Chains to run (names of files in --chains-dir).
-    #[arg(long, value_delimiter = ',', default_values_t = harness::reproduce::DEFAULT_CHAINS.iter().map(|s| s.to_string()))]
+    /// Experiments to run, in this order: sweep (synthetic chains, rising open-loop rates),
+    /// boutique (Online Boutique with closed-loop users: Figs. 9, 10), motion (Fig. 11),
+    /// parking (Fig. 12).
+    #[arg(long, value_delimiter = ',', default_value = "sweep,boutique,motion,parking")]
+    experiments: Vec<String>,
+    /// About 10 minutes here: shorter Online Boutique runs, motion and parking compressed
+    /// further, one repetition, a short sweep.
+    #[arg(long, conflicts_with = "full")]
+    quick: bool,
+    /// The paper's durations (Online Boutique 3 minutes, motion's hour, parking's 600 s) and 3
+    /// repetitions everywhere: hours.
+    #[arg(long)]
+    full: bool,
+    /// Repetitions of the headline comparison (Online Boutique like for like, which is also
+    /// S-SPRIGHT vs D-SPRIGHT at light load); backends interleaved within each. Default: 3 (1
+    /// with --quick).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=100))]
+    repeat: Option<u16>,
+    /// Online Boutique user scale: this times the paper's 5,000 (Knative, gRPC) and 25,000
+    /// (SPRIGHT) users. Default: measured first (the largest at which Knative and gRPC stay
+    /// unsaturated).
+    #[arg(long)]
+    users_factor: Option<f64>,
+    /// Measured seconds of each Online Boutique run (default 60; 20 with --quick, 180 with --full).
+    #[arg(long)]
+    boutique_duration: Option<f64>,
+    /// Time compression of motion and parking in place of their specs' (1: full length).
+    #[arg(long)]
+    compress: Option<f64>,
+    /// A reference run from a larger machine, cited for claims this machine cannot show.
+    #[arg(long, default_value = "results/reference/reproduce-16core")]
+    reference: PathBuf,
+    /// Chains of the sweep (names of files in --chains-dir). Default: synthetic-5 (with --full:
+    /// synthetic-2, synthetic-5, call-tree).
+    #[arg(long, value_delimiter = ',')]
     chains: Vec<String>,
     /// Backends to run (default: the paper's four, grpc, s-spright, d-spright, knative).
     #[arg(long, value_delimiter = ',')]
@@ -278,31 +312,32 @@ struct ReproduceArgs {
     /// backend only; without, for every chosen backend that has the option.
     #[arg(long = "backend-opt", value_name = "[BACKEND:]KEY=VALUE")]
     backend_opt: Vec<String>,
-    /// First offered rate; each further point multiplies it by --step.
+    /// Sweep: first offered rate; each further point multiplies it by --step.
     #[arg(long, default_value_t = 250.0)]
     start_rate: f64,
-    /// Rate factor between points (2: doubling; e.g. 1.25 for a finer ladder near capacity).
+    /// Sweep: rate factor between points (2: doubling; e.g. 1.25 for a finer ladder near capacity).
     #[arg(long, default_value_t = 2.0)]
     step: f64,
-    /// Most ladder points per backend and chain (250 req/s doubled 11 times is 512,000 req/s:
-    /// in practice the ladder ends where the backend, or the load generator, saturates).
-    #[arg(long, default_value_t = 12)]
-    max_points: usize,
-    /// After the ladder, bisect between the last unsaturated and the first saturated rate until
-    /// they are within this factor (1.1: capacity to within 10%); 1 turns it off.
+    /// Sweep: most ladder points per backend and chain (default 12, 4 with --quick; the ladder
+    /// ends where the backend, or the load generator, saturates).
+    #[arg(long)]
+    max_points: Option<usize>,
+    /// Sweep: after the ladder, bisect between the last unsaturated and the first saturated
+    /// rate until they are within this factor (1.1: capacity to within 10%); 1 turns it off.
     #[arg(long, default_value_t = 1.1)]
     refine: f64,
-    /// Measured seconds per point.
-    #[arg(long, default_value_t = 5.0)]
-    duration: f64,
-    /// Warm-up seconds per point.
+    /// Sweep: measured seconds per point (default 5, 2 with --quick).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Sweep: warm-up seconds per point.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
-    /// Load generator threads per point (see `run --help`).
+    /// Load generator threads per run (see `run --help`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     loadgen_threads: u16,
-    /// Placement policy (see `run --help`); repeat to run the whole sweep under each, e.g.
-    /// `--placement none --placement paper` to measure what wake-ups across cores cost.
+    /// Placement policy (see `run --help`); repeat to run the sweep under each, e.g.
+    /// `--placement none --placement paper` to measure what wake-ups across cores cost (the
+    /// other experiments use the first).
     #[arg(long, default_value = "none", value_name = "POLICY")]
     placement: Vec<String>,
 }
@@ -381,6 +416,95 @@ fn placement(text: &str) -> Result<dataplane_api::Placement> {
 
 fn stamp() -> String {
     harness::clock::wall_clock().1.replace([':', '-'], "").trim_end_matches('Z').to_string()
+}
+
+/// `reproduce`'s options, checked.
+fn evaluation_options(
+    a: ReproduceArgs,
+    out: PathBuf,
+    exe: PathBuf,
+    command_line: Vec<String>,
+) -> Result<harness::evaluation::EvalOptions> {
+    use harness::evaluation::{Experiment, Length, Settings};
+    let length = match (a.quick, a.full) {
+        (true, _) => Length::Quick,
+        (_, true) => Length::Full,
+        _ => Length::Default,
+    };
+    let mut settings = Settings::of(length);
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    if let Some(r) = a.repeat {
+        settings.headline_repeat = r as usize;
+    }
+    if let Some(f) = a.users_factor {
+        if !(positive(f) && f <= 20.0) {
+            anyhow::bail!("--users-factor {f} must be in (0, 20]");
+        }
+        settings.users_factor = Some(f);
+    }
+    if let Some(d) = a.boutique_duration {
+        if !positive(d) {
+            anyhow::bail!("--boutique-duration {d} must be > 0 seconds");
+        }
+        settings.boutique_s = d;
+        settings.boutique_warmup_s = settings.boutique_warmup_s.min(d.max(1.0));
+    }
+    if let Some(c) = a.compress {
+        if !(positive(c) && c <= 1.0) {
+            anyhow::bail!("--compress {c} must be in (0, 1]");
+        }
+        settings.motion_compress = Some(c);
+        settings.parking_compress = Some(c);
+    }
+    let experiments: Vec<Experiment> = a.experiments.iter().map(|e| Experiment::parse(e)).collect::<Result<_>>()?;
+    if experiments.is_empty() {
+        anyhow::bail!("--experiments names none");
+    }
+    let chains = match (a.chains.is_empty(), length) {
+        (false, _) => a.chains,
+        (true, Length::Full) => harness::sweep::DEFAULT_CHAINS.iter().map(|s| s.to_string()).collect(),
+        (true, _) => vec!["synthetic-5".to_string()],
+    };
+    let sweep = harness::sweep::SweepOptions {
+        out: out.join("sweep"),
+        chains_dir: a.chains_dir.clone(),
+        chains,
+        backends: a.backends.clone(),
+        backend_options: a.backend_opt.clone(),
+        start_rate: a.start_rate,
+        step: a.step,
+        max_points: a.max_points.unwrap_or(if a.quick { 4 } else { 12 }),
+        refine: a.refine,
+        duration_s: a.duration.unwrap_or(if a.quick { 2.0 } else { 5.0 }),
+        warmup_s: a.warmup,
+        exe: exe.clone(),
+        command_line: command_line.clone(),
+        placements: a.placement.iter().map(|p| placement(p)).collect::<Result<_>>()?,
+        loadgen_threads: a.loadgen_threads as usize,
+    };
+    if !positive(sweep.start_rate) || sweep.max_points == 0 || !positive(sweep.duration_s) {
+        anyhow::bail!("--start-rate, --max-points and --duration must be > 0");
+    }
+    if !(sweep.refine.is_finite() && sweep.refine >= 1.0) {
+        anyhow::bail!("--refine {} must be >= 1 (1: no bisection)", sweep.refine);
+    }
+    if !(sweep.step.is_finite() && sweep.step > 1.0) {
+        anyhow::bail!("--step {} must be > 1", sweep.step);
+    }
+    Ok(harness::evaluation::EvalOptions {
+        out,
+        chains_dir: a.chains_dir,
+        experiments,
+        backends: a.backends,
+        backend_options: a.backend_opt,
+        settings,
+        placement: sweep.placements.first().cloned().unwrap_or_default(),
+        sweep,
+        loadgen_threads: a.loadgen_threads as usize,
+        exe,
+        command_line,
+        reference: a.reference.is_dir().then_some(a.reference),
+    })
 }
 
 fn main() {
@@ -473,37 +597,12 @@ fn real_main(cmd: Cmd) -> Result<()> {
             println!("results: {}", outcome.dir.display());
         }
         Cmd::Reproduce(a) => {
-            let out = a.out.unwrap_or_else(|| PathBuf::from(format!("results/runs/reproduce-{}", stamp())));
-            let o = harness::reproduce::ReproduceOptions {
-                out,
-                chains_dir: a.chains_dir,
-                chains: a.chains,
-                backends: a.backends,
-                backend_options: a.backend_opt,
-                start_rate: a.start_rate,
-                step: a.step,
-                max_points: a.max_points,
-                refine: a.refine,
-                duration_s: a.duration,
-                warmup_s: a.warmup,
-                exe,
-                command_line,
-                placements: a.placement.iter().map(|p| placement(p)).collect::<Result<_>>()?,
-                loadgen_threads: a.loadgen_threads as usize,
-            };
-            let positive = |x: f64| x.is_finite() && x > 0.0;
-            if !positive(o.start_rate) || o.max_points == 0 || !positive(o.duration_s) {
-                anyhow::bail!("--start-rate, --max-points and --duration must be > 0");
-            }
-            if !(o.refine.is_finite() && o.refine >= 1.0) {
-                anyhow::bail!("--refine {} must be >= 1 (1: no bisection)", o.refine);
-            }
-            if !(o.step.is_finite() && o.step > 1.0) {
-                anyhow::bail!("--step {} must be > 1", o.step);
-            }
-            let dir = harness::reproduce::reproduce(&o, &harness::stop_flag())?;
+            let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("results/runs/reproduce-{}", stamp())));
+            let o = evaluation_options(a, out, exe, command_line)?;
+            let dir = harness::evaluation::evaluate(&o, &harness::stop_flag())?;
             println!("results: {}", dir.display());
             println!("summary: {}", dir.join("summary.md").display());
+            println!("claims: {}", dir.join("claims.md").display());
         }
         Cmd::Deploy(a) => {
             let t = &a.target;
@@ -552,13 +651,15 @@ fn real_main(cmd: Cmd) -> Result<()> {
         }
         Cmd::Load(a) => load_url(a)?,
         Cmd::Summarize { dir } => {
-            if dir.join("comparison.csv").is_file() {
-                harness::reproduce::summarize(&dir)?;
+            if dir.join("paper.json").is_file() {
+                harness::evaluation::summarize(&dir)?;
+            } else if dir.join("comparison.csv").is_file() {
+                harness::sweep::summarize(&dir)?;
             } else if dir.join("summary.csv").is_file() {
                 harness::figures::run_figures(&dir)?;
             } else {
                 anyhow::bail!(
-                    "{}: neither a reproduce directory (comparison.csv) nor a run (summary.csv)",
+                    "{}: neither a reproduce directory (paper.json), a sweep (comparison.csv) nor a run (summary.csv)",
                     dir.display()
                 );
             }

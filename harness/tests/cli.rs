@@ -71,6 +71,15 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
     fails_with(&["reproduce", "--refine", "0.5", "--out", o], "--refine 0.5 must be >= 1");
     fails_with(&["reproduce", "--chains", "nope", "--out", o], "nope.toml");
     fails_with(&["reproduce", "--backends", "grpc,nope", "--out", o], "unknown backend \"nope\"");
+    fails_with(&["reproduce", "--experiments", "sweep,nope", "--out", o], "unknown experiment \"nope\"; use sweep,");
+    fails_with(&["reproduce", "--users-factor", "0", "--out", o], "--users-factor 0 must be in (0, 20]");
+    fails_with(&["reproduce", "--compress", "2", "--out", o], "--compress 2 must be in (0, 1]");
+    fails_with(&["reproduce", "--quick", "--full", "--out", o], "cannot be used with");
+    let chains = chain_path("online-boutique").parent().unwrap().to_str().unwrap().to_string();
+    fails_with(
+        &["reproduce", "--experiments", "boutique", "--backends", "s-spright", "--chains-dir", &chains, "--out", o],
+        "calibrates its user scale on knative or grpc",
+    );
     fails_with(&["summarize", "/no/such/dir"], "neither a reproduce directory");
     let garbage = scratch("garbage");
     std::fs::create_dir_all(&garbage).unwrap();
@@ -83,6 +92,8 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
     )
     .unwrap();
     fails_with(&["summarize", garbage.to_str().unwrap()], "comparison.csv");
+    std::fs::write(garbage.join("paper.json"), "{").unwrap();
+    fails_with(&["summarize", garbage.to_str().unwrap()], "parse paper.json");
     std::fs::remove_dir_all(&garbage).unwrap();
     fails_with(&["load", "--url", "https://127.0.0.1/"], "must start with http://");
     fails_with(&["load", "--url", "http://127.0.0.1:1/", "--header", "no colon"], "expected 'Name: value'");

@@ -111,7 +111,8 @@ fn reproduce_sweeps_each_placement() {
     let _g = serial();
     let out = scratch("reproduce-placement");
     let status = std::process::Command::new(exe())
-        .args(["reproduce", "--chains", "synthetic-2", "--backends", "s-spright,grpc", "--start-rate", "200"])
+        .args(["reproduce", "--experiments", "sweep", "--chains", "synthetic-2", "--backends", "s-spright,grpc"])
+        .args(["--start-rate", "200"])
         .args(["--max-points", "1", "--duration", "0.5", "--warmup", "0.2", "--placement", "none", "--placement"])
         .args(["paper", "--chains-dir"])
         .arg(chain_path("synthetic-2").parent().unwrap())
@@ -120,17 +121,18 @@ fn reproduce_sweeps_each_placement() {
         .output()
         .unwrap();
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
-    let rows = harness::results::read_summaries(&out.join("comparison.csv")).unwrap();
+    let sweep = out.join("sweep");
+    let rows = harness::results::read_summaries(&sweep.join("comparison.csv")).unwrap();
     let got: Vec<(&str, &str)> = rows.iter().map(|r| (r.backend.as_str(), r.placement.as_str())).collect();
     assert_eq!(got, [("s-spright", "none"), ("grpc", "none"), ("s-spright", "paper"), ("grpc", "paper")]);
-    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let md = std::fs::read_to_string(sweep.join("summary.md")).unwrap();
     assert!(
         md.contains("## synthetic-2, placement `none`") && md.contains("## synthetic-2, placement `paper`"),
         "{md}"
     );
     assert_eq!(md.matches("grpc vs s-spright, side by side").count(), 2, "one comparison per placement: {md}");
     let m: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(out.join("points/synthetic-2-s-spright-200-paper/manifest.json")).unwrap(),
+        &std::fs::read(sweep.join("points/synthetic-2-s-spright-200-paper/manifest.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(m["placement"]["cpus"]["fn-1-first"], "1");

@@ -41,5 +41,5 @@ pub use chain::{Chain, FnId, Function, HttpPattern, Node, Resolved, Route, Route
 pub use handler::{visit, Body, BodyFull, Call, Handler};
 pub use load::{Arrival, LoadError, LoadField, LoadOverrides, LoadProfile, Mix, Pattern};
 pub use serving::Serving;
-pub use spec::{load_chain, load_chain_full, load_staged_chain, parse_chain, SpecError};
+pub use spec::{load_chain, load_chain_compressed, load_chain_full, load_staged_chain, parse_chain, SpecError};
 pub use state::{render_reply, Reply, State};

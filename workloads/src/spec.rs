@@ -191,12 +191,18 @@ pub const DEFAULT_MAX_BODY: u64 = 64 * 1024;
 /// written at its full length) has every time of the run multiplied by `F`: the load's duration
 /// and warm-up, burst spacing, trace times, and Knative's grace period and stable window.
 pub fn load_chain(path: &Path) -> Result<Chain, SpecError> {
-    load(path, false)
+    load(path, None)
 }
 
 /// [`load_chain`], ignoring `compress`: the experiment at the length the spec writes (`--full`).
 pub fn load_chain_full(path: &Path) -> Result<Chain, SpecError> {
-    load(path, true)
+    load(path, Some(1.0))
+}
+
+/// [`load_chain`] with `factor` in place of the spec's `compress` (a chain without one is
+/// loaded as written): `make reproduce --quick` runs the paper's experiments shorter still.
+pub fn load_chain_compressed(path: &Path, factor: f64) -> Result<Chain, SpecError> {
+    load(path, Some(factor))
 }
 
 /// [`load_chain`] in a component process, from the copy of the spec the driver staged
@@ -205,31 +211,31 @@ pub fn load_chain_full(path: &Path) -> Result<Chain, SpecError> {
 /// empty payload).
 pub fn load_staged_chain(path: &Path) -> Result<Chain, SpecError> {
     let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { file: path.to_path_buf(), source })?;
-    parse(&text, path, false, false)
+    parse(&text, path, None, false)
 }
 
-fn load(path: &Path, full: bool) -> Result<Chain, SpecError> {
+fn load(path: &Path, compress: Option<f64>) -> Result<Chain, SpecError> {
     let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { file: path.to_path_buf(), source })?;
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    parse(&text, &abs, full, true)
+    parse(&text, &abs, compress, true)
 }
 
 /// Validate spec text; `file` is used in error messages and recorded as the chain's source.
 pub fn parse_chain(text: &str, file: &Path) -> Result<Chain, SpecError> {
-    parse(text, file, false, true)
+    parse(text, file, None, true)
 }
 
-fn parse(text: &str, file: &Path, full: bool, payloads: bool) -> Result<Chain, SpecError> {
+fn parse(text: &str, file: &Path, compress: Option<f64>, payloads: bool) -> Result<Chain, SpecError> {
     let raw: RawChain = toml::from_str(text)
         .map_err(|e| SpecError::Syntax { file: file.to_path_buf(), message: e.to_string().trim_end().to_string() })?;
-    let v = Validator { file, full, payloads };
+    let v = Validator { file, compress, payloads };
     v.chain(raw, text)
 }
 
 struct Validator<'a> {
     file: &'a Path,
-    /// Ignore the spec's `compress`.
-    full: bool,
+    /// In place of the spec's `compress`, where it has one (1: its full length).
+    compress: Option<f64>,
     /// Read the routes' `payload_file`s.
     payloads: bool,
 }
@@ -326,8 +332,7 @@ impl Validator<'_> {
             Some(u) => Some(self.users(u, &routes)?),
         };
         let mut load = self.load(raw.load)?;
-        let time_factor = match raw.compress {
-            _ if self.full => 1.0,
+        let time_factor = match raw.compress.map(|f| self.compress.unwrap_or(f)) {
             None => 1.0,
             Some(f) if f.is_finite() && f > 0.0 && f <= 1.0 => f,
             Some(f) => {

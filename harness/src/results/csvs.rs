@@ -20,6 +20,7 @@ fn us(ns: u64) -> String {
 pub const REQUEST_COLUMNS: &[&str] = &["sent_s", "latency_us", "route", "ok", "cold"];
 pub const LATENCY_COLUMNS: &[&str] =
     &["route", "ok", "errors", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us"];
+pub const CDF_COLUMNS: &[&str] = &["route", "percentile", "latency_us"];
 pub const TIMESERIES_COLUMNS: &[&str] = &["second", "ok", "errors", "p50_us", "p90_us", "p99_us", "max_us", "users"];
 pub const CPU_COLUMNS: &[&str] = &[
     "t_s",
@@ -45,6 +46,12 @@ pub const COLD_START_COLUMNS: &[&str] = &[
     "total_us",
 ];
 
+/// The percentiles of `latency_cdf.csv`, in order: every whole percent, and the tail a CDF of
+/// response times is read for.
+fn cdf_percentiles() -> Vec<f64> {
+    (0..100).map(f64::from).chain([99.5, 99.9, 99.95, 99.99, 99.999, 100.0]).collect()
+}
+
 /// Every CSV file of a run, `summary.csv` last.
 pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary) -> Result<()> {
     let rec = &i.load.recorder;
@@ -68,6 +75,15 @@ pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary) -> Result<()> 
         w.write_record(row(&r.name, r.ok, r.errors, &r.latency))?;
     }
     w.write_record(row("*all*", rec.ok_total(), rec.error_total(), &rec.overall))?;
+    w.flush()?;
+
+    let mut w = writer(&dir.path("latency_cdf.csv"))?;
+    w.write_record(CDF_COLUMNS)?;
+    for (name, h) in rec.routes.iter().map(|r| (r.name.as_str(), &r.latency)).chain([("*all*", &rec.overall)]) {
+        for p in cdf_percentiles().into_iter().filter(|_| !h.is_empty()) {
+            w.write_record([name.to_string(), p.to_string(), us(h.value_at_quantile(p / 100.0))])?;
+        }
+    }
     w.flush()?;
 
     let mut w = writer(&dir.path("timeseries.csv"))?;

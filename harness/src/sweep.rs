@@ -1,5 +1,6 @@
-//! `make reproduce`: every registered backend on the synthetic chains, at open-loop rates that
-//! double from light load until the backend saturates, side by side in one run directory.
+//! The synthetic sweep of `make reproduce` (its `sweep` experiment): every registered backend on
+//! the synthetic chains, at open-loop rates that double from light load until the backend
+//! saturates, side by side in one comparison directory (`comparison.csv`, `summary.md`).
 //!
 //! A point counts as saturated when the achieved throughput falls below 90% of the offered
 //! rate, more than 1% of requests fail, or p99 exceeds 500 ms (the client-side queue is
@@ -8,6 +9,7 @@
 //!
 //! New backends join by being registered in [`crate::registry`]; nothing here names one.
 
+use crate::evaluation::plan::Progress;
 use crate::figures::{self, Panel, Series};
 use crate::registry;
 use crate::results::{read_summaries, write_summaries, Summary};
@@ -22,7 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use workloads::LoadOverrides;
 
-pub struct ReproduceOptions {
+#[derive(Clone)]
+pub struct SweepOptions {
     pub out: PathBuf,
     pub chains_dir: PathBuf,
     pub chains: Vec<String>,
@@ -47,12 +50,10 @@ pub struct ReproduceOptions {
 
 pub const DEFAULT_CHAINS: &[&str] = &["synthetic-2", "synthetic-5", "call-tree"];
 
-/// The saturation rule: achieved below 90% of offered, more than 1% of requests failed, or p99
-/// above 500 ms. Each bound itself is not saturated.
+/// The saturation rule ([`spright_analysis::saturated`]): achieved below 90% of offered, more
+/// than 1% of requests failed, or p99 above 500 ms. Each bound itself is not saturated.
 pub fn saturated(s: &Summary) -> bool {
-    let offered = s.offered_rps.unwrap_or(0.0);
-    let total = (s.ok + s.errors).max(1) as f64;
-    s.achieved_rps < 0.9 * offered || s.errors as f64 / total > 0.01 || s.p99_us > 500_000.0
+    spright_analysis::saturated(s.offered_rps.unwrap_or(0.0), s.achieved_rps, s.ok as f64, s.errors as f64, s.p99_us)
 }
 
 /// How the offered rate moves: a ladder from `start`, times `step` a point, at most
@@ -116,7 +117,7 @@ pub fn ramp(r: &Ramp, mut measure: impl FnMut(f64) -> Result<Option<Summary>>) -
 
 /// `[BACKEND:]KEY=VALUE` options for each of `backends`, validated before anything runs: with a
 /// backend, for that one; without, for every backend that declares the key (at least one must).
-fn backend_options(backends: &[&'static dyn Dataplane], given: &[String]) -> Result<Vec<BackendOptions>> {
+pub fn backend_options(backends: &[&'static dyn Dataplane], given: &[String]) -> Result<Vec<BackendOptions>> {
     let names = || backends.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ");
     let mut per: Vec<Vec<String>> = vec![Vec::new(); backends.len()];
     for g in given {
@@ -138,7 +139,7 @@ fn backend_options(backends: &[&'static dyn Dataplane], given: &[String]) -> Res
     backends.iter().zip(per).map(|(b, p)| Ok(registry::options(*b, &p)?)).collect()
 }
 
-pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf> {
+pub fn sweep(o: &SweepOptions, stop: &Arc<AtomicBool>, progress: &Progress) -> Result<PathBuf> {
     let backends: Vec<&'static dyn Dataplane> = if o.backends.is_empty() {
         registry::paper()
     } else {
@@ -158,8 +159,6 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
     let mut all: Vec<Summary> = Vec::new();
     let placements =
         if o.placements.is_empty() { vec![dataplane_api::Placement::default()] } else { o.placements.clone() };
-    let total = backends.len() * chains.len() * placements.len();
-    let mut k = 0;
     for (placement, chain) in placements.iter().flat_map(|p| chains.iter().map(move |c| (p, c))) {
         // Point directories say the placement when there are several.
         let tag = match placements.len() {
@@ -167,13 +166,13 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
             _ => format!("-{}", placement.to_string().replace(|c: char| !c.is_ascii_alphanumeric(), "_")),
         };
         for (backend, backend_options) in backends.iter().map(|b| b.name()).zip(&options) {
-            k += 1;
+            progress.begin(&format!("sweep: {} on {backend}, placement {placement}", chain.name));
             let r = Ramp { start: o.start_rate, step: o.step, max_points: o.max_points, refine: o.refine };
             let points = ramp(&r, |rate| {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(None);
                 }
-                eprintln!("[{k}/{total}] {} on {backend} at {rate} req/s (placement {placement}) ...", chain.name);
+                progress.say(&format!("    {} on {backend} at {rate} req/s ...", chain.name));
                 let mut c = chain.clone();
                 LoadOverrides {
                     pattern: Some("open".into()),
@@ -198,10 +197,10 @@ pub fn reproduce(o: &ReproduceOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf
                     loadgen_threads: o.loadgen_threads,
                 };
                 let s = run(&opts, stop)?.summary;
-                eprintln!(
+                progress.say(&format!(
                     "    achieved {:.0} req/s, p50 {:.0} us, p99 {:.0} us, {} errors, {:.3} CPU-s/1k req",
                     s.achieved_rps, s.p50_us, s.p99_us, s.errors, s.sut_cpu_s_per_1k
-                );
+                ));
                 Ok(Some(s))
             })?;
             all.extend(points);
@@ -242,7 +241,7 @@ struct Meta {
 fn write_comparison(
     out: &Path,
     all: &[Summary],
-    o: &ReproduceOptions,
+    o: &SweepOptions,
     backend_options: BTreeMap<String, String>,
 ) -> Result<()> {
     write_summaries(&out.join("comparison.csv"), all)?;
@@ -468,15 +467,17 @@ pub fn draw_comparison(out: &Path) -> Result<()> {
                         .filter_map(|r| Some((r[x].parse().ok()?, r[y].parse().ok()?)))
                         .collect(),
                 )
+                .color(figures::backend_color(b))
             })
             .collect()
     };
-    // One panel per chain: every backend's p50 and p99 against the throughput it achieved.
+    // One panel per chain: every backend's p50 (solid) and p99 (dashed) against the throughput
+    // it achieved.
     let panels: Vec<Panel> = chains
         .iter()
         .map(|c| {
             let mut lat = series(Some(c), "achieved_rps", "p50_us", " p50");
-            lat.extend(series(Some(c), "achieved_rps", "p99_us", " p99"));
+            lat.extend(series(Some(c), "achieved_rps", "p99_us", " p99").into_iter().map(Series::dashed));
             Panel {
                 title: format!("{c}: latency vs throughput (open loop)"),
                 x_label: "achieved requests/s".into(),
@@ -511,16 +512,6 @@ mod tests {
              b,c,open,{offered},1,{ok},{errors},{achieved},1,1,{p99_us},1,1,1,,,0,0,0,0,0,false\n"
         );
         csv::Reader::from_reader(row.as_bytes()).deserialize().next().unwrap().unwrap()
-    }
-
-    #[test]
-    fn saturation_rule_at_its_boundaries() {
-        assert!(!saturated(&point(1000.0, 900.0, 1000, 0, 1000.0)), "90% of offered is not saturated");
-        assert!(saturated(&point(1000.0, 899.9, 1000, 0, 1000.0)));
-        assert!(!saturated(&point(1000.0, 1000.0, 990, 10, 1000.0)), "1% failed is not saturated");
-        assert!(saturated(&point(1000.0, 1000.0, 989, 11, 1000.0)));
-        assert!(!saturated(&point(1000.0, 1000.0, 1000, 0, 500_000.0)), "p99 of 500 ms is not saturated");
-        assert!(saturated(&point(1000.0, 1000.0, 1000, 0, 500_001.0)));
     }
 
     #[test]

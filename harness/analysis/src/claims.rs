@@ -1,0 +1,441 @@
+//! The paper's claims, one row each: the paper's value, the value measured here (median and
+//! min-max over repetitions, ratios taken within a repetition), their ratio, a verdict by a
+//! stated threshold, and where the number came from.
+//!
+//! Verdicts: a claimed factor *holds* when the measured ratio points the same way and reaches at
+//! least half of it; "the same" holds within 0.8-1.25x; a bound holds when the value is within
+//! it. A claim this machine cannot show (D-SPRIGHT needs a core per poller) says why and cites
+//! the reference run from a larger machine where one is given.
+
+use crate::{ratio_per_repetition, read_comparison, select, spread_of, Inputs, Spread};
+use anyhow::{Context, Result};
+use polars::prelude::*;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// What the paper claims of a measured value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expect {
+    /// A factor (as a ratio > 1 in the paper's direction): holds at half of it or more.
+    Factor(f64),
+    /// "The same": a ratio within 0.8-1.25.
+    Same,
+    /// At most this value (a cost that should be negligible).
+    AtMost(f64),
+}
+
+impl Expect {
+    pub fn threshold(&self) -> String {
+        match self {
+            Expect::Factor(f) => format!(">= {:.1}x (half the paper's {f}x)", f / 2.0),
+            Expect::Same => "0.8-1.25x".into(),
+            Expect::AtMost(t) => format!("<= {t}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Holds,
+    DoesNotHold,
+    /// This machine cannot show it, and why.
+    CannotBeShown(String),
+    /// The experiment that measures it was not run.
+    NotMeasured,
+}
+
+impl Verdict {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Holds => "holds",
+            Verdict::DoesNotHold => "does not hold",
+            Verdict::CannotBeShown(_) => "cannot be shown on this machine",
+            Verdict::NotMeasured => "not measured",
+        }
+    }
+}
+
+/// The verdict on a measured median.
+pub fn verdict(expect: Expect, measured: f64) -> Verdict {
+    let ok = match expect {
+        Expect::Factor(f) => measured >= f / 2.0,
+        Expect::Same => (0.8..=1.25).contains(&measured),
+        Expect::AtMost(t) => measured <= t,
+    };
+    if ok {
+        Verdict::Holds
+    } else {
+        Verdict::DoesNotHold
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub id: &'static str,
+    pub claim: &'static str,
+    /// The paper's value as it states it (with "unverified" where PAPER.md marks it so).
+    pub paper: &'static str,
+    pub expect: Expect,
+    /// What is measured, in words.
+    pub metric: String,
+    pub measured: Option<Spread>,
+    pub verdict: Verdict,
+    /// Where the number came from (directory within the evaluation, and how).
+    pub source: String,
+    /// The same measured on the reference machine, where this one cannot show it.
+    pub reference: Option<(f64, String)>,
+}
+
+impl Claim {
+    /// Measured median over the paper's value (for factors and "the same").
+    pub fn ratio_to_paper(&self) -> Option<f64> {
+        let m = self.measured?.median;
+        match self.expect {
+            Expect::Factor(f) => Some(m / f),
+            Expect::Same => Some(m),
+            Expect::AtMost(_) => None,
+        }
+    }
+}
+
+/// A claim whose value is `measured` (`None`: not measured).
+#[allow(clippy::too_many_arguments)]
+fn claim(
+    id: &'static str,
+    claim: &'static str,
+    paper: &'static str,
+    expect: Expect,
+    metric: impl Into<String>,
+    measured: Option<Spread>,
+    source: impl Into<String>,
+) -> Claim {
+    let verdict = measured.map_or(Verdict::NotMeasured, |m| verdict(expect, m.median));
+    Claim { id, claim, paper, expect, metric: metric.into(), measured, verdict, source: source.into(), reference: None }
+}
+
+/// The saturation rule of the sweep (and of the user-scale calibration): achieved below 90% of
+/// offered, more than 1% of requests failed, or p99 above 500 ms.
+pub fn saturated(offered_rps: f64, achieved_rps: f64, ok: f64, errors: f64, p99_us: f64) -> bool {
+    let total = (ok + errors).max(1.0);
+    achieved_rps < 0.9 * offered_rps || errors / total > 0.01 || p99_us > 500_000.0
+}
+
+/// From a sweep's `comparison.csv`, per chain: the highest throughput each backend reached
+/// unsaturated, and its p50 at the lowest offered rate.
+struct SweepPoint {
+    best_rps: f64,
+    light_p50_us: f64,
+}
+
+fn sweep_point(df: &DataFrame, chain: &str, backend: &str) -> Result<Option<SweepPoint>> {
+    let mask = df.column("chain")?.str()?.equal(chain) & df.column("backend")?.str()?.equal(backend);
+    let d = df.filter(&mask)?;
+    if d.height() == 0 {
+        return Ok(None);
+    }
+    let f = |c: &str| -> Result<Vec<f64>> {
+        Ok(d.column(c)?.cast(&DataType::Float64)?.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    };
+    let (offered, achieved, ok, errors, p50, p99) =
+        (f("offered_rps")?, f("achieved_rps")?, f("ok")?, f("errors")?, f("p50_us")?, f("p99_us")?);
+    let mut best = 0.0f64;
+    let mut light = 0;
+    for i in 0..d.height() {
+        if !saturated(offered[i], achieved[i], ok[i], errors[i], p99[i]) {
+            best = best.max(achieved[i]);
+        }
+        if offered[i] < offered[light] {
+            light = i;
+        }
+    }
+    Ok(Some(SweepPoint { best_rps: best, light_p50_us: p50[light] }))
+}
+
+/// The chain a sweep compares S- and D-SPRIGHT on: Online Boutique if it ran, else the first.
+fn sweep_chain(df: &DataFrame) -> Result<Option<String>> {
+    let chains: Vec<String> = df.column("chain")?.str()?.iter().flatten().map(String::from).collect();
+    Ok(chains.iter().find(|c| c.as_str() == "online-boutique").or(chains.first()).cloned())
+}
+
+/// S-SPRIGHT over D-SPRIGHT from a sweep directory: (throughput ratio, p50 ratio D/S at the
+/// lowest rate, chain).
+fn sweep_s_vs_d(dir: &Path) -> Result<Option<(f64, f64, String)>> {
+    if !dir.join("comparison.csv").is_file() {
+        return Ok(None);
+    }
+    let df = read_comparison(dir)?;
+    let Some(chain) = sweep_chain(&df)? else { return Ok(None) };
+    let (Some(s), Some(d)) = (sweep_point(&df, &chain, "s-spright")?, sweep_point(&df, &chain, "d-spright")?) else {
+        return Ok(None);
+    };
+    if d.best_rps <= 0.0 || s.light_p50_us <= 0.0 {
+        return Ok(None);
+    }
+    Ok(Some((s.best_rps / d.best_rps, d.light_p50_us / s.light_p50_us, chain)))
+}
+
+/// The machine a reference directory ran on (its `reproduce.json` or `paper.json`).
+fn reference_machine(dir: &Path) -> String {
+    ["reproduce.json", "paper.json"]
+        .iter()
+        .find_map(|f| {
+            let text = std::fs::read_to_string(dir.join(f)).ok()?;
+            let start = text.find("\"machine\"")?;
+            let rest = &text[start + 9..];
+            let q1 = rest.find('"')?;
+            let q2 = rest[q1 + 1..].find('"')?;
+            Some(rest[q1 + 1..q1 + 1 + q2].to_string())
+        })
+        .unwrap_or_else(|| "a larger machine".into())
+}
+
+/// Every claim, checked on the runs of an evaluation.
+pub fn check(i: &Inputs, runs: &DataFrame) -> Result<Vec<Claim>> {
+    let ob = select(runs, "boutique", "like-for-like")?;
+    let ob_paper = select(runs, "boutique", "paper-users")?;
+    let lfl = "boutique/like-for-like-*";
+    let mut out = Vec::new();
+
+    out.push(claim(
+        "s-vs-d-cpu",
+        "S-SPRIGHT matches D-SPRIGHT with about 10x less CPU at realistic (not saturating) load",
+        "~10x less CPU",
+        Expect::Factor(10.0),
+        "D-SPRIGHT / S-SPRIGHT CPU-seconds, Online Boutique like for like (light load for SPRIGHT)",
+        ratio_per_repetition(&ob, "sut_cpu_s", "d-spright", "s-spright")?,
+        lfl,
+    ));
+
+    // D-SPRIGHT busy-polls a core per function: with fewer cores than its pollers plus the
+    // gateway and the load generator, its throughput and latency here measure the starving.
+    let needed = i.boutique_functions + 2;
+    let starved = i.cores < needed;
+    let why = format!(
+        "D-SPRIGHT busy-polls a core per function: Online Boutique needs {needed} cores ({} pollers, the gateway, \
+         the load generator), this machine has {}",
+        i.boutique_functions, i.cores
+    );
+    let reference = match &i.reference {
+        Some(r) if r.join("comparison.csv").is_file() => sweep_s_vs_d(r)?.map(|v| (v, r.clone())),
+        _ => None,
+    };
+    let here = sweep_s_vs_d(&i.dir.join("sweep"))?;
+    for (id, what, paper, pick) in [
+        ("s-vs-d-throughput", "S-SPRIGHT matches D-SPRIGHT's throughput", "the same", 0usize),
+        ("s-vs-d-latency", "S-SPRIGHT matches D-SPRIGHT's latency", "the same", 1),
+    ] {
+        let (measured, metric, source) = if pick == 0 {
+            (
+                here.as_ref().and_then(|h| Spread::of_values(&[h.0])),
+                format!(
+                    "S-SPRIGHT / D-SPRIGHT highest unsaturated throughput, open-loop sweep ({})",
+                    here.as_ref().map_or("not run", |h| h.2.as_str())
+                ),
+                "sweep/comparison.csv".to_string(),
+            )
+        } else {
+            (
+                ratio_per_repetition(&ob, "p50_us", "d-spright", "s-spright")?,
+                "D-SPRIGHT / S-SPRIGHT p50, Online Boutique like for like".to_string(),
+                lfl.to_string(),
+            )
+        };
+        let mut c = claim(id, what, paper, Expect::Same, metric, measured, source);
+        if starved && c.verdict != Verdict::NotMeasured {
+            c.verdict = Verdict::CannotBeShown(why.clone());
+        }
+        if starved {
+            if let Some(((thr, lat, chain), dir)) = &reference {
+                let v = if pick == 0 { *thr } else { *lat };
+                let how = if pick == 0 { "S/D highest unsaturated throughput" } else { "D/S p50 at the lowest rate" };
+                c.reference = Some((
+                    v,
+                    format!(
+                        "{how}, {chain}, {} ({}): {}",
+                        dir.display(),
+                        reference_machine(dir),
+                        verdict(Expect::Same, v).label()
+                    ),
+                ));
+            }
+        }
+        out.push(c);
+    }
+
+    let k_rps = spread_of(&ob, "knative", "achieved_rps")?;
+    let s_rps_paper = spread_of(&ob_paper, "s-spright", "achieved_rps")?;
+    let thr = match (s_rps_paper, k_rps) {
+        (Some(s), Some(k)) if k.median > 0.0 => Spread::of_values(&[s.median / k.median]),
+        _ => None,
+    };
+    out.push(claim(
+        "s-vs-knative-throughput",
+        "S-SPRIGHT serves about 5x Knative's throughput on Online Boutique (an order of magnitude, says the abstract)",
+        "~5x (unverified)",
+        Expect::Factor(5.0),
+        "S-SPRIGHT req/s at the scaled 25,000 users / Knative req/s at the scaled 5,000 (medians; as the paper ran them)",
+        thr,
+        "boutique/paper-users-s-spright-*, boutique/like-for-like-knative-*",
+    ));
+    out.push(claim(
+        "s-vs-knative-latency",
+        "S-SPRIGHT's latency on Online Boutique is about 53x lower than Knative's",
+        "~53x lower (unverified)",
+        Expect::Factor(53.0),
+        "Knative / S-SPRIGHT p50, Online Boutique like for like",
+        ratio_per_repetition(&ob, "p50_us", "knative", "s-spright")?,
+        lfl,
+    ));
+    out.push(claim(
+        "s-vs-knative-cpu",
+        "S-SPRIGHT uses about 27x less CPU than Knative on Online Boutique",
+        "~27x less (unverified)",
+        Expect::Factor(27.0),
+        "Knative / S-SPRIGHT CPU-seconds, Online Boutique like for like",
+        ratio_per_repetition(&ob, "sut_cpu_s", "knative", "s-spright")?,
+        lfl,
+    ));
+
+    for e in ["motion", "parking"] {
+        let d = select(runs, e, "paper")?;
+        let knative_cold = spread_of(&d, "knative", "cold_requests")?;
+        let mut c = claim(
+            if e == "motion" { "warm-no-cold-starts-motion" } else { "warm-no-cold-starts-parking" },
+            "Functions stay warm, so no request waits for a cold start",
+            "none on SPRIGHT (Knative's scale from zero: many)",
+            Expect::AtMost(0.0),
+            format!(
+                "{e}: S-SPRIGHT requests that waited for a cold start (Knative: {})",
+                knative_cold.map_or("not run".into(), |k| k.show(0))
+            ),
+            spread_of(&d, "s-spright", "cold_requests")?,
+            format!("{e}/s-spright-*, {e}/knative-*"),
+        );
+        c.expect = Expect::AtMost(0.0);
+        out.push(c);
+    }
+    let motion = select(runs, "motion", "paper")?;
+    out.push(claim(
+        "warm-idle-cpu",
+        "Keeping a function warm costs negligible CPU",
+        "negligible",
+        Expect::AtMost(1.0),
+        "motion (mostly idle): %CPU of one S-SPRIGHT function process, mean over the run (100 = a core)",
+        spread_of(&motion, "s-spright", "fn_cpu_pct")?,
+        "motion/s-spright-*",
+    ));
+    out.push(claim(
+        "warm-memory",
+        "Keeping a function warm costs negligible memory",
+        "negligible",
+        Expect::AtMost(32.0),
+        "motion: peak PSS of one S-SPRIGHT function process, MiB",
+        spread_of(&motion, "s-spright", "fn_pss_mib")?,
+        "motion/s-spright-*",
+    ));
+    for c in &mut out {
+        c.source = format!("{} (`{}`)", c.source, i.command);
+    }
+    Ok(out)
+}
+
+fn show(m: Option<Spread>) -> String {
+    m.map_or("-".into(), |m| m.show(2))
+}
+
+/// The claims as a Markdown table, with the thresholds.
+pub fn markdown(claims: &[Claim]) -> String {
+    let mut md = String::from(
+        "Ratios are computed within each repetition, then summarised as median [min-max]. Verdicts: a factor holds at \
+         half the paper's or more, \"the same\" within 0.8-1.25x, a bound when within it.\n\n\
+         | claim | paper | measured here | ratio to paper | verdict | threshold | what was measured |\n\
+         |---|---|---:|---:|---|---|---|\n",
+    );
+    for c in claims {
+        let mut verdict = c.verdict.label().to_string();
+        if let Verdict::CannotBeShown(why) = &c.verdict {
+            let _ = write!(verdict, ": {why}");
+        }
+        if let Some((v, src)) = &c.reference {
+            let _ = write!(verdict, "; on the reference machine {v:.2}x ({src})");
+        }
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            c.claim,
+            c.paper,
+            show(c.measured),
+            c.ratio_to_paper().map_or("-".into(), |r| format!("{r:.2}")),
+            verdict,
+            c.expect.threshold(),
+            c.metric
+        );
+    }
+    md
+}
+
+/// `claims.csv`: one row per claim.
+pub fn write_csv(claims: &[Claim], path: &Path) -> Result<()> {
+    let col = |f: &dyn Fn(&Claim) -> String| claims.iter().map(f).collect::<Vec<String>>();
+    let num = |f: &dyn Fn(&Claim) -> Option<f64>| claims.iter().map(f).collect::<Vec<Option<f64>>>();
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new("id".into(), col(&|c| c.id.to_string())),
+        Column::new("claim".into(), col(&|c| c.claim.to_string())),
+        Column::new("paper".into(), col(&|c| c.paper.to_string())),
+        Column::new("metric".into(), col(&|c| c.metric.clone())),
+        Column::new("measured_median".into(), num(&|c| c.measured.map(|m| m.median))),
+        Column::new("measured_min".into(), num(&|c| c.measured.map(|m| m.min))),
+        Column::new("measured_max".into(), num(&|c| c.measured.map(|m| m.max))),
+        Column::new("repetitions".into(), claims.iter().map(|c| c.measured.map(|m| m.n as i64)).collect::<Vec<_>>()),
+        Column::new("ratio_to_paper".into(), num(&|c| c.ratio_to_paper())),
+        Column::new("verdict".into(), col(&|c| c.verdict.label().to_string())),
+        Column::new(
+            "why".into(),
+            col(&|c| match &c.verdict {
+                Verdict::CannotBeShown(w) => w.clone(),
+                _ => String::new(),
+            }),
+        ),
+        Column::new("threshold".into(), col(&|c| c.expect.threshold())),
+        Column::new("reference_value".into(), num(&|c| c.reference.as_ref().map(|r| r.0))),
+        Column::new("reference_source".into(), col(&|c| c.reference.as_ref().map_or(String::new(), |r| r.1.clone()))),
+        Column::new("source".into(), col(&|c| c.source.clone())),
+    ])?;
+    let mut f = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+    CsvWriter::new(&mut f)
+        .include_header(true)
+        .finish(&mut df)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The thresholds as the issue states them: a factor holds at half the paper's, "the same"
+    /// within 0.8-1.25x, a bound when within it.
+    #[test]
+    fn verdicts_at_their_thresholds() {
+        assert_eq!(verdict(Expect::Factor(10.0), 5.0), Verdict::Holds);
+        assert_eq!(verdict(Expect::Factor(10.0), 4.99), Verdict::DoesNotHold);
+        assert_eq!(verdict(Expect::Factor(10.0), 0.5), Verdict::DoesNotHold, "the other way round");
+        assert_eq!(verdict(Expect::Same, 0.8), Verdict::Holds);
+        assert_eq!(verdict(Expect::Same, 1.25), Verdict::Holds);
+        assert_eq!(verdict(Expect::Same, 0.79), Verdict::DoesNotHold);
+        assert_eq!(verdict(Expect::Same, 1.26), Verdict::DoesNotHold);
+        assert_eq!(verdict(Expect::AtMost(0.0), 0.0), Verdict::Holds);
+        assert_eq!(verdict(Expect::AtMost(0.0), 1.0), Verdict::DoesNotHold);
+    }
+
+    #[test]
+    fn saturation_rule_at_its_boundaries() {
+        assert!(!saturated(1000.0, 900.0, 1000.0, 0.0, 1000.0), "90% of offered is not saturated");
+        assert!(saturated(1000.0, 899.9, 1000.0, 0.0, 1000.0));
+        assert!(!saturated(1000.0, 1000.0, 990.0, 10.0, 1000.0), "1% failed is not saturated");
+        assert!(saturated(1000.0, 1000.0, 989.0, 11.0, 1000.0));
+        assert!(!saturated(1000.0, 1000.0, 1000.0, 0.0, 500_000.0), "p99 of 500 ms is not saturated");
+        assert!(saturated(1000.0, 1000.0, 1000.0, 0.0, 500_001.0));
+        assert!(!saturated(0.0, 10.0, 10.0, 0.0, 1000.0), "closed loop (nothing offered): errors and p99 only");
+    }
+}
