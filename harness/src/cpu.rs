@@ -197,6 +197,10 @@ fn sample_loop(
     let sys0 = sys();
     let mut base: Vec<Option<u64>> = tracked.iter().map(read).collect();
     let mut last = base.clone();
+    // A process seen gone gets one last sample (its final CPU time), then no more: a run that
+    // scales to zero hundreds of times would otherwise write a row per tick for every instance
+    // that ever lived.
+    let mut gone = vec![false; tracked.len()];
     let mut last_t = start;
     let mut out = Vec::new();
     let mut tick = 0u64;
@@ -213,14 +217,19 @@ fn sample_loop(
         for t in added.try_iter() {
             base.push(Some(0));
             last.push(Some(0));
+            gone.push(false);
             tracked.push(t);
         }
         let now = now_ns();
         let dt = (now - last_t) as f64 / 1e9;
         let t_s = (now - start) as f64 / 1e9;
         for (i, t) in tracked.iter().enumerate() {
+            if gone[i] {
+                continue;
+            }
             let cur = read(t);
             let alive = cur.is_some();
+            gone[i] = !alive && last[i].is_some();
             // Never step backwards (a thread that exited takes its schedstat time with it).
             let cur = match (cur, last[i]) {
                 (Some(c), Some(l)) => Some(c.max(l)),
@@ -301,5 +310,27 @@ mod tests {
         let last = samples.last().expect("samples were taken");
         assert!(last.alive);
         assert!(last.cpu_s >= 0.1, "spun 150 ms of CPU, sampler saw {} s", last.cpu_s);
+    }
+
+    /// A process that exits gets one more sample (not alive, its final CPU time), then none.
+    #[test]
+    fn an_exited_process_is_sampled_once_more_then_dropped() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "read x"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = Tracked { pid: child.id(), tid: None, role: Role::Function, name: "child".into() };
+        let s = Sampler::start(vec![t], Duration::from_millis(10)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let (samples, _) = s.finish();
+        let alive = samples.iter().filter(|s| s.alive).count();
+        let gone: Vec<&Sample> = samples.iter().filter(|s| !s.alive).collect();
+        assert!(alive >= 3, "sampled while it lived ({alive})");
+        assert_eq!(gone.len(), 1, "one sample after it exited, then none (20 ticks passed)");
+        assert!(std::ptr::eq(gone[0], samples.last().unwrap()), "the sample after exit is the last");
     }
 }

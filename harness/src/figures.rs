@@ -253,6 +253,31 @@ fn num(row: &BTreeMap<String, String>, col: &str) -> Option<f64> {
     row.get(col)?.parse().ok()
 }
 
+/// %CPU over time of a run's processes (`cpu.csv`), summed per group (`group` maps a role to
+/// its group, `None` leaves it out) at each sample
+/// tick. A group with no process at a tick (every instance scaled to zero) is 0 there, not a
+/// line drawn across the gap.
+pub fn cpu_by_group(dir: &Path, group: impl Fn(&str) -> Option<String>) -> Result<BTreeMap<String, Vec<(f64, f64)>>> {
+    let mut by: BTreeMap<String, BTreeMap<u64, f64>> = BTreeMap::new();
+    let mut ticks = std::collections::BTreeSet::new();
+    for r in read_csv(&dir.join("cpu.csv"))? {
+        let (Some(t), Some(p), Some(role)) = (num(&r, "t_s"), num(&r, "cpu_pct"), r.get("role")) else { continue };
+        // Samples of one tick share a timestamp to the millisecond.
+        let tick = (t * 1000.0).round() as u64;
+        ticks.insert(tick);
+        if let Some(g) = group(role) {
+            *by.entry(g).or_default().entry(tick).or_default() += p;
+        }
+    }
+    Ok(by
+        .into_iter()
+        .map(|(g, pts)| {
+            let series = ticks.iter().map(|t| (*t as f64 / 1000.0, pts.get(t).copied().unwrap_or(0.0))).collect();
+            (g, series)
+        })
+        .collect())
+}
+
 /// `timeline.{png,svg}` and `cpu.{png,svg}` of one run directory, from its CSV files.
 pub fn run_figures(dir: &Path) -> Result<()> {
     let s = crate::results::read_summaries(&dir.join("summary.csv"))?;
@@ -278,7 +303,14 @@ pub fn run_figures(dir: &Path) -> Result<()> {
                 y_label: "latency (us)".into(),
                 series: ["p50_us", "p90_us", "p99_us", "max_us"]
                     .iter()
-                    .map(|c| Series::line(c.trim_end_matches("_us"), col(c)))
+                    .map(|c| {
+                        let s = Series::line(c.trim_end_matches("_us"), col(c));
+                        if *c == "p99_us" {
+                            s.dashed()
+                        } else {
+                            s
+                        }
+                    })
                     .collect(),
                 log_y: true,
                 log_x: false,
@@ -286,20 +318,12 @@ pub fn run_figures(dir: &Path) -> Result<()> {
         ],
         &dir.join("timeline"),
     )?;
-    let cpu = read_csv(&dir.join("cpu.csv"))?;
-    let mut by_role: BTreeMap<String, BTreeMap<u64, f64>> = BTreeMap::new();
-    for r in &cpu {
-        let (Some(t), Some(p), Some(role)) = (num(r, "t_s"), num(r, "cpu_pct"), r.get("role")) else {
-            continue;
-        };
-        // Samples of one tick share a timestamp to the millisecond.
-        *by_role.entry(role.clone()).or_default().entry((t * 1000.0).round() as u64).or_default() += p;
-    }
+    let by_role = cpu_by_group(dir, |role| Some(role.to_string()))?;
     let role_series = |keep: &dyn Fn(&str) -> bool| -> Vec<Series> {
         by_role
             .iter()
             .filter(|(role, _)| keep(role))
-            .map(|(role, pts)| Series::line(role.clone(), pts.iter().map(|(t, p)| (*t as f64 / 1000.0, *p)).collect()))
+            .map(|(role, pts)| Series::line(role.clone(), pts.clone()))
             .collect()
     };
     draw(

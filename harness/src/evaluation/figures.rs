@@ -39,22 +39,16 @@ fn per_second(dir: &Path, column: &str, scale: f64) -> Result<Vec<(f64, f64)>> {
         .collect())
 }
 
-/// %CPU over time of each role group of a run, summed over its processes per sample tick.
+/// %CPU over time per component group as the paper names them (functions, queue-proxy,
+/// gateway, ingress, activator); the load generator is not the system's (the paper did not
+/// measure it either).
 fn cpu_by_group(dir: &Path) -> Result<BTreeMap<String, Vec<(f64, f64)>>> {
-    let mut by: BTreeMap<String, BTreeMap<u64, f64>> = BTreeMap::new();
-    for r in read_csv(&dir.join("cpu.csv"))? {
-        let (Some(t), Some(p), Some(role)) = (num(&r, "t_s"), num(&r, "cpu_pct"), r.get("role")) else { continue };
-        if role == "loadgen" {
-            continue;
-        }
-        let group = match role.as_str() {
-            "function" => "functions",
-            "sidecar" => "queue-proxy",
-            other => other,
-        };
-        *by.entry(group.to_string()).or_default().entry((t * 1000.0).round() as u64).or_default() += p;
-    }
-    Ok(by.into_iter().map(|(g, pts)| (g, pts.into_iter().map(|(t, p)| (t as f64 / 1000.0, p)).collect())).collect())
+    crate::figures::cpu_by_group(dir, |role| match role {
+        "loadgen" => None,
+        "function" => Some("functions".to_string()),
+        "sidecar" => Some("queue-proxy".to_string()),
+        other => Some(other.to_string()),
+    })
 }
 
 /// The machine in a few words, for titles: "2 cores".
