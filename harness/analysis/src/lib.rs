@@ -207,8 +207,8 @@ pub fn aggregate(runs: &DataFrame) -> Result<(DataFrame, String)> {
     let mut rows: Vec<DataFrame> = Vec::new();
     let mut md = String::from(
         "Median over repetitions [min-max]; a percentile is the median of the runs' own percentiles (never averaged).\n\n\
-         | experiment | series | backend | users | runs | achieved req/s | p50 ms | p99 ms | SUT CPU-s per 1k req | cold requests |\n\
-         |---|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+         | experiment | series | backend | users | runs | achieved req/s | errors | p50 ms | p99 ms | SUT CPU-s per 1k req | cold requests |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut groups = runs.partition_by_stable(KEYS.iter().copied(), true)?;
     groups.sort_by_key(|g| {
@@ -227,7 +227,7 @@ pub fn aggregate(runs: &DataFrame) -> Result<(DataFrame, String)> {
             }
             let scale = if m.ends_with("_us") { 1e-3 } else { 1.0 };
             let digits = match *m {
-                "achieved_rps" | "cold_requests" => 0,
+                "achieved_rps" | "cold_requests" | "errors" => 0,
                 "sut_cpu_s_per_1k" => 3,
                 _ => 2,
             };
@@ -239,13 +239,14 @@ pub fn aggregate(runs: &DataFrame) -> Result<(DataFrame, String)> {
             |k: &str| g.column(k).ok().and_then(|c| c.get(0).ok()).map(|v| v.to_string().trim_matches('"').to_string());
         let metric = |m: &str| shown[METRICS.iter().position(|x| *x == m).unwrap_or(0)].clone();
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             text("experiment").unwrap_or_default(),
             text("series").unwrap_or_default(),
             text("backend").unwrap_or_default(),
             text("users").unwrap_or_default(),
             g.height(),
             metric("achieved_rps"),
+            metric("errors"),
             metric("p50_us"),
             metric("p99_us"),
             metric("sut_cpu_s_per_1k"),
