@@ -441,6 +441,12 @@ fn side_by_side(
 
 /// Figures from `comparison.csv` alone.
 pub fn draw_comparison(out: &Path) -> Result<()> {
+    // Titles name the machine (its core count) when reproduce.json says it.
+    let machine = std::fs::read(out.join("reproduce.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Meta>(&b).ok())
+        .and_then(|m| m.machine.split_once(" cores)").and_then(|(a, _)| a.rsplit_once('(')).map(|(_, n)| n.to_string()))
+        .map_or(String::new(), |n| format!(", {n} cores"));
     let mut rows = figures::read_csv(&out.join("comparison.csv"))?;
     // With several placements, each chain under each is a panel of its own.
     let mut policies: Vec<String> = rows.iter().filter_map(|r| r.get("placement").cloned()).collect();
@@ -479,7 +485,7 @@ pub fn draw_comparison(out: &Path) -> Result<()> {
             let mut lat = series(Some(c), "achieved_rps", "p50_us", " p50");
             lat.extend(series(Some(c), "achieved_rps", "p99_us", " p99").into_iter().map(Series::dashed));
             Panel {
-                title: format!("{c}: latency vs throughput (open loop)"),
+                title: format!("{c}: latency vs throughput (open loop{machine})"),
                 x_label: "achieved requests/s".into(),
                 y_label: "latency (us)".into(),
                 series: lat,
@@ -491,7 +497,7 @@ pub fn draw_comparison(out: &Path) -> Result<()> {
     figures::draw(&panels, &out.join("latency_vs_throughput"))?;
     figures::draw(
         &[Panel {
-            title: "CPU of the system under test per 1,000 requests".into(),
+            title: format!("CPU of the system under test per 1,000 requests (open loop{machine})"),
             x_label: "offered requests/s".into(),
             y_label: "CPU seconds per 1k requests".into(),
             series: series(None, "offered_rps", "sut_cpu_s_per_1k", ""),
