@@ -32,6 +32,20 @@ pub struct EnvReport {
     pub tool_version: String,
 }
 
+impl EnvReport {
+    /// The machine in one line, as summaries name it: CPU, cores, kernel, commit.
+    pub fn machine(&self) -> String {
+        format!(
+            "{} ({} cores), kernel {}, commit {}{}",
+            self.cpu_model,
+            self.cores_online,
+            self.kernel,
+            self.commit.as_deref().unwrap_or("unknown"),
+            if self.commit_dirty { " (dirty)" } else { "" }
+        )
+    }
+}
+
 fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }

@@ -5,7 +5,8 @@
 //! - [`loadgen`]: open loop (constant, Poisson), closed loop, bursts; latency from the intended
 //!   send time for open loop.
 //! - [`cpu`]: per-process CPU from procfs, by role; the load generator separately.
-//! - [`reproduce`]: the experiment set behind `make reproduce`.
+//! - [`evaluation`]: the paper's evaluation behind `make reproduce` (its synthetic sweep in
+//!   [`sweep`]), both running on a [`testbed`].
 //! - [`coldstart`]: one function started on demand in a running chain, phase by phase.
 //! - [`deploy`]: a chain served for any client until Ctrl-C.
 //! - [`registry`]: the backends; [`envinfo`]: what the machine has.
@@ -27,6 +28,7 @@ pub mod results;
 pub mod run;
 pub mod sleeps;
 pub mod sweep;
+pub mod testbed;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -467,20 +467,14 @@ fn evaluation_options(
     };
     let sweep = harness::sweep::SweepOptions {
         out: out.join("sweep"),
-        chains_dir: a.chains_dir.clone(),
         chains,
-        backends: a.backends.clone(),
-        backend_options: a.backend_opt.clone(),
         start_rate: a.start_rate,
         step: a.step,
         max_points: a.max_points.unwrap_or(if a.quick { 4 } else { 12 }),
         refine: a.refine,
         duration_s: a.duration.unwrap_or(if a.quick { 2.0 } else { 5.0 }),
         warmup_s: a.warmup,
-        exe: exe.clone(),
-        command_line: command_line.clone(),
         placements: a.placement.iter().map(|p| placement(p)).collect::<Result<_>>()?,
-        loadgen_threads: a.loadgen_threads as usize,
     };
     if !positive(sweep.start_rate) || sweep.max_points == 0 || !positive(sweep.duration_s) {
         anyhow::bail!("--start-rate, --max-points and --duration must be > 0");
@@ -493,16 +487,18 @@ fn evaluation_options(
     }
     Ok(harness::evaluation::EvalOptions {
         out,
-        chains_dir: a.chains_dir,
+        on: harness::testbed::Testbed {
+            chains_dir: a.chains_dir,
+            backends: a.backends,
+            backend_options: a.backend_opt,
+            exe,
+            command_line,
+            loadgen_threads: a.loadgen_threads as usize,
+        },
         experiments,
-        backends: a.backends,
-        backend_options: a.backend_opt,
         settings,
         placement: sweep.placements.first().cloned().unwrap_or_default(),
         sweep,
-        loadgen_threads: a.loadgen_threads as usize,
-        exe,
-        command_line,
         reference: a.reference.is_dir().then_some(a.reference),
     })
 }

@@ -13,25 +13,21 @@ use crate::evaluation::plan::Progress;
 use crate::figures::{self, Panel, Series};
 use crate::registry;
 use crate::results::{read_summaries, write_summaries, Summary};
-use crate::run::{run, RunOptions};
-use anyhow::{bail, Context, Result};
-use dataplane_api::{options, BackendOptions, Dataplane};
+use crate::run::run;
+use crate::testbed::Testbed;
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use workloads::LoadOverrides;
 
+/// The sweep's own parameters; what it runs on is a [`Testbed`].
 #[derive(Clone)]
 pub struct SweepOptions {
     pub out: PathBuf,
-    pub chains_dir: PathBuf,
     pub chains: Vec<String>,
-    pub backends: Vec<String>,
-    /// `[BACKEND:]KEY=VALUE` backend options, as given.
-    pub backend_options: Vec<String>,
     pub start_rate: f64,
     /// Each further point's rate is the last one's times this (2: doubling).
     pub step: f64,
@@ -40,10 +36,6 @@ pub struct SweepOptions {
     pub refine: f64,
     pub duration_s: f64,
     pub warmup_s: f64,
-    pub exe: PathBuf,
-    pub command_line: Vec<String>,
-    /// Load generator threads per point.
-    pub loadgen_threads: usize,
     /// Placement policies to run everything under, one sweep each (`--placement`).
     pub placements: Vec<dataplane_api::Placement>,
 }
@@ -115,41 +107,12 @@ pub fn ramp(r: &Ramp, mut measure: impl FnMut(f64) -> Result<Option<Summary>>) -
     Ok(out)
 }
 
-/// `[BACKEND:]KEY=VALUE` options for each of `backends`, validated before anything runs: with a
-/// backend, for that one; without, for every backend that declares the key (at least one must).
-pub fn backend_options(backends: &[&'static dyn Dataplane], given: &[String]) -> Result<Vec<BackendOptions>> {
-    let names = || backends.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ");
-    let mut per: Vec<Vec<String>> = vec![Vec::new(); backends.len()];
-    for g in given {
-        let (scope, kv) = match g.split_once(':') {
-            Some((b, kv)) if !b.contains('=') => (Some(b), kv),
-            _ => (None, g.as_str()),
-        };
-        let (key, _) = options::parse_assignment(kv)?;
-        let chosen: Vec<usize> = match scope {
-            Some(b) => backends.iter().position(|x| x.name() == b).into_iter().collect(),
-            None => (0..backends.len()).filter(|&i| backends[i].options().iter().any(|o| o.key == key)).collect(),
-        };
-        match (scope, chosen.is_empty()) {
-            (Some(b), true) => bail!("--backend-opt {g}: backend {b} is not among those run ({})", names()),
-            (None, true) => bail!("--backend-opt {g}: none of the backends run ({}) has an option {key:?}", names()),
-            _ => chosen.into_iter().for_each(|i| per[i].push(kv.to_string())),
-        }
-    }
-    backends.iter().zip(per).map(|(b, p)| Ok(registry::options(*b, &p)?)).collect()
-}
-
-pub fn sweep(o: &SweepOptions, stop: &Arc<AtomicBool>, progress: &Progress) -> Result<PathBuf> {
-    let backends: Vec<&'static dyn Dataplane> = if o.backends.is_empty() {
-        registry::paper()
-    } else {
-        o.backends.iter().map(|b| registry::get(b)).collect::<Result<_, _>>()?
-    };
-    let options = backend_options(&backends, &o.backend_options)?;
+pub fn sweep(on: &Testbed, o: &SweepOptions, stop: &Arc<AtomicBool>, progress: &Progress) -> Result<PathBuf> {
+    let backends = on.dataplanes()?;
+    let options = on.options(&backends)?;
     let mut chains = Vec::new();
     for name in &o.chains {
-        let path = o.chains_dir.join(format!("{name}.toml"));
-        chains.push(workloads::load_chain(&path)?);
+        chains.push(workloads::load_chain(&on.chain_file(name))?);
     }
     if o.out.exists() {
         anyhow::bail!("{} already exists; choose another --out", o.out.display());
@@ -182,20 +145,8 @@ pub fn sweep(o: &SweepOptions, stop: &Arc<AtomicBool>, progress: &Progress) -> R
                     ..Default::default()
                 }
                 .apply(&mut c.load)?;
-                let opts = RunOptions {
-                    backend: backend.to_string(),
-                    backend_options: backend_options.clone(),
-                    chain: c,
-                    out: points_dir.join(format!("{}-{}-{}{tag}", chain.name, backend, rate as u64)),
-                    sample_interval: Duration::from_millis(250),
-                    exe: o.exe.clone(),
-                    progress: false,
-                    command_line: o.command_line.clone(),
-                    ready_timeout: Duration::from_secs(20),
-                    prewarm_lead_s: None,
-                    placement: placement.clone(),
-                    loadgen_threads: o.loadgen_threads,
-                };
+                let out = points_dir.join(format!("{}-{}-{}{tag}", chain.name, backend, rate as u64));
+                let opts = on.run_options(backend, backend_options.clone(), c, out, placement.clone());
                 let s = run(&opts, stop)?.summary;
                 progress.say(&format!(
                     "    achieved {:.0} req/s, p50 {:.0} us, p99 {:.0} us, {} errors, {:.3} CPU-s/1k req",
@@ -207,7 +158,7 @@ pub fn sweep(o: &SweepOptions, stop: &Arc<AtomicBool>, progress: &Progress) -> R
         }
     }
     let described = backends.iter().zip(&options).map(|(b, o)| (b.name().to_string(), o.describe())).collect();
-    write_comparison(&o.out, &all, o, described)?;
+    write_comparison(&o.out, &all, on, o, described)?;
     Ok(o.out.clone())
 }
 
@@ -241,21 +192,14 @@ struct Meta {
 fn write_comparison(
     out: &Path,
     all: &[Summary],
+    on: &Testbed,
     o: &SweepOptions,
     backend_options: BTreeMap<String, String>,
 ) -> Result<()> {
     write_summaries(&out.join("comparison.csv"), all)?;
-    let env = crate::envinfo::collect();
     let meta = Meta {
-        command_line: o.command_line.clone(),
-        machine: format!(
-            "{} ({} cores), kernel {}, commit {}{}",
-            env.cpu_model,
-            env.cores_online,
-            env.kernel,
-            env.commit.as_deref().unwrap_or("unknown"),
-            if env.commit_dirty { " (dirty)" } else { "" }
-        ),
+        command_line: on.command_line.clone(),
+        machine: crate::envinfo::collect().machine(),
         duration_s: o.duration_s,
         warmup_s: o.warmup_s,
         start_rate: o.start_rate,

@@ -212,21 +212,6 @@ fn sweep_s_vs_d(dir: &Path) -> Result<Option<SvsD>> {
     }))
 }
 
-/// The machine a reference directory ran on (its `reproduce.json` or `paper.json`).
-fn reference_machine(dir: &Path) -> String {
-    ["reproduce.json", "paper.json"]
-        .iter()
-        .find_map(|f| {
-            let text = std::fs::read_to_string(dir.join(f)).ok()?;
-            let start = text.find("\"machine\"")?;
-            let rest = &text[start + 9..];
-            let q1 = rest.find('"')?;
-            let q2 = rest[q1 + 1..].find('"')?;
-            Some(rest[q1 + 1..q1 + 1 + q2].to_string())
-        })
-        .unwrap_or_else(|| "a larger machine".into())
-}
-
 /// Every claim, checked on the runs of an evaluation.
 pub fn check(i: &Inputs, runs: &DataFrame) -> Result<Vec<Claim>> {
     let ob = select(runs, "boutique", "like-for-like")?;
@@ -246,7 +231,7 @@ pub fn check(i: &Inputs, runs: &DataFrame) -> Result<Vec<Claim>> {
         i.boutique_functions, i.cores
     );
     let reference = match &i.reference {
-        Some(r) if r.join("comparison.csv").is_file() => sweep_s_vs_d(r)?.map(|v| (v, r.clone())),
+        Some(r) if r.dir.join("comparison.csv").is_file() => sweep_s_vs_d(&r.dir)?.map(|v| (v, r)),
         _ => None,
     };
     let here = sweep_s_vs_d(&i.dir.join("sweep"))?;
@@ -293,15 +278,15 @@ pub fn check(i: &Inputs, runs: &DataFrame) -> Result<Vec<Claim>> {
         if starved && needs_cores && c.verdict != Verdict::NotMeasured {
             c.verdict = Verdict::CannotBeShown(why.clone());
         }
-        if let (true, Some((r, dir))) = (starved, &reference) {
+        if let (true, Some((r, reference))) = (starved, &reference) {
             let (v, how) = pick(r);
             c.reference = Some((
                 v,
                 format!(
                     "{how}, {}, {} ({}): {}",
                     r.chain,
-                    dir.display(),
-                    reference_machine(dir),
+                    reference.dir.display(),
+                    reference.machine,
                     verdict(expect, v).label()
                 ),
             ));

@@ -27,10 +27,18 @@ pub struct Inputs {
     /// Functions of the Online Boutique chain.
     pub boutique_functions: usize,
     /// A reference evaluation or sweep from a larger machine, cited where this one cannot show
-    /// a claim (its `comparison.csv` and `reproduce.json`).
-    pub reference: Option<PathBuf>,
+    /// a claim.
+    pub reference: Option<Reference>,
     /// The command that made the directory, for the claims' sources.
     pub command: String,
+}
+
+/// A reference run: its directory (a sweep's `comparison.csv` is read from it) and the machine
+/// it ran on, as its manifest names it.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub dir: PathBuf,
+    pub machine: String,
 }
 
 /// What [`analyze`] wrote, for the evaluation's `summary.md`.

@@ -23,19 +23,18 @@
 pub mod figures;
 pub mod plan;
 
-use crate::registry;
 use crate::results::Summary;
 use crate::run::{run, RunOptions};
 use crate::sweep::{self, Ramp, SweepOptions};
+use crate::testbed::Testbed;
 use anyhow::{bail, Context, Result};
-use dataplane_api::{BackendOptions, Dataplane};
+use dataplane_api::BackendOptions;
 use plan::{Plan, Progress, RAMP_POINTS_ESTIMATE, RUN_OVERHEAD_S};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use workloads::{Chain, LoadOverrides};
 
 /// The experiments of the plan, in the order they run.
@@ -160,21 +159,15 @@ impl Settings {
 
 pub struct EvalOptions {
     pub out: PathBuf,
-    pub chains_dir: PathBuf,
+    /// What every experiment runs on (motion and parking run S-SPRIGHT and Knative among its
+    /// backends).
+    pub on: Testbed,
     pub experiments: Vec<Experiment>,
-    /// Backends (default: the paper's four); motion and parking run those of S-SPRIGHT and
-    /// Knative among them.
-    pub backends: Vec<String>,
-    /// `[BACKEND:]KEY=VALUE`, as given.
-    pub backend_options: Vec<String>,
     pub settings: Settings,
     /// The sweep's parameters (its `out` is `<out>/sweep`).
     pub sweep: SweepOptions,
     /// Placement of the paper experiments (the sweep has its own list).
     pub placement: dataplane_api::Placement,
-    pub loadgen_threads: usize,
-    pub exe: PathBuf,
-    pub command_line: Vec<String>,
     /// A committed reference run from a larger machine, cited where this one cannot show a
     /// claim (`results/reference/reproduce-16core`).
     pub reference: Option<PathBuf>,
@@ -205,7 +198,7 @@ pub struct Meta {
 }
 
 /// One row of `runs.csv`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct IndexRow {
     pub experiment: String,
     /// `calibration`, `like-for-like`, `paper-users` (Online Boutique), `paper` (motion, parking).
@@ -233,19 +226,10 @@ impl Ctx<'_> {
         if self.stop.load(Ordering::Relaxed) {
             return Ok(None);
         }
+        let options = self.options[backend].clone();
         let opts = RunOptions {
-            backend: backend.to_string(),
-            backend_options: self.options[backend].clone(),
-            chain,
-            out: self.o.out.join(&row.dir),
-            sample_interval: Duration::from_millis(250),
-            exe: self.o.exe.clone(),
-            progress: false,
-            command_line: self.o.command_line.clone(),
-            ready_timeout: Duration::from_secs(20),
             prewarm_lead_s,
-            placement: self.o.placement.clone(),
-            loadgen_threads: self.o.loadgen_threads,
+            ..self.o.on.run_options(backend, options, chain, self.o.out.join(&row.dir), self.o.placement.clone())
         };
         let outcome = run(&opts, self.stop)?;
         let s = outcome.summary;
@@ -266,25 +250,13 @@ impl Ctx<'_> {
 }
 
 /// The backends of the plan, the paper's four unless named.
-fn chosen_backends(names: &[String]) -> Result<Vec<&'static dyn Dataplane>> {
-    if names.is_empty() {
-        Ok(registry::paper())
-    } else {
-        Ok(names.iter().map(|b| registry::get(b)).collect::<Result<_, _>>()?)
-    }
-}
-
-fn chain_file(o: &EvalOptions, name: &str) -> PathBuf {
-    o.chains_dir.join(format!("{name}.toml"))
-}
-
 /// Motion or parking at the plan's compression.
 fn iot_chain(o: &EvalOptions, e: Experiment) -> Result<Chain> {
     let compress = match e {
         Experiment::Motion => o.settings.motion_compress,
         _ => o.settings.parking_compress,
     };
-    let path = chain_file(o, e.name());
+    let path = o.on.chain_file(e.name());
     Ok(match compress {
         Some(f) => workloads::load_chain_compressed(&path, f)?,
         None => workloads::load_chain(&path)?,
@@ -377,20 +349,20 @@ fn make_plan(o: &EvalOptions, backends: &[&str], chains: &BTreeMap<Experiment, C
 
 /// Run the plan; returns the evaluation directory.
 pub fn evaluate(o: &EvalOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf> {
-    let backends = chosen_backends(&o.backends)?;
+    let backends = o.on.dataplanes()?;
     let names: Vec<&'static str> = backends.iter().map(|b| b.name()).collect();
-    let options: Vec<BackendOptions> = sweep::backend_options(&backends, &o.backend_options)?;
+    let options: Vec<BackendOptions> = o.on.options(&backends)?;
     // Every chain is read and checked before anything runs.
     let mut chains = BTreeMap::new();
     for e in &o.experiments {
         match e {
             Experiment::Sweep => {
                 for c in &o.sweep.chains {
-                    workloads::load_chain(&chain_file(o, c))?;
+                    workloads::load_chain(&o.on.chain_file(c))?;
                 }
             }
             Experiment::Boutique => {
-                chains.insert(*e, workloads::load_chain(&chain_file(o, "online-boutique"))?);
+                chains.insert(*e, workloads::load_chain(&o.on.chain_file("online-boutique"))?);
             }
             Experiment::Motion | Experiment::Parking => {
                 chains.insert(*e, iot_chain(o, *e)?);
@@ -409,21 +381,14 @@ pub fn evaluate(o: &EvalOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf> {
     std::fs::create_dir_all(&o.out).with_context(|| format!("create {}", o.out.display()))?;
     let env = crate::envinfo::collect();
     let mut meta = Meta {
-        command_line: o.command_line.clone(),
-        machine: format!(
-            "{} ({} cores), kernel {}, commit {}{}",
-            env.cpu_model,
-            env.cores_online,
-            env.kernel,
-            env.commit.as_deref().unwrap_or("unknown"),
-            if env.commit_dirty { " (dirty)" } else { "" }
-        ),
+        command_line: o.on.command_line.clone(),
+        machine: env.machine(),
         cores: env.cores_online,
         experiments: o.experiments.clone(),
         backends: names.iter().map(|s| s.to_string()).collect(),
         backend_options: names.iter().zip(&options).map(|(b, o)| (b.to_string(), o.describe())).collect(),
         placement: o.placement.to_string(),
-        loadgen_threads: o.loadgen_threads,
+        loadgen_threads: o.on.loadgen_threads,
         settings: o.settings.clone(),
         users_factor: o.settings.users_factor,
         users_factor_source: o.settings.users_factor.map(|_| "given (--users-factor)".into()),
@@ -446,11 +411,8 @@ pub fn evaluate(o: &EvalOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf> {
     for e in &o.experiments {
         match e {
             Experiment::Sweep => {
-                let mut s = o.sweep.clone();
-                s.out = o.out.join("sweep");
-                s.backends = meta.backends.clone();
-                s.backend_options = o.backend_options.clone();
-                sweep::sweep(&s, stop, &progress)?;
+                let s = SweepOptions { out: o.out.join("sweep"), ..o.sweep.clone() };
+                sweep::sweep(&o.on, &s, stop, &progress)?;
             }
             Experiment::Boutique => boutique(&ctx, &chains[e], &names, &mut meta)?,
             Experiment::Motion | Experiment::Parking => {
@@ -486,11 +448,29 @@ pub fn evaluate(o: &EvalOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf> {
 }
 
 /// `runs.csv` with its header written now: an evaluation of the sweep alone still has an index.
+/// `runs.csv`, its header written at once (an evaluation stopped before its first run still
+/// leaves a readable index); the header is the first line of a serialized [`IndexRow`], so the
+/// struct is its only definition.
 fn index_writer(path: &Path) -> Result<csv::Writer<std::fs::File>> {
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_path(path).context("create runs.csv")?;
-    w.write_record(["experiment", "series", "backend", "users", "repetition", "dir"]).context("write runs.csv")?;
-    w.flush().context("write runs.csv")?;
-    Ok(w)
+    let mut probe = csv::Writer::from_writer(Vec::new());
+    probe.serialize(IndexRow::default())?;
+    let text = String::from_utf8(probe.into_inner()?)?;
+    let header = text.lines().next().unwrap_or_default();
+    std::fs::write(path, format!("{header}\n")).context("create runs.csv")?;
+    let file = std::fs::OpenOptions::new().append(true).open(path).context("open runs.csv")?;
+    Ok(csv::WriterBuilder::new().has_headers(false).from_writer(file))
+}
+
+/// The machine a reference directory ran on, from its manifest (a sweep's `reproduce.json` or an
+/// evaluation's `paper.json`).
+fn machine_of(dir: &Path) -> String {
+    ["reproduce.json", "paper.json"]
+        .iter()
+        .find_map(|f| {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(f)).ok()?).ok()?;
+            v.get("machine")?.as_str().map(str::to_string)
+        })
+        .unwrap_or_else(|| "a machine its directory does not name".into())
 }
 
 fn write_meta(out: &Path, meta: &Meta) -> Result<()> {
@@ -632,9 +612,12 @@ pub fn summarize(out: &Path) -> Result<()> {
         boutique_functions: meta.boutique_functions,
         // A relative reference is looked up from the working directory, then from the
         // evaluation's own (a committed evaluation may carry its reference beside it).
-        reference: meta.reference.as_ref().map(|r| match r.is_relative() && !r.exists() {
-            true => out.join(r),
-            false => r.clone(),
+        reference: meta.reference.as_ref().map(|r| {
+            let dir = match r.is_relative() && !r.exists() {
+                true => out.join(r),
+                false => r.clone(),
+            };
+            spright_analysis::Reference { machine: machine_of(&dir), dir }
         }),
         command: meta.command_line.join(" "),
     })?;
