@@ -15,68 +15,14 @@
 //! processes pinned to CPU 0 (`same-core`) and pinned to CPUs 0 and 1 (`cross-core`, skipped on
 //! 1-CPU machines).
 
+mod common;
+
+use common::{fork_peer, pin, tcp_pair, xfer, Peer};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use dpdk_poll::dpdk::Ring;
-use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
-
-fn pin(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is valid; sets the calling thread's affinity only.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-/// The echo process; killed and reaped on drop.
-struct Peer(libc::pid_t);
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        // SAFETY: our own child.
-        unsafe {
-            libc::kill(self.0, libc::SIGKILL);
-            libc::waitpid(self.0, std::ptr::null_mut(), 0);
-        }
-    }
-}
-
-/// Fork a child pinned to `cpu` that runs `serve` and exits. The child only makes system calls
-/// and touches shared memory (no allocation, no locks), which is what is safe after `fork`.
-fn fork_peer(cpu: usize, serve: impl FnOnce()) -> Peer {
-    // SAFETY: see above; the child leaves with _exit, running no destructors.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        pin(cpu);
-        serve();
-        // SAFETY: end the child without unwinding into the parent's state.
-        unsafe { libc::_exit(0) };
-    }
-    Peer(pid)
-}
-
-fn xfer(fd: RawFd, buf: &mut [u8; 16], write: bool) -> bool {
-    let mut done = 0;
-    while done < 16 {
-        // SAFETY: reading into / writing from a valid 16-byte buffer.
-        let n = unsafe {
-            if write {
-                libc::write(fd, buf[done..].as_ptr().cast(), 16 - done)
-            } else {
-                libc::read(fd, buf[done..].as_mut_ptr().cast(), 16 - done)
-            }
-        };
-        if n <= 0 {
-            return false;
-        }
-        done += n as usize;
-    }
-    true
-}
 
 /// Echo 16-byte messages on `fd`, passing each through `rewrite` (the SK_MSG peer must address
 /// its answer).
@@ -88,15 +34,6 @@ fn echo(fd: RawFd, rewrite: impl Fn(&mut [u8; 16])) {
             return;
         }
     }
-}
-
-fn tcp_pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (s, _) = l.accept().unwrap();
-    c.set_nodelay(true).unwrap();
-    s.set_nodelay(true).unwrap();
-    (c, s)
 }
 
 /// A client socket and the echo process on the other side.
@@ -116,13 +53,13 @@ impl SocketClient {
 
 fn unix_client(cpu: usize) -> SocketClient {
     let (a, b) = UnixStream::pair().unwrap();
-    let peer = fork_peer(cpu, || echo(b.as_raw_fd(), |_| {}));
+    let peer = fork_peer(Some(&[cpu]), || echo(b.as_raw_fd(), |_| {}));
     SocketClient { fd: a.as_raw_fd(), msg: [7; 16], _keep: vec![Box::new(a), Box::new(b)], _peer: peer }
 }
 
 fn tcp_client(cpu: usize) -> SocketClient {
     let (a, b) = tcp_pair();
-    let peer = fork_peer(cpu, || echo(b.as_raw_fd(), |_| {}));
+    let peer = fork_peer(Some(&[cpu]), || echo(b.as_raw_fd(), |_| {}));
     SocketClient { fd: a.as_raw_fd(), msg: [7; 16], _keep: vec![Box::new(a), Box::new(b)], _peer: peer }
 }
 
@@ -137,7 +74,7 @@ fn sk_msg_client(node: &std::sync::Mutex<ebpf_sk_msg::node::EbpfNode>, cpu: usiz
     let (b, b_peer) = tcp_pair();
     node.lock().unwrap().register(here, &a).unwrap();
     node.lock().unwrap().register(there, &b).unwrap();
-    let peer = fork_peer(cpu, || echo(b.as_raw_fd(), |m| m[..4].copy_from_slice(&here.to_ne_bytes())));
+    let peer = fork_peer(Some(&[cpu]), || echo(b.as_raw_fd(), |m| m[..4].copy_from_slice(&here.to_ne_bytes())));
     let msg = shm::Descriptor { dst: there, src: here, slot: 0, gen: 0 }.to_bytes();
     // The peer ends stay open: the kernel only redirects into established connections.
     SocketClient {
@@ -168,7 +105,7 @@ impl RingClient {
 fn ring_client(tag: &str, cpu: usize) -> RingClient {
     let to = Ring::create(&format!("bench-{tag}-to"), 1024).unwrap();
     let from = Ring::create(&format!("bench-{tag}-from"), 1024).unwrap();
-    let peer = fork_peer(cpu, || loop {
+    let peer = fork_peer(Some(&[cpu]), || loop {
         match to.dequeue() {
             Some(d) => while !from.enqueue(&d) {},
             None => std::hint::spin_loop(),
@@ -203,7 +140,7 @@ fn floors(c: &mut Criterion) {
     let mut g = c.benchmark_group("round_trip_16B");
     g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
     for (placement, peer_cpu) in placements {
-        pin(0);
+        pin(&[0]);
         let mut s = unix_client(peer_cpu);
         g.bench_function(BenchmarkId::new("unix_stream", placement), |b| b.iter(|| s.round_trip()));
         drop(s);
