@@ -338,3 +338,44 @@ fn exhausted_pool_is_503_and_timeout_is_504_without_leaking() {
     d.teardown();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A descriptor wakes one of a function's workers, not all of them. With 16 workers waiting in
+/// each function, 40 requests one after another cost each function about one wake-up per
+/// request; a blocking `recv()` on the shared socket woke every waiting worker for every
+/// descriptor (about 16 per request here).
+#[test]
+fn a_descriptor_wakes_one_worker_of_many() {
+    let _g = serial();
+    const WORKERS: usize = 16;
+    let c = chain_with(&chain("synthetic-2"), "workers = 1", &format!("workers = {WORKERS}"));
+    assert!(c.functions.iter().all(|f| f.workers as usize == WORKERS));
+    let dir = scratch("ss");
+    let d = common::deploy("s-spright", &c, &dir);
+    let fns: Vec<u32> = d.components().iter().filter(|c| c.role == Role::Function).map(|c| c.pid).collect();
+    assert_eq!(fns.len(), 2);
+    let tasks = |pid: u32| std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten().collect::<Vec<_>>();
+    // Voluntary context switches of every thread of the functions: one per sleep.
+    let switches = || -> u64 {
+        fns.iter()
+            .flat_map(|&p| tasks(p))
+            .map(|t| {
+                let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                    .map_or(0, |v| v.trim().parse::<u64>().unwrap())
+            })
+            .sum()
+    };
+    wait_for("every worker started", 10, || fns.iter().all(|&p| tasks(p).len() >= WORKERS));
+    assert_eq!(get(&*d, "pipe", b"warm").0, 200);
+    let n = 40u64;
+    let before = switches();
+    for i in 0..n {
+        assert_eq!(get(&*d, "pipe", format!("r{i}").as_bytes()).0, 200);
+    }
+    let per = (switches() - before) as f64 / (n * fns.len() as u64) as f64;
+    assert!(per < 4.0, "{per:.1} sleeps per descriptor per function of {WORKERS} workers: every worker woke for each");
+    d.teardown();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,5 +1,6 @@
 //! Sending and receiving descriptors on a socket-map socket: exactly 16 bytes each way. Whether
-//! a call waits is the socket's own setting (the gateway's is non-blocking).
+//! a send waits is the socket's own setting (the gateway's is non-blocking); a receive waits
+//! only when asked to.
 
 use shm::{Descriptor, DESCRIPTOR_BYTES};
 use std::io;
@@ -27,13 +28,14 @@ pub fn send(fd: RawFd, d: &Descriptor) -> io::Result<()> {
     }
 }
 
-/// Receive one descriptor (all 16 bytes); `None` when the connection is closed, `WouldBlock`
-/// when a non-blocking socket has nothing.
-pub fn recv(fd: RawFd) -> io::Result<Option<Descriptor>> {
+/// Receive one descriptor (all 16 bytes); `None` when the connection is closed. With `wait`,
+/// a blocking socket waits for one; without, `WouldBlock` when there is none.
+pub fn recv(fd: RawFd, wait: bool) -> io::Result<Option<Descriptor>> {
     let mut b = [0u8; DESCRIPTOR_BYTES];
+    let flags = if wait { libc::MSG_WAITALL } else { libc::MSG_DONTWAIT };
     loop {
         // SAFETY: receiving into a valid 16-byte buffer.
-        let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), DESCRIPTOR_BYTES, libc::MSG_WAITALL) };
+        let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), DESCRIPTOR_BYTES, flags) };
         match n {
             16 => return Ok(Some(Descriptor::from_bytes(b))),
             0 => return Ok(None),
