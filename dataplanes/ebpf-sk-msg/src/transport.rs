@@ -248,3 +248,45 @@ impl Transport for SkMsgSocket {
         Some(self.sock.as_raw_fd())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::time::Duration;
+
+    /// Workers waiting exclusively on one socket take its descriptors between them, none lost
+    /// or received twice, and every one of them sees the connection close (a close wakes all
+    /// waiters, not one). A plain TCP pair stands in for the socket map: the wait is the
+    /// socket's, whatever delivers into it.
+    #[test]
+    fn exclusive_workers_share_descriptors_and_all_see_the_close() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut b, _) = l.accept().unwrap();
+        let s = Arc::new(SkMsgSocket { sock: a, wait: Wait::Exclusive });
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..4 {
+            let (s, tx) = (s.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Some(d) = s.recv().unwrap() {
+                    got.push(d.slot);
+                }
+                tx.send(got).unwrap();
+            });
+        }
+        for slot in 0..200 {
+            b.write_all(&Descriptor { dst: 1, src: 2, slot, gen: 0 }.to_bytes()).unwrap();
+            if slot % 50 == 0 {
+                std::thread::sleep(Duration::from_millis(5)); // let workers go back to waiting
+            }
+        }
+        drop(b);
+        let mut all: Vec<u32> = (0..4)
+            .flat_map(|_| rx.recv_timeout(Duration::from_secs(10)).expect("a worker never saw the close"))
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..200).collect::<Vec<u32>>());
+    }
+}
