@@ -52,6 +52,10 @@ struct Args {
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
+    /// A benchmark name filter, as `cargo bench -- FILTER` passes to every bench: this one runs
+    /// only when "hop_floor" contains it.
+    #[arg(hide = true)]
+    filter: Option<String>,
 }
 
 /// A relay pinned to `cpus` (and under SCHED_BATCH with `batch`) that passes every message on
@@ -152,6 +156,9 @@ fn median_us(
 
 fn main() {
     let args = Args::parse();
+    if args.filter.as_deref().is_some_and(|f| !"hop_floor".contains(f)) {
+        return;
+    }
     let node = ebpf_sk_msg::node::EbpfNode::shared().expect("load the SK_MSG program (root; scripts/setup.sh)");
     let allowed = Placement::allowed_here();
     println!("placement rate p50_1relay_us p50_5relays_us marginal_us_per_hop");
