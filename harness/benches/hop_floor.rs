@@ -159,21 +159,23 @@ fn main() {
     if args.filter.as_deref().is_some_and(|f| !"hop_floor".contains(f)) {
         return;
     }
-    let node = ebpf_sk_msg::node::EbpfNode::shared().expect("load the SK_MSG program (root; scripts/setup.sh)");
     let allowed = Placement::allowed_here();
-    println!("placement rate p50_1relay_us p50_5relays_us marginal_us_per_hop");
-    for p in &args.placements {
-        let placement = match Placement::parse(p, allowed.clone()) {
-            Ok(placement) => placement,
+    // Every placement is checked before anything is measured.
+    let placements: Vec<Placement> =
+        match args.placements.iter().map(|p| Placement::parse(p, allowed.clone())).collect() {
+            Ok(list) => list,
             Err(e) => {
                 eprintln!("{e}");
                 std::process::exit(2);
             }
         };
+    let node = ebpf_sk_msg::node::EbpfNode::shared().expect("load the SK_MSG program (root; scripts/setup.sh)");
+    println!("placement rate p50_1relay_us p50_5relays_us marginal_us_per_hop");
+    for (p, placement) in args.placements.iter().zip(&placements) {
         for &rate in &args.rates {
             let batch = args.sched == "batch";
-            let one = median_us(&node, &placement, batch, 1, rate, args.seconds);
-            let five = median_us(&node, &placement, batch, 5, rate, args.seconds);
+            let one = median_us(&node, placement, batch, 1, rate, args.seconds);
+            let five = median_us(&node, placement, batch, 5, rate, args.seconds);
             println!("{p} {rate} {one:.1} {five:.1} {:.1}", (five - one) / 4.0);
             // The client thread was pinned for this placement; the next one starts unpinned.
             pin(&allowed);
