@@ -193,8 +193,11 @@ macro_rules! plot_panel {
                             + PathElement::new(vec![(12, 0), (19, 0)], color.stroke_width(2))
                     });
             } else {
+                // One path per segment: plotters joins the segments of a wide path with
+                // unlimited miters, so a one-sample spike (0, x, 0) drew a miter far below the
+                // axis. Separate segments have no joins.
                 chart
-                    .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                    .draw_series(pts.windows(2).map(|w| PathElement::new(vec![w[0], w[1]], color.stroke_width(2))))
                     .map_err(|e| anyhow!("{e:?}"))?
                     .label(s.name.as_str())
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
