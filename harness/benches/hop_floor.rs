@@ -28,10 +28,11 @@ use clap::Parser;
 use common::{fork_peer, pin, tcp_pair, xfer, Peer};
 use dataplane_api::placement::{Placement, Slot};
 use dataplane_api::Role;
+use ebpf_sk_msg::sched_batch;
+use harness::clock::now_ns;
 use hdrhistogram::Histogram;
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(about = "SK_MSG per-hop floor under a paced load, per placement (see the module docs)")]
@@ -62,9 +63,7 @@ struct Args {
 /// to `next`: a descriptor's first four bytes are its destination key, the next four its source.
 fn fork_relay(cpus: Option<&[usize]>, batch: bool, fd: RawFd, me: u32, next: u32) -> Peer {
     fork_peer(cpus, || {
-        let p = libc::sched_param { sched_priority: 0 };
-        // SAFETY: plain syscall on the calling process with a valid parameter.
-        if batch && unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &p) } != 0 {
+        if batch && sched_batch().is_err() {
             return; // the client then reports the relay gone
         }
         let mut buf = [0u8; 16];
@@ -78,17 +77,10 @@ fn fork_relay(cpus: Option<&[usize]>, batch: bool, fd: RawFd, me: u32, next: u32
     })
 }
 
-/// Sleep until `t` (CLOCK_MONOTONIC, which `Instant` reads), so that pacing does not drift.
-fn sleep_until(t: Instant, base: Instant, base_ts: libc::timespec) {
-    let d = t.saturating_duration_since(base);
-    let mut ns = base_ts.tv_nsec as u64 + d.subsec_nanos() as u64;
-    let ts = libc::timespec {
-        tv_sec: base_ts.tv_sec + d.as_secs() as i64 + (ns / 1_000_000_000) as i64,
-        tv_nsec: {
-            ns %= 1_000_000_000;
-            ns as i64
-        },
-    };
+/// Sleep until `deadline`, in nanoseconds of CLOCK_MONOTONIC (the harness's [`now_ns`]), so
+/// that pacing does not drift.
+fn sleep_until(deadline: u64) {
+    let ts = libc::timespec { tv_sec: (deadline / 1_000_000_000) as i64, tv_nsec: (deadline % 1_000_000_000) as i64 };
     // SAFETY: valid timespec; an interrupted sleep only returns early, which the caller tolerates.
     unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) };
 }
@@ -125,28 +117,22 @@ fn median_us(
     let fd = pairs[0].0.as_raw_fd();
     let msg = shm::Descriptor { dst: keys[1], src: keys[0], slot: 0, gen: 0 }.to_bytes();
     let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-    let period = Duration::from_nanos(1_000_000_000 / rate as u64);
-    let mut base_ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut base_ts) };
-    let base = Instant::now();
-    let (warm_until, end) = (base + Duration::from_secs(1), base + Duration::from_secs(1 + seconds));
-    let mut next = base;
+    let period = 1_000_000_000 / rate as u64;
+    let start = now_ns();
+    let (warm_until, end) = (start + 1_000_000_000, start + (1 + seconds) * 1_000_000_000);
+    let mut next = start;
     loop {
-        sleep_until(next, base, base_ts);
-        let sent = Instant::now();
+        sleep_until(next);
+        let sent = now_ns();
         if sent >= end {
             break;
         }
         let mut buf = msg;
         assert!(xfer(fd, &mut buf, true) && xfer(fd, &mut buf, false), "a relay is gone");
         if sent >= warm_until {
-            h.saturating_record(sent.elapsed().as_nanos() as u64);
+            h.saturating_record(now_ns() - sent);
         }
-        next += period;
-        if next < sent {
-            next = sent;
-        }
+        next = (next + period).max(sent);
     }
     for (k, (s, _)) in keys.iter().zip(&pairs) {
         node.lock().unwrap().unregister(*k, s.local_addr().unwrap().port());

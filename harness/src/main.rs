@@ -466,7 +466,6 @@ fn evaluation_options(
         (true, _) => vec!["synthetic-5".to_string()],
     };
     let sweep = harness::sweep::SweepOptions {
-        out: out.join("sweep"),
         chains,
         start_rate: a.start_rate,
         step: a.step,

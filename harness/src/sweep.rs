@@ -26,7 +26,6 @@ use workloads::LoadOverrides;
 /// The sweep's own parameters; what it runs on is a [`Testbed`].
 #[derive(Clone)]
 pub struct SweepOptions {
-    pub out: PathBuf,
     pub chains: Vec<String>,
     pub start_rate: f64,
     /// Each further point's rate is the last one's times this (2: doubling).
@@ -107,17 +106,24 @@ pub fn ramp(r: &Ramp, mut measure: impl FnMut(f64) -> Result<Option<Summary>>) -
     Ok(out)
 }
 
-pub fn sweep(on: &Testbed, o: &SweepOptions, stop: &Arc<AtomicBool>, progress: &Progress) -> Result<PathBuf> {
+/// Run the sweep `o` on `on` into the new directory `out`; returns it.
+pub fn sweep(
+    on: &Testbed,
+    o: &SweepOptions,
+    out: &Path,
+    stop: &Arc<AtomicBool>,
+    progress: &Progress,
+) -> Result<PathBuf> {
     let backends = on.dataplanes()?;
     let options = on.options(&backends)?;
     let mut chains = Vec::new();
     for name in &o.chains {
         chains.push(workloads::load_chain(&on.chain_file(name))?);
     }
-    if o.out.exists() {
-        anyhow::bail!("{} already exists; choose another --out", o.out.display());
+    if out.exists() {
+        anyhow::bail!("{} already exists; choose another --out", out.display());
     }
-    let points_dir = o.out.join("points");
+    let points_dir = out.join("points");
     std::fs::create_dir_all(&points_dir).with_context(|| format!("create {}", points_dir.display()))?;
     let mut all: Vec<Summary> = Vec::new();
     let placements =
@@ -158,8 +164,8 @@ pub fn sweep(on: &Testbed, o: &SweepOptions, stop: &Arc<AtomicBool>, progress: &
         }
     }
     let described = backends.iter().zip(&options).map(|(b, o)| (b.name().to_string(), o.describe())).collect();
-    write_comparison(&o.out, &all, on, o, described)?;
-    Ok(o.out.clone())
+    write_comparison(out, &all, on, o, described)?;
+    Ok(out.to_path_buf())
 }
 
 /// What `summary.md` says about how a comparison was made (`reproduce.json`).

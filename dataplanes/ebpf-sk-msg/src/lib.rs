@@ -15,7 +15,7 @@ pub mod node;
 mod transport;
 mod wire;
 
-pub use transport::SkMsg;
+pub use transport::{sched_batch, SkMsg};
 
 /// The `s-spright` backend.
 pub static S_SPRIGHT: spright::Spright<SkMsg> = spright::Spright(SkMsg);

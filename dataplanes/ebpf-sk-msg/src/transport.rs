@@ -33,7 +33,7 @@ pub struct SkMsgArgs {
 }
 
 /// Put the calling process under SCHED_BATCH (threads it starts later inherit it).
-fn sched_batch() -> std::io::Result<()> {
+pub fn sched_batch() -> std::io::Result<()> {
     let p = libc::sched_param { sched_priority: 0 };
     // SAFETY: plain syscall on the calling process with a valid parameter.
     match unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &p) } {
@@ -71,14 +71,10 @@ impl Backend for SkMsg {
         // The gateway waits for it in its event loop; functions block in recv(), or, with
         // several workers, in an exclusive epoll wait each (see `SkMsgSocket`).
         sock.set_nonblocking(c.who == Who::Gateway)?;
-        let workers = match c.who {
-            Who::Function(id) => c.chain.function(id).map_or(1, |f| f.workers),
-            Who::Gateway => 1,
-        };
-        let wait = match (c.who, workers) {
-            (Who::Gateway, _) => Wait::EventLoop,
-            (_, 1) => Wait::Recv,
-            _ => Wait::Exclusive,
+        let wait = match c.who {
+            Who::Gateway => Wait::EventLoop,
+            Who::Function(id) if c.chain.function(id).is_some_and(|f| f.workers > 1) => Wait::Exclusive,
+            Who::Function(_) => Wait::Recv,
         };
         Ok((SkMsgSocket { sock, wait }, Pool::open(c.pool)?))
     }
@@ -197,22 +193,24 @@ thread_local! {
 fn wait_exclusive(fd: RawFd) -> std::io::Result<()> {
     WAITER.with(|w| {
         let mut w = w.borrow_mut();
-        if w.as_ref().map(|(f, _)| *f) != Some(fd) {
-            // SAFETY: plain syscall; the result is checked before use.
-            let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-            if ep < 0 {
-                return Err(std::io::Error::last_os_error());
+        let ep = match &*w {
+            Some((f, ep)) if *f == fd => ep.as_raw_fd(),
+            _ => {
+                // SAFETY: plain syscall; the result is checked before use.
+                let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+                if ep < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // SAFETY: a fresh descriptor we own.
+                let ep = unsafe { OwnedFd::from_raw_fd(ep) };
+                let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32, u64: 0 };
+                // SAFETY: valid descriptors and event.
+                if unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                w.insert((fd, ep)).1.as_raw_fd()
             }
-            // SAFETY: a fresh descriptor we own.
-            let ep = unsafe { OwnedFd::from_raw_fd(ep) };
-            let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32, u64: 0 };
-            // SAFETY: valid descriptors and event.
-            if unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            *w = Some((fd, ep));
-        }
-        let ep = w.as_ref().map_or(-1, |(_, ep)| ep.as_raw_fd());
+        };
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: one valid out-slot; an interrupted wait returns to the caller, which retries.
         match unsafe { libc::epoll_wait(ep, &mut ev, 1, -1) } {

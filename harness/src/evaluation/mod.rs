@@ -164,7 +164,7 @@ pub struct EvalOptions {
     pub on: Testbed,
     pub experiments: Vec<Experiment>,
     pub settings: Settings,
-    /// The sweep's parameters (its `out` is `<out>/sweep`).
+    /// The sweep's parameters (it writes into `<out>/sweep`).
     pub sweep: SweepOptions,
     /// Placement of the paper experiments (the sweep has its own list).
     pub placement: dataplane_api::Placement,
@@ -249,7 +249,6 @@ impl Ctx<'_> {
     }
 }
 
-/// The backends of the plan, the paper's four unless named.
 /// Motion or parking at the plan's compression.
 fn iot_chain(o: &EvalOptions, e: Experiment) -> Result<Chain> {
     let compress = match e {
@@ -411,8 +410,7 @@ pub fn evaluate(o: &EvalOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf> {
     for e in &o.experiments {
         match e {
             Experiment::Sweep => {
-                let s = SweepOptions { out: o.out.join("sweep"), ..o.sweep.clone() };
-                sweep::sweep(&o.on, &s, stop, &progress)?;
+                sweep::sweep(&o.on, &o.sweep, &o.out.join("sweep"), stop, &progress)?;
             }
             Experiment::Boutique => boutique(&ctx, &chains[e], &names, &mut meta)?,
             Experiment::Motion | Experiment::Parking => {
@@ -447,7 +445,6 @@ pub fn evaluate(o: &EvalOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf> {
     Ok(o.out.clone())
 }
 
-/// `runs.csv` with its header written now: an evaluation of the sweep alone still has an index.
 /// `runs.csv`, its header written at once (an evaluation stopped before its first run still
 /// leaves a readable index); the header is the first line of a serialized [`IndexRow`], so the
 /// struct is its only definition.
