@@ -30,10 +30,12 @@ pub fn take_listener() -> std::io::Result<std::net::TcpListener> {
     Ok(l)
 }
 
-/// Tell the supervisor this component can serve.
-pub fn signal_ready(info: &str) {
+/// Tell the supervisor this component can serve, and when it could ([`crate::now_ns`]): the
+/// supervisor may read the line later than that on a busy machine, and a cold start's phases
+/// are timed from the component's own clock reading.
+pub fn signal_ready() {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "READY {info}");
+    let _ = writeln!(out, "READY {}", crate::now_ns());
     let _ = out.flush();
 }
 

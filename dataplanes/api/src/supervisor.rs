@@ -7,7 +7,8 @@
 //! command line, clients' connections queue in the backlog until the component accepts, and
 //! there is no port-picking race and no start-order sleep (the paper artifact's weakness).
 //!
-//! Readiness: a component prints one line `READY [info]` on stdout when it can serve. Its stderr
+//! Readiness: a component prints one line `READY <now_ns>` on stdout when it can serve (the
+//! time it could, on the host's one clock, [`crate::now_ns`]). Its stderr
 //! and the rest of its stdout go to `<log_dir>/<name>.log`.
 //!
 //! Cleanup: children run in their own process group (a terminal's Ctrl-C reaches only the
@@ -100,8 +101,9 @@ impl Supervisor {
         })
     }
 
-    /// Start a component and wait until it prints `READY`. Returns what followed `READY`.
-    pub fn start(&mut self, spec: ComponentSpec) -> Result<String, DeployError> {
+    /// Start a component and wait until it prints `READY`. Returns when it was ready: the time
+    /// on its `READY` line ([`crate::now_ns`]), or the time the line was read if it has none.
+    pub fn start(&mut self, spec: ComponentSpec) -> Result<u64, DeployError> {
         let log_path = self.log_dir.join(format!("{}.log", spec.name));
         let io = |what: &str, source| DeployError::Io { what: format!("{what} {}", log_path.display()), source };
         let log = File::create(&log_path).map_err(|e| io("create", e))?;
@@ -161,7 +163,7 @@ impl Supervisor {
                 while let Some(Ok(line)) = lines.next() {
                     if !sent {
                         if let Some(rest) = line.strip_prefix("READY") {
-                            let _ = tx.send(rest.trim().to_string());
+                            let _ = tx.send(rest.trim().parse().unwrap_or_else(|_| crate::now_ns()));
                             sent = true;
                             continue;
                         }
@@ -175,7 +177,7 @@ impl Supervisor {
         let deadline = Instant::now() + self.ready_timeout;
         loop {
             match rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(info) => return Ok(info),
+                Ok(ready) => return Ok(ready),
                 Err(mpsc::RecvTimeoutError::Timeout) | Err(mpsc::RecvTimeoutError::Disconnected) => {}
             }
             let r = self.running.last_mut().expect("just pushed");

@@ -296,8 +296,7 @@ impl State {
         ));
         let spawn = now_ns();
         spec.function = function.clone();
-        sup.start(spec)?;
-        let process_ready = now_ns();
+        let process_ready = sup.start(spec)?;
         let (qp_listener, qp) = loopback_listener()?;
         let (admin_listener, qp_admin) = loopback_listener()?;
         let qp_name = format!("qp-{}{suffix}", s.spec.short);

@@ -76,7 +76,7 @@ pub fn main(args: FunctionArgs) -> Result<(), BoxError> {
         // listeners tonic binds, and Nagle + delayed ACK would add 40 ms.
         let incoming = tonic::transport::server::TcpIncoming::from(tokio::net::TcpListener::from_std(listener)?)
             .with_nodelay(Some(true));
-        component::signal_ready("");
+        component::signal_ready();
         tonic::transport::Server::builder().add_service(svc.into_server(max)).serve_with_incoming(incoming).await?;
         Ok(())
     })

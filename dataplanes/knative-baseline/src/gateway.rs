@@ -47,7 +47,7 @@ pub fn main(args: GatewayArgs) -> Result<(), BoxError> {
             timeout: Duration::from_millis(chain.gateway_timeout_ms),
             proxy_pipelines: args.proxy_pipelines,
         });
-        component::signal_ready("");
+        component::signal_ready();
         dataplane_api::gateway::serve(listener, chain, dispatch).await?;
         Ok(())
     })

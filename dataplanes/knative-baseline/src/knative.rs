@@ -182,7 +182,7 @@ impl Dataplane for Knative {
                     ));
                     qp.wait_ready(h2c).await;
                     tokio::spawn(proxy::serve(admin, Arc::new(QueueAdmin(qp.clone()))));
-                    component::signal_ready("");
+                    component::signal_ready();
                     proxy::serve(data, qp).await?;
                     Ok(())
                 })
@@ -209,7 +209,7 @@ fn serve_pair<H: proxy::Handle, A: proxy::Handle>(
     let rt = component::runtime(workers)?;
     rt.block_on(async move {
         tokio::spawn(proxy::serve(admin, Arc::new(admin_handler)));
-        component::signal_ready("");
+        component::signal_ready();
         proxy::serve(data, handler).await?;
         Ok(())
     })

@@ -70,7 +70,7 @@ fn gateway<B: Backend>(b: &B, c: &Connect<'_, B::Args>, chain: Arc<Chain>) -> Re
         return rt.block_on(async move {
             let gw = Arc::new(Gateway::new(chain_id, pool, transport, timeout)?);
             let rx = tokio::spawn(gw.clone().receive());
-            signal_ready("");
+            signal_ready();
             tokio::select! {
                 r = serve(listener, chain, gw) => r?,
                 r = rx => r.map_err(|e| std::io::Error::other(e.to_string()))??,
@@ -84,7 +84,7 @@ fn gateway<B: Backend>(b: &B, c: &Connect<'_, B::Args>, chain: Arc<Chain>) -> Re
     std::thread::Builder::new()
         .name("http".into())
         .spawn(move || -> std::io::Result<()> { component::runtime(1)?.block_on(serve(listener, chain, http)) })?;
-    signal_ready("");
+    signal_ready();
     gw.receive_blocking()?;
     Ok(())
 }
@@ -95,7 +95,7 @@ fn function<B: Backend>(b: &B, c: &Connect<'_, B::Args>, id: FnId, chain: Arc<Ch
     component::set_process_name(&format!("sb-fn-{id}"));
     let (transport, pool) = b.connect(c)?;
     let f = Arc::new(Function::new(chain.clone(), shm::key(c.chain_id, id), pool, transport, handler));
-    signal_ready("");
+    signal_ready();
     f.serve(workers)?;
     Ok(())
 }

@@ -123,7 +123,8 @@ impl<H: Host> SprightDeployment<H> {
         self.host.as_mut().expect("deployed").component(who, name)
     }
 
-    fn start(&mut self, who: Who, name: &str, listener: Option<OwnedFd>, place: Place) -> Result<(), DeployError> {
+    /// Start `who`'s process; returns when it was ready ([`Supervisor::start`]).
+    fn start(&mut self, who: Who, name: &str, listener: Option<OwnedFd>, place: Place) -> Result<u64, DeployError> {
         let (role, part) = match who {
             Who::Gateway => (Role::Gateway, vec!["gateway".to_string()]),
             Who::Function(id) => (Role::Function, vec!["function".to_string(), format!("--id={id}")]),
@@ -135,8 +136,7 @@ impl<H: Host> SprightDeployment<H> {
         }
         spec.fds.extend(listener);
         spec.fds.extend(fds);
-        self.supervisor.start(spec)?;
-        Ok(())
+        self.supervisor.start(spec)
     }
 
     fn function(&self, function: &str) -> Result<(Who, String), DeployError> {
@@ -231,8 +231,7 @@ impl<H: Host> Deployment for SprightDeployment<H> {
         }
         let p = self.parked.remove(i);
         let spawn = now_ns();
-        self.start(p.who, &p.name, None, p.place)?;
-        let ready = now_ns();
+        let ready = self.start(p.who, &p.name, None, p.place)?;
         Ok(Activation { spawn, process_ready: ready, proxy_ready: ready })
     }
 
