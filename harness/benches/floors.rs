@@ -72,8 +72,8 @@ fn sk_msg_client(node: &std::sync::Mutex<ebpf_sk_msg::node::EbpfNode>, cpu: usiz
     let (here, there) = (shm::key(chain, 1), shm::key(chain, 2));
     let (a, a_peer) = tcp_pair();
     let (b, b_peer) = tcp_pair();
-    node.lock().unwrap().register(here, &a).unwrap();
-    node.lock().unwrap().register(there, &b).unwrap();
+    node.lock().unwrap().register(here, &[&a]).unwrap();
+    node.lock().unwrap().register(there, &[&b]).unwrap();
     let peer = fork_peer(Some(&[cpu]), || echo(b.as_raw_fd(), |m| m[..4].copy_from_slice(&here.to_ne_bytes())));
     let msg = shm::Descriptor { dst: there, src: here, slot: 0, gen: 0 }.to_bytes();
     // The peer ends stay open: the kernel only redirects into established connections.

@@ -101,7 +101,7 @@ fn median_us(
     // The peer ends stay open: the kernel only redirects into established connections.
     let pairs: Vec<(TcpStream, TcpStream)> = keys.iter().map(|_| tcp_pair()).collect();
     for (k, (s, _)) in keys.iter().zip(&pairs) {
-        node.lock().unwrap().register(*k, s).unwrap();
+        node.lock().unwrap().register(*k, &[s]).unwrap();
     }
     let gateway = placement.cpus(Slot { role: Role::Gateway, function: None });
     let _relays: Vec<Peer> = (1..=relays)
@@ -135,7 +135,7 @@ fn median_us(
         next = (next + period).max(sent);
     }
     for (k, (s, _)) in keys.iter().zip(&pairs) {
-        node.lock().unwrap().unregister(*k, s.local_addr().unwrap().port());
+        node.lock().unwrap().unregister(*k, &[s.local_addr().unwrap().port()]);
     }
     h.value_at_quantile(0.5) as f64 / 1000.0
 }

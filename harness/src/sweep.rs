@@ -193,6 +193,13 @@ struct Meta {
     /// Each backend's options (`--backend-opt`), as `k=v, k=v`.
     #[serde(default)]
     backend_options: BTreeMap<String, String>,
+    /// Load generator threads per run (older runs: one).
+    #[serde(default = "one_thread")]
+    loadgen_threads: usize,
+}
+
+fn one_thread() -> usize {
+    1
 }
 
 fn write_comparison(
@@ -212,6 +219,7 @@ fn write_comparison(
         step: o.step,
         refine: o.refine,
         backend_options,
+        loadgen_threads: on.loadgen_threads,
     };
     std::fs::write(out.join("reproduce.json"), serde_json::to_string_pretty(&meta)?).context("write reproduce.json")?;
     summarize(out)
@@ -275,7 +283,7 @@ fn write_summary(out: &Path) -> Result<()> {
             true => writeln!(md, "## {chain}, placement `{placement}`\n")?,
             false => writeln!(md, "## {chain}\n")?,
         }
-        writeln!(md, "| backend | offered req/s | achieved req/s | p50 us | p99 us | errors | SUT CPU-s per 1k req | loadgen %CPU |")?;
+        writeln!(md, "| backend | offered req/s | achieved req/s | p50 us | p99 us | errors | SUT CPU-s per 1k req | loadgen %CPU (all threads) |")?;
         writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|")?;
         for s in all.iter().filter(|s| s.chain == chain) {
             writeln!(
@@ -303,15 +311,18 @@ fn write_summary(out: &Path) -> Result<()> {
         for b in &backends {
             let peak =
                 all.iter().filter(|s| s.chain == chain && s.backend == *b).map(|s| s.achieved_rps).fold(0.0, f64::max);
-            // A generator at its limit saturates too: say so rather than blame the backend.
+            // A generator at its limit saturates too: say so rather than blame the backend. Its
+            // %CPU is summed over its threads, each an event loop of its own.
+            let threads = meta.loadgen_threads.max(1);
             let generator = all
                 .iter()
                 .filter(|s| s.chain == chain && s.backend == *b && saturated(s))
-                .map(|s| s.loadgen_cpu_pct)
+                .map(|s| s.loadgen_cpu_pct / threads as f64)
                 .fold(0.0, f64::max);
-            let note = match generator >= GENERATOR_BOUND_PCT {
-                true => format!(" (the load generator used {generator:.0}% of its core where it saturated: the ceiling may be the generator's)"),
-                false => String::new(),
+            let note = match (generator >= GENERATOR_BOUND_PCT, threads) {
+                (false, _) => String::new(),
+                (true, 1) => format!(" (the load generator used {generator:.0}% of its core where it saturated: the ceiling may be the generator's)"),
+                (true, n) => format!(" (the load generator's {n} threads used {generator:.0}% of a core each where it saturated: the ceiling may be the generator's)"),
             };
             writeln!(md, "- {b}: {:.0} req/s unsaturated; peak achieved {peak:.0} req/s{note}", best(b))?;
         }
@@ -504,5 +515,26 @@ mod tests {
         assert_eq!(offered, [250.0, 500.0, 1000.0, 1414.0, 1542.0, 1682.0, 2000.0]);
         let best = pts.iter().filter(|p| !saturated(p)).map(|p| p.achieved_rps).fold(0.0, f64::max);
         assert_eq!(best, 1500.0, "the capacity, within 10%");
+    }
+
+    /// The generator note divides the summed %CPU by its threads: three threads at 150% in all
+    /// are half-busy (no note); at 270% they are at 90% each (noted).
+    #[test]
+    fn a_multi_threaded_generator_is_judged_per_thread() {
+        for (pct, noted) in [(150.0, false), (270.0, true)] {
+            let dir = std::env::temp_dir().join(format!("sb-sweep-note-{}-{pct}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut p = point(4000.0, 2000.0, 1000, 0, 1000.0); // saturated: half the offered rate
+            p.loadgen_cpu_pct = pct;
+            write_summaries(&dir.join("comparison.csv"), &[p]).unwrap();
+            let meta = serde_json::json!({"command_line": ["test"], "machine": "m", "duration_s": 1.0,
+                "warmup_s": 0.0, "start_rate": 4000.0, "loadgen_threads": 3});
+            std::fs::write(dir.join("reproduce.json"), meta.to_string()).unwrap();
+            write_summary(&dir).unwrap();
+            let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+            assert_eq!(md.contains("3 threads used 90% of a core each"), noted, "{pct}%:\n{md}");
+            assert!(!md.contains("of its core"), "{md}");
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 }

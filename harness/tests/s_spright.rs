@@ -44,7 +44,7 @@ fn intruder(chain: u16, func: u16) -> (TcpStream, TcpStream) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
     let (b, _) = l.accept().unwrap();
-    EbpfNode::shared().unwrap().lock().unwrap().register(key(chain, func), &a).unwrap();
+    EbpfNode::shared().unwrap().lock().unwrap().register(key(chain, func), &[&a]).unwrap();
     (a, b)
 }
 
@@ -378,4 +378,104 @@ fn a_descriptor_wakes_one_worker_of_many() {
     assert!(per < 4.0, "{per:.1} sleeps per descriptor per function of {WORKERS} workers: every worker woke for each");
     d.teardown();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Option `queues=per-worker`: every worker of a function gets a socket of its own, and
+/// concurrent requests (whose slots differ, so the program spreads them over the queues) are
+/// all served, by every worker. Were a queue's socket left without its worker, the requests
+/// whose slots map to it would never come back.
+#[test]
+fn per_worker_queues_give_every_worker_a_socket_of_its_own() {
+    let _g = serial();
+    const WORKERS: usize = 4;
+    let c = chain_with(&chain("synthetic-2"), "workers = 1", &format!("workers = {WORKERS}"));
+    let sockets = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .flatten()
+            .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")))
+            .count()
+    };
+    // Sockets of each function process: the transport's alone (the driver's staging copies of
+    // passed descriptors once leaked into every process, doubling the count).
+    let count = |opt: &str| -> Vec<usize> {
+        let dir = scratch("ss");
+        let d = try_deploy("s-spright", &c, &dir, &[opt]).unwrap();
+        let n = d.components().iter().filter(|c| c.role == Role::Function).map(|c| sockets(c.pid)).collect();
+        d.teardown();
+        std::fs::remove_dir_all(&dir).unwrap();
+        n
+    };
+    let (shared, own) = (count("queues=shared"), count("queues=per-worker"));
+    assert_eq!((shared, own), (vec![1, 1], vec![WORKERS, WORKERS]), "sockets per function process");
+    let dir = scratch("ss");
+    let d = try_deploy("s-spright", &c, &dir, &["queues=per-worker"]).unwrap();
+    let fns: Vec<u32> = d.components().iter().filter(|c| c.role == Role::Function).map(|c| c.pid).collect();
+    let tasks = |pid: u32| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten().map(|t| t.path()).collect()
+    };
+    wait_for("every worker started", 10, || fns.iter().all(|&p| tasks(p).len() >= WORKERS));
+    let switches = |task: &std::path::Path| -> u64 {
+        let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
+        status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).map_or(0, |v| v.trim().parse().unwrap())
+    };
+    let before: Vec<(std::path::PathBuf, u64)> =
+        fns.iter().flat_map(|&p| tasks(p)).map(|t| (t.clone(), switches(&t))).collect();
+    let addr = d.endpoint().addr;
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|i| request_once(addr, "/pipe", &addr.to_string(), format!("c{c}r{i}").as_bytes()).unwrap().0)
+                    .collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    for c in clients {
+        assert!(c.join().unwrap().iter().all(|&s| s == 200));
+    }
+    let woke = before.iter().filter(|(t, n)| switches(t) > *n).count();
+    assert_eq!(
+        woke,
+        WORKERS * fns.len(),
+        "workers that received a descriptor, of {} in {} functions",
+        WORKERS * fns.len(),
+        fns.len()
+    );
+    d.teardown();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Option `gateway-threads`: the gateway's HTTP event loop runs on that many threads, for both
+/// SPRIGHT backends, and `auto` gives one on a machine with fewer than 8 CPUs, three from 8 (the
+/// rule `--backend-opt` documents); the run's counters say how many.
+#[test]
+fn the_gateway_serves_http_on_the_threads_its_option_says() {
+    let _g = serial();
+    let runtime_threads = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+            .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "tokio-rt-worker"))
+            .count()
+    };
+    let cpus = dataplane_api::Placement::allowed_here().len();
+    let auto = if cpus >= 8 { 3 } else { 1 };
+    for (backend, opt, want) in [
+        ("s-spright", "gateway-threads=3", 3),
+        ("s-spright", "gateway-threads=auto", auto),
+        ("d-spright", "gateway-threads=2", 2),
+    ] {
+        let dir = scratch("gw");
+        let d = try_deploy(backend, &chain("synthetic-1"), &dir, &[opt]).unwrap();
+        let gw = d.components().iter().find(|c| c.role == Role::Gateway).unwrap().pid;
+        assert_eq!(get(&*d, "pipe", b"x").0, 200, "{backend} {opt}");
+        // A one-thread gateway runs tokio's current-thread runtime: no worker threads at all.
+        let expected_workers = if want == 1 { 0 } else { want };
+        assert_eq!(runtime_threads(gw), expected_workers, "{backend} {opt}: runtime worker threads");
+        let counted = d.counters().into_iter().find(|c| c.component == "gateway" && c.name == "http_threads");
+        assert_eq!(counted.map(|c| c.value), Some(want as u64), "{backend} {opt}: http_threads counter");
+        d.teardown();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -155,10 +155,8 @@ impl Placement {
             Policy::None => None,
             Policy::OneCore => Some(vec![first]),
             Policy::Paper => {
-                // The paper's gateway had three cores: where there are 8 or more, so does ours
-                // (a D-SPRIGHT gateway has two busy threads, HTTP and its ring's poller).
                 let n = a.len();
-                let gateway = if n >= 8 { 3 } else { 1 };
+                let gateway = gateway_cores(n);
                 Some(match (s.role, s.function) {
                     (Role::LoadGenerator, _) => vec![first],
                     _ if n == 1 => vec![first],
@@ -202,6 +200,18 @@ impl fmt::Display for Placement {
                 write!(f, "{}", parts.join(","))
             }
         }
+    }
+}
+
+/// The gateway's share of a machine with `allowed` CPUs: the paper gave its gateway three cores,
+/// and so does the `paper` policy where there are 8 or more (a D-SPRIGHT gateway has at least
+/// two busy threads, HTTP and its ring's poller); one on smaller machines. SPRIGHT gateways
+/// size their HTTP event loop by it too (option `gateway-threads=auto`).
+pub fn gateway_cores(allowed: usize) -> usize {
+    if allowed >= 8 {
+        3
+    } else {
+        1
     }
 }
 

@@ -134,10 +134,10 @@ impl Supervisor {
                     crate::placement::set_affinity(0, &cpus)?;
                 }
                 // Move every descriptor out of the way first, so that placing one at 3 + i
-                // never overwrites another still to be placed.
+                // never overwrites another still to be placed; the copies close at exec.
                 let mut high = [0i32; MAX_FDS];
                 for (i, &fd) in raw.iter().enumerate() {
-                    high[i] = libc::fcntl(fd, libc::F_DUPFD, 64);
+                    high[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 64);
                     if high[i] < 0 {
                         return Err(std::io::Error::last_os_error());
                     }

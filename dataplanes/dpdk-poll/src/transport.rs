@@ -93,7 +93,9 @@ impl Backend for Dpdk {
             "where slots live: shm (S-SPRIGHT's hugetlbfs pool) or mempool (a DPDK rte_mempool)",
             &["shm", "mempool"],
         ),
+        spright::gateway::THREADS,
     ];
+    const GATEWAY_POLLS: bool = true;
 
     type Host = DpdkHost;
 

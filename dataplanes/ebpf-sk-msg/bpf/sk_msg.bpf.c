@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /* S-SPRIGHT's in-kernel dataplane: an SK_MSG program on a SOCKHASH of function sockets.
  *
- * Each function (and the gateway) of every deployed chain owns one loopback TCP socket, stored
+ * Each function (and the gateway) of every deployed chain owns a loopback TCP socket, stored
  * in `socks` under its key (chain << 16 | function). When a function sends a 16-byte descriptor
  * on its socket, this program runs in the sender's context, reads the destination key from the
  * descriptor and redirects the message into the destination socket's *receive* queue
  * (BPF_F_INGRESS): no TCP/IP processing, no copy of the payload (which stays in the pool), and
  * the receiver, blocked in recv(), wakes up. Idle functions therefore cost no CPU.
+ *
+ * A function may have several receive queues, one socket per worker (`lanes` says how many):
+ * the program spreads descriptors over them by pool slot, as a NIC spreads flows over its
+ * queues (RSS), so every call of one request reaches the same worker and no socket is shared by
+ * the workers. The socket of queue `i` is stored under `(__u64)i << 32 | key`.
  *
  * It also replaces Knative's queue-proxy metrics (per-destination message and byte counters in
  * a per-CPU hash) and enforces the chain as a security domain: the sender's chain is looked up
@@ -26,9 +31,17 @@
 struct {
 	__uint(type, BPF_MAP_TYPE_SOCKHASH);
 	__uint(max_entries, MAX_SOCKETS);
-	__type(key, __u32);
+	__type(key, __u64); /* queue << 32 | key */
 	__type(value, __u32);
 } socks SEC(".maps");
+
+/* destination key -> its number of receive queues (absent: one) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SOCKETS);
+	__type(key, __u32);
+	__type(value, __u32);
+} lanes SEC(".maps");
 
 /* local port of a registered socket -> its chain id */
 struct {
@@ -89,7 +102,11 @@ int spright_redirect(struct sk_msg_md *msg)
 	c->msgs += 1;
 	c->bytes += msg->size;
 
-	return bpf_msg_redirect_hash(msg, &socks, &dst, BPF_F_INGRESS);
+	__u64 to = dst;
+	__u32 *n = bpf_map_lookup_elem(&lanes, &dst);
+	if (n && *n > 1)
+		to |= (__u64)(d->slot % *n) << 32;
+	return bpf_msg_redirect_hash(msg, &socks, &to, BPF_F_INGRESS);
 }
 
 char LICENSE[] SEC("license") = "GPL";

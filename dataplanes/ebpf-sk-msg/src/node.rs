@@ -71,7 +71,10 @@ pub enum EbpfError {
 }
 
 pub struct EbpfNode {
-    socks: SockHash<MapData, u32>,
+    /// Receive-queue sockets under `queue << 32 | key`.
+    socks: SockHash<MapData, u64>,
+    /// Keys with more than one receive queue -> how many.
+    lanes: HashMap<MapData, u32, u32>,
     chain_of_port: HashMap<MapData, u32, u32>,
     delivered: PerCpuHashMap<MapData, u32, BpfCounter>,
     drops: PerCpuArray<MapData, u64>,
@@ -82,14 +85,15 @@ pub struct EbpfNode {
 impl EbpfNode {
     fn load() -> Result<Self, EbpfError> {
         let mut bpf = Ebpf::load(OBJECT)?;
-        let socks: SockHash<MapData, u32> = bpf.take_map("socks").ok_or(EbpfError::Missing("map socks"))?.try_into()?;
+        let socks: SockHash<MapData, u64> = bpf.take_map("socks").ok_or(EbpfError::Missing("map socks"))?.try_into()?;
+        let lanes = bpf.take_map("lanes").ok_or(EbpfError::Missing("map lanes"))?.try_into()?;
         let chain_of_port = bpf.take_map("chain_of_port").ok_or(EbpfError::Missing("map chain_of_port"))?.try_into()?;
         let delivered = bpf.take_map("delivered").ok_or(EbpfError::Missing("map delivered"))?.try_into()?;
         let drops = bpf.take_map("drops").ok_or(EbpfError::Missing("map drops"))?.try_into()?;
         let prog: &mut SkMsg = bpf.program_mut(PROGRAM_NAME).ok_or(EbpfError::Missing("program"))?.try_into()?;
         prog.load()?;
         prog.attach(socks.fd())?;
-        Ok(EbpfNode { socks, chain_of_port, delivered, drops, _bpf: bpf })
+        Ok(EbpfNode { socks, lanes, chain_of_port, delivered, drops, _bpf: bpf })
     }
 
     /// The node of this process, loading and attaching the program on first use.
@@ -104,20 +108,31 @@ impl EbpfNode {
         Ok(n)
     }
 
-    /// Put `socket` (a connected loopback TCP socket) into the map under `key`.
-    pub fn register(&mut self, key: u32, socket: &std::net::TcpStream) -> Result<(), EbpfError> {
-        let port = socket.local_addr()?.port() as u32;
+    /// Put `sockets` (connected loopback TCP sockets) into the map as the receive queues of
+    /// `key`, one or more; descriptors for `key` are spread over them by slot.
+    pub fn register(&mut self, key: u32, sockets: &[&std::net::TcpStream]) -> Result<(), EbpfError> {
         let nr = aya::util::nr_cpus().map_err(|(_, e)| e)?;
         self.delivered.insert(key, PerCpuValues::try_from(vec![BpfCounter::default(); nr])?, 0)?;
-        self.chain_of_port.insert(port, shm::key_chain(key) as u32, 0)?;
-        self.socks.insert(key, socket.as_raw_fd(), 0)?;
+        for (queue, socket) in sockets.iter().enumerate() {
+            let port = socket.local_addr()?.port() as u32;
+            self.chain_of_port.insert(port, shm::key_chain(key) as u32, 0)?;
+            self.socks.insert(queue_key(key, queue), socket.as_raw_fd(), 0)?;
+        }
+        match sockets.len() {
+            0 | 1 => drop(self.lanes.remove(&key)),
+            n => self.lanes.insert(key, n as u32, 0)?,
+        }
         Ok(())
     }
 
-    /// Forget a key and its socket's port (the socket itself leaves the map when closed).
-    pub fn unregister(&mut self, key: u32, port: u16) {
-        let _ = self.socks.remove(&key);
-        let _ = self.chain_of_port.remove(&(port as u32));
+    /// Forget a key, its receive queues and their sockets' ports (the sockets themselves leave
+    /// the map when closed).
+    pub fn unregister(&mut self, key: u32, ports: &[u16]) {
+        let _ = self.lanes.remove(&key);
+        for (queue, port) in ports.iter().enumerate() {
+            let _ = self.socks.remove(&queue_key(key, queue));
+            let _ = self.chain_of_port.remove(&(*port as u32));
+        }
         let _ = self.delivered.remove(&key);
     }
 
@@ -131,6 +146,11 @@ impl EbpfNode {
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.drops.get(&(reason as u32), 0).map(|v| v.iter().sum()).unwrap_or(0)
     }
+}
+
+/// Where receive queue `queue` of `key` is in the socket map.
+fn queue_key(key: u32, queue: usize) -> u64 {
+    (queue as u64) << 32 | key as u64
 }
 
 #[cfg(test)]

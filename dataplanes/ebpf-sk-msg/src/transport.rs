@@ -6,8 +6,10 @@ use crate::wire;
 use dataplane_api::{Counter, DeployEnv, DeployError, OptionSpec};
 use shm::{key, Descriptor, Pool};
 use spright::{Backend, BoxError, Connect, Host, Transport, Who};
+use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use workloads::Chain;
 
@@ -24,12 +26,25 @@ pub enum Sched {
     Batch,
 }
 
+/// How a function with several workers receives (option `queues`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Queues {
+    /// One socket; each descriptor wakes one idle worker (EPOLLEXCLUSIVE).
+    Shared,
+    /// One socket per worker; the program spreads descriptors over them by slot.
+    PerWorker,
+}
+
 /// S-SPRIGHT's arguments in component processes.
 #[derive(clap::Args)]
 pub struct SkMsgArgs {
     /// How this function's workers are scheduled.
     #[arg(long, value_enum, default_value = "normal")]
     sched: Sched,
+    /// This process's receive queues: the sockets passed to it, one per worker when there are
+    /// several.
+    #[arg(long, default_value_t = 1)]
+    queues: usize,
 }
 
 /// Put the calling process under SCHED_BATCH (threads it starts later inherit it).
@@ -46,18 +61,29 @@ impl Backend for SkMsg {
     const NAME: &str = "s-spright";
     const LABEL: &str = "S-SPRIGHT: 16-byte descriptors via eBPF SK_MSG redirect in a SOCKHASH, payload in a hugepage pool, event-driven";
 
-    const OPTIONS: &[OptionSpec] = &[OptionSpec::choice(
-        "sched",
-        "how function workers are scheduled: normal (the kernel's default) or batch (SCHED_BATCH: a woken worker does not preempt its sender, so descriptors batch up on a shared core)",
-        &["normal", "batch"],
-    )];
+    const OPTIONS: &[OptionSpec] = &[
+        OptionSpec::choice(
+            "sched",
+            "how function workers are scheduled: normal (the kernel's default) or batch (SCHED_BATCH: a woken worker does not preempt its sender, so descriptors batch up on a shared core)",
+            &["normal", "batch"],
+        ),
+        OptionSpec::choice(
+            "queues",
+            "receive queues of a function with several workers: shared (one socket, one idle worker woken per descriptor) or per-worker (a socket per worker, descriptors spread over them by slot as RSS spreads flows: no socket lock shared by the workers, but a descriptor waits for its own worker)",
+            &["shared", "per-worker"],
+        ),
+        spright::gateway::THREADS,
+    ];
 
     type Host = SkMsgHost;
 
-    fn setup(&self, _chain: &Chain, chain_id: u16, env: &DeployEnv) -> Result<SkMsgHost, DeployError> {
+    fn setup(&self, chain: &Chain, chain_id: u16, env: &DeployEnv) -> Result<SkMsgHost, DeployError> {
         let node = EbpfNode::shared().map_err(DeployError::host("load the SK_MSG program"))?;
         let sched = env.options.get(Self::OPTIONS, "sched").unwrap_or("normal").to_string();
-        Ok(SkMsgHost { node, chain_id, entries: Vec::new(), sched })
+        let per_worker = env.options.get(Self::OPTIONS, "queues") == Some("per-worker");
+        let queues =
+            chain.functions.iter().map(|f| (f.id, if per_worker { f.workers.max(1) as usize } else { 1 })).collect();
+        Ok(SkMsgHost { node, chain_id, entries: Vec::new(), sched, queues })
     }
 
     type Args = SkMsgArgs;
@@ -67,16 +93,21 @@ impl Backend for SkMsg {
         if c.args.sched == Sched::Batch && c.who != Who::Gateway {
             sched_batch()?;
         }
-        let sock = TcpStream::from(c.who.take_fd(0)?);
-        // The gateway waits for it in its event loop; functions block in recv(), or, with
-        // several workers, in an exclusive epoll wait each (see `SkMsgSocket`).
-        sock.set_nonblocking(c.who == Who::Gateway)?;
+        let socks = (0..c.args.queues.max(1))
+            .map(|i| c.who.take_fd(i).map(TcpStream::from))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        // The gateway waits in its event loop; functions block in recv() on a socket of their
+        // own, or, with several workers sharing one, in an exclusive epoll wait each.
+        for s in &socks {
+            s.set_nonblocking(c.who == Who::Gateway)?;
+        }
         let wait = match c.who {
             Who::Gateway => Wait::EventLoop,
+            Who::Function(_) if socks.len() > 1 => Wait::Recv,
             Who::Function(id) if c.chain.function(id).is_some_and(|f| f.workers > 1) => Wait::Exclusive,
             Who::Function(_) => Wait::Recv,
         };
-        Ok((SkMsgSocket { sock, wait }, Pool::open(c.pool)?))
+        Ok((SkMsgSocket::new(socks, wait), Pool::open(c.pool)?))
     }
 }
 
@@ -87,15 +118,17 @@ pub struct SkMsgHost {
     entries: Vec<Entry>,
     /// Option `sched`, passed to every function.
     sched: String,
+    /// Receive queues of each function (option `queues`); the gateway has one.
+    queues: HashMap<workloads::FnId, usize>,
 }
 
-/// One registered socket.
+/// One registered process: its receive queues' sockets.
 struct Entry {
     name: String,
     key: u32,
-    port: u16,
-    /// The other end of the connection, held so that it stays up.
-    _peer: TcpStream,
+    ports: Vec<u16>,
+    /// The other ends of the connections, held so that they stay up.
+    _peers: Vec<TcpStream>,
 }
 
 impl SkMsgHost {
@@ -105,27 +138,32 @@ impl SkMsgHost {
 }
 
 impl Host for SkMsgHost {
-    /// A connected loopback TCP pair: one end goes into the socket map and to the component, the
-    /// other stays here. Called again for a component (a parked function), the new socket
-    /// replaces the old one under its key.
+    /// A connected loopback TCP pair per receive queue: one end goes into the socket map and to
+    /// the component, the other stays here. Called again for a component (a parked function),
+    /// the new sockets replace the old ones under its key.
     fn component(&mut self, who: Who, name: &str) -> Result<(Vec<OwnedFd>, Vec<String>), DeployError> {
-        let l = TcpListener::bind("127.0.0.1:0").map_err(DeployError::io("bind"))?;
-        let a = TcpStream::connect(l.local_addr().map_err(DeployError::io("address"))?)
-            .map_err(DeployError::io("connect"))?;
-        let (b, _) = l.accept().map_err(DeployError::io("accept"))?;
+        let n = match who {
+            Who::Gateway => 1,
+            Who::Function(id) => self.queues.get(&id).copied().unwrap_or(1),
+        };
+        let pairs =
+            (0..n).map(|_| tcp_pair()).collect::<std::io::Result<Vec<_>>>().map_err(DeployError::io("connect"))?;
+        let ports = pairs.iter().map(|(a, _)| a.local_addr().map(|a| a.port())).collect::<std::io::Result<Vec<_>>>();
+        let ports = ports.map_err(DeployError::io("address"))?;
         let k = key(self.chain_id, who.func());
-        let port = a.local_addr().map_err(DeployError::io("address"))?.port();
         if let Some(i) = self.entries.iter().position(|e| e.key == k) {
             let old = self.entries.remove(i);
-            self.node().unregister(old.key, old.port);
+            self.node().unregister(old.key, &old.ports);
         }
-        self.node().register(k, &a).map_err(DeployError::host(format!("register {name} in the socket map")))?;
-        self.entries.push(Entry { name: name.to_string(), key: k, port, _peer: b });
-        Ok((vec![a.into()], vec![format!("--sched={}", self.sched)]))
+        let sockets: Vec<&TcpStream> = pairs.iter().map(|(a, _)| a).collect();
+        self.node().register(k, &sockets).map_err(DeployError::host(format!("register {name} in the socket map")))?;
+        let (fds, peers): (Vec<OwnedFd>, Vec<TcpStream>) = pairs.into_iter().map(|(a, b)| (a.into(), b)).unzip();
+        self.entries.push(Entry { name: name.to_string(), key: k, ports, _peers: peers });
+        Ok((fds, vec![format!("--sched={}", self.sched), format!("--queues={n}")]))
     }
 
-    /// A descriptor waiting for a process is in its socket's receive queue: the socket polls
-    /// readable.
+    /// A descriptor waiting for a process is in one of its sockets' receive queues: that socket
+    /// polls readable.
     fn mailbox(&self) -> Option<usize> {
         Some(0)
     }
@@ -154,17 +192,29 @@ impl Drop for SkMsgHost {
         let entries = std::mem::take(&mut self.entries);
         let mut node = self.node();
         for e in entries {
-            node.unregister(e.key, e.port);
+            node.unregister(e.key, &e.ports);
         }
     }
 }
 
-/// A process's socket-map socket. With the program attached, what it sends never reaches the
-/// connection's peer: it is redirected to the destination's receive queue, or dropped (an error
-/// here) when the destination is unknown, gone or in another chain.
+/// A connected loopback TCP pair.
+fn tcp_pair() -> std::io::Result<(TcpStream, TcpStream)> {
+    let l = TcpListener::bind("127.0.0.1:0")?;
+    let a = TcpStream::connect(l.local_addr()?)?;
+    let (b, _) = l.accept()?;
+    Ok((a, b))
+}
+
+/// A process's socket-map sockets, one per receive queue. With the program attached, what it
+/// sends never reaches the connection's peer: it is redirected to the destination's receive
+/// queue, or dropped (an error here) when the destination is unknown, gone or in another chain.
+/// With several queues, each thread takes one of its own on first use: it receives on it and
+/// sends on it, so no socket lock is shared between workers.
 pub struct SkMsgSocket {
-    sock: TcpStream,
+    socks: Vec<TcpStream>,
     wait: Wait,
+    /// The next queue a thread takes.
+    next: AtomicUsize,
 }
 
 /// How [`SkMsgSocket::recv`] waits for a descriptor.
@@ -186,6 +236,33 @@ enum Wait {
 thread_local! {
     /// This worker's epoll instance for `Wait::Exclusive`, with the socket it waits on.
     static WAITER: std::cell::RefCell<Option<(RawFd, OwnedFd)>> = const { std::cell::RefCell::new(None) };
+    /// This thread's receive queue: (the process's first socket, the queue's socket).
+    static QUEUE: std::cell::Cell<Option<(RawFd, RawFd)>> = const { std::cell::Cell::new(None) };
+}
+
+impl SkMsgSocket {
+    fn new(socks: Vec<TcpStream>, wait: Wait) -> Self {
+        assert!(!socks.is_empty(), "a process has at least one socket");
+        SkMsgSocket { socks, wait, next: AtomicUsize::new(0) }
+    }
+
+    /// The socket the calling thread sends and receives on: its own queue's where there are
+    /// several (taken on first use, round robin), else the one.
+    fn fd(&self) -> RawFd {
+        let first = self.socks[0].as_raw_fd();
+        if self.socks.len() == 1 {
+            return first;
+        }
+        QUEUE.with(|q| match q.get() {
+            Some((f, fd)) if f == first => fd,
+            _ => {
+                let i = self.next.fetch_add(1, Ordering::Relaxed) % self.socks.len();
+                let fd = self.socks[i].as_raw_fd();
+                q.set(Some((first, fd)));
+                fd
+            }
+        })
+    }
 }
 
 /// Block the calling thread until `fd` is readable, woken alone (EPOLLEXCLUSIVE) among the
@@ -225,11 +302,11 @@ fn wait_exclusive(fd: RawFd) -> std::io::Result<()> {
 
 impl Transport for SkMsgSocket {
     fn send(&self, d: &Descriptor) -> std::io::Result<()> {
-        wire::send(self.sock.as_raw_fd(), d)
+        wire::send(self.fd(), d)
     }
 
     fn recv(&self) -> std::io::Result<Option<Descriptor>> {
-        let fd = self.sock.as_raw_fd();
+        let fd = self.fd();
         match self.wait {
             Wait::EventLoop => wire::recv(fd, false),
             Wait::Recv => wire::recv(fd, true),
@@ -243,7 +320,7 @@ impl Transport for SkMsgSocket {
     }
 
     fn readiness_fd(&self) -> Option<RawFd> {
-        Some(self.sock.as_raw_fd())
+        Some(self.socks[0].as_raw_fd())
     }
 }
 
@@ -262,7 +339,7 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (mut b, _) = l.accept().unwrap();
-        let s = Arc::new(SkMsgSocket { sock: a, wait: Wait::Exclusive });
+        let s = Arc::new(SkMsgSocket::new(vec![a], Wait::Exclusive));
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..4 {
             let (s, tx) = (s.clone(), tx.clone());
@@ -286,5 +363,45 @@ mod tests {
             .collect();
         all.sort_unstable();
         assert_eq!(all, (0..200).collect::<Vec<u32>>());
+    }
+
+    /// The program spreads a destination's descriptors over its receive queues by slot: queue
+    /// `slot % queues`, each in the order sent (expected lists written out by hand), and a
+    /// destination with one queue gets everything. Real program, real socket map.
+    #[test]
+    fn descriptors_spread_over_receive_queues_by_slot() {
+        let node = EbpfNode::shared().expect("load the SK_MSG program (root, BPF)");
+        // A chain id of this test alone (the node is this test process's own).
+        let (from, to, single) = (key(0xfff0, 1), key(0xfff0, 2), key(0xfff0, 3));
+        let (sender, _s) = tcp_pair().unwrap();
+        let queues: Vec<(TcpStream, TcpStream)> = (0..3).map(|_| tcp_pair().unwrap()).collect();
+        let (one, _o) = tcp_pair().unwrap();
+        for s in queues.iter().map(|(a, _)| a).chain([&one]) {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        }
+        {
+            let mut n = node.lock().unwrap();
+            n.register(from, &[&sender]).unwrap();
+            n.register(to, &queues.iter().map(|(a, _)| a).collect::<Vec<_>>()).unwrap();
+            n.register(single, &[&one]).unwrap();
+        }
+        for slot in 0..12 {
+            wire::send(sender.as_raw_fd(), &Descriptor { dst: to, src: from, slot, gen: 0 }).unwrap();
+            wire::send(sender.as_raw_fd(), &Descriptor { dst: single, src: from, slot, gen: 0 }).unwrap();
+        }
+        let expected = [[0, 3, 6, 9], [1, 4, 7, 10], [2, 5, 8, 11]];
+        for ((q, _), want) in queues.iter().zip(expected) {
+            let got: Vec<u32> = (0..4).map(|_| wire::recv(q.as_raw_fd(), true).unwrap().unwrap().slot).collect();
+            assert_eq!(got, want);
+            let more = wire::recv(q.as_raw_fd(), false);
+            assert!(matches!(&more, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock), "{more:?}");
+        }
+        let got: Vec<u32> = (0..12).map(|_| wire::recv(one.as_raw_fd(), true).unwrap().unwrap().slot).collect();
+        assert_eq!(got, (0..12).collect::<Vec<u32>>());
+        let mut n = node.lock().unwrap();
+        n.unregister(from, &[sender.local_addr().unwrap().port()]);
+        let ports: Vec<u16> = queues.iter().map(|(a, _)| a.local_addr().unwrap().port()).collect();
+        n.unregister(to, &ports);
+        n.unregister(single, &[one.local_addr().unwrap().port()]);
     }
 }

@@ -29,6 +29,9 @@ struct Cli<A: clap::Args> {
     /// The function's id.
     #[arg(long, required_if_eq("part", "function"))]
     id: Option<FnId>,
+    /// The gateway's HTTP event-loop threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// The chain spec (the copy the driver validated).
     #[arg(long)]
     chain: PathBuf,
@@ -54,19 +57,21 @@ pub fn main<B: Backend>(b: &B, args: Vec<String>) -> Result<(), BoxError> {
     };
     let c = Connect { who, chain: &chain, chain_id: cli.chain_id, pool: &cli.pool, args: &cli.transport };
     match who {
-        Who::Gateway => gateway(b, &c, chain.clone()),
+        Who::Gateway => gateway(b, &c, chain.clone(), cli.threads),
         Who::Function(id) => function(b, &c, id, chain.clone()),
     }
 }
 
-fn gateway<B: Backend>(b: &B, c: &Connect<'_, B::Args>, chain: Arc<Chain>) -> Result<(), BoxError> {
+/// The gateway: HTTP on `threads` event-loop threads (one runtime; with several, tokio spreads
+/// the connections over them).
+fn gateway<B: Backend>(b: &B, c: &Connect<'_, B::Args>, chain: Arc<Chain>, threads: usize) -> Result<(), BoxError> {
     component::set_process_name("sb-gateway");
     let (transport, pool) = b.connect(c)?;
     let listener = component::take_listener()?;
     let (chain_id, timeout) = (c.chain_id, Duration::from_millis(chain.gateway_timeout_ms));
     if transport.readiness_fd().is_some() {
-        // HTTP and returning descriptors on one event-loop thread.
-        let rt = component::runtime(1)?;
+        // HTTP and returning descriptors in one event loop.
+        let rt = component::runtime(threads)?;
         return rt.block_on(async move {
             let gw = Arc::new(Gateway::new(chain_id, pool, transport, timeout)?);
             let rx = tokio::spawn(gw.clone().receive());
@@ -78,12 +83,12 @@ fn gateway<B: Backend>(b: &B, c: &Connect<'_, B::Args>, chain: Arc<Chain>) -> Re
             Ok(())
         });
     }
-    // A polling transport: HTTP on a thread of its own, the receiver here.
+    // A polling transport: HTTP on threads of its own, the receiver here.
     let gw = Arc::new(Gateway::new(chain_id, pool, transport, timeout)?);
     let http = gw.clone();
-    std::thread::Builder::new()
-        .name("http".into())
-        .spawn(move || -> std::io::Result<()> { component::runtime(1)?.block_on(serve(listener, chain, http)) })?;
+    std::thread::Builder::new().name("http".into()).spawn(move || -> std::io::Result<()> {
+        component::runtime(threads)?.block_on(serve(listener, chain, http))
+    })?;
     signal_ready();
     gw.receive_blocking()?;
     Ok(())

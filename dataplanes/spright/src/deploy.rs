@@ -78,6 +78,7 @@ fn deploy<B: Backend>(b: &B, chain: &Chain, env: &DeployEnv) -> Result<SprightDe
         ],
         functions: chain.functions.iter().map(|f| (f.id, f.name.clone())).collect(),
         parked: Vec::new(),
+        gateway_threads: crate::gateway::threads(env, B::OPTIONS, B::GATEWAY_POLLS),
     };
     // The gateway first: a transport may create there what functions attach to (DPDK's rings).
     let place = dep.place(Who::Gateway, "gateway")?;
@@ -115,6 +116,8 @@ struct SprightDeployment<H: Host> {
     common: Vec<String>,
     /// (id, name) of the chain's functions.
     functions: Vec<(workloads::FnId, String)>,
+    /// The gateway's HTTP threads (option `gateway-threads`, resolved).
+    gateway_threads: usize,
 }
 
 impl<H: Host> SprightDeployment<H> {
@@ -126,7 +129,7 @@ impl<H: Host> SprightDeployment<H> {
     /// Start `who`'s process; returns when it was ready ([`Supervisor::start`]).
     fn start(&mut self, who: Who, name: &str, listener: Option<OwnedFd>, place: Place) -> Result<u64, DeployError> {
         let (role, part) = match who {
-            Who::Gateway => (Role::Gateway, vec!["gateway".to_string()]),
+            Who::Gateway => (Role::Gateway, vec!["gateway".to_string(), format!("--threads={}", self.gateway_threads)]),
             Who::Function(id) => (Role::Function, vec!["function".to_string(), format!("--id={id}")]),
         };
         let (fds, args) = place;
@@ -174,6 +177,11 @@ impl<H: Host> Deployment for SprightDeployment<H> {
 
     fn counters(&self) -> Vec<Counter> {
         let mut out = self.host.as_ref().map(H::counters).unwrap_or_default();
+        out.push(Counter {
+            component: "gateway".into(),
+            name: "http_threads".into(),
+            value: self.gateway_threads as u64,
+        });
         if let Some(p) = &self.pool {
             let pool = |name: &str, value| Counter { component: "pool".into(), name: name.into(), value };
             out.push(pool("bad_descriptors", p.bad_descriptors()));
@@ -217,11 +225,13 @@ impl<H: Host> Deployment for SprightDeployment<H> {
             .position(|p| p.name == name)
             .ok_or_else(|| DeployError::Unsupported(format!("{function} is not parked")))?;
         let mailbox = self.host.as_ref().and_then(H::mailbox).expect("checked by park");
-        let fd = self.parked[i].place.0[mailbox].as_raw_fd();
-        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut fds: Vec<libc::pollfd> = self.parked[i].place.0[mailbox..]
+            .iter()
+            .map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+            .collect();
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd for the duration of the call.
-        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        // SAFETY: valid pollfds for the duration of the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         if n <= 0 {
             let e = match n {
                 0 => std::io::Error::new(std::io::ErrorKind::TimedOut, format!("none within {timeout:?}")),

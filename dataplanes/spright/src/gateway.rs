@@ -9,6 +9,8 @@ use crate::protocol;
 use crate::{Transport, Waiters};
 use bytes::Bytes;
 use dataplane_api::gateway::{Dispatch, GatewayError};
+use dataplane_api::placement::gateway_cores;
+use dataplane_api::{DeployEnv, Invalid, OptionSpec, Role, Slot, Values};
 use shm::{gateway_key, key_function, Descriptor, Pool};
 use std::io::ErrorKind;
 use std::os::fd::RawFd;
@@ -17,6 +19,40 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use workloads::{Reply, Route, State};
+
+/// Option `gateway-threads` of every SPRIGHT backend: the threads of the gateway's HTTP event
+/// loop. One thread parses every request and sends every descriptor; on a machine with cores to
+/// spare that one thread is the chain's ceiling, so `auto` gives the gateway as many threads as
+/// the paper gave it cores ([`gateway_cores`]: three on 8 or more CPUs, else one), never more
+/// than the CPUs its placement lets it use, less one for a busy-polling receiver.
+pub const THREADS: OptionSpec = OptionSpec {
+    key: "gateway-threads",
+    help: "threads of the gateway's HTTP event loop: N, or auto (3 on machines with 8 or more CPUs, as the paper gave its gateway three cores, else 1; at most the CPUs the placement gives the gateway, less one for a busy-polling receiver)",
+    default: Some("auto"),
+    values: Values::Check(|v| parse_threads(v).map(drop)),
+};
+
+/// `auto` (None) or a thread count from 1 to 64.
+fn parse_threads(v: &str) -> Result<Option<usize>, Invalid> {
+    match v {
+        "auto" => Ok(None),
+        _ => match v.parse::<usize>() {
+            Ok(n) if (1..=64).contains(&n) => Ok(Some(n)),
+            _ => Err(Invalid::expected("use auto or a number of threads from 1 to 64")),
+        },
+    }
+}
+
+/// The gateway's HTTP threads in `env` (option [`THREADS`], resolved against the placement;
+/// `poller`: the gateway also busy-polls on a thread of its own).
+pub fn threads(env: &DeployEnv, specs: &[OptionSpec], poller: bool) -> usize {
+    let given = env.options.get(specs, THREADS.key).and_then(|v| parse_threads(v).ok().flatten());
+    given.unwrap_or_else(|| {
+        let p = &env.placement;
+        let mine = p.cpus(Slot { role: Role::Gateway, function: None }).map_or(p.allowed.len(), |c| c.len());
+        gateway_cores(p.allowed.len()).min(mine.saturating_sub(usize::from(poller))).max(1)
+    })
+}
 
 pub struct Gateway<T> {
     chain_id: u16,
@@ -114,5 +150,48 @@ impl<T: Transport> Dispatch for Gateway<T> {
             return Err(GatewayError::Upstream(format!("cannot reach function {}: {e}", key_function(d.dst))));
         }
         self.waiters.wait(d.slot, rx, self.timeout).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane_api::{BackendOptions, Placement};
+
+    fn env(placement: &str, cpus: usize, given: &[(&str, &str)]) -> DeployEnv {
+        let given: Vec<(String, String)> = given.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        DeployEnv {
+            exe: "spright-bench".into(),
+            log_dir: "logs".into(),
+            ready_timeout: Duration::from_secs(1),
+            options: BackendOptions::resolve("test", &[THREADS], &given).unwrap(),
+            placement: Placement::parse(placement, (0..cpus).collect()).unwrap(),
+        }
+    }
+
+    /// `auto`, case by case as the option's help states it; a number is taken as given.
+    #[test]
+    fn auto_threads_follow_the_machine_and_the_placement() {
+        let t = |placement, cpus, poller| threads(&env(placement, cpus, &[]), &[THREADS], poller);
+        assert_eq!(t("none", 2, false), 1, "2 CPUs");
+        assert_eq!(t("none", 16, false), 3, "16 CPUs, unpinned");
+        assert_eq!(t("none", 16, true), 3, "16 CPUs, unpinned, a poller beside");
+        assert_eq!(t("paper", 16, false), 3, "the paper's three gateway cores");
+        assert_eq!(t("paper", 16, true), 2, "three cores, one of them the poller's");
+        assert_eq!(t("one-core", 16, false), 1);
+        assert_eq!(t("gateway=0-1", 16, false), 2, "a map with two CPUs for the gateway");
+        assert_eq!(t("paper", 2, true), 1, "never zero");
+        let given = env("one-core", 2, &[("gateway-threads", "6")]);
+        assert_eq!(threads(&given, &[THREADS], true), 6);
+    }
+
+    #[test]
+    fn thread_counts_out_of_range_are_refused() {
+        for bad in ["0", "65", "-1", "two", ""] {
+            let given = vec![("gateway-threads".to_string(), bad.to_string())];
+            assert!(BackendOptions::resolve("test", &[THREADS], &given).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_threads("64"), Ok(Some(64)));
+        assert_eq!(parse_threads("auto"), Ok(None));
     }
 }

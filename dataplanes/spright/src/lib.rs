@@ -115,6 +115,9 @@ pub trait Backend: Send + Sync + 'static {
     const LABEL: &'static str;
     /// The options it accepts (`--backend-opt key=value`).
     const OPTIONS: &'static [dataplane_api::OptionSpec] = &[];
+    /// Whether the gateway receives on a thread of its own that busy-polls (a core that
+    /// `gateway-threads=auto` leaves to it).
+    const GATEWAY_POLLS: bool = false;
 
     /// The host state of one deployed chain; dropping it undoes that state, after the chain's
     /// processes are gone.
@@ -144,10 +147,11 @@ pub trait Host: Send + 'static {
     fn counters(&self) -> Vec<Counter> {
         Vec::new()
     }
-    /// Which of the descriptors [`Host::component`] gives a function becomes readable while a
-    /// descriptor waits for it, so that a parked function can be started on demand
-    /// ([`dataplane_api::Deployment::park`]); `None` where the transport cannot tell. Calling
-    /// [`Host::component`] again for a function replaces its place in the transport.
+    /// Which of the descriptors [`Host::component`] gives a function become readable while a
+    /// descriptor waits for it: this one and every one after it (one per receive queue), so
+    /// that a parked function can be started on demand ([`dataplane_api::Deployment::park`]);
+    /// `None` where the transport cannot tell. Calling [`Host::component`] again for a function
+    /// replaces its place in the transport.
     fn mailbox(&self) -> Option<usize> {
         None
     }
