@@ -299,7 +299,7 @@ struct ReproduceArgs {
     #[arg(long)]
     compress: Option<f64>,
     /// A reference run from a larger machine, cited for claims this machine cannot show.
-    #[arg(long, default_value = "results/reference/reproduce-16core")]
+    #[arg(long, default_value = "results/reference/reproduce-16core-threads/sweep")]
     reference: PathBuf,
     /// Chains of the sweep (names of files in --chains-dir). Default: synthetic-5 (with --full:
     /// synthetic-2, synthetic-5, call-tree).

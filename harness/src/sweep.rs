@@ -39,6 +39,16 @@ pub struct SweepOptions {
     pub placements: Vec<dataplane_api::Placement>,
 }
 
+impl SweepOptions {
+    /// The placement policies to run under: those given, else `none`.
+    fn policies(&self) -> Vec<dataplane_api::Placement> {
+        match self.placements.is_empty() {
+            true => vec![dataplane_api::Placement::default()],
+            false => self.placements.clone(),
+        }
+    }
+}
+
 pub const DEFAULT_CHAINS: &[&str] = &["synthetic-2", "synthetic-5", "call-tree"];
 
 /// The saturation rule ([`spright_analysis::saturated`]): achieved below 90% of offered, more
@@ -126,8 +136,7 @@ pub fn sweep(
     let points_dir = out.join("points");
     std::fs::create_dir_all(&points_dir).with_context(|| format!("create {}", points_dir.display()))?;
     let mut all: Vec<Summary> = Vec::new();
-    let placements =
-        if o.placements.is_empty() { vec![dataplane_api::Placement::default()] } else { o.placements.clone() };
+    let placements = o.policies();
     for (placement, chain) in placements.iter().flat_map(|p| chains.iter().map(move |c| (p, c))) {
         // Point directories say the placement when there are several.
         let tag = match placements.len() {
@@ -193,13 +202,10 @@ struct Meta {
     /// Each backend's options (`--backend-opt`), as `k=v, k=v`.
     #[serde(default)]
     backend_options: BTreeMap<String, String>,
-    /// Load generator threads per run (older runs: one).
-    #[serde(default = "one_thread")]
-    loadgen_threads: usize,
-}
-
-fn one_thread() -> usize {
-    1
+    /// Cores the load generator's threads ran on, per placement policy (`--loadgen-threads`,
+    /// at most the CPUs the policy gives the generator); older runs: one thread, one core.
+    #[serde(default)]
+    loadgen_cores: BTreeMap<String, usize>,
 }
 
 fn write_comparison(
@@ -219,7 +225,11 @@ fn write_comparison(
         step: o.step,
         refine: o.refine,
         backend_options,
-        loadgen_threads: on.loadgen_threads,
+        loadgen_cores: o
+            .policies()
+            .iter()
+            .map(|p| (p.to_string(), p.loadgen().map_or(on.loadgen_threads, |c| c.len().min(on.loadgen_threads))))
+            .collect(),
     };
     std::fs::write(out.join("reproduce.json"), serde_json::to_string_pretty(&meta)?).context("write reproduce.json")?;
     summarize(out)
@@ -312,17 +322,17 @@ fn write_summary(out: &Path) -> Result<()> {
             let peak =
                 all.iter().filter(|s| s.chain == chain && s.backend == *b).map(|s| s.achieved_rps).fold(0.0, f64::max);
             // A generator at its limit saturates too: say so rather than blame the backend. Its
-            // %CPU is summed over its threads, each an event loop of its own.
-            let threads = meta.loadgen_threads.max(1);
+            // %CPU is summed over its threads, which share the cores the placement gives it.
+            let cores = meta.loadgen_cores.get(placement).copied().unwrap_or(1).max(1);
             let generator = all
                 .iter()
                 .filter(|s| s.chain == chain && s.backend == *b && saturated(s))
-                .map(|s| s.loadgen_cpu_pct / threads as f64)
+                .map(|s| s.loadgen_cpu_pct / cores as f64)
                 .fold(0.0, f64::max);
-            let note = match (generator >= GENERATOR_BOUND_PCT, threads) {
+            let note = match (generator >= GENERATOR_BOUND_PCT, cores) {
                 (false, _) => String::new(),
                 (true, 1) => format!(" (the load generator used {generator:.0}% of its core where it saturated: the ceiling may be the generator's)"),
-                (true, n) => format!(" (the load generator's {n} threads used {generator:.0}% of a core each where it saturated: the ceiling may be the generator's)"),
+                (true, n) => format!(" (the load generator used {generator:.0}% of each of its {n} cores where it saturated: the ceiling may be the generator's)"),
             };
             writeln!(md, "- {b}: {:.0} req/s unsaturated; peak achieved {peak:.0} req/s{note}", best(b))?;
         }
@@ -517,23 +527,33 @@ mod tests {
         assert_eq!(best, 1500.0, "the capacity, within 10%");
     }
 
-    /// The generator note divides the summed %CPU by its threads: three threads at 150% in all
-    /// are half-busy (no note); at 270% they are at 90% each (noted).
+    /// The generator note divides the summed %CPU by the cores its threads had: three threads
+    /// on three cores at 150% in all are half-busy (no note), at 270% busy at 90% (noted); the
+    /// same three threads sharing one core (`paper` pins the generator to the first CPU) are
+    /// at their limit at 90%.
     #[test]
-    fn a_multi_threaded_generator_is_judged_per_thread() {
-        for (pct, noted) in [(150.0, false), (270.0, true)] {
+    fn a_multi_threaded_generator_is_judged_by_its_cores() {
+        for (pct, placement, noted) in
+            [(150.0, "none", Some(false)), (270.0, "none", Some(true)), (90.0, "paper", None)]
+        {
             let dir = std::env::temp_dir().join(format!("sb-sweep-note-{}-{pct}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             let mut p = point(4000.0, 2000.0, 1000, 0, 1000.0); // saturated: half the offered rate
             p.loadgen_cpu_pct = pct;
+            p.placement = placement.into();
             write_summaries(&dir.join("comparison.csv"), &[p]).unwrap();
             let meta = serde_json::json!({"command_line": ["test"], "machine": "m", "duration_s": 1.0,
-                "warmup_s": 0.0, "start_rate": 4000.0, "loadgen_threads": 3});
+                "warmup_s": 0.0, "start_rate": 4000.0, "loadgen_cores": {"none": 3, "paper": 1}});
             std::fs::write(dir.join("reproduce.json"), meta.to_string()).unwrap();
             write_summary(&dir).unwrap();
             let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
-            assert_eq!(md.contains("3 threads used 90% of a core each"), noted, "{pct}%:\n{md}");
-            assert!(!md.contains("of its core"), "{md}");
+            match noted {
+                Some(noted) => {
+                    assert_eq!(md.contains("used 90% of each of its 3 cores"), noted, "{pct}%:\n{md}");
+                    assert!(!md.contains("of its core"), "{md}");
+                }
+                None => assert!(md.contains("used 90% of its core where"), "{md}"),
+            }
             std::fs::remove_dir_all(&dir).unwrap();
         }
     }

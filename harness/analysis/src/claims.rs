@@ -191,12 +191,21 @@ struct SvsDRow {
     pick: fn(&SvsD) -> (f64, &'static str),
 }
 
+/// The rows of a sweep under its first placement policy (the one its other experiments used):
+/// backends are compared under one placement only. Older sweeps have no placement column.
+fn first_placement(df: DataFrame) -> Result<DataFrame> {
+    let Ok(col) = df.column("placement") else { return Ok(df) };
+    let Some(first) = col.str()?.get(0).map(String::from) else { return Ok(df) };
+    let mask = col.str()?.equal(first.as_str());
+    Ok(df.filter(&mask)?)
+}
+
 /// [`SvsD`] from a sweep directory's `comparison.csv`.
 fn sweep_s_vs_d(dir: &Path) -> Result<Option<SvsD>> {
     if !dir.join("comparison.csv").is_file() {
         return Ok(None);
     }
-    let df = read_comparison(dir)?;
+    let df = first_placement(read_comparison(dir)?)?;
     let Some(chain) = sweep_chain(&df)? else { return Ok(None) };
     let (Some(s), Some(d)) = (sweep_point(&df, &chain, "s-spright")?, sweep_point(&df, &chain, "d-spright")?) else {
         return Ok(None);
@@ -469,5 +478,25 @@ mod tests {
         assert!(!saturated(1000.0, 1000.0, 1000.0, 0.0, 500_000.0), "p99 of 500 ms is not saturated");
         assert!(saturated(1000.0, 1000.0, 1000.0, 0.0, 500_001.0));
         assert!(!saturated(0.0, 10.0, 10.0, 0.0, 1000.0), "closed loop (nothing offered): errors and p99 only");
+    }
+
+    /// A sweep run under two placements is compared under its first one only: the `paper` rows
+    /// below would give S/D 1.0 and 40x CPU; the `none` rows give 1,000/4,000 and 20x.
+    #[test]
+    fn a_reference_sweep_is_compared_under_its_first_placement() {
+        let dir = std::env::temp_dir().join(format!("sb-claims-placement-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rows = "backend,chain,offered_rps,achieved_rps,ok,errors,p50_us,p99_us,sut_cpu_s_per_1k,placement\n\
+            s-spright,c,250,250,500,0,100,200,0.1,none\n\
+            s-spright,c,1000,1000,2000,0,100,200,0.1,none\n\
+            d-spright,c,250,250,500,0,50,100,2.0,none\n\
+            d-spright,c,4000,4000,8000,0,50,100,0.2,none\n\
+            s-spright,c,250,250,500,0,100,200,0.1,paper\n\
+            s-spright,c,4000,4000,8000,0,100,200,0.1,paper\n\
+            d-spright,c,250,250,500,0,50,100,4.0,paper\n";
+        std::fs::write(dir.join("comparison.csv"), rows).unwrap();
+        let r = sweep_s_vs_d(&dir).unwrap().unwrap();
+        assert_eq!((r.throughput, r.latency, r.cpu), (0.25, 0.5, 20.0));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -169,7 +169,7 @@ pub struct EvalOptions {
     /// Placement of the paper experiments (the sweep has its own list).
     pub placement: dataplane_api::Placement,
     /// A committed reference run from a larger machine, cited where this one cannot show a
-    /// claim (`results/reference/reproduce-16core`).
+    /// claim (`results/reference/reproduce-16core-threads/sweep`).
     pub reference: Option<PathBuf>,
 }
 
