@@ -26,15 +26,6 @@ pub enum Sched {
     Batch,
 }
 
-/// How a function with several workers receives (option `queues`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Queues {
-    /// One socket; each descriptor wakes one idle worker (EPOLLEXCLUSIVE).
-    Shared,
-    /// One socket per worker; the program spreads descriptors over them by slot.
-    PerWorker,
-}
-
 /// S-SPRIGHT's arguments in component processes.
 #[derive(clap::Args)]
 pub struct SkMsgArgs {
@@ -57,23 +48,25 @@ pub fn sched_batch() -> std::io::Result<()> {
     }
 }
 
+/// Option `sched` ([`Sched`]).
+const SCHED: OptionSpec = OptionSpec::choice(
+    "sched",
+    "how function workers are scheduled: normal (the kernel's default) or batch (SCHED_BATCH: a woken worker does not preempt its sender, so descriptors batch up on a shared core)",
+    &["normal", "batch"],
+);
+
+/// Option `queues`: a function's receive queues, one socket or one per worker.
+const QUEUES: OptionSpec = OptionSpec::choice(
+    "queues",
+    "receive queues of a function with several workers: shared (one socket, one idle worker woken per descriptor) or per-worker (a socket per worker, descriptors spread over them by slot as RSS spreads flows: no socket lock shared by the workers, but a descriptor waits for its own worker)",
+    &["shared", "per-worker"],
+);
+
 impl Backend for SkMsg {
     const NAME: &str = "s-spright";
     const LABEL: &str = "S-SPRIGHT: 16-byte descriptors via eBPF SK_MSG redirect in a SOCKHASH, payload in a hugepage pool, event-driven";
 
-    const OPTIONS: &[OptionSpec] = &[
-        OptionSpec::choice(
-            "sched",
-            "how function workers are scheduled: normal (the kernel's default) or batch (SCHED_BATCH: a woken worker does not preempt its sender, so descriptors batch up on a shared core)",
-            &["normal", "batch"],
-        ),
-        OptionSpec::choice(
-            "queues",
-            "receive queues of a function with several workers: shared (one socket, one idle worker woken per descriptor) or per-worker (a socket per worker, descriptors spread over them by slot as RSS spreads flows: no socket lock shared by the workers, but a descriptor waits for its own worker)",
-            &["shared", "per-worker"],
-        ),
-        spright::gateway::THREADS,
-    ];
+    const OPTIONS: &[OptionSpec] = &[SCHED, QUEUES, spright::gateway::THREADS];
 
     type Host = SkMsgHost;
 
