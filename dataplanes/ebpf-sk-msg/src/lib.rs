@@ -2,11 +2,13 @@
 //!
 //! The SPRIGHT protocol, gateway, function runtime and deployment are the shared ones of the
 //! [`spright`] crate; this crate is the transport. Every process of a chain (the gateway and
-//! each function) owns one loopback TCP socket in a SOCKHASH, keyed by its key. A process sends
+//! each function) owns a loopback TCP socket in a SOCKHASH, keyed by its key. A process sends
 //! a 16-byte [`shm::Descriptor`] on its own socket; the SK_MSG program ([`node`],
 //! `bpf/sk_msg.bpf.c`) reads the destination key and redirects the message into that socket's
 //! receive queue, where a worker blocked in `recv()` wakes. Nothing polls: an idle chain uses
-//! no CPU.
+//! no CPU. With option `queues=per-worker` a function has a socket per worker and the program
+//! spreads its descriptors over them by slot, so that no socket lock is shared between workers
+//! (the kernel locks the destination socket for every redirected message).
 //!
 //! Every socket is created, connected and registered by the driver and passed to its process
 //! as an inherited fd, so no `pidfd_getfd` and no start-order race.

@@ -48,11 +48,12 @@ pub trait Transport: Send + Sync + 'static {
     /// [`Transport::readiness_fd`] says the gateway waits in its event loop instead.
     fn recv(&self) -> std::io::Result<Option<Descriptor>>;
 
-    /// For the gateway, which serves HTTP on one event-loop thread: a descriptor that becomes
-    /// readable when [`Transport::recv`] has something and writable when [`Transport::send`]
-    /// can go on. With one, the gateway's end is non-blocking and the event loop waits for both
-    /// (no cross-thread wake-up per request); without one (the default, for a polling
-    /// transport), the gateway receives on a thread of its own and `send` must not wait long.
+    /// For the gateway, which serves HTTP in an event loop (on one or more threads): a
+    /// descriptor that becomes readable when [`Transport::recv`] has something and writable
+    /// when [`Transport::send`] can go on. With one, the gateway's end is non-blocking and the
+    /// event loop waits for both (with one thread, no cross-thread wake-up per request);
+    /// without one (the default, for a polling transport), the gateway receives on a thread of
+    /// its own and `send` must not wait long.
     fn readiness_fd(&self) -> Option<RawFd> {
         None
     }

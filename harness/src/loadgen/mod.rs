@@ -1,4 +1,6 @@
-//! The load generator: one thread, one epoll loop (mio), non-blocking HTTP/1.1 connections.
+//! The load generator: an epoll loop (mio) per thread, non-blocking HTTP/1.1 connections; with
+//! several threads ([`spawn`]) each drives its share of the arrivals or users and their
+//! histograms are merged exactly at the end.
 //!
 //! Open loop (constant or Poisson) and bursts follow a [`schedule::Schedule`] of intended send
 //! times; a due request goes out on the first free connection and its latency is measured from
