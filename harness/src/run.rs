@@ -137,7 +137,9 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let backend = registry::get(&opts.backend)?;
     let chain = &opts.chain;
     let functions: Vec<(u16, String)> = chain.functions.iter().map(|f| (f.id, f.name.clone())).collect();
-    opts.placement.check_names(&chain.name, &functions)?;
+    // The policy sizes the generator's share of the CPUs by its threads.
+    let policy = opts.placement.clone().with_loadgen_threads(opts.loadgen_threads);
+    policy.check_names(&chain.name, &functions)?;
     // Checked before the results directory exists: a bad trace leaves nothing behind.
     let trace = match &chain.load.pattern {
         workloads::Pattern::Trace(t) => Some(check_trace(t, &chain.load)?),
@@ -154,7 +156,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         log_dir: dir.path("logs"),
         ready_timeout: opts.ready_timeout,
         options: opts.backend_options.clone(),
-        placement: opts.placement.clone(),
+        placement: policy.clone(),
     };
     let deployment = match backend.deploy(chain, &deploy_env) {
         Ok(d) => d,
@@ -203,7 +205,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let mut prewarms = vec![0.0];
     let mut spec = load_spec(chain, &endpoint);
     spec.close_idle = host_limits.close_idle;
-    spec.cpus = opts.placement.loadgen();
+    spec.cpus = policy.loadgen();
     host_limits.source_addresses = spec.sources.iter().map(|a| a.to_string()).collect();
     let progress = Arc::new(Progress::default());
     let (handle, tids) =
@@ -295,7 +297,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         window,
         sample_interval: opts.sample_interval,
         placement: &placement,
-        policy: &opts.placement,
+        policy: &policy,
         cpus: &cpus,
         cpu_unavailable: cpu_unavailable.as_deref(),
         cold_starts: &cold_starts,

@@ -228,7 +228,10 @@ fn write_comparison(
         loadgen_cores: o
             .policies()
             .iter()
-            .map(|p| (p.to_string(), p.loadgen().map_or(on.loadgen_threads, |c| c.len().min(on.loadgen_threads))))
+            .map(|p| {
+                let cores = p.clone().with_loadgen_threads(on.loadgen_threads).loadgen();
+                (p.to_string(), cores.map_or(on.loadgen_threads, |c| c.len().min(on.loadgen_threads)))
+            })
             .collect(),
     };
     std::fs::write(out.join("reproduce.json"), serde_json::to_string_pretty(&meta)?).context("write reproduce.json")?;

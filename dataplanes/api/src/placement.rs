@@ -8,11 +8,12 @@
 //!
 //! Policies (`--placement`):
 //! - `none`: nothing pinned;
-//! - `paper`: on 3 or more allowed CPUs, the load generator on the first, the gateway (with the
-//!   Knative model's ingress and activator) on the second (the second to fourth where there are
-//!   8 or more, as the paper gave its gateway three cores), function `i` (and its queue-proxy)
-//!   on the rest round robin; on 2 CPUs the load generator and gateway share the first and the
-//!   functions the second; on 1, everything on it;
+//! - `paper`: on 3 or more allowed CPUs, the load generator on the first (a CPU per generator
+//!   thread, as long as the functions keep one), the gateway (with the Knative model's ingress
+//!   and activator) on the next (the next three where there are 8 or more, as the paper gave its
+//!   gateway three cores), function `i` (and its queue-proxy) on the rest round robin; on 2 CPUs
+//!   the load generator and gateway share the first and the functions the second; on 1,
+//!   everything on it;
 //! - `one-core`: everything, load generator included, on the first allowed CPU;
 //! - a map, `gateway=0,fn1=1,fn2=2-3,loadgen=0`: keys `loadgen`, `gateway`, `ingress`,
 //!   `activator`, `fn<ID>` or a function's name (its queue-proxy follows it); values a CPU or a
@@ -39,6 +40,9 @@ pub struct Placement {
     pub policy: Policy,
     /// The CPUs the driver may use (its affinity when it started), ascending.
     pub allowed: Cpus,
+    /// Threads of the load generator (`paper` gives each a core where there are enough; 0 is
+    /// taken as 1).
+    pub loadgen_threads: usize,
 }
 
 /// What a process is, for placement: its role and, for a function and its sidecar, the
@@ -107,7 +111,12 @@ impl Placement {
                 Policy::Map(entries)
             }
         };
-        Ok(Placement { policy, allowed })
+        Ok(Placement { policy, allowed, loadgen_threads: 1 })
+    }
+
+    /// The same policy for a load generator of `threads` threads.
+    pub fn with_loadgen_threads(self, threads: usize) -> Placement {
+        Placement { loadgen_threads: threads, ..self }
     }
 
     /// The CPUs this process may use now.
@@ -156,17 +165,26 @@ impl Placement {
             Policy::OneCore => Some(vec![first]),
             Policy::Paper => {
                 let n = a.len();
+                if n < 3 {
+                    // Load generator and gateway share the first CPU, the functions the second.
+                    return Some(match (s.role, n) {
+                        (_, 1) | (Role::LoadGenerator | Role::Gateway | Role::Ingress | Role::Activator, _) => {
+                            vec![first]
+                        }
+                        _ => vec![a[1]],
+                    });
+                }
                 let gateway = gateway_cores(n);
+                // The generator's threads get a core each, as long as the functions keep one.
+                let lg = self.loadgen_threads.clamp(1, (n - gateway - 1).max(1));
+                let rest = &a[lg + gateway..];
                 Some(match (s.role, s.function) {
-                    (Role::LoadGenerator, _) => vec![first],
-                    _ if n == 1 => vec![first],
-                    (Role::Function | Role::Sidecar, Some((id, _))) if n >= 3 => {
-                        let rest = &a[1 + gateway..];
-                        vec![rest[(id as usize).saturating_sub(1) % rest.len()]]
+                    (Role::LoadGenerator, _) => a[..lg].to_vec(),
+                    (Role::Function | Role::Sidecar, f) => {
+                        let id = f.map_or(1, |(id, _)| id as usize);
+                        vec![rest[id.saturating_sub(1) % rest.len()]]
                     }
-                    (Role::Function | Role::Sidecar, _) => vec![a[1]],
-                    _ if n == 2 => vec![first],
-                    _ => a[1..1 + gateway].to_vec(),
+                    _ => a[lg..lg + gateway].to_vec(),
                 })
             }
             Policy::Map(_) => match (s.role, s.function) {
@@ -261,6 +279,21 @@ mod tests {
         let fns: Vec<usize> =
             [1, 10, 12, 13].iter().map(|&id| at(&big, Role::Function, Some((id, "f"))).unwrap()[0]).collect();
         assert_eq!(fns, [4, 13, 15, 4]);
+        let three = big.clone().with_loadgen_threads(3);
+        assert_eq!(three.loadgen(), Some(vec![0, 1, 2]), "a core per generator thread");
+        assert_eq!(at(&three, Role::Gateway, None), Some(vec![3, 4, 5]));
+        let fns: Vec<usize> =
+            [1, 10, 11].iter().map(|&id| at(&three, Role::Function, Some((id, "f"))).unwrap()[0]).collect();
+        assert_eq!(fns, [6, 15, 6]);
+        let small = Placement::parse("paper", vec![0, 1, 2, 3]).unwrap().with_loadgen_threads(4);
+        assert_eq!(
+            (small.loadgen(), at(&small, Role::Gateway, None)),
+            (Some(vec![0, 1]), Some(vec![2])),
+            "functions keep a core"
+        );
+        assert_eq!(at(&small, Role::Function, Some((5, "f"))), Some(vec![3]));
+        let two = Placement::parse("paper", vec![0, 1]).unwrap().with_loadgen_threads(4);
+        assert_eq!((two.loadgen(), at(&two, Role::Function, Some((1, "f")))), (Some(vec![0]), Some(vec![1])));
         let one = Placement::parse("paper", vec![3]).unwrap();
         assert_eq!((one.loadgen(), at(&one, Role::Function, Some((2, "f")))), (Some(vec![3]), Some(vec![3])));
     }
