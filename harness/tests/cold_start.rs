@@ -46,58 +46,6 @@ fn a_parked_function_keeps_its_requests_until_it_starts() {
     assert!(!harness::run::pid_alive(after));
 }
 
-/// A parked function with a receive queue per worker starts for a request in any of its
-/// queues, not only the first. The pool hands out slot 0 first; a request held in `slow` keeps
-/// slot 0, so the next request takes slot 1 and waits in queue 1 of `second` (slot % 2).
-#[test]
-fn a_parked_function_with_per_worker_queues_starts_for_a_request_in_any_queue() {
-    let _g = serial();
-    let text = r#"
-name = "park-queues"
-description = "a function that holds a slot beside a parked two-queue function"
-
-[[functions]]
-id = 1
-name = "slow"
-handler = "synthetic"
-params = { sleep_ns = 1000000000 }
-
-[[functions]]
-id = 2
-name = "second"
-handler = "synthetic"
-workers = 2
-
-[[routes]]
-name = "hold"
-kind = "pipeline"
-functions = ["slow"]
-
-[[routes]]
-name = "pipe"
-kind = "pipeline"
-functions = ["second"]
-"#;
-    let chain = workloads::parse_chain(text, std::path::Path::new("park-queues.toml")).unwrap();
-    let dir = scratch("parkq");
-    let mut d = try_deploy("s-spright", &chain, &dir, &["queues=per-worker"]).unwrap();
-    let addr = d.endpoint().addr;
-    let post = move |route: &str| harness::loadgen::http::request_once(addr, route, "x", b"hello").unwrap().0;
-    assert_eq!(post("/pipe"), 200);
-    d.park("second").unwrap();
-    let holder = std::thread::spawn(move || post("/hold"));
-    wait_for("the holding request to reach slow", 10, || counter(&d.counters(), "fn-1-slow", "ebpf_messages") == 1);
-    let client = std::thread::spawn(move || post("/pipe"));
-    wait_for("the request to reach the parked function", 10, || {
-        counter(&d.counters(), "fn-2-second", "ebpf_messages") == 1
-    });
-    d.start_parked("second", Duration::from_secs(5)).expect("started for a request in its second queue");
-    assert_eq!(client.join().unwrap(), 200);
-    assert_eq!(holder.join().unwrap(), 200);
-    d.teardown();
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
 /// Backends that cannot tell when a request waits for a stopped function say so and leave the
 /// function running.
 #[test]
@@ -180,4 +128,42 @@ fn cold_start_rejects_unknown_functions_and_routes() {
     assert!(e.contains("no route \"nope\""), "{e}");
     let e = run(&["--function", "second", "--rounds", "0", "--out", scratch("cs").to_str().unwrap()]);
     assert!(e.contains("--rounds must be > 0"), "{e}");
+}
+
+/// A parked function with a receive queue per worker starts for a request in any of its
+/// queues, not only the first. The pool hands out slot 0 first; a request held in `slow` keeps
+/// slot 0, so the next request takes slot 1 and waits in queue 1 of `second` (slot % 2).
+#[test]
+fn a_parked_function_with_per_worker_queues_starts_for_a_request_in_any_queue() {
+    let _g = serial();
+    let text = r#"
+name = "park-queues"
+description = "a function that holds a slot beside a parked two-queue function"
+functions = [
+  { id = 1, name = "slow", handler = "synthetic", params = { sleep_ns = 1000000000 } },
+  { id = 2, name = "second", handler = "synthetic", workers = 2 },
+]
+routes = [
+  { name = "hold", kind = "pipeline", functions = ["slow"] },
+  { name = "pipe", kind = "pipeline", functions = ["second"] },
+]
+"#;
+    let chain = workloads::parse_chain(text, std::path::Path::new("park-queues.toml")).unwrap();
+    let dir = scratch("parkq");
+    let mut d = try_deploy("s-spright", &chain, &dir, &["queues=per-worker"]).unwrap();
+    let addr = d.endpoint().addr;
+    let post = move |route: &str| harness::loadgen::http::request_once(addr, route, "x", b"hello").unwrap().0;
+    assert_eq!(post("/pipe"), 200);
+    d.park("second").unwrap();
+    let holder = std::thread::spawn(move || post("/hold"));
+    wait_for("the holding request to reach slow", 10, || counter(&d.counters(), "fn-1-slow", "ebpf_messages") == 1);
+    let client = std::thread::spawn(move || post("/pipe"));
+    wait_for("the request to reach the parked function", 10, || {
+        counter(&d.counters(), "fn-2-second", "ebpf_messages") == 1
+    });
+    d.start_parked("second", Duration::from_secs(5)).expect("started for a request in its second queue");
+    assert_eq!((client.join().unwrap(), holder.join().unwrap()), (200, 200));
+    let exits = d.teardown();
+    assert!(exits.iter().all(|e| !e.died_during_run), "{exits:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
