@@ -257,7 +257,8 @@ fn bad_http_gets_the_right_status_and_leaks_no_slot() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// The paper's load-proportional claim: a deployed chain with no load uses no CPU.
+/// The paper's load-proportional claim: a deployed chain with no load uses no CPU; so does one
+/// with a multi-threaded gateway and a receive queue per worker (the many-core settings).
 #[test]
 fn idle_chain_uses_under_one_percent_cpu() {
     let _g = serial();
@@ -266,6 +267,17 @@ fn idle_chain_uses_under_one_percent_cpu() {
     assert!(d.components().iter().any(|c| c.role == Role::Gateway));
     let pct = cpu_pct_until(&*d, |p| p < 1.0);
     assert!(pct < 1.0, "idle chain used {pct:.2}% CPU in every 2 s window for 30 s");
+    d.teardown();
+    let _ = std::fs::remove_dir_all(dir);
+
+    let c = chain_with(&chain("synthetic-2"), "workers = 1", "workers = 4");
+    let dir = scratch("ss");
+    let d = try_deploy("s-spright", &c, &dir, &["gateway-threads=3", "queues=per-worker"]).unwrap();
+    for i in 0..20 {
+        assert_eq!(get(&*d, "pipe", format!("wake {i}").as_bytes()).0, 200);
+    }
+    let pct = cpu_pct_until(&*d, |p| p < 1.0);
+    assert!(pct < 1.0, "idle chain (3 gateway threads, 4 queues a function) used {pct:.2}% CPU");
     d.teardown();
     let _ = std::fs::remove_dir_all(dir);
 }
