@@ -75,6 +75,20 @@ pub fn tick(v: f64) -> String {
     }
 }
 
+/// A tick label on a logarithmic axis: only at 1, 2 and 5 times a power of ten. Plotters puts a
+/// key point at every multiple of the decade (20k, 30k ... 90k, 100k), whose labels run into
+/// each other where the decade ends.
+pub fn log_tick(v: f64) -> String {
+    if v <= 0.0 || !v.is_finite() {
+        return String::new();
+    }
+    let mantissa = v / 10f64.powf(v.log10().floor());
+    match [1.0, 2.0, 5.0, 10.0].iter().any(|m| (mantissa - m).abs() < 1e-6 * m) {
+        true => tick(v),
+        false => String::new(),
+    }
+}
+
 fn trim(v: f64) -> String {
     let s = format!("{v:.3}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
@@ -155,13 +169,20 @@ macro_rules! plot_panel {
             .y_label_area_size(70)
             .build_cartesian_2d($x, $y)
             .map_err(|e| anyhow!("{e:?}"))?;
+        let label = |log: bool| if log { log_tick } else { tick };
+        let (x_label, y_label) = (label(panel.log_x), label(panel.log_y));
+        // A logarithmic axis already has a line at every multiple of the decade; light lines
+        // between them crowd into a grey band where the decade ends.
+        let light = |log: bool| if log { 0 } else { 10 };
         chart
             .configure_mesh()
             .x_desc(panel.x_label.as_str())
             .y_desc(panel.y_label.as_str())
             .label_style(("sans-serif", 14))
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
+            .x_label_formatter(&|v| x_label(*v))
+            .y_label_formatter(&|v| y_label(*v))
+            .x_max_light_lines(light(panel.log_x))
+            .y_max_light_lines(light(panel.log_y))
             .draw()
             .map_err(|e| anyhow!("{e:?}"))?;
         for (i, s) in panel.series.iter().enumerate() {
@@ -376,4 +397,22 @@ fn requests_figure(dir: &Path, title: &str, cpu: Vec<Series>) -> Result<()> {
         ],
         &dir.join("requests"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plotters' key points on a log axis from 4,000 to 200,000 are every multiple of each
+    /// decade; only 1, 2 and 5 times a power of ten keep a label (written out by hand).
+    #[test]
+    fn log_axis_labels_only_one_two_and_five() {
+        let keys = [4e3, 5e3, 6e3, 1e4, 2e4, 3e4, 5e4, 9e4, 1e5, 2e5];
+        let labels: Vec<String> = keys.iter().map(|v| log_tick(*v)).collect();
+        assert_eq!(labels, ["", "5000", "", "10k", "20k", "", "50k", "", "100k", "200k"]);
+        assert_eq!(
+            (log_tick(0.5), log_tick(0.7), log_tick(1e6), log_tick(0.0)),
+            ("0.5".into(), "".into(), "1M".into(), "".into())
+        );
+    }
 }
