@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Issue 13's many-core experiments in one command: where S-SPRIGHT's time goes against
+# D-SPRIGHT's when there are cores to spare (README, "Many cores: where S-SPRIGHT's time went").
+# Each step is a `reproduce --experiments sweep` (capacities bisected to within 10%); the Online
+# Boutique variants with more workers run from a copy of the chains directory made with `sed`.
+#
+#   scripts/many-cores.sh [OUT] [STEPS...]
+#
+# Steps (default: all, in this order; each is a directory under OUT):
+#   gw1        both SPRIGHT backends, synthetic-5 and Online Boutique, gateway-threads=1
+#   reference  the same with the defaults, under placements none and paper
+#   fw4q fw8q  S-SPRIGHT Online Boutique, frontend with 4 / 8 workers, queues=per-worker
+#   all4q      S-SPRIGHT Online Boutique, every function with 4 workers, queues=per-worker
+#   fw8        S-SPRIGHT Online Boutique, frontend with 8 workers sharing one socket
+#   gw6        S-SPRIGHT synthetic-5 with gateway-threads=6
+#
+# SPRIGHT_BENCH names the binary (default: a release build of this checkout). On a machine
+# without this project's packages, use the bundle of `../shared/tools/device-bundle.sh`; its
+# run.sh mounts hugetlbfs and bpffs and reserves hugepages first:
+#   bash .device-bundle/run.sh env && SPRIGHT_BENCH=.device-bundle/spright-bench \
+#     LD_LIBRARY_PATH=.device-bundle/lib scripts/many-cores.sh "$OUT/mc"
+# (about 8 minutes on 16 cores; then tar what you keep, without logs). LIMIT caps each step's
+# seconds (default 300; an interrupted step keeps what it measured). On 2 cores this runs, but
+# D-SPRIGHT's pollers starve: it is meant for 16 or more.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=$(realpath -m "${1:-results/runs/many-cores-$(date -u +%Y%m%dT%H%M%S)}"); shift 2>/dev/null
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q fw8 gw6)
+limit=${LIMIT:-300}
+cd "$top"
+bin=${SPRIGHT_BENCH:-}
+if [ -z "$bin" ]; then
+  cargo build --release -q -p spright-bench || exit 1
+  bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/spright-bench
+fi
+bin=$(realpath "$bin")
+mkdir -p "$out"
+variants=$(mktemp -d); trap 'rm -rf "$variants"' EXIT
+variant() { # NAME SED: a copy of the chains directory with Online Boutique edited
+  mkdir -p "$variants/$1" && cp workloads/chains/*.toml "$variants/$1/" && sed -i "$2" "$variants/$1/online-boutique.toml"
+}
+variant fw4 's/^handler = "boutique-frontend"$/&\nworkers = 4/'
+variant fw8 's/^handler = "boutique-frontend"$/&\nworkers = 8/'
+variant all4 's/^handler = "boutique-.*"$/&\nworkers = 4/'
+common=(--experiments sweep --duration 2 --warmup 0.5 --start-rate 4000 --loadgen-threads 3)
+both=(--chains synthetic-5,online-boutique --backends s-spright,d-spright)
+ob=(--chains online-boutique --backends s-spright)
+for step in "${steps[@]}"; do
+  case $step in
+    gw1) args=("${both[@]}" --backend-opt gateway-threads=1) ;;
+    reference) args=("${both[@]}" --placement none --placement paper) ;;
+    fw4q) args=(--chains-dir "$variants/fw4" "${ob[@]}" --backend-opt queues=per-worker) ;;
+    fw8q) args=(--chains-dir "$variants/fw8" "${ob[@]}" --backend-opt queues=per-worker) ;;
+    all4q) args=(--chains-dir "$variants/all4" "${ob[@]}" --backend-opt queues=per-worker) ;;
+    fw8) args=(--chains-dir "$variants/fw8" "${ob[@]}") ;;
+    gw6) args=(--chains synthetic-5 --backends s-spright --backend-opt gateway-threads=6) ;;
+    *) echo "unknown step $step (see the header of $0)" >&2; exit 2 ;;
+  esac
+  echo "== $step: ${args[*]}"
+  t0=$SECONDS
+  timeout -s INT -k 10 "$limit" "$bin" reproduce "${common[@]}" --out "$out/$step" "${args[@]}" 2>&1 \
+    | grep -v INFO | grep -E 'unsaturated|^\[|achieved'
+  echo "== $step took $((SECONDS - t0)) s: $out/$step/sweep/summary.md"
+done
+echo "highest unsaturated rates:"
+grep -H "unsaturated;" "$out"/*/sweep/summary.md | sed "s|$out/||"
