@@ -10,7 +10,7 @@ use ebpf_sk_msg::node::EbpfNode;
 use harness::loadgen::http::request_once;
 use shm::{key, Descriptor};
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
 fn deploy(name: &str) -> (Box<dyn Deployment>, std::path::PathBuf) {
@@ -41,9 +41,7 @@ fn program_attached() -> bool {
 
 /// A socket of our own in the SOCKHASH, registered as a member of `chain`.
 fn intruder(chain: u16, func: u16) -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (b, _) = l.accept().unwrap();
+    let (a, b) = ebpf_sk_msg::tcp_pair().unwrap();
     EbpfNode::shared().unwrap().lock().unwrap().register(key(chain, func), &[&a]).unwrap();
     (a, b)
 }

@@ -17,7 +17,7 @@ pub mod node;
 mod transport;
 mod wire;
 
-pub use transport::{sched_batch, SkMsg};
+pub use transport::{sched_batch, tcp_pair, SkMsg};
 
 /// The `s-spright` backend.
 pub static S_SPRIGHT: spright::Spright<SkMsg> = spright::Spright(SkMsg);

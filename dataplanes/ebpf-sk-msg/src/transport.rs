@@ -94,10 +94,10 @@ impl Backend for SkMsg {
         for s in &socks {
             s.set_nonblocking(c.who == Who::Gateway)?;
         }
+        let shared = |id| socks.len() == 1 && c.chain.function(id).is_some_and(|f| f.workers > 1);
         let wait = match c.who {
             Who::Gateway => Wait::EventLoop,
-            Who::Function(_) if socks.len() > 1 => Wait::Recv,
-            Who::Function(id) if c.chain.function(id).is_some_and(|f| f.workers > 1) => Wait::Exclusive,
+            Who::Function(id) if shared(id) => Wait::Exclusive,
             Who::Function(_) => Wait::Recv,
         };
         Ok((SkMsgSocket::new(socks, wait), Pool::open(c.pool)?))
@@ -190,8 +190,9 @@ impl Drop for SkMsgHost {
     }
 }
 
-/// A connected loopback TCP pair.
-fn tcp_pair() -> std::io::Result<(TcpStream, TcpStream)> {
+/// A connected loopback TCP pair: the first end is what goes into the socket map (the kernel
+/// redirects only into established connections, so the second end must stay open).
+pub fn tcp_pair() -> std::io::Result<(TcpStream, TcpStream)> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     let a = TcpStream::connect(l.local_addr()?)?;
     let (b, _) = l.accept()?;
@@ -215,7 +216,8 @@ pub struct SkMsgSocket {
 enum Wait {
     /// Not at all: the gateway's event loop waits for the socket to be readable.
     EventLoop,
-    /// Blocked in `recv()`: a function with one worker.
+    /// Blocked in `recv()`: a function with one worker, or one whose every worker has a
+    /// socket of its own (`queues=per-worker`).
     Recv,
     /// Each worker in an epoll instance of its own that waits on the socket with
     /// EPOLLEXCLUSIVE. A TCP socket's blocking `recv()` waits non-exclusively, so every waiting
@@ -329,9 +331,7 @@ mod tests {
     /// socket's, whatever delivers into it.
     #[test]
     fn exclusive_workers_share_descriptors_and_all_see_the_close() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (mut b, _) = l.accept().unwrap();
+        let (a, mut b) = tcp_pair().unwrap();
         let s = Arc::new(SkMsgSocket::new(vec![a], Wait::Exclusive));
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..4 {

@@ -1,7 +1,7 @@
 //! What the floor benchmarks share: pinning, forked peer processes, and moving exactly 16
 //! bytes over a socket.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::fd::RawFd;
 
 /// Pin the calling thread to `cpus`.
@@ -69,9 +69,7 @@ pub fn xfer(fd: RawFd, buf: &mut [u8; 16], write: bool) -> bool {
 
 /// A connected loopback TCP pair, Nagle off.
 pub fn tcp_pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (s, _) = l.accept().unwrap();
+    let (c, s) = ebpf_sk_msg::tcp_pair().unwrap();
     c.set_nodelay(true).unwrap();
     s.set_nodelay(true).unwrap();
     (c, s)
