@@ -8,7 +8,7 @@
  * (BPF_F_INGRESS): no TCP/IP processing, no copy of the payload (which stays in the pool), and
  * the receiver, blocked in recv(), wakes up. Idle functions therefore cost no CPU.
  *
- * A function may have several receive queues, one socket per worker (`lanes` says how many):
+ * A function may have several receive queues, one socket per worker (`queues` says how many):
  * the program spreads descriptors over them by pool slot, as a NIC spreads flows over its
  * queues (RSS), so every call of one request reaches the same worker and no socket is shared by
  * the workers. The socket of queue `i` is stored under `(__u64)i << 32 | key`.
@@ -41,7 +41,7 @@ struct {
 	__uint(max_entries, MAX_SOCKETS);
 	__type(key, __u32);
 	__type(value, __u32);
-} lanes SEC(".maps");
+} queues SEC(".maps");
 
 /* local port of a registered socket -> its chain id */
 struct {
@@ -103,7 +103,7 @@ int spright_redirect(struct sk_msg_md *msg)
 	c->bytes += msg->size;
 
 	__u64 to = dst;
-	__u32 *n = bpf_map_lookup_elem(&lanes, &dst);
+	__u32 *n = bpf_map_lookup_elem(&queues, &dst);
 	if (n && *n > 1)
 		to |= (__u64)(d->slot % *n) << 32;
 	return bpf_msg_redirect_hash(msg, &socks, &to, BPF_F_INGRESS);

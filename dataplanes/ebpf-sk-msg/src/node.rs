@@ -74,7 +74,7 @@ pub struct EbpfNode {
     /// Receive-queue sockets under `queue << 32 | key`.
     socks: SockHash<MapData, u64>,
     /// Keys with more than one receive queue -> how many.
-    lanes: HashMap<MapData, u32, u32>,
+    queues: HashMap<MapData, u32, u32>,
     chain_of_port: HashMap<MapData, u32, u32>,
     delivered: PerCpuHashMap<MapData, u32, BpfCounter>,
     drops: PerCpuArray<MapData, u64>,
@@ -86,14 +86,14 @@ impl EbpfNode {
     fn load() -> Result<Self, EbpfError> {
         let mut bpf = Ebpf::load(OBJECT)?;
         let socks: SockHash<MapData, u64> = bpf.take_map("socks").ok_or(EbpfError::Missing("map socks"))?.try_into()?;
-        let lanes = bpf.take_map("lanes").ok_or(EbpfError::Missing("map lanes"))?.try_into()?;
+        let queues = bpf.take_map("queues").ok_or(EbpfError::Missing("map queues"))?.try_into()?;
         let chain_of_port = bpf.take_map("chain_of_port").ok_or(EbpfError::Missing("map chain_of_port"))?.try_into()?;
         let delivered = bpf.take_map("delivered").ok_or(EbpfError::Missing("map delivered"))?.try_into()?;
         let drops = bpf.take_map("drops").ok_or(EbpfError::Missing("map drops"))?.try_into()?;
         let prog: &mut SkMsg = bpf.program_mut(PROGRAM_NAME).ok_or(EbpfError::Missing("program"))?.try_into()?;
         prog.load()?;
         prog.attach(socks.fd())?;
-        Ok(EbpfNode { socks, lanes, chain_of_port, delivered, drops, _bpf: bpf })
+        Ok(EbpfNode { socks, queues, chain_of_port, delivered, drops, _bpf: bpf })
     }
 
     /// The node of this process, loading and attaching the program on first use.
@@ -119,8 +119,8 @@ impl EbpfNode {
             self.socks.insert(queue_key(key, queue), socket.as_raw_fd(), 0)?;
         }
         match sockets.len() {
-            0 | 1 => drop(self.lanes.remove(&key)),
-            n => self.lanes.insert(key, n as u32, 0)?,
+            0 | 1 => drop(self.queues.remove(&key)),
+            n => self.queues.insert(key, n as u32, 0)?,
         }
         Ok(())
     }
@@ -128,7 +128,7 @@ impl EbpfNode {
     /// Forget a key, its receive queues and their sockets' ports (the sockets themselves leave
     /// the map when closed).
     pub fn unregister(&mut self, key: u32, ports: &[u16]) {
-        let _ = self.lanes.remove(&key);
+        let _ = self.queues.remove(&key);
         for (queue, port) in ports.iter().enumerate() {
             let _ = self.socks.remove(&queue_key(key, queue));
             let _ = self.chain_of_port.remove(&(*port as u32));
