@@ -8,7 +8,9 @@
 #
 # Each binary runs its own components (`<exe> component ...`), so both can be any build; the
 # sweep is shortened (2 s measured per point after 0.5 s warm-up) to fit several rounds.
-# Results: results/runs/compare-<time>/{old,new}-<round>/ and ratios.md there.
+# Results: results/runs/compare-<time>/{old,new}-<round>/sweep/ and ratios.md there. Both binaries
+# must know `reproduce --experiments` (the sweep alone; without it `reproduce` runs the whole
+# evaluation).
 set -euo pipefail
 old=$(realpath "$1"); new=$(realpath "$2"); rounds=${3:-3}
 chains=${4:-synthetic-2,call-tree}; backends=${5:-grpc,s-spright,d-spright,knative}
@@ -20,7 +22,7 @@ for r in $(seq 1 "$rounds"); do
   for which in old new; do
     bin=$old; [ "$which" = new ] && bin=$new
     echo "round $r/$rounds: $which ($bin)" >&2
-    "$bin" reproduce --out "$out/$which-$r" --chains "$chains" --backends "$backends" \
+    "$bin" reproduce --experiments sweep --out "$out/$which-$r" --chains "$chains" --backends "$backends" \
       --duration 2 --warmup 0.5 2> "$out/$which-$r.log" >/dev/null
   done
 done
@@ -28,7 +30,7 @@ python3 - "$out" "$rounds" "$RATE" <<'PY'
 import csv, statistics, sys
 out, rounds, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 def rows(d):
-    return list(csv.DictReader(open(f"{out}/{d}/comparison.csv")))
+    return list(csv.DictReader(open(f"{out}/{d}/sweep/comparison.csv")))
 def saturated(r):
     total = max(int(r["ok"]) + int(r["errors"]), 1)
     return (float(r["achieved_rps"]) < 0.9 * float(r["offered_rps"]) or int(r["errors"]) / total > 0.01
