@@ -11,6 +11,7 @@
 #   reference  the same with the defaults, under placements none and paper
 #   fw4q fw8q  S-SPRIGHT Online Boutique, frontend with 4 / 8 workers, queues=per-worker
 #   all4q      S-SPRIGHT Online Boutique, every function with 4 workers, queues=per-worker
+#   all4q-lanes  all4q with a receive queue per gateway thread (gateway-queues=per-thread)
 #   fw8        S-SPRIGHT Online Boutique, frontend with 8 workers sharing one socket
 #   gw6        S-SPRIGHT synthetic-5 with gateway-threads=6
 #
@@ -25,7 +26,7 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-results/runs/many-cores-$(date -u +%Y%m%dT%H%M%S)}"); shift 2>/dev/null
-steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q fw8 gw6)
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q all4q-lanes fw8 gw6)
 limit=${LIMIT:-300}
 cd "$top"
 bin=${SPRIGHT_BENCH:-}
@@ -52,6 +53,7 @@ for step in "${steps[@]}"; do
     fw4q) args=(--chains-dir "$variants/fw4" "${ob[@]}" --backend-opt queues=per-worker) ;;
     fw8q) args=(--chains-dir "$variants/fw8" "${ob[@]}" --backend-opt queues=per-worker) ;;
     all4q) args=(--chains-dir "$variants/all4" "${ob[@]}" --backend-opt queues=per-worker) ;;
+    all4q-lanes) args=(--chains-dir "$variants/all4" "${ob[@]}" --backend-opt queues=per-worker --backend-opt gateway-queues=per-thread) ;;
     fw8) args=(--chains-dir "$variants/fw8" "${ob[@]}") ;;
     gw6) args=(--chains synthetic-5 --backends s-spright --backend-opt gateway-threads=6) ;;
     *) echo "unknown step $step (see the header of $0)" >&2; exit 2 ;;

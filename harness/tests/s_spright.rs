@@ -256,7 +256,8 @@ fn bad_http_gets_the_right_status_and_leaks_no_slot() {
 }
 
 /// The paper's load-proportional claim: a deployed chain with no load uses no CPU; so does one
-/// with a multi-threaded gateway and a receive queue per worker (the many-core settings).
+/// with a multi-threaded gateway and a receive queue per worker and per gateway thread (the
+/// many-core settings).
 #[test]
 fn idle_chain_uses_under_one_percent_cpu() {
     let _g = serial();
@@ -270,12 +271,13 @@ fn idle_chain_uses_under_one_percent_cpu() {
 
     let c = chain_with(&chain("synthetic-2"), "workers = 1", "workers = 4");
     let dir = scratch("ss");
-    let d = try_deploy("s-spright", &c, &dir, &["gateway-threads=3", "queues=per-worker"]).unwrap();
+    let d = try_deploy("s-spright", &c, &dir, &["gateway-threads=3", "gateway-queues=per-thread", "queues=per-worker"])
+        .unwrap();
     for i in 0..20 {
         assert_eq!(get(&*d, "pipe", format!("wake {i}").as_bytes()).0, 200);
     }
     let pct = cpu_pct_until(&*d, |p| p < 1.0);
-    assert!(pct < 1.0, "idle chain (3 gateway threads, 4 queues a function) used {pct:.2}% CPU");
+    assert!(pct < 1.0, "idle chain (3 gateway threads and lanes, 4 queues a function) used {pct:.2}% CPU");
     d.teardown();
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -390,10 +392,11 @@ fn a_descriptor_wakes_one_worker_of_many() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Option `queues=per-worker`: every worker of a function gets a socket of its own, and
-/// concurrent requests (whose slots differ, so the program spreads them over the queues) are
-/// all served, by every worker. Were a queue's socket left without its worker, the requests
-/// whose slots map to it would never come back.
+/// Options `queues=per-worker` and `gateway-queues=per-thread`: every worker of a function, and
+/// every HTTP thread of the gateway, gets a socket of its own, and concurrent requests (whose slots differ, so the
+/// program spreads them over the queues) are all served, by every worker. Were a queue's socket
+/// left without its worker, or a gateway lane without its receiver, the requests whose slots map
+/// to it would never come back.
 #[test]
 fn per_worker_queues_give_every_worker_a_socket_of_its_own() {
     let _g = serial();
@@ -406,20 +409,24 @@ fn per_worker_queues_give_every_worker_a_socket_of_its_own() {
             .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")))
             .count()
     };
-    // Sockets of each function process: the transport's alone (the driver's staging copies of
-    // passed descriptors once leaked into every process, doubling the count).
-    let count = |opt: &str| -> Vec<usize> {
+    // Sockets of each process, the gateway first: the transport's alone in a function (the
+    // driver's staging copies of passed descriptors once leaked into every process, doubling
+    // the count), the transport's and the HTTP listener in the gateway.
+    let count = |opts: &[&str]| -> Vec<usize> {
         let dir = scratch("ss");
-        let d = try_deploy("s-spright", &c, &dir, &[opt]).unwrap();
-        let n = d.components().iter().filter(|c| c.role == Role::Function).map(|c| sockets(c.pid)).collect();
+        let d = try_deploy("s-spright", &c, &dir, &[opts, &["gateway-threads=3"]].concat()).unwrap();
+        let mut c = d.components();
+        c.sort_by_key(|c| c.role != Role::Gateway);
+        let n = c.iter().map(|c| sockets(c.pid)).collect();
         d.teardown();
         std::fs::remove_dir_all(&dir).unwrap();
         n
     };
-    let (shared, own) = (count("queues=shared"), count("queues=per-worker"));
-    assert_eq!((shared, own), (vec![1, 1], vec![WORKERS, WORKERS]), "sockets per function process");
+    let own_queues = ["queues=per-worker", "gateway-queues=per-thread"];
+    let (shared, own) = (count(&["queues=shared", "gateway-queues=shared"]), count(&own_queues));
+    assert_eq!((shared, own), (vec![2, 1, 1], vec![4, WORKERS, WORKERS]), "sockets per process, gateway first");
     let dir = scratch("ss");
-    let d = try_deploy("s-spright", &c, &dir, &["queues=per-worker"]).unwrap();
+    let d = try_deploy("s-spright", &c, &dir, &[&own_queues[..], &["gateway-threads=3"]].concat()).unwrap();
     let fns: Vec<u32> = d.components().iter().filter(|c| c.role == Role::Function).map(|c| c.pid).collect();
     let tasks = |pid: u32| -> Vec<std::path::PathBuf> {
         std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten().map(|t| t.path()).collect()

@@ -32,8 +32,8 @@ pub struct SkMsgArgs {
     /// How this function's workers are scheduled.
     #[arg(long, value_enum, default_value = "normal")]
     sched: Sched,
-    /// This process's receive queues: the sockets passed to it, one per worker when there are
-    /// several.
+    /// This process's receive queues: the sockets passed to it, one per function worker or
+    /// gateway thread where there are several.
     #[arg(long, default_value_t = 1)]
     queues: usize,
 }
@@ -62,11 +62,18 @@ const QUEUES: OptionSpec = OptionSpec::choice(
     &["shared", "per-worker"],
 );
 
+/// Option `gateway-queues`: the gateway's receive queues, one socket or one per HTTP thread.
+const GATEWAY_QUEUES: OptionSpec = OptionSpec::choice(
+    "gateway-queues",
+    "receive queues of the gateway: shared (one socket for every HTTP thread) or per-thread (a socket per gateway-threads thread, its lanes: a request's descriptor goes out on lane slot % threads and comes back on it, so the threads share no socket lock)",
+    &["shared", "per-thread"],
+);
+
 impl Backend for SkMsg {
     const NAME: &str = "s-spright";
     const LABEL: &str = "S-SPRIGHT: 16-byte descriptors via eBPF SK_MSG redirect in a SOCKHASH, payload in a hugepage pool, event-driven";
 
-    const OPTIONS: &[OptionSpec] = &[SCHED, QUEUES, spright::gateway::THREADS];
+    const OPTIONS: &[OptionSpec] = &[SCHED, QUEUES, spright::gateway::THREADS, GATEWAY_QUEUES];
 
     type Host = SkMsgHost;
 
@@ -76,7 +83,11 @@ impl Backend for SkMsg {
         let per_worker = env.options.get(Self::OPTIONS, "queues") == Some("per-worker");
         let queues =
             chain.functions.iter().map(|f| (f.id, if per_worker { f.workers.max(1) as usize } else { 1 })).collect();
-        Ok(SkMsgHost { node, chain_id, entries: Vec::new(), sched, queues })
+        let gateway_queues = match env.options.get(Self::OPTIONS, GATEWAY_QUEUES.key) {
+            Some("per-thread") => spright::gateway::threads(env, Self::OPTIONS, Self::GATEWAY_POLLS),
+            _ => 1,
+        };
+        Ok(SkMsgHost { node, chain_id, entries: Vec::new(), sched, queues, gateway_queues })
     }
 
     type Args = SkMsgArgs;
@@ -111,8 +122,11 @@ pub struct SkMsgHost {
     entries: Vec<Entry>,
     /// Option `sched`, passed to every function.
     sched: String,
-    /// Receive queues of each function (option `queues`); the gateway has one.
+    /// Receive queues of each function (option `queues`).
     queues: HashMap<workloads::FnId, usize>,
+    /// The gateway's receive queues: its lanes, one per HTTP thread with
+    /// `gateway-queues=per-thread`.
+    gateway_queues: usize,
 }
 
 /// One registered process: its receive queues' sockets.
@@ -136,7 +150,7 @@ impl Host for SkMsgHost {
     /// the new sockets replace the old ones under its key.
     fn component(&mut self, who: Who, name: &str) -> Result<(Vec<OwnedFd>, Vec<String>), DeployError> {
         let n = match who {
-            Who::Gateway => 1,
+            Who::Gateway => self.gateway_queues,
             Who::Function(id) => self.queues.get(&id).copied().unwrap_or(1),
         };
         let pairs =
@@ -202,8 +216,10 @@ pub fn tcp_pair() -> std::io::Result<(TcpStream, TcpStream)> {
 /// A process's socket-map sockets, one per receive queue. With the program attached, what it
 /// sends never reaches the connection's peer: it is redirected to the destination's receive
 /// queue, or dropped (an error here) when the destination is unknown, gone or in another chain.
-/// With several queues, each thread takes one of its own on first use: it receives on it and
-/// sends on it, so no socket lock is shared between workers.
+/// With several queues, each function worker takes one of its own on first use: it receives on
+/// it and sends on it, so no socket lock is shared between workers. The gateway's queues are its
+/// lanes ([`Transport::lanes`]): its event loop's tasks migrate between threads, so a descriptor
+/// goes out on the lane it comes back on, chosen by slot ([`spright::lane`]), not by thread.
 pub struct SkMsgSocket {
     socks: Vec<TcpStream>,
     wait: Wait,
@@ -214,7 +230,7 @@ pub struct SkMsgSocket {
 /// How [`SkMsgSocket::recv`] waits for a descriptor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wait {
-    /// Not at all: the gateway's event loop waits for the socket to be readable.
+    /// Not at all: the gateway's event loop waits for its lanes to be readable.
     EventLoop,
     /// Blocked in `recv()`: a function with one worker, or one whose every worker has a
     /// socket of its own (`queues=per-worker`).
@@ -297,7 +313,11 @@ fn wait_exclusive(fd: RawFd) -> std::io::Result<()> {
 
 impl Transport for SkMsgSocket {
     fn send(&self, d: &Descriptor) -> std::io::Result<()> {
-        wire::send(self.fd(), d)
+        let fd = match self.wait {
+            Wait::EventLoop => self.socks[spright::lane(d.slot, self.socks.len())].as_raw_fd(),
+            _ => self.fd(),
+        };
+        wire::send(fd, d)
     }
 
     fn recv(&self) -> std::io::Result<Option<Descriptor>> {
@@ -314,8 +334,12 @@ impl Transport for SkMsgSocket {
         }
     }
 
-    fn readiness_fd(&self) -> Option<RawFd> {
-        Some(self.socks[0].as_raw_fd())
+    fn lanes(&self) -> Vec<RawFd> {
+        self.socks.iter().map(|s| s.as_raw_fd()).collect()
+    }
+
+    fn recv_lane(&self, lane: usize) -> std::io::Result<Option<Descriptor>> {
+        wire::recv(self.socks[lane].as_raw_fd(), false)
     }
 }
 

@@ -69,7 +69,7 @@ fn gateway<B: Backend>(b: &B, c: &Connect<'_, B::Args>, chain: Arc<Chain>, threa
     let (transport, pool) = b.connect(c)?;
     let listener = component::take_listener()?;
     let (chain_id, timeout) = (c.chain_id, Duration::from_millis(chain.gateway_timeout_ms));
-    if transport.readiness_fd().is_some() {
+    if !transport.lanes().is_empty() {
         // HTTP and returning descriptors in one event loop.
         let rt = component::runtime(threads)?;
         return rt.block_on(async move {

@@ -57,9 +57,10 @@ pub fn threads(env: &DeployEnv, specs: &[OptionSpec], poller: bool) -> usize {
 pub struct Gateway<T> {
     chain_id: u16,
     pool: Pool,
-    /// Where the event loop waits for the transport ([`Transport::readiness_fd`]), if it can.
-    /// Declared before `transport`, so it is deregistered before the transport closes the fd.
-    ready: Option<AsyncFd<RawFd>>,
+    /// Where the event loop waits for the transport: its lanes ([`Transport::lanes`]), none
+    /// for a polling one. Declared before `transport`, so they are deregistered before the
+    /// transport closes their descriptors.
+    lanes: Vec<AsyncFd<RawFd>>,
     transport: T,
     /// Requests waiting for their slot; a timed-out one is abandoned and its slot freed when
     /// the descriptor comes back, the first moment that is safe.
@@ -69,26 +70,24 @@ pub struct Gateway<T> {
 }
 
 impl<T: Transport> Gateway<T> {
-    /// A gateway for chain `chain_id`. Where the transport has a readiness descriptor, this must
-    /// run inside the gateway's runtime (it registers the descriptor with it).
+    /// A gateway for chain `chain_id`. Where the transport has lanes, this must run inside the
+    /// gateway's runtime (it registers their descriptors with it).
     pub fn new(chain_id: u16, pool: Pool, transport: T, timeout: Duration) -> std::io::Result<Self> {
-        // SAFETY: the descriptor belongs to `transport`, which lives in the same struct and is
-        // dropped after `ready` (field order), so it stays open while it is registered.
-        let ready = transport
-            .readiness_fd()
+        // SAFETY: the descriptors belong to `transport`, which lives in the same struct and is
+        // dropped after `lanes` (field order), so they stay open while they are registered.
+        let lanes = transport
+            .lanes()
+            .into_iter()
             .map(|fd| unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1))
-            .transpose()?;
-        Ok(Gateway { chain_id, pool, transport, ready, waiters: Waiters::default(), timeout, bad: AtomicU64::new(0) })
-    }
-
-    /// Whether returning descriptors are received in the event loop ([`Gateway::receive`]) or
-    /// on a thread of their own ([`Gateway::receive_blocking`]).
-    pub fn in_event_loop(&self) -> bool {
-        self.ready.is_some()
+            .collect::<std::io::Result<_>>()?;
+        Ok(Gateway { chain_id, pool, transport, lanes, waiters: Waiters::default(), timeout, bad: AtomicU64::new(0) })
     }
 
     async fn send(&self, d: &Descriptor) -> std::io::Result<()> {
-        let Some(fd) = &self.ready else { return self.transport.send(d) };
+        if self.lanes.is_empty() {
+            return self.transport.send(d);
+        }
+        let fd = &self.lanes[crate::lane(d.slot, self.lanes.len())];
         loop {
             let mut guard = fd.writable().await?;
             match self.transport.send(d) {
@@ -98,13 +97,26 @@ impl<T: Transport> Gateway<T> {
         }
     }
 
-    /// Receive returning descriptors in the event loop until the transport closes.
+    /// Receive returning descriptors in the event loop, a task per lane, until the transport
+    /// closes (or a lane fails).
     pub async fn receive(self: Arc<Self>) -> std::io::Result<()> {
-        let fd = self.ready.as_ref().expect("a transport with a readiness descriptor");
+        assert!(!self.lanes.is_empty(), "a transport with lanes");
+        let mut lanes = tokio::task::JoinSet::new();
+        for lane in 0..self.lanes.len() {
+            lanes.spawn(self.clone().receive_lane(lane));
+        }
+        match lanes.join_next().await {
+            Some(r) => r.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+
+    async fn receive_lane(self: Arc<Self>, lane: usize) -> std::io::Result<()> {
+        let fd = &self.lanes[lane];
         loop {
             let mut guard = fd.readable().await?;
             loop {
-                match self.transport.recv() {
+                match self.transport.recv_lane(lane) {
                     Ok(Some(d)) => self.complete(d),
                     Ok(None) => return Ok(()),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {

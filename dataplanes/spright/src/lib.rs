@@ -44,19 +44,34 @@ pub trait Transport: Send + Sync + 'static {
     fn send(&self, d: &Descriptor) -> std::io::Result<()>;
 
     /// Wait for the next descriptor addressed to this process, as this transport waits (blocked
-    /// in the kernel, or polling). `Ok(None)` once the transport is closed; `WouldBlock` where
-    /// [`Transport::readiness_fd`] says the gateway waits in its event loop instead.
+    /// in the kernel, or polling). `Ok(None)` once the transport is closed.
     fn recv(&self) -> std::io::Result<Option<Descriptor>>;
 
-    /// For the gateway, which serves HTTP in an event loop (on one or more threads): a
-    /// descriptor that becomes readable when [`Transport::recv`] has something and writable
-    /// when [`Transport::send`] can go on. With one, the gateway's end is non-blocking and the
-    /// event loop waits for both (with one thread, no cross-thread wake-up per request);
-    /// without one (the default, for a polling transport), the gateway receives on a thread of
-    /// its own and `send` must not wait long.
-    fn readiness_fd(&self) -> Option<RawFd> {
-        None
+    /// For the gateway, which serves HTTP in an event loop (on one or more threads): its receive
+    /// lanes, each a descriptor that becomes readable when [`Transport::recv_lane`] has something
+    /// on that lane and writable when a send on it can go on. A descriptor for pool slot `s` is
+    /// sent on lane [`lane`]`(s, n)` of `n` and comes back on the same lane. With lanes, the
+    /// gateway's end is non-blocking and the event loop waits for all of them (with one thread,
+    /// no cross-thread wake-up per request); with several, the gateway's threads do not share
+    /// one socket. Without any (the default, for a polling transport), the gateway receives with
+    /// [`Transport::recv`] on a thread of its own, and `send` must not wait long.
+    fn lanes(&self) -> Vec<RawFd> {
+        Vec::new()
     }
+
+    /// The next descriptor that came back on `lane` of [`Transport::lanes`], without waiting:
+    /// `WouldBlock` when there is none, `Ok(None)` once the transport is closed.
+    fn recv_lane(&self, lane: usize) -> std::io::Result<Option<Descriptor>> {
+        let _ = lane;
+        self.recv()
+    }
+}
+
+/// The gateway lane, of `lanes`, that the descriptor for pool slot `slot` is sent and received
+/// on: the slot modulo the lanes, as the S-SPRIGHT program spreads a destination's descriptors
+/// over its receive queues (`slot % queues`).
+pub fn lane(slot: u32, lanes: usize) -> usize {
+    slot as usize % lanes.max(1)
 }
 
 /// Receive descriptors with `t` on the calling thread, handing each to `on`, until the transport

@@ -115,7 +115,7 @@ impl Transport for UnixSocket {
         }
     }
 
-    fn readiness_fd(&self) -> Option<RawFd> {
-        Some(self.sock.as_raw_fd())
+    fn lanes(&self) -> Vec<RawFd> {
+        vec![self.sock.as_raw_fd()]
     }
 }
