@@ -12,6 +12,8 @@
 #   fw4q fw8q  S-SPRIGHT Online Boutique, frontend with 4 / 8 workers, queues=per-worker
 #   all4q      S-SPRIGHT Online Boutique, every function with 4 workers, queues=per-worker
 #   all4q-lanes  all4q with a receive queue per gateway thread (gateway-queues=per-thread)
+#   all4q-spin   all4q-lanes with workers that poll 50 us before they sleep (spin-us=50)
+#   spin       S-SPRIGHT, synthetic-5 and Online Boutique as shipped, with spin-us=50
 #   fw8        S-SPRIGHT Online Boutique, frontend with 8 workers sharing one socket
 #   gw6        S-SPRIGHT synthetic-5 with gateway-threads=6
 #
@@ -20,13 +22,14 @@
 # run.sh mounts hugetlbfs and bpffs and reserves hugepages first:
 #   bash .device-bundle/run.sh env && SPRIGHT_BENCH=.device-bundle/spright-bench \
 #     LD_LIBRARY_PATH=.device-bundle/lib scripts/many-cores.sh "$OUT/mc"
-# (about 8 minutes on 16 cores; then tar what you keep, without logs). LIMIT caps each step's
-# seconds (default 300; an interrupted step keeps what it measured). On 2 cores this runs, but
-# D-SPRIGHT's pollers starve: it is meant for 16 or more.
+# (all steps: about 11 minutes on 16 cores, more than one 600 s device call allows, so name
+# steps, for example `all4q all4q-lanes all4q-spin spin`, about 5; then tar what you keep,
+# without logs). LIMIT caps each step's seconds (default 300; an interrupted step keeps what it
+# measured). On 2 cores this runs, but D-SPRIGHT's pollers starve: it is meant for 16 or more.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-results/runs/many-cores-$(date -u +%Y%m%dT%H%M%S)}"); shift 2>/dev/null
-steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q all4q-lanes fw8 gw6)
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q all4q-lanes all4q-spin spin fw8 gw6)
 limit=${LIMIT:-300}
 cd "$top"
 bin=${SPRIGHT_BENCH:-}
@@ -46,6 +49,7 @@ variant all4 's/^handler = "boutique-.*"$/&\nworkers = 4/'
 common=(--experiments sweep --duration 2 --warmup 0.5 --start-rate 4000 --loadgen-threads 3)
 both=(--chains synthetic-5,online-boutique --backends s-spright,d-spright)
 ob=(--chains online-boutique --backends s-spright)
+lanes=(--backend-opt queues=per-worker --backend-opt gateway-queues=per-thread)
 for step in "${steps[@]}"; do
   case $step in
     gw1) args=("${both[@]}" --backend-opt gateway-threads=1) ;;
@@ -53,7 +57,9 @@ for step in "${steps[@]}"; do
     fw4q) args=(--chains-dir "$variants/fw4" "${ob[@]}" --backend-opt queues=per-worker) ;;
     fw8q) args=(--chains-dir "$variants/fw8" "${ob[@]}" --backend-opt queues=per-worker) ;;
     all4q) args=(--chains-dir "$variants/all4" "${ob[@]}" --backend-opt queues=per-worker) ;;
-    all4q-lanes) args=(--chains-dir "$variants/all4" "${ob[@]}" --backend-opt queues=per-worker --backend-opt gateway-queues=per-thread) ;;
+    all4q-lanes) args=(--chains-dir "$variants/all4" "${ob[@]}" "${lanes[@]}") ;;
+    all4q-spin) args=(--chains-dir "$variants/all4" "${ob[@]}" "${lanes[@]}" --backend-opt spin-us=50) ;;
+    spin) args=(--chains synthetic-5,online-boutique --backends s-spright --backend-opt spin-us=50) ;;
     fw8) args=(--chains-dir "$variants/fw8" "${ob[@]}") ;;
     gw6) args=(--chains synthetic-5 --backends s-spright --backend-opt gateway-threads=6) ;;
     *) echo "unknown step $step (see the header of $0)" >&2; exit 2 ;;

@@ -13,6 +13,9 @@ pub struct EnvReport {
     pub cores_online: usize,
     /// CPUs this process may run on (its affinity mask).
     pub cpus_allowed: Vec<usize>,
+    /// How an idle CPU waits (cpuidle driver and governor; on a guest with haltpoll, how long
+    /// it polls before it halts): what a wake-up across cores costs depends on it.
+    pub cpu_idle: Option<String>,
     pub memory_gib: f64,
     pub load_average: [f64; 3],
     pub hugepages_total: u64,
@@ -113,6 +116,26 @@ fn allowed_cpus() -> Vec<usize> {
     }
 }
 
+/// `driver/governor`, and the haltpoll driver's `guest_halt_poll_ns` where it is loaded (0: an
+/// idle vCPU halts at once, and waking it costs a trip through the hypervisor).
+fn cpu_idle() -> Option<String> {
+    let dir = "/sys/devices/system/cpu/cpuidle";
+    let driver = read(&format!("{dir}/current_driver")).trim().to_string();
+    if driver.is_empty() {
+        return None;
+    }
+    let governor = read(&format!("{dir}/current_governor_ro")).trim().to_string();
+    let poll = read("/sys/module/haltpoll/parameters/guest_halt_poll_ns").trim().to_string();
+    let mut s = format!(
+        "{driver}/{}",
+        if governor.is_empty() { read(&format!("{dir}/current_governor")).trim().to_string() } else { governor }
+    );
+    if !poll.is_empty() {
+        s += &format!(", guest_halt_poll_ns={poll}");
+    }
+    Some(s)
+}
+
 pub fn collect() -> EnvReport {
     let mem = read("/proc/meminfo");
     let la: Vec<f64> = read("/proc/loadavg").split_whitespace().take(3).filter_map(|x| x.parse().ok()).collect();
@@ -132,6 +155,7 @@ pub fn collect() -> EnvReport {
             .unwrap_or_else(|| "unknown".into()),
         cores_online: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         cpus_allowed: allowed_cpus(),
+        cpu_idle: cpu_idle(),
         memory_gib: meminfo(&mem, "MemTotal") as f64 / 1024.0 / 1024.0,
         load_average: [
             la.first().copied().unwrap_or(0.0),
@@ -166,6 +190,7 @@ impl EnvReport {
             "cpu             {} ({} cores online, allowed {:?})\n",
             self.cpu_model, self.cores_online, self.cpus_allowed
         );
+        s += &format!("cpu idle        {}\n", self.cpu_idle.as_deref().unwrap_or("unknown"));
         s += &format!("memory          {:.1} GiB, load average {:?}\n", self.memory_gib, self.load_average);
         s += &format!(
             "hugepages       {} total, {} free, {} KiB each; hugetlbfs mounted: {}\n",

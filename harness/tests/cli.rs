@@ -212,6 +212,12 @@ fn env_reports_the_machine() {
     assert!(v["sockmap"].get("Ok").is_some(), "SOCKMAP probe failed: {}", v["sockmap"]);
     assert_eq!(v["bpffs_mounted"], true);
     assert!(v["hugepages_total"].as_u64().unwrap() > 0);
+    // How idle CPUs wait, read from sysfs independently here.
+    let driver = std::fs::read_to_string("/sys/devices/system/cpu/cpuidle/current_driver").unwrap_or_default();
+    match driver.trim() {
+        "" => assert!(v["cpu_idle"].is_null(), "{}", v["cpu_idle"]),
+        d => assert!(v["cpu_idle"].as_str().is_some_and(|s| s.starts_with(&format!("{d}/"))), "{}", v["cpu_idle"]),
+    }
 }
 
 #[test]

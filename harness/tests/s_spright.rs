@@ -39,6 +39,17 @@ fn program_attached() -> bool {
     String::from_utf8_lossy(&out.stdout).contains("spright_redirec")
 }
 
+/// The threads of process `pid` (`/proc/<pid>/task/<tid>`).
+fn tasks(pid: u32) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(Vec::new(), |d| d.flatten().map(|t| t.path()).collect())
+}
+
+/// A thread's voluntary context switches: one per sleep.
+fn sleeps(task: &std::path::Path) -> u64 {
+    let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).map_or(0, |v| v.trim().parse().unwrap())
+}
+
 /// A socket of our own in the SOCKHASH, registered as a member of `chain`.
 fn intruder(chain: u16, func: u16) -> (TcpStream, TcpStream) {
     let (a, b) = ebpf_sk_msg::tcp_pair().unwrap();
@@ -256,8 +267,8 @@ fn bad_http_gets_the_right_status_and_leaks_no_slot() {
 }
 
 /// The paper's load-proportional claim: a deployed chain with no load uses no CPU; so does one
-/// with a multi-threaded gateway and a receive queue per worker and per gateway thread (the
-/// many-core settings).
+/// with the many-core settings (a multi-threaded gateway, a receive queue per worker and per
+/// gateway thread, workers that poll 1 ms before they sleep).
 #[test]
 fn idle_chain_uses_under_one_percent_cpu() {
     let _g = serial();
@@ -271,13 +282,18 @@ fn idle_chain_uses_under_one_percent_cpu() {
 
     let c = chain_with(&chain("synthetic-2"), "workers = 1", "workers = 4");
     let dir = scratch("ss");
-    let d = try_deploy("s-spright", &c, &dir, &["gateway-threads=3", "gateway-queues=per-thread", "queues=per-worker"])
-        .unwrap();
+    let d = try_deploy(
+        "s-spright",
+        &c,
+        &dir,
+        &["gateway-threads=3", "gateway-queues=per-thread", "queues=per-worker", "spin-us=1000"],
+    )
+    .unwrap();
     for i in 0..20 {
         assert_eq!(get(&*d, "pipe", format!("wake {i}").as_bytes()).0, 200);
     }
     let pct = cpu_pct_until(&*d, |p| p < 1.0);
-    assert!(pct < 1.0, "idle chain (3 gateway threads and lanes, 4 queues a function) used {pct:.2}% CPU");
+    assert!(pct < 1.0, "idle chain (3 gateway threads and lanes, 4 queues a function, spinning) used {pct:.2}% CPU");
     d.teardown();
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -365,20 +381,8 @@ fn a_descriptor_wakes_one_worker_of_many() {
     let d = common::deploy("s-spright", &c, &dir);
     let fns: Vec<u32> = d.components().iter().filter(|c| c.role == Role::Function).map(|c| c.pid).collect();
     assert_eq!(fns.len(), 2);
-    let tasks = |pid: u32| std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten().collect::<Vec<_>>();
-    // Voluntary context switches of every thread of the functions: one per sleep.
-    let switches = || -> u64 {
-        fns.iter()
-            .flat_map(|&p| tasks(p))
-            .map(|t| {
-                let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
-                status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-                    .map_or(0, |v| v.trim().parse::<u64>().unwrap())
-            })
-            .sum()
-    };
+    // Sleeps of every thread of the functions.
+    let switches = || -> u64 { fns.iter().flat_map(|&p| tasks(p)).map(|t| sleeps(&t)).sum() };
     wait_for("every worker started", 10, || fns.iter().all(|&p| tasks(p).len() >= WORKERS));
     assert_eq!(get(&*d, "pipe", b"warm").0, 200);
     let n = 40u64;
@@ -390,6 +394,34 @@ fn a_descriptor_wakes_one_worker_of_many() {
     assert!(per < 4.0, "{per:.1} sleeps per descriptor per function of {WORKERS} workers: every worker woke for each");
     d.teardown();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Option `spin-us`: a function worker polls for the next descriptor before it sleeps, so under
+/// steady load it takes descriptors without sleeping; with the default (0) it sleeps once per
+/// descriptor. Requests one after another (each function's next descriptor comes well within
+/// 5 ms of its last), the functions' sleeps counted per descriptor; idle CPU with spinning
+/// workers is `idle_chain_uses_under_one_percent_cpu`'s.
+#[test]
+fn spinning_workers_take_descriptors_without_sleeping() {
+    let _g = serial();
+    let per_descriptor = |opts: &[&str]| -> f64 {
+        let dir = scratch("ss");
+        let d = try_deploy("s-spright", &chain("synthetic-2"), &dir, opts).unwrap();
+        let fns: Vec<u32> = d.components().iter().filter(|c| c.role == Role::Function).map(|c| c.pid).collect();
+        let count = || -> u64 { fns.iter().flat_map(|&p| tasks(p)).map(|t| sleeps(&t)).sum() };
+        assert_eq!(get(&*d, "pipe", b"warm").0, 200);
+        let (n, before) = (100u64, count());
+        for i in 0..n {
+            assert_eq!(get(&*d, "pipe", format!("r{i}").as_bytes()).0, 200);
+        }
+        let per = (count() - before) as f64 / (n * fns.len() as u64) as f64;
+        d.teardown();
+        std::fs::remove_dir_all(&dir).unwrap();
+        per
+    };
+    let (plain, spinning) = (per_descriptor(&[]), per_descriptor(&["spin-us=5000"]));
+    assert!(plain > 0.7, "{plain:.2} sleeps per descriptor without spinning: expected about one");
+    assert!(spinning < 0.2, "{spinning:.2} sleeps per descriptor with spin-us=5000: the workers still sleep");
 }
 
 /// Options `queues=per-worker` and `gateway-queues=per-thread`: every worker of a function, and
@@ -428,16 +460,9 @@ fn per_worker_queues_give_every_worker_a_socket_of_its_own() {
     let dir = scratch("ss");
     let d = try_deploy("s-spright", &c, &dir, &[&own_queues[..], &["gateway-threads=3"]].concat()).unwrap();
     let fns: Vec<u32> = d.components().iter().filter(|c| c.role == Role::Function).map(|c| c.pid).collect();
-    let tasks = |pid: u32| -> Vec<std::path::PathBuf> {
-        std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten().map(|t| t.path()).collect()
-    };
     wait_for("every worker started", 10, || fns.iter().all(|&p| tasks(p).len() >= WORKERS));
-    let switches = |task: &std::path::Path| -> u64 {
-        let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
-        status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).map_or(0, |v| v.trim().parse().unwrap())
-    };
     let before: Vec<(std::path::PathBuf, u64)> =
-        fns.iter().flat_map(|&p| tasks(p)).map(|t| (t.clone(), switches(&t))).collect();
+        fns.iter().flat_map(|&p| tasks(p)).map(|t| (t.clone(), sleeps(&t))).collect();
     let addr = d.endpoint().addr;
     let clients: Vec<_> = (0..8)
         .map(|c| {
@@ -451,7 +476,7 @@ fn per_worker_queues_give_every_worker_a_socket_of_its_own() {
     for c in clients {
         assert!(c.join().unwrap().iter().all(|&s| s == 200));
     }
-    let woke = before.iter().filter(|(t, n)| switches(t) > *n).count();
+    let woke = before.iter().filter(|(t, n)| sleeps(t) > *n).count();
     assert_eq!(
         woke,
         WORKERS * fns.len(),

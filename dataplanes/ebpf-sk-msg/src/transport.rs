@@ -3,7 +3,7 @@
 
 use crate::node::{DropReason, EbpfNode};
 use crate::wire;
-use dataplane_api::{Counter, DeployEnv, DeployError, OptionSpec};
+use dataplane_api::{Counter, DeployEnv, DeployError, Invalid, OptionSpec, Values};
 use shm::{key, Descriptor, Pool};
 use spright::{Backend, BoxError, Connect, Host, Transport, Who};
 use std::collections::HashMap;
@@ -11,6 +11,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use workloads::Chain;
 
 pub struct SkMsg;
@@ -36,6 +37,9 @@ pub struct SkMsgArgs {
     /// gateway thread where there are several.
     #[arg(long, default_value_t = 1)]
     queues: usize,
+    /// Microseconds a function worker polls its socket for the next descriptor before it sleeps.
+    #[arg(long, default_value_t = 0)]
+    spin_us: u64,
 }
 
 /// Put the calling process under SCHED_BATCH (threads it starts later inherit it).
@@ -62,6 +66,17 @@ const QUEUES: OptionSpec = OptionSpec::choice(
     &["shared", "per-worker"],
 );
 
+/// Option `spin-us`: how long an idle function worker polls before it sleeps.
+const SPIN: OptionSpec = OptionSpec {
+    key: "spin-us",
+    help: "microseconds a function worker polls its socket for the next descriptor before it sleeps (0: at once, the paper's event-driven mode); under sustained load a polling worker takes the next descriptor without a wake-up and its sender wakes nobody, at the cost of up to this much CPU per idle gap; an idle chain still sleeps (0 to 10000)",
+    default: Some("0"),
+    values: Values::Check(|v| match v.parse::<u64>() {
+        Ok(0..=10_000) => Ok(()),
+        _ => Err(Invalid::expected("microseconds from 0 to 10000")),
+    }),
+};
+
 /// Option `gateway-queues`: the gateway's receive queues, one socket or one per HTTP thread.
 const GATEWAY_QUEUES: OptionSpec = OptionSpec::choice(
     "gateway-queues",
@@ -73,7 +88,7 @@ impl Backend for SkMsg {
     const NAME: &str = "s-spright";
     const LABEL: &str = "S-SPRIGHT: 16-byte descriptors via eBPF SK_MSG redirect in a SOCKHASH, payload in a hugepage pool, event-driven";
 
-    const OPTIONS: &[OptionSpec] = &[SCHED, QUEUES, spright::gateway::THREADS, GATEWAY_QUEUES];
+    const OPTIONS: &[OptionSpec] = &[SCHED, QUEUES, spright::gateway::THREADS, GATEWAY_QUEUES, SPIN];
 
     type Host = SkMsgHost;
 
@@ -87,7 +102,8 @@ impl Backend for SkMsg {
             Some("per-thread") => spright::gateway::threads(env, Self::OPTIONS, Self::GATEWAY_POLLS),
             _ => 1,
         };
-        Ok(SkMsgHost { node, chain_id, entries: Vec::new(), sched, queues, gateway_queues })
+        let spin_us = env.options.get(Self::OPTIONS, SPIN.key).unwrap_or("0").to_string();
+        Ok(SkMsgHost { node, chain_id, entries: Vec::new(), sched, queues, gateway_queues, spin_us })
     }
 
     type Args = SkMsgArgs;
@@ -111,7 +127,8 @@ impl Backend for SkMsg {
             Who::Function(id) if shared(id) => Wait::Exclusive,
             Who::Function(_) => Wait::Recv,
         };
-        Ok((SkMsgSocket::new(socks, wait), Pool::open(c.pool)?))
+        let spin = Duration::from_micros(c.args.spin_us);
+        Ok((SkMsgSocket::new(socks, wait, spin), Pool::open(c.pool)?))
     }
 }
 
@@ -127,6 +144,8 @@ pub struct SkMsgHost {
     /// The gateway's receive queues: its lanes, one per HTTP thread with
     /// `gateway-queues=per-thread`.
     gateway_queues: usize,
+    /// Option `spin-us`, passed to every function.
+    spin_us: String,
 }
 
 /// One registered process: its receive queues' sockets.
@@ -166,7 +185,9 @@ impl Host for SkMsgHost {
         self.node().register(k, &sockets).map_err(DeployError::host(format!("register {name} in the socket map")))?;
         let (fds, peers): (Vec<OwnedFd>, Vec<TcpStream>) = pairs.into_iter().map(|(a, b)| (a.into(), b)).unzip();
         self.entries.push(Entry { name: name.to_string(), key: k, ports, _peers: peers });
-        Ok((fds, vec![format!("--sched={}", self.sched), format!("--queues={n}")]))
+        let args =
+            vec![format!("--sched={}", self.sched), format!("--queues={n}"), format!("--spin-us={}", self.spin_us)];
+        Ok((fds, args))
     }
 
     /// A descriptor waiting for a process is in one of its sockets' receive queues: that socket
@@ -223,6 +244,9 @@ pub fn tcp_pair() -> std::io::Result<(TcpStream, TcpStream)> {
 pub struct SkMsgSocket {
     socks: Vec<TcpStream>,
     wait: Wait,
+    /// How long a function worker polls for the next descriptor before it sleeps
+    /// ([`SkMsgSocket::spin`]).
+    spin: Duration,
     /// The next queue a thread takes.
     next: AtomicUsize,
 }
@@ -252,9 +276,36 @@ thread_local! {
 }
 
 impl SkMsgSocket {
-    fn new(socks: Vec<TcpStream>, wait: Wait) -> Self {
+    fn new(socks: Vec<TcpStream>, wait: Wait, spin: Duration) -> Self {
         assert!(!socks.is_empty(), "a process has at least one socket");
-        SkMsgSocket { socks, wait, next: AtomicUsize::new(0) }
+        SkMsgSocket { socks, wait, spin, next: AtomicUsize::new(0) }
+    }
+
+    /// Poll `fd` for up to `spin` for a descriptor, before the caller sleeps: one that arrives
+    /// meanwhile is taken without a wake-up, and its sender, finding no sleeper on the socket,
+    /// wakes nobody. The check is `poll()` with no timeout, which reads the socket's receive
+    /// queue without its lock (a non-blocking `recv()` would take the lock the senders need);
+    /// between checks the worker yields, so a sender waiting for this CPU runs first.
+    /// `Ok(None)`: nothing came.
+    fn spin(&self, fd: RawFd) -> std::io::Result<Option<Option<Descriptor>>> {
+        if self.spin.is_zero() {
+            return Ok(None);
+        }
+        let until = Instant::now() + self.spin;
+        loop {
+            let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd; a zero timeout never waits.
+            if unsafe { libc::poll(&mut p, 1, 0) } > 0 {
+                match wire::recv(fd, false) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {} // another worker's
+                    r => return r.map(Some),
+                }
+            }
+            if Instant::now() >= until {
+                return Ok(None);
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// The socket the calling thread sends and receives on: its own queue's where there are
@@ -322,6 +373,11 @@ impl Transport for SkMsgSocket {
 
     fn recv(&self) -> std::io::Result<Option<Descriptor>> {
         let fd = self.fd();
+        if self.wait != Wait::EventLoop {
+            if let Some(r) = self.spin(fd)? {
+                return Ok(r);
+            }
+        }
         match self.wait {
             Wait::EventLoop => wire::recv(fd, false),
             Wait::Recv => wire::recv(fd, true),
@@ -347,7 +403,6 @@ impl Transport for SkMsgSocket {
 mod tests {
     use super::*;
     use std::io::Write;
-    use std::time::Duration;
 
     /// Workers waiting exclusively on one socket take its descriptors between them, none lost
     /// or received twice, and every one of them sees the connection close (a close wakes all
@@ -356,7 +411,7 @@ mod tests {
     #[test]
     fn exclusive_workers_share_descriptors_and_all_see_the_close() {
         let (a, mut b) = tcp_pair().unwrap();
-        let s = Arc::new(SkMsgSocket::new(vec![a], Wait::Exclusive));
+        let s = Arc::new(SkMsgSocket::new(vec![a], Wait::Exclusive, Duration::ZERO));
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..4 {
             let (s, tx) = (s.clone(), tx.clone());
