@@ -66,10 +66,11 @@ const QUEUES: OptionSpec = OptionSpec::choice(
     &["shared", "per-worker"],
 );
 
-/// Option `spin-us`: how long an idle function worker polls before it sleeps.
+/// Option `spin-us`: how long an idle receiver (function worker, gateway lane) polls before it
+/// sleeps.
 const SPIN: OptionSpec = OptionSpec {
     key: "spin-us",
-    help: "microseconds a function worker polls its socket for the next descriptor before it sleeps (0: at once, the paper's event-driven mode); under sustained load a polling worker takes the next descriptor without a wake-up and its sender wakes nobody, at the cost of up to this much CPU per idle gap; an idle chain still sleeps (0 to 10000)",
+    help: "microseconds a function worker, and the gateway's event loop, poll for the next descriptor before they sleep (0: at once, the paper's event-driven mode); under sustained load a polling receiver takes the next descriptor without a wake-up and its sender wakes nobody, at the cost of up to this much CPU per idle gap; an idle chain still sleeps (0 to 10000)",
     default: Some("0"),
     values: Values::Check(|v| match v.parse::<u64>() {
         Ok(0..=10_000) => Ok(()),
@@ -244,8 +245,8 @@ pub fn tcp_pair() -> std::io::Result<(TcpStream, TcpStream)> {
 pub struct SkMsgSocket {
     socks: Vec<TcpStream>,
     wait: Wait,
-    /// How long a function worker polls for the next descriptor before it sleeps
-    /// ([`SkMsgSocket::spin`]).
+    /// How long a receiver polls for the next descriptor before it sleeps
+    /// ([`SkMsgSocket::poll_for`]; the gateway's event loop polls itself).
     spin: Duration,
     /// The next queue a thread takes.
     next: AtomicUsize,
@@ -287,15 +288,13 @@ impl SkMsgSocket {
     /// queue without its lock (a non-blocking `recv()` would take the lock the senders need);
     /// between checks the worker yields, so a sender waiting for this CPU runs first.
     /// `Ok(None)`: nothing came.
-    fn spin(&self, fd: RawFd) -> std::io::Result<Option<Option<Descriptor>>> {
+    fn poll_for(&self, fd: RawFd) -> std::io::Result<Option<Option<Descriptor>>> {
         if self.spin.is_zero() {
             return Ok(None);
         }
         let until = Instant::now() + self.spin;
         loop {
-            let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-            // SAFETY: one valid pollfd; a zero timeout never waits.
-            if unsafe { libc::poll(&mut p, 1, 0) } > 0 {
+            if spright::readable_now(fd) {
                 match wire::recv(fd, false) {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {} // another worker's
                     r => return r.map(Some),
@@ -374,7 +373,7 @@ impl Transport for SkMsgSocket {
     fn recv(&self) -> std::io::Result<Option<Descriptor>> {
         let fd = self.fd();
         if self.wait != Wait::EventLoop {
-            if let Some(r) = self.spin(fd)? {
+            if let Some(r) = self.poll_for(fd)? {
                 return Ok(r);
             }
         }
@@ -396,6 +395,10 @@ impl Transport for SkMsgSocket {
 
     fn recv_lane(&self, lane: usize) -> std::io::Result<Option<Descriptor>> {
         wire::recv(self.socks[lane].as_raw_fd(), false)
+    }
+
+    fn spin(&self) -> Duration {
+        self.spin
     }
 }
 

@@ -16,7 +16,7 @@ use std::io::ErrorKind;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 use workloads::{Reply, Route, State};
 
@@ -113,6 +113,7 @@ impl<T: Transport> Gateway<T> {
 
     async fn receive_lane(self: Arc<Self>, lane: usize) -> std::io::Result<()> {
         let fd = &self.lanes[lane];
+        let spin = self.transport.spin();
         loop {
             let mut guard = fd.readable().await?;
             loop {
@@ -120,6 +121,9 @@ impl<T: Transport> Gateway<T> {
                     Ok(Some(d)) => self.complete(d),
                     Ok(None) => return Ok(()),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        if !spin.is_zero() && poll_for(*fd.get_ref(), spin).await {
+                            continue;
+                        }
                         guard.clear_ready();
                         break;
                     }
@@ -143,6 +147,20 @@ impl<T: Transport> Gateway<T> {
             Err(e) => warn_bad(&self.bad, &d, &e),
         }
     }
+}
+
+/// Poll `fd` for up to `spin` ([`Transport::spin`]), yielding to the runtime's other tasks
+/// between checks, so that the thread neither sleeps nor keeps its HTTP connections waiting;
+/// whether something came.
+async fn poll_for(fd: RawFd, spin: Duration) -> bool {
+    let until = Instant::now() + spin;
+    while Instant::now() < until {
+        tokio::task::yield_now().await;
+        if crate::readable_now(fd) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Log a rejected descriptor (the first ten of a process; the pool counts all of them).

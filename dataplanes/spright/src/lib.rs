@@ -31,6 +31,7 @@ use dataplane_api::{Counter, DeployEnv, DeployError};
 use shm::{Descriptor, Pool};
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::Path;
+use std::time::Duration;
 use workloads::{Chain, FnId};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -65,6 +66,13 @@ pub trait Transport: Send + Sync + 'static {
         let _ = lane;
         self.recv()
     }
+
+    /// How long a receiver polls for the next descriptor before it sleeps (zero: it sleeps at
+    /// once). [`Transport::recv`] does this itself; the gateway's event loop asks, and polls its
+    /// lanes that long, yielding to its other tasks between checks.
+    fn spin(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// The gateway lane, of `lanes`, that the descriptor for pool slot `slot` is sent and received
@@ -86,6 +94,14 @@ pub(crate) fn receive_each<T: Transport>(t: &T, mut on: impl FnMut(Descriptor)) 
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Whether `fd` has something to read now (`poll()` with no timeout: for a socket, a look at its
+/// receive queue that takes no lock), for receivers that poll before they sleep.
+pub fn readable_now(fd: RawFd) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd; a zero timeout never waits.
+    unsafe { libc::poll(&mut p, 1, 0) > 0 }
 }
 
 /// A process of a deployed chain: its gateway, or one of its functions.
