@@ -80,7 +80,8 @@ impl<T: Transport> Gateway<T> {
             .into_iter()
             .map(|fd| unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1))
             .collect::<std::io::Result<_>>()?;
-        Ok(Gateway { chain_id, pool, transport, lanes, waiters: Waiters::default(), timeout, bad: AtomicU64::new(0) })
+        let waiters = Waiters::new(pool.slots());
+        Ok(Gateway { chain_id, pool, transport, lanes, waiters, timeout, bad: AtomicU64::new(0) })
     }
 
     async fn send(&self, d: &Descriptor) -> std::io::Result<()> {

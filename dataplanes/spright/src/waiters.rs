@@ -1,50 +1,59 @@
 //! Requests waiting at a SPRIGHT gateway for their slot to come back from the chain.
 
 use dataplane_api::gateway::GatewayError;
-use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 type Reply = Result<workloads::Reply, GatewayError>;
-/// Slot -> (generation, where its reply goes).
-type Map = HashMap<u32, (u32, oneshot::Sender<Reply>)>;
+/// A slot's waiter: the generation it waits for, and where its reply goes.
+type Entry = Option<(u32, oneshot::Sender<Reply>)>;
 
 /// Requests waiting for their pool slot to come back from the chain (the shared-memory
-/// backends), keyed by slot and checked by generation. A request that times out is abandoned:
-/// its entry goes, and the transport frees the slot when the descriptor finally returns.
-#[derive(Default)]
+/// backends), one entry per slot, checked by generation. A request that times out is
+/// abandoned: its entry goes, and the transport frees the slot when the descriptor finally
+/// returns. Each slot has a lock of its own, so the gateway's HTTP threads and receivers never
+/// wait for each other here (one map behind one lock was taken twice per request by all of
+/// them).
 pub struct Waiters {
-    map: Mutex<Map>,
+    slots: Box<[Mutex<Entry>]>,
 }
 
 impl Waiters {
-    fn lock(&self) -> MutexGuard<'_, Map> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    /// Waiters for a pool of `slots` slots.
+    pub fn new(slots: u32) -> Self {
+        Waiters { slots: (0..slots).map(|_| Mutex::new(None)).collect() }
+    }
+
+    /// `slot`'s entry; `None` for a slot outside the pool (never for a slot the pool handed
+    /// out or validated).
+    fn lock(&self, slot: u32) -> Option<MutexGuard<'_, Entry>> {
+        self.slots.get(slot as usize).map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Start waiting for `slot` (generation `gen`).
     pub fn register(&self, slot: u32, gen: u32) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
-        self.lock().insert(slot, (gen, tx));
+        if let Some(mut e) = self.lock(slot) {
+            *e = Some((gen, tx));
+        }
         rx
     }
 
     /// Stop waiting for `slot` (the request could not be sent).
     pub fn forget(&self, slot: u32) {
-        self.lock().remove(&slot);
+        if let Some(mut e) = self.lock(slot) {
+            *e = None;
+        }
     }
 
     /// The slot came back. Whoever waits for this generation of it is taken off the list
     /// *before* `finish` runs (`finish` renders the reply and frees the slot), so a new request
     /// that gets the freed slot at once can never meet this one's entry.
     pub fn complete(&self, slot: u32, gen: u32, finish: impl FnOnce() -> Reply) {
-        let waiter = {
-            let mut map = self.lock();
-            match map.get(&slot) {
-                Some((g, _)) if *g == gen => map.remove(&slot).map(|(_, tx)| tx),
-                _ => None,
-            }
-        };
+        let waiter = self.lock(slot).and_then(|mut e| match &*e {
+            Some((g, _)) if *g == gen => e.take().map(|(_, tx)| tx),
+            _ => None,
+        });
         let reply = finish();
         if let Some(tx) = waiter {
             let _ = tx.send(reply);
@@ -73,7 +82,7 @@ mod tests {
     /// the old entry, and both requests failed with 502 "request dropped".
     #[test]
     fn a_slot_reused_during_finish_keeps_its_new_waiter() {
-        let w = Waiters::default();
+        let w = Waiters::new(8);
         let mut first = w.register(0, 1);
         let mut second = None;
         w.complete(0, 1, || {
@@ -92,9 +101,19 @@ mod tests {
         workloads::Reply { status: 200, body: body.to_vec() }
     }
 
+    /// A slot the pool never hands out: nobody waits for it, nothing panics.
+    #[test]
+    fn a_slot_outside_the_pool_is_nobody_s() {
+        let w = Waiters::new(2);
+        let mut rx = w.register(5, 1);
+        assert!(matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Closed)));
+        w.complete(5, 1, || Ok(reply(b"")));
+        w.forget(5);
+    }
+
     #[test]
     fn a_stale_generation_completes_nobody() {
-        let w = Waiters::default();
+        let w = Waiters::new(8);
         let mut rx = w.register(3, 7);
         w.complete(3, 6, || Ok(reply(b"")));
         assert!(matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
