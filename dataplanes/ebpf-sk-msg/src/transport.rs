@@ -37,7 +37,8 @@ pub struct SkMsgArgs {
     /// gateway thread where there are several.
     #[arg(long, default_value_t = 1)]
     queues: usize,
-    /// Microseconds a function worker polls its socket for the next descriptor before it sleeps.
+    /// Microseconds a receiver (function worker, gateway lane) polls for the next descriptor
+    /// before it sleeps.
     #[arg(long, default_value_t = 0)]
     spin_us: u64,
 }
@@ -145,7 +146,7 @@ pub struct SkMsgHost {
     /// The gateway's receive queues: its lanes, one per HTTP thread with
     /// `gateway-queues=per-thread`.
     gateway_queues: usize,
-    /// Option `spin-us`, passed to every function.
+    /// Option `spin-us`, passed to every process.
     spin_us: String,
 }
 
