@@ -71,7 +71,7 @@ const QUEUES: OptionSpec = OptionSpec::choice(
 /// sleeps.
 const SPIN: OptionSpec = OptionSpec {
     key: "spin-us",
-    help: "microseconds a function worker, and the gateway's event loop, poll for the next descriptor before they sleep (0: at once, the paper's event-driven mode); under sustained load a polling receiver takes the next descriptor without a wake-up and its sender wakes nobody, at the cost of up to this much CPU per idle gap; an idle chain still sleeps (0 to 10000)",
+    help: "microseconds a function worker, and the gateway's event loop, poll for the next descriptor before they sleep, when the gap between their last two was shorter than that (0: never, the paper's event-driven mode); under sustained load a polling receiver takes the next descriptor without a wake-up and its sender wakes nobody, at the cost of up to this much CPU per gap; an idle chain still sleeps (0 to 10000)",
     default: Some("0"),
     values: Values::Check(|v| match v.parse::<u64>() {
         Ok(0..=10_000) => Ok(()),
@@ -275,6 +275,8 @@ thread_local! {
     static WAITER: std::cell::RefCell<Option<(RawFd, OwnedFd)>> = const { std::cell::RefCell::new(None) };
     /// This thread's receive queue: (the process's first socket, the queue's socket).
     static QUEUE: std::cell::Cell<Option<(RawFd, RawFd)>> = const { std::cell::Cell::new(None) };
+    /// When this thread's last descriptors came, for `spin-us` ([`spright::Arrivals`]).
+    static ARRIVALS: std::cell::Cell<spright::Arrivals> = const { std::cell::Cell::new(spright::Arrivals::new()) };
 }
 
 impl SkMsgSocket {
@@ -283,16 +285,27 @@ impl SkMsgSocket {
         SkMsgSocket { socks, wait, spin, next: AtomicUsize::new(0) }
     }
 
+    /// Receive on `fd` as this socket waits ([`Wait`]).
+    fn wait(&self, fd: RawFd) -> std::io::Result<Option<Descriptor>> {
+        match self.wait {
+            Wait::EventLoop => wire::recv(fd, false),
+            Wait::Recv => wire::recv(fd, true),
+            Wait::Exclusive => loop {
+                match wire::recv(fd, false) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => wait_exclusive(fd)?,
+                    r => return r,
+                }
+            },
+        }
+    }
+
     /// Poll `fd` for up to `spin` for a descriptor, before the caller sleeps: one that arrives
     /// meanwhile is taken without a wake-up, and its sender, finding no sleeper on the socket,
     /// wakes nobody. The check is `poll()` with no timeout, which reads the socket's receive
     /// queue without its lock (a non-blocking `recv()` would take the lock the senders need);
-    /// between checks the worker yields, so a sender waiting for this CPU runs first.
-    /// `Ok(None)`: nothing came.
+    /// between checks the worker yields, so a sender waiting for this CPU runs first. Only
+    /// after a short gap ([`spright::Arrivals`]). `Ok(None)`: nothing came.
     fn poll_for(&self, fd: RawFd) -> std::io::Result<Option<Option<Descriptor>>> {
-        if self.spin.is_zero() {
-            return Ok(None);
-        }
         let until = Instant::now() + self.spin;
         loop {
             if spright::readable_now(fd) {
@@ -373,21 +386,23 @@ impl Transport for SkMsgSocket {
 
     fn recv(&self) -> std::io::Result<Option<Descriptor>> {
         let fd = self.fd();
-        if self.wait != Wait::EventLoop {
-            if let Some(r) = self.poll_for(fd)? {
-                return Ok(r);
-            }
+        if self.spin.is_zero() || self.wait == Wait::EventLoop {
+            return self.wait(fd);
         }
-        match self.wait {
-            Wait::EventLoop => wire::recv(fd, false),
-            Wait::Recv => wire::recv(fd, true),
-            Wait::Exclusive => loop {
-                match wire::recv(fd, false) {
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => wait_exclusive(fd)?,
-                    r => return r,
-                }
-            },
-        }
+        let polled = match ARRIVALS.get().worth_polling(self.spin) {
+            true => self.poll_for(fd)?,
+            false => None,
+        };
+        let r = match polled {
+            Some(r) => r,
+            None => self.wait(fd)?,
+        };
+        ARRIVALS.with(|a| {
+            let mut v = a.get();
+            v.note(Instant::now());
+            a.set(v)
+        });
+        Ok(r)
     }
 
     fn lanes(&self) -> Vec<RawFd> {

@@ -114,15 +114,20 @@ impl<T: Transport> Gateway<T> {
 
     async fn receive_lane(self: Arc<Self>, lane: usize) -> std::io::Result<()> {
         let fd = &self.lanes[lane];
-        let spin = self.transport.spin();
+        let (spin, mut arrivals) = (self.transport.spin(), crate::Arrivals::new());
         loop {
             let mut guard = fd.readable().await?;
             loop {
                 match self.transport.recv_lane(lane) {
-                    Ok(Some(d)) => self.complete(d),
+                    Ok(Some(d)) => {
+                        if !spin.is_zero() {
+                            arrivals.note(Instant::now());
+                        }
+                        self.complete(d)
+                    }
                     Ok(None) => return Ok(()),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        if !spin.is_zero() && poll_for(*fd.get_ref(), spin).await {
+                        if arrivals.worth_polling(spin) && poll_for(*fd.get_ref(), spin).await {
                             continue;
                         }
                         guard.clear_ready();
