@@ -6,7 +6,7 @@ use crate::wire;
 use dataplane_api::{Counter, DeployEnv, DeployError, Invalid, OptionSpec, Values};
 use shm::{key, Descriptor, Pool};
 use spright::{Backend, BoxError, Connect, Host, Transport, Who};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -251,6 +251,8 @@ pub struct SkMsgSocket {
     spin: Duration,
     /// The next queue a thread takes.
     next: AtomicUsize,
+    /// Descriptors received on each gateway lane and not yet handed out ([`wire::recv_batch`]).
+    lane_pending: Vec<Mutex<VecDeque<Descriptor>>>,
 }
 
 /// How [`SkMsgSocket::recv`] waits for a descriptor.
@@ -275,6 +277,8 @@ thread_local! {
     static WAITER: std::cell::RefCell<Option<(RawFd, OwnedFd)>> = const { std::cell::RefCell::new(None) };
     /// This thread's receive queue: (the process's first socket, the queue's socket).
     static QUEUE: std::cell::Cell<Option<(RawFd, RawFd)>> = const { std::cell::Cell::new(None) };
+    /// Descriptors this thread received in one batch and has not yet handed out (`Wait::Recv`).
+    static PENDING: std::cell::RefCell<VecDeque<Descriptor>> = const { std::cell::RefCell::new(VecDeque::new()) };
     /// When this thread's last descriptors came, for `spin-us` ([`spright::Arrivals`]).
     static ARRIVALS: std::cell::Cell<spright::Arrivals> = const { std::cell::Cell::new(spright::Arrivals::new()) };
 }
@@ -282,14 +286,15 @@ thread_local! {
 impl SkMsgSocket {
     fn new(socks: Vec<TcpStream>, wait: Wait, spin: Duration) -> Self {
         assert!(!socks.is_empty(), "a process has at least one socket");
-        SkMsgSocket { socks, wait, spin, next: AtomicUsize::new(0) }
+        let lane_pending = socks.iter().map(|_| Mutex::default()).collect();
+        SkMsgSocket { socks, wait, spin, next: AtomicUsize::new(0), lane_pending }
     }
 
     /// Receive on `fd` as this socket waits ([`Wait`]).
     fn wait(&self, fd: RawFd) -> std::io::Result<Option<Descriptor>> {
         match self.wait {
             Wait::EventLoop => wire::recv(fd, false),
-            Wait::Recv => wire::recv(fd, true),
+            Wait::Recv => take(fd, true),
             Wait::Exclusive => loop {
                 match wire::recv(fd, false) {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => wait_exclusive(fd)?,
@@ -309,7 +314,11 @@ impl SkMsgSocket {
         let until = Instant::now() + self.spin;
         loop {
             if spright::readable_now(fd) {
-                match wire::recv(fd, false) {
+                let got = match self.wait {
+                    Wait::Recv => take(fd, false),
+                    _ => wire::recv(fd, false),
+                };
+                match got {
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {} // another worker's
                     r => return r.map(Some),
                 }
@@ -338,6 +347,17 @@ impl SkMsgSocket {
             }
         })
     }
+}
+
+/// The next descriptor on `fd` for a thread that receives on it alone (`Wait::Recv`): what its
+/// last batch left, else a new batch ([`wire::recv_batch`]; with `wait`, waiting for one).
+fn take(fd: RawFd, wait: bool) -> std::io::Result<Option<Descriptor>> {
+    PENDING.with_borrow_mut(|p| {
+        if p.is_empty() && !wire::recv_batch(fd, wait, p)? {
+            return Ok(None);
+        }
+        Ok(p.pop_front())
+    })
 }
 
 /// Block the calling thread until `fd` is readable, woken alone (EPOLLEXCLUSIVE) among the
@@ -385,6 +405,9 @@ impl Transport for SkMsgSocket {
     }
 
     fn recv(&self) -> std::io::Result<Option<Descriptor>> {
+        if let Some(d) = PENDING.with_borrow_mut(|p| p.pop_front()) {
+            return Ok(Some(d));
+        }
         let fd = self.fd();
         if self.spin.is_zero() || self.wait == Wait::EventLoop {
             return self.wait(fd);
@@ -410,7 +433,11 @@ impl Transport for SkMsgSocket {
     }
 
     fn recv_lane(&self, lane: usize) -> std::io::Result<Option<Descriptor>> {
-        wire::recv(self.socks[lane].as_raw_fd(), false)
+        let mut pending = self.lane_pending[lane].lock().unwrap_or_else(|e| e.into_inner());
+        if pending.is_empty() && !wire::recv_batch(self.socks[lane].as_raw_fd(), false, &mut pending)? {
+            return Ok(None);
+        }
+        Ok(pending.pop_front())
     }
 
     fn spin(&self) -> Duration {
@@ -494,5 +521,47 @@ mod tests {
         let ports: Vec<u16> = queues.iter().map(|(a, _)| a.local_addr().unwrap().port()).collect();
         n.unregister(to, &ports);
         n.unregister(single, &[one.local_addr().unwrap().port()]);
+    }
+
+    /// A receiver takes every waiting descriptor in one call, up to the batch size, in the order
+    /// sent: 40 sent, then batches of 32 and 8 (slots written out by hand), then nothing; a
+    /// function worker alone on its socket receives so. Real program, real socket map.
+    #[test]
+    fn waiting_descriptors_are_received_in_one_batch() {
+        let node = EbpfNode::shared().expect("load the SK_MSG program (root, BPF)");
+        let (from, to) = (key(0xfff1, 1), key(0xfff1, 2));
+        let ((sender, _s), (receiver, _r)) = (tcp_pair().unwrap(), tcp_pair().unwrap());
+        receiver.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        {
+            let mut n = node.lock().unwrap();
+            n.register(from, &[&sender]).unwrap();
+            n.register(to, &[&receiver]).unwrap();
+        }
+        for slot in 0..40 {
+            wire::send(sender.as_raw_fd(), &Descriptor { dst: to, src: from, slot, gen: 7 }).unwrap();
+        }
+        let mut got = VecDeque::new();
+        assert!(wire::recv_batch(receiver.as_raw_fd(), true, &mut got).unwrap());
+        let first: Vec<u32> = got.drain(..).map(|d| d.slot).collect();
+        assert_eq!(first, (0..32).collect::<Vec<u32>>(), "the first batch");
+        assert!(wire::recv_batch(receiver.as_raw_fd(), false, &mut got).unwrap());
+        assert_eq!(got.iter().map(|d| d.slot).collect::<Vec<u32>>(), [32, 33, 34, 35, 36, 37, 38, 39]);
+        assert!(got.iter().all(|d| d.gen == 7 && d.src == from && d.dst == to));
+        let more = wire::recv_batch(receiver.as_raw_fd(), false, &mut got);
+        assert!(matches!(&more, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock), "{more:?}");
+        // A function's worker alone on its socket receives that way: its first recv() empties
+        // the socket, and the rest come from its batch, in order.
+        let port = receiver.local_addr().unwrap().port();
+        let (fd, worker) = (receiver.as_raw_fd(), SkMsgSocket::new(vec![receiver], Wait::Recv, Duration::ZERO));
+        for slot in 40..60 {
+            wire::send(sender.as_raw_fd(), &Descriptor { dst: to, src: from, slot, gen: 7 }).unwrap();
+        }
+        assert_eq!(worker.recv().unwrap().unwrap().slot, 40);
+        assert!(!spright::readable_now(fd), "the first receive took every waiting descriptor");
+        let rest: Vec<u32> = (0..19).map(|_| worker.recv().unwrap().unwrap().slot).collect();
+        assert_eq!(rest, (41..60).collect::<Vec<u32>>());
+        let mut n = node.lock().unwrap();
+        n.unregister(from, &[sender.local_addr().unwrap().port()]);
+        n.unregister(to, &[port]);
     }
 }

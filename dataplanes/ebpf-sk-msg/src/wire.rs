@@ -49,3 +49,36 @@ pub fn recv(fd: RawFd, wait: bool) -> io::Result<Option<Descriptor>> {
         }
     }
 }
+
+/// The most descriptors [`recv_batch`] takes in one call.
+pub const BATCH: usize = 32;
+
+/// Receive every descriptor waiting on `fd`, up to [`BATCH`], appending them to `out` in order:
+/// one system call (and one take of the socket's lock) for all of them. `Ok(false)` when the
+/// connection is closed; with `wait`, a blocking socket waits for the first; without,
+/// `WouldBlock` when there is none.
+pub fn recv_batch(fd: RawFd, wait: bool, out: &mut std::collections::VecDeque<Descriptor>) -> io::Result<bool> {
+    let mut b = [0u8; DESCRIPTOR_BYTES * BATCH];
+    let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
+    let n = loop {
+        // SAFETY: receiving into a valid buffer of the length given.
+        let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), b.len(), flags) };
+        if n >= 0 {
+            break n as usize;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    };
+    if n == 0 {
+        return Ok(false);
+    }
+    // Every message the program lets through is one whole descriptor, and the receive queue
+    // hands out whole messages while the buffer has room for them.
+    if n % DESCRIPTOR_BYTES != 0 {
+        return Err(io::Error::other(format!("partial descriptor ({} bytes)", n % DESCRIPTOR_BYTES)));
+    }
+    out.extend(b[..n].chunks_exact(DESCRIPTOR_BYTES).map(|c| Descriptor::from_bytes(c.try_into().expect("16 bytes"))));
+    Ok(true)
+}
