@@ -9,6 +9,7 @@
 # Steps (default: all, in this order; each is a directory under OUT):
 #   gw1        both SPRIGHT backends, synthetic-5 and Online Boutique, gateway-threads=1
 #   reference  the same with the defaults, under placements none and paper
+#   baseline   the same with the defaults, unpinned only (S/D ratios from the same machine start)
 #   fw4q fw8q  S-SPRIGHT Online Boutique, frontend with 4 / 8 workers, queues=per-worker
 #   all4q      S-SPRIGHT Online Boutique, every function with 4 workers, queues=per-worker
 #   all4q-lanes  all4q with a receive queue per gateway thread (gateway-queues=per-thread)
@@ -22,10 +23,11 @@
 # run.sh mounts hugetlbfs and bpffs and reserves hugepages first:
 #   bash .device-bundle/run.sh env && SPRIGHT_BENCH=.device-bundle/spright-bench \
 #     LD_LIBRARY_PATH=.device-bundle/lib scripts/many-cores.sh "$OUT/mc"
-# (all steps: about 11 minutes on 16 cores, more than one 600 s device call allows, so name
-# steps, for example `all4q all4q-lanes all4q-spin spin`, about 5; then tar what you keep,
-# without logs). LIMIT caps each step's seconds (default 300; an interrupted step keeps what it
-# measured). On 2 cores this runs, but D-SPRIGHT's pollers starve: it is meant for 16 or more.
+# (all steps: about 13 minutes on 16 cores, more than one 600 s device call allows, so name
+# steps, for example `baseline spin all4q all4q-lanes all4q-spin`, about 7; then tar what you
+# keep, without logs). LIMIT caps each step's seconds (default 300; an interrupted step keeps
+# what it measured). On 2 cores this runs, but D-SPRIGHT's pollers starve: it is meant for 16
+# or more.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-results/runs/many-cores-$(date -u +%Y%m%dT%H%M%S)}"); shift 2>/dev/null
@@ -54,6 +56,7 @@ for step in "${steps[@]}"; do
   case $step in
     gw1) args=("${both[@]}" --backend-opt gateway-threads=1) ;;
     reference) args=("${both[@]}" --placement none --placement paper) ;;
+    baseline) args=("${both[@]}") ;;
     fw4q) args=(--chains-dir "$variants/fw4" "${ob[@]}" --backend-opt queues=per-worker) ;;
     fw8q) args=(--chains-dir "$variants/fw8" "${ob[@]}" --backend-opt queues=per-worker) ;;
     all4q) args=(--chains-dir "$variants/all4" "${ob[@]}" --backend-opt queues=per-worker) ;;
