@@ -5,7 +5,9 @@
 # one thread on CPU 0; alternating, ROUNDS rounds each. Prints each one's requests/s and the
 # ratio (target: the SPRIGHT chain reaches at least half of nginx's).
 #
-# Extra `deploy` arguments go in DEPLOY_ARGS, e.g. DEPLOY_ARGS="--backend-opt sched=batch".
+# Extra `deploy` arguments go in DEPLOY_ARGS, e.g. DEPLOY_ARGS="--backend-opt sched=batch";
+# SPRIGHT_BENCH names the binary (default: a release build of this checkout), so that two builds
+# can be compared.
 #
 #   [DEPLOY_ARGS=...] scripts/gateway-vs-nginx.sh [BACKEND] [SECONDS] [CONNECTIONS] [ROUNDS]   (default: s-spright 5 32 3)
 set -euo pipefail
@@ -15,8 +17,11 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/nginx-conf.sh"
 SETUP_BENCH=1 "$top/scripts/setup.sh"
 cd "$top"
-cargo build --release -q -p spright-bench
-bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/spright-bench
+bin=${SPRIGHT_BENCH:-}
+if [ -z "$bin" ]; then
+  cargo build --release -q -p spright-bench
+  bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/spright-bench
+fi
 last=$(( $(nproc) - 1 )); port=18090
 dir=$(mktemp -d)
 pids=()
