@@ -251,7 +251,9 @@ pub struct SkMsgSocket {
     spin: Duration,
     /// The next queue a thread takes.
     next: AtomicUsize,
-    /// Descriptors received on each gateway lane and not yet handed out ([`wire::recv_batch`]).
+    /// Descriptors received on each gateway lane and not yet handed out ([`wire::recv_batch`]):
+    /// kept per lane, not per thread as a function worker's are (`PENDING`), because a lane's
+    /// receive task may run on any of the event loop's threads.
     lane_pending: Vec<Mutex<VecDeque<Descriptor>>>,
 }
 
