@@ -12,8 +12,8 @@ use std::sync::Arc;
 /// Every thread's `Cpus_allowed_list` of process `pid`, as procfs shows it.
 fn thread_cpus(pid: u32) -> Vec<String> {
     let mut out = Vec::new();
-    for t in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
-        let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+    for t in tasks(pid) {
+        let status = std::fs::read_to_string(t.join("status")).unwrap_or_default();
         if let Some(v) = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")) {
             out.push(v.trim().to_string());
         }
@@ -145,11 +145,10 @@ fn reproduce_sweeps_each_placement() {
 fn s_spright_function_workers_can_run_as_batch() {
     let _g = serial();
     let policies = |pid: u32| -> Vec<String> {
-        std::fs::read_dir(format!("/proc/{pid}/task"))
-            .unwrap()
-            .flatten()
+        tasks(pid)
+            .iter()
             .map(|t| {
-                let sched = std::fs::read_to_string(t.path().join("sched")).unwrap_or_default();
+                let sched = std::fs::read_to_string(t.join("sched")).unwrap_or_default();
                 sched
                     .lines()
                     .find(|l| l.starts_with("policy"))

@@ -39,11 +39,6 @@ fn program_attached() -> bool {
     String::from_utf8_lossy(&out.stdout).contains("spright_redirec")
 }
 
-/// The threads of process `pid` (`/proc/<pid>/task/<tid>`).
-fn tasks(pid: u32) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(Vec::new(), |d| d.flatten().map(|t| t.path()).collect())
-}
-
 /// A thread's voluntary context switches: one per sleep.
 fn sleeps(task: &std::path::Path) -> u64 {
     let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
@@ -504,11 +499,8 @@ fn per_worker_queues_give_every_worker_a_socket_of_its_own() {
 fn the_gateway_serves_http_on_the_threads_its_option_says() {
     let _g = serial();
     let runtime_threads = |pid: u32| {
-        std::fs::read_dir(format!("/proc/{pid}/task"))
-            .unwrap()
-            .flatten()
-            .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "tokio-rt-worker"))
-            .count()
+        let comm = |t: &std::path::PathBuf| std::fs::read_to_string(t.join("comm"));
+        tasks(pid).iter().filter(|t| comm(t).is_ok_and(|c| c.trim() == "tokio-rt-worker")).count()
     };
     let cpus = dataplane_api::Placement::allowed_here().len();
     let auto = if cpus >= 8 { 3 } else { 1 };

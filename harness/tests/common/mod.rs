@@ -6,6 +6,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+/// The threads of process `pid` (`/proc/<pid>/task/<tid>`).
+pub fn tasks(pid: u32) -> Vec<PathBuf> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap_or_else(|e| panic!("threads of {pid}: {e}"));
+    dir.flatten().map(|t| t.path()).collect()
+}
+
 /// Tests that put load on the machine run one at a time: on 2 cores, two at once would measure
 /// each other.
 pub fn serial() -> MutexGuard<'static, ()> {
