@@ -32,20 +32,24 @@ pub fn send(fd: RawFd, d: &Descriptor) -> io::Result<()> {
 /// a blocking socket waits for one; without, `WouldBlock` when there is none.
 pub fn recv(fd: RawFd, wait: bool) -> io::Result<Option<Descriptor>> {
     let mut b = [0u8; DESCRIPTOR_BYTES];
-    let flags = if wait { libc::MSG_WAITALL } else { libc::MSG_DONTWAIT };
+    match recv_into(fd, &mut b, if wait { libc::MSG_WAITALL } else { libc::MSG_DONTWAIT })? {
+        DESCRIPTOR_BYTES => Ok(Some(Descriptor::from_bytes(b))),
+        0 => Ok(None),
+        n => Err(io::Error::other(format!("partial descriptor ({n} bytes)"))),
+    }
+}
+
+/// One `recv()` into `buf` with `flags`, retried when a signal interrupts it: the bytes received.
+fn recv_into(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
     loop {
-        // SAFETY: receiving into a valid 16-byte buffer.
-        let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), DESCRIPTOR_BYTES, flags) };
-        match n {
-            16 => return Ok(Some(Descriptor::from_bytes(b))),
-            0 => return Ok(None),
-            n if n > 0 => return Err(io::Error::other(format!("partial descriptor ({n} bytes)"))),
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
+        // SAFETY: receiving into a valid buffer of the length given.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
         }
     }
 }
@@ -59,18 +63,7 @@ pub const BATCH: usize = 32;
 /// `WouldBlock` when there is none.
 pub fn recv_batch(fd: RawFd, wait: bool, out: &mut std::collections::VecDeque<Descriptor>) -> io::Result<bool> {
     let mut b = [0u8; DESCRIPTOR_BYTES * BATCH];
-    let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
-    let n = loop {
-        // SAFETY: receiving into a valid buffer of the length given.
-        let n = unsafe { libc::recv(fd, b.as_mut_ptr().cast(), b.len(), flags) };
-        if n >= 0 {
-            break n as usize;
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    };
+    let n = recv_into(fd, &mut b, if wait { 0 } else { libc::MSG_DONTWAIT })?;
     if n == 0 {
         return Ok(false);
     }
