@@ -214,9 +214,10 @@ struct Target {
     backend_opt: Vec<String>,
     /// Where each process runs: none, paper (the load generator on the first CPU(s), one per
     /// generator thread, the gateway on the next (three from 8 CPUs), each function on a core
-    /// of its own, round robin; on 2 CPUs generator and gateway share the first), one-core, or a map such as
-    /// gateway=0,fn1=1,fn2=1,loadgen=0 (keys loadgen, gateway, ingress, activator, fn<ID> or a
-    /// function's name; values a CPU or a range). Recorded with every process's CPUs.
+    /// of its own, round robin; on 2 CPUs generator and gateway share the first), one-core, or
+    /// a map such as gateway=0,fn1=1,fn2=1,loadgen=0 (keys loadgen, gateway, ingress,
+    /// activator, fn<ID> or a function's name; values a CPU or a range). Recorded with every
+    /// process's CPUs.
     #[arg(long, default_value = "none", value_name = "POLICY")]
     placement: String,
 }

@@ -429,10 +429,10 @@ fn spinning_receivers_take_descriptors_without_sleeping() {
 }
 
 /// Options `queues=per-worker` and `gateway-queues=per-thread`: every worker of a function, and
-/// every HTTP thread of the gateway, gets a socket of its own, and concurrent requests (whose slots differ, so the
-/// program spreads them over the queues) are all served, by every worker. Were a queue's socket
-/// left without its worker, or a gateway lane without its receiver, the requests whose slots map
-/// to it would never come back.
+/// every HTTP thread of the gateway, gets a socket of its own, and concurrent requests (whose
+/// slots differ, so the program spreads them over the queues) are all served, by every worker.
+/// Were a queue's socket left without its worker, or a gateway lane without its receiver, the
+/// requests whose slots map to it would never come back.
 #[test]
 fn per_worker_queues_give_every_worker_a_socket_of_its_own() {
     let _g = serial();
