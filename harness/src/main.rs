@@ -216,8 +216,8 @@ struct Target {
     /// generator thread, the gateway on the next (three from 8 CPUs), each function on a core
     /// of its own, round robin; on 2 CPUs generator and gateway share the first), one-core, or
     /// a map such as gateway=0,fn1=1,fn2=1,loadgen=0 (keys loadgen, gateway, ingress,
-    /// activator, fn<ID> or a function's name; values a CPU or a range). Recorded with every
-    /// process's CPUs.
+    /// activator, fn<ID> or a function's name, functions for every other function; values a
+    /// CPU or a range). Recorded with every process's CPUs.
     #[arg(long, default_value = "none", value_name = "POLICY")]
     placement: String,
 }

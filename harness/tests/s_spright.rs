@@ -492,6 +492,61 @@ fn per_worker_queues_give_every_worker_a_socket_of_its_own() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Option `worker-cpus=by-queue`: the worker of a function's receive queue `i` runs on the
+/// `i`-th CPU its process may use, round robin, so queue `i` of every function shares a core
+/// (3 queues of functions placed on CPUs `a-b`: a, b, a); `inherit` pins no worker; without
+/// per-worker queues the option is refused before anything starts.
+#[test]
+fn each_queue_s_worker_runs_on_the_cpu_of_its_queue() {
+    let _g = serial();
+    const WORKERS: usize = 3;
+    let c = chain_with(&chain("synthetic-2"), "workers = 1", &format!("workers = {WORKERS}"));
+    let allowed = dataplane_api::Placement::allowed_here();
+    let a = *allowed.iter().find(|&&c| allowed.contains(&(c + 1))).expect("two neighbouring CPUs");
+    let b = a + 1;
+    // Each function's threads' CPU lists, sorted, once every worker has taken its queue.
+    let affinities = |opts: &[&str], pinned: bool| -> Vec<Vec<String>> {
+        let dir = scratch("ss");
+        let mut env = deploy_env("s-spright", &dir, opts);
+        env.placement = dataplane_api::Placement::parse(&format!("functions={a}-{b}"), allowed.clone()).unwrap();
+        let d = harness::registry::get("s-spright").unwrap().deploy(&c, &env).unwrap();
+        let fns: Vec<u32> = d.components().iter().filter(|c| c.role == Role::Function).map(|c| c.pid).collect();
+        let cpus = |t: &std::path::PathBuf| {
+            let status = std::fs::read_to_string(t.join("status")).unwrap_or_default();
+            status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap_or("").trim().to_string()
+        };
+        let of = |p: u32| {
+            let mut v: Vec<String> = tasks(p).iter().map(cpus).collect();
+            v.sort();
+            v
+        };
+        wait_for("every worker started and took its queue", 10, || {
+            fns.iter().all(|&p| tasks(p).len() == WORKERS && (!pinned || of(p).iter().all(|c| !c.contains('-'))))
+        });
+        for i in 0..6 {
+            assert_eq!(get(d.as_ref(), "pipe", format!("r{i}").as_bytes()).0, 200);
+        }
+        let out = fns.iter().map(|&p| of(p)).collect();
+        d.teardown();
+        std::fs::remove_dir_all(&dir).unwrap();
+        out
+    };
+    let pinned = affinities(&["queues=per-worker", "worker-cpus=by-queue"], true);
+    let want = vec![a.to_string(), a.to_string(), b.to_string()];
+    assert_eq!(pinned, vec![want.clone(), want], "threads' CPUs per function, sorted");
+    let inherit = affinities(&["queues=per-worker", "worker-cpus=inherit"], false);
+    assert_eq!(inherit, vec![vec![format!("{a}-{b}"); WORKERS]; 2], "inherit pins no worker");
+    let dir = scratch("ss");
+    match try_deploy("s-spright", &c, &dir, &["worker-cpus=by-queue"]) {
+        Err(e) => assert!(e.to_string().contains("needs queues=per-worker"), "{e}"),
+        Ok(d) => {
+            d.teardown();
+            panic!("worker-cpus=by-queue with shared queues was accepted");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Option `gateway-threads`: the gateway's HTTP event loop runs on that many threads, for both
 /// SPRIGHT backends, and `auto` gives one on a machine with fewer than 8 CPUs, three from 8 (the
 /// rule `--backend-opt` documents); the run's counters say how many.

@@ -16,8 +16,9 @@
 //!   everything on it;
 //! - `one-core`: everything, load generator included, on the first allowed CPU;
 //! - a map, `gateway=0,fn1=1,fn2=2-3,loadgen=0`: keys `loadgen`, `gateway`, `ingress`,
-//!   `activator`, `fn<ID>` or a function's name (its queue-proxy follows it); values a CPU or a
-//!   range; components not named are not pinned.
+//!   `activator`, `fn<ID>` or a function's name (its queue-proxy follows it), or `functions`
+//!   for every function no key of its own names; values a CPU or a range; components not named
+//!   are not pinned.
 
 use crate::Role;
 use std::fmt;
@@ -59,7 +60,7 @@ pub enum PlacementError {
     Syntax(String),
     #[error("--placement: CPU {cpu} (for {key}) is not one this process may use (allowed: {allowed})")]
     NotAllowed { key: String, cpu: usize, allowed: String },
-    #[error("--placement: no component {key:?} in chain {chain} (keys: loadgen, gateway, ingress, activator, fn<ID> or a function name: {names})")]
+    #[error("--placement: no component {key:?} in chain {chain} (keys: loadgen, gateway, ingress, activator, functions, fn<ID> or a function name: {names})")]
     UnknownComponent { key: String, chain: String, names: String },
 }
 
@@ -135,7 +136,7 @@ impl Placement {
     pub fn check_names(&self, chain: &str, functions: &[(u16, String)]) -> Result<(), PlacementError> {
         let Policy::Map(entries) = &self.policy else { return Ok(()) };
         for (k, _) in entries {
-            let known = ["loadgen", "gateway", "ingress", "activator"].contains(&k.as_str())
+            let known = ["loadgen", "gateway", "ingress", "activator", "functions"].contains(&k.as_str())
                 || functions.iter().any(|(id, name)| *k == format!("fn{id}") || k == name);
             if !known {
                 let names: Vec<&str> = functions.iter().map(|(_, n)| n.as_str()).collect();
@@ -188,9 +189,10 @@ impl Placement {
                 })
             }
             Policy::Map(_) => match (s.role, s.function) {
-                (Role::Function | Role::Sidecar, Some((id, name))) => {
-                    self.map_get(&format!("fn{id}")).or_else(|| self.map_get(name))
-                }
+                (Role::Function | Role::Sidecar, Some((id, name))) => self
+                    .map_get(&format!("fn{id}"))
+                    .or_else(|| self.map_get(name))
+                    .or_else(|| self.map_get("functions")),
                 (role, _) => self.map_get(match role {
                     Role::LoadGenerator => "loadgen",
                     Role::Ingress => "ingress",
@@ -312,6 +314,12 @@ mod tests {
         assert_eq!(at(&p, Role::Function, Some((1, "first"))), Some(vec![1]));
         assert_eq!(at(&p, Role::Sidecar, Some((2, "second"))), Some(vec![0, 1]));
         assert_eq!(at(&p, Role::Function, Some((3, "third"))), None, "not named: not pinned");
+        let every = Placement::parse("functions=2-3,fn2=1", vec![0, 1, 2, 3]).unwrap();
+        assert_eq!(at(&every, Role::Function, Some((1, "first"))), Some(vec![2, 3]), "functions");
+        assert_eq!(at(&every, Role::Sidecar, Some((7, "x"))), Some(vec![2, 3]), "a queue-proxy follows");
+        assert_eq!(at(&every, Role::Function, Some((2, "second"))), Some(vec![1]), "its own key first");
+        assert_eq!(at(&every, Role::Gateway, None), None);
+        assert!(every.check_names("c", &[(1, "first".to_string()), (2, "second".to_string())]).is_ok());
         assert_eq!(p.loadgen(), Some(vec![1]));
         assert_eq!(p.to_string(), "gateway=0,fn1=1,second=0-1,loadgen=1");
         let fns = [(1, "first".to_string()), (2, "second".to_string())];

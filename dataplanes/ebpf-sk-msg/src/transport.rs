@@ -41,6 +41,9 @@ pub struct SkMsgArgs {
     /// before it sleeps.
     #[arg(long, default_value_t = 0)]
     spin_us: u64,
+    /// Pin the worker of receive queue `i` to the `i`-th CPU (round robin) this process may use.
+    #[arg(long)]
+    pin_queues: bool,
 }
 
 /// Put the calling process under SCHED_BATCH (threads it starts later inherit it).
@@ -79,6 +82,13 @@ const SPIN: OptionSpec = OptionSpec {
     }),
 };
 
+/// Option `worker-cpus`: where a function's per-worker queues' workers run.
+const WORKER_CPUS: OptionSpec = OptionSpec::choice(
+    "worker-cpus",
+    "with queues=per-worker, where each worker runs: inherit (on every CPU its process may use) or by-queue (the worker of queue i on the i-th of its process's CPUs, round robin; queue i of every function then shares one core, and since a request's slot picks the same queue in every function, all its function-to-function hops stay on that core: no wake-up crosses cores between functions; give the functions the same CPUs with --placement)",
+    &["inherit", "by-queue"],
+);
+
 /// Option `gateway-queues`: the gateway's receive queues, one socket or one per HTTP thread.
 const GATEWAY_QUEUES: OptionSpec = OptionSpec::choice(
     "gateway-queues",
@@ -90,7 +100,7 @@ impl Backend for SkMsg {
     const NAME: &str = "s-spright";
     const LABEL: &str = "S-SPRIGHT: 16-byte descriptors via eBPF SK_MSG redirect in a SOCKHASH, payload in a hugepage pool, event-driven";
 
-    const OPTIONS: &[OptionSpec] = &[SCHED, QUEUES, spright::gateway::THREADS, GATEWAY_QUEUES, SPIN];
+    const OPTIONS: &[OptionSpec] = &[SCHED, QUEUES, WORKER_CPUS, spright::gateway::THREADS, GATEWAY_QUEUES, SPIN];
 
     type Host = SkMsgHost;
 
@@ -98,6 +108,12 @@ impl Backend for SkMsg {
         let node = EbpfNode::shared().map_err(DeployError::host("load the SK_MSG program"))?;
         let sched = env.options.get(Self::OPTIONS, "sched").unwrap_or("normal").to_string();
         let per_worker = env.options.get(Self::OPTIONS, "queues") == Some("per-worker");
+        let pin_queues = env.options.get(Self::OPTIONS, WORKER_CPUS.key) == Some("by-queue");
+        if pin_queues && !per_worker {
+            return Err(DeployError::Unsupported(
+                "worker-cpus=by-queue pins the worker of each receive queue: it needs queues=per-worker".into(),
+            ));
+        }
         let queues =
             chain.functions.iter().map(|f| (f.id, if per_worker { f.workers.max(1) as usize } else { 1 })).collect();
         let gateway_queues = match env.options.get(Self::OPTIONS, GATEWAY_QUEUES.key) {
@@ -105,7 +121,7 @@ impl Backend for SkMsg {
             _ => 1,
         };
         let spin_us = env.options.get(Self::OPTIONS, SPIN.key).unwrap_or("0").to_string();
-        Ok(SkMsgHost { node, chain_id, entries: Vec::new(), sched, queues, gateway_queues, spin_us })
+        Ok(SkMsgHost { node, chain_id, entries: Vec::new(), sched, queues, gateway_queues, spin_us, pin_queues })
     }
 
     type Args = SkMsgArgs;
@@ -130,7 +146,11 @@ impl Backend for SkMsg {
             Who::Function(_) => Wait::Recv,
         };
         let spin = Duration::from_micros(c.args.spin_us);
-        Ok((SkMsgSocket::new(socks, wait, spin), Pool::open(c.pool)?))
+        let mut socket = SkMsgSocket::new(socks, wait, spin);
+        if c.args.pin_queues && c.who != Who::Gateway {
+            socket.queue_cpus = dataplane_api::Placement::allowed_here();
+        }
+        Ok((socket, Pool::open(c.pool)?))
     }
 }
 
@@ -148,6 +168,8 @@ pub struct SkMsgHost {
     gateway_queues: usize,
     /// Option `spin-us`, passed to every process.
     spin_us: String,
+    /// Option `worker-cpus=by-queue`, passed to every function.
+    pin_queues: bool,
 }
 
 /// One registered process: its receive queues' sockets.
@@ -187,8 +209,11 @@ impl Host for SkMsgHost {
         self.node().register(k, &sockets).map_err(DeployError::host(format!("register {name} in the socket map")))?;
         let (fds, peers): (Vec<OwnedFd>, Vec<TcpStream>) = pairs.into_iter().map(|(a, b)| (a.into(), b)).unzip();
         self.entries.push(Entry { name: name.to_string(), key: k, ports, _peers: peers });
-        let args =
+        let mut args =
             vec![format!("--sched={}", self.sched), format!("--queues={n}"), format!("--spin-us={}", self.spin_us)];
+        if self.pin_queues && who != Who::Gateway {
+            args.push("--pin-queues".into());
+        }
         Ok((fds, args))
     }
 
@@ -251,6 +276,9 @@ pub struct SkMsgSocket {
     spin: Duration,
     /// The next queue a thread takes.
     next: AtomicUsize,
+    /// Where the worker of each queue runs (option `worker-cpus=by-queue`): queue `i` on
+    /// [`queue_cpu`]`(i, queue_cpus)`; empty, where its process may (not pinned).
+    queue_cpus: Vec<usize>,
     /// Descriptors received on each gateway lane and not yet handed out ([`wire::recv_batch`]):
     /// kept per lane, not per thread as a function worker's are (`PENDING`), because a lane's
     /// receive task may run on any of the event loop's threads.
@@ -289,7 +317,7 @@ impl SkMsgSocket {
     fn new(socks: Vec<TcpStream>, wait: Wait, spin: Duration) -> Self {
         assert!(!socks.is_empty(), "a process has at least one socket");
         let lane_pending = socks.iter().map(|_| Mutex::default()).collect();
-        SkMsgSocket { socks, wait, spin, next: AtomicUsize::new(0), lane_pending }
+        SkMsgSocket { socks, wait, spin, next: AtomicUsize::new(0), queue_cpus: Vec::new(), lane_pending }
     }
 
     /// Receive on `fd` as this socket waits ([`Wait`]).
@@ -333,7 +361,8 @@ impl SkMsgSocket {
     }
 
     /// The socket the calling thread sends and receives on: its own queue's where there are
-    /// several (taken on first use, round robin), else the one.
+    /// several (taken on first use, round robin; the thread is then pinned to the queue's CPU
+    /// with `worker-cpus=by-queue`), else the one.
     fn fd(&self) -> RawFd {
         let first = self.socks[0].as_raw_fd();
         if self.socks.len() == 1 {
@@ -344,11 +373,23 @@ impl SkMsgSocket {
             _ => {
                 let i = self.next.fetch_add(1, Ordering::Relaxed) % self.socks.len();
                 let fd = self.socks[i].as_raw_fd();
+                if let Some(cpu) = queue_cpu(i, &self.queue_cpus) {
+                    if let Err(e) = dataplane_api::placement::set_affinity(0, &[cpu]) {
+                        tracing::warn!("cannot pin the worker of queue {i} to CPU {cpu}: {e}");
+                    }
+                }
                 q.set(Some((first, fd)));
                 fd
             }
         })
     }
+}
+
+/// The CPU of receive queue `queue` among `cpus` (option `worker-cpus=by-queue`): the
+/// `queue`-th, round robin, so that queue `i` of every function with the same CPUs shares one;
+/// `None` without CPUs.
+fn queue_cpu(queue: usize, cpus: &[usize]) -> Option<usize> {
+    (!cpus.is_empty()).then(|| cpus[queue % cpus.len()])
 }
 
 /// The next descriptor on `fd` for a thread that receives on it alone (`Wait::Recv`): what its
@@ -483,6 +524,16 @@ mod tests {
             .collect();
         all.sort_unstable();
         assert_eq!(all, (0..200).collect::<Vec<u32>>());
+    }
+
+    /// Queue `i`'s worker runs on the `i`-th CPU, round robin, the same for every function
+    /// given the same CPUs (hand-written).
+    #[test]
+    fn queues_take_their_process_s_cpus_round_robin() {
+        let cpus = [6, 7, 9];
+        let got: Vec<Option<usize>> = (0..5).map(|q| queue_cpu(q, &cpus)).collect();
+        assert_eq!(got, [Some(6), Some(7), Some(9), Some(6), Some(7)]);
+        assert_eq!(queue_cpu(0, &[]), None, "no CPUs: not pinned");
     }
 
     /// The program spreads a destination's descriptors over its receive queues by slot: queue
