@@ -85,10 +85,28 @@ fn loadgen_name(i: usize) -> String {
     }
 }
 
-/// (name, CPU list) of every component and of the load generator's threads.
+/// The CPUs any thread of process `pid` may run on (threads may be pinned apart, as S-SPRIGHT's
+/// `worker-cpus=by-queue` pins its workers), as a CPU list; the process's own where its threads
+/// cannot be read.
+pub fn process_cpus(pid: u32) -> String {
+    let dir = PathBuf::from(format!("/proc/{pid}"));
+    let threads = std::fs::read_dir(dir.join("task")).map(|d| d.flatten().map(|t| t.path()).collect::<Vec<_>>());
+    let lists = threads.unwrap_or_default().iter().map(|t| cpus_allowed(t)).collect::<Vec<_>>();
+    let parsed = lists.iter().map(|l| dataplane_api::placement::parse_cpu_list(l)).collect::<Option<Vec<_>>>();
+    match parsed {
+        Some(sets) if !sets.is_empty() => {
+            let mut all: Vec<usize> = sets.concat();
+            all.sort_unstable();
+            all.dedup();
+            dataplane_api::placement::cpu_list(&all)
+        }
+        _ => cpus_allowed(&dir),
+    }
+}
+
+/// (name, CPU list) of every component (any of its threads) and of the load generator's threads.
 fn read_cpus(components: &[dataplane_api::Component], loadgen_tids: &[u32]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> =
-        components.iter().map(|c| (c.name.clone(), cpus_allowed(&PathBuf::from(format!("/proc/{}", c.pid))))).collect();
+    let mut out: Vec<(String, String)> = components.iter().map(|c| (c.name.clone(), process_cpus(c.pid))).collect();
     for (i, tid) in loadgen_tids.iter().enumerate() {
         let dir = format!("/proc/{}/task/{tid}", std::process::id());
         out.push((loadgen_name(i), cpus_allowed(&PathBuf::from(dir))));

@@ -494,8 +494,9 @@ fn per_worker_queues_give_every_worker_a_socket_of_its_own() {
 
 /// Option `worker-cpus=by-queue`: the worker of a function's receive queue `i` runs on the
 /// `i`-th CPU its process may use, round robin, so queue `i` of every function shares a core
-/// (3 queues of functions placed on CPUs `a-b`: a, b, a); `inherit` pins no worker; without
-/// per-worker queues the option is refused before anything starts.
+/// (3 queues of functions placed on CPUs `a-b`: a, b, a), and a run records both CPUs for the
+/// process; `inherit` pins no worker; without per-worker queues the option is refused before
+/// anything starts.
 #[test]
 fn each_queue_s_worker_runs_on_the_cpu_of_its_queue() {
     let _g = serial();
@@ -525,6 +526,10 @@ fn each_queue_s_worker_runs_on_the_cpu_of_its_queue() {
         });
         for i in 0..6 {
             assert_eq!(get(d.as_ref(), "pipe", format!("r{i}").as_bytes()).0, 200);
+        }
+        // What a run records for the process: every CPU any of its threads may use.
+        for &p in &fns {
+            assert_eq!(harness::run::process_cpus(p), format!("{a}-{b}"), "recorded CPUs of {p}");
         }
         let out = fns.iter().map(|&p| of(p)).collect();
         d.teardown();

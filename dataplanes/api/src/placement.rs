@@ -79,6 +79,17 @@ pub fn cpu_list(cpus: &[usize]) -> String {
     out.join(",")
 }
 
+/// Parse a CPU list as procfs and [`cpu_list`] write it (`0-2,5`); `None` if malformed.
+pub fn parse_cpu_list(list: &str) -> Option<Cpus> {
+    let mut out: Cpus = Vec::new();
+    for part in list.trim().split(',') {
+        out.extend(parse_cpus(part)?);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
 /// Parse `N` or `A-B`.
 fn parse_cpus(v: &str) -> Option<Cpus> {
     match v.split_once('-') {
@@ -342,5 +353,8 @@ mod tests {
     fn cpu_lists() {
         assert_eq!(cpu_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
         assert_eq!(cpu_list(&[3]), "3");
+        assert_eq!(parse_cpu_list("7-8,0-2,5,1"), Some(vec![0, 1, 2, 5, 7, 8]));
+        assert_eq!(parse_cpu_list("3"), Some(vec![3]));
+        assert_eq!(parse_cpu_list("1,x"), None);
     }
 }

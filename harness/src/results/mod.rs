@@ -50,8 +50,8 @@ pub struct RunInputs<'a> {
     pub placement: &'a str,
     /// The placement policy (`--placement`).
     pub policy: &'a dataplane_api::Placement,
-    /// The CPUs each component and the load generator (`loadgen`) could run on, as read from
-    /// procfs during the run: (name, CPU list).
+    /// The CPUs each component (any of its threads) and the load generator (`loadgen`) could
+    /// run on, as read from procfs during the run: (name, CPU list).
     pub cpus: &'a [(String, String)],
     /// Why CPU was not measured, if it was not (the system runs elsewhere).
     pub cpu_unavailable: Option<&'a str>,
