@@ -20,6 +20,7 @@
 #              every function on function CPU i, so a request's function hops share one core;
 #              --placement loadgen=0-2,gateway=3-5,functions=6-(N-1) (N CPUs, 8 or more)
 #   shards-inherit  the same, workers not pinned to their queue's CPU (the control)
+#   shards-batch    shards with function workers under SCHED_BATCH (sched=batch)
 #   fw8        S-SPRIGHT Online Boutique, frontend with 8 workers sharing one socket
 #   gw6        S-SPRIGHT synthetic-5 with gateway-threads=6
 #
@@ -28,15 +29,15 @@
 # run.sh mounts hugetlbfs and bpffs and reserves hugepages first:
 #   bash .device-bundle/run.sh env && SPRIGHT_BENCH=.device-bundle/spright-bench \
 #     LD_LIBRARY_PATH=.device-bundle/lib scripts/many-cores.sh "$OUT/mc"
-# (all steps: about 16 minutes on 16 cores, more than one 600 s device call allows, so name
-# steps, for example `baseline spin all4q-spin shards`, about 7; then tar what you keep,
+# (all steps: about 18 minutes on 16 cores, more than one 600 s device call allows, so name
+# steps, for example `baseline spin shards shards-batch`, about 8; then tar what you keep,
 # without logs). LIMIT caps each step's seconds (default 300; an interrupted step keeps
 # what it measured). On 2 cores this runs, but D-SPRIGHT's pollers starve: it is meant for 16
 # or more.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-results/runs/many-cores-$(date -u +%Y%m%dT%H%M%S)}"); shift 2>/dev/null
-steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q all4q-lanes all4q-spin spin shards shards-inherit fw8 gw6)
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q all4q-lanes all4q-spin spin shards shards-inherit shards-batch fw8 gw6)
 limit=${LIMIT:-300}
 cd "$top"
 bin=${SPRIGHT_BENCH:-}
@@ -76,11 +77,12 @@ for step in "${steps[@]}"; do
     spin) args=(--chains synthetic-5,online-boutique --backends s-spright --backend-opt spin-us=50) ;;
     fw8) args=(--chains-dir "$variants/fw8" "${ob[@]}") ;;
     gw6) args=(--chains synthetic-5 --backends s-spright --backend-opt gateway-threads=6) ;;
-    shards|shards-inherit)
+    shards|shards-inherit|shards-batch)
       [ "$ncpu" -ge 8 ] || { echo "step $step needs 8 or more CPUs (has $ncpu)" >&2; continue; }
       pin=by-queue; [ "$step" = shards-inherit ] && pin=inherit
+      sched=normal; [ "$step" = shards-batch ] && sched=batch
       args=(--chains-dir "$variants/shards" --chains synthetic-5,online-boutique --backends s-spright "${lanes[@]}"
-        --backend-opt worker-cpus=$pin --placement "$shard_map") ;;
+        --backend-opt worker-cpus=$pin --backend-opt sched=$sched --placement "$shard_map") ;;
     *) echo "unknown step $step (see the header of $0)" >&2; exit 2 ;;
   esac
   echo "== $step: ${args[*]}"
