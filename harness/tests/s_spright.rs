@@ -494,24 +494,29 @@ fn per_worker_queues_give_every_worker_a_socket_of_its_own() {
 
 /// Option `worker-cpus=by-queue`: the worker of a function's receive queue `i` runs on the
 /// `i`-th CPU its process may use, round robin, so queue `i` of every function shares a core
-/// (3 queues of functions placed on CPUs `a-b`: a, b, a), and a run records both CPUs for the
-/// process; `inherit` pins no worker; without per-worker queues the option is refused before
-/// anything starts.
+/// (functions placed on CPUs `a-b`: 3 queues on a, b, a; a function with one worker on a), and
+/// a run records every CPU of the process's threads; `inherit` pins no worker; without
+/// per-worker queues the option is refused before anything starts.
 #[test]
 fn each_queue_s_worker_runs_on_the_cpu_of_its_queue() {
     let _g = serial();
-    const WORKERS: usize = 3;
-    let c = chain_with(&chain("synthetic-2"), "workers = 1", &format!("workers = {WORKERS}"));
+    let two = chain("synthetic-2");
+    // The first function with 3 workers, the second with 1.
+    let text = two.spec_text.replacen("workers = 1", "workers = 3", 1);
+    let c = workloads::parse_chain(&text, &two.source).unwrap();
     let allowed = dataplane_api::Placement::allowed_here();
     let a = *allowed.iter().find(|&&c| allowed.contains(&(c + 1))).expect("two neighbouring CPUs");
     let b = a + 1;
-    // Each function's threads' CPU lists, sorted, once every worker has taken its queue.
-    let affinities = |opts: &[&str], pinned: bool| -> Vec<Vec<String>> {
+    // Per function (by id): its threads' CPU lists, sorted, once every worker has taken its
+    // queue, and the CPUs a run records for it.
+    let affinities = |opts: &[&str], pinned: bool| -> Vec<(Vec<String>, String)> {
         let dir = scratch("ss");
         let mut env = deploy_env("s-spright", &dir, opts);
         env.placement = dataplane_api::Placement::parse(&format!("functions={a}-{b}"), allowed.clone()).unwrap();
         let d = harness::registry::get("s-spright").unwrap().deploy(&c, &env).unwrap();
-        let fns: Vec<u32> = d.components().iter().filter(|c| c.role == Role::Function).map(|c| c.pid).collect();
+        let mut fns: Vec<(String, u32)> =
+            d.components().iter().filter(|c| c.role == Role::Function).map(|c| (c.name.clone(), c.pid)).collect();
+        fns.sort();
         let cpus = |t: &std::path::PathBuf| {
             let status = std::fs::read_to_string(t.join("status")).unwrap_or_default();
             status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap_or("").trim().to_string()
@@ -522,25 +527,25 @@ fn each_queue_s_worker_runs_on_the_cpu_of_its_queue() {
             v
         };
         wait_for("every worker started and took its queue", 10, || {
-            fns.iter().all(|&p| tasks(p).len() == WORKERS && (!pinned || of(p).iter().all(|c| !c.contains('-'))))
+            fns.iter()
+                .zip([3, 1])
+                .all(|(&(_, p), n)| tasks(p).len() == n && (!pinned || of(p).iter().all(|c| !c.contains('-'))))
         });
         for i in 0..6 {
             assert_eq!(get(d.as_ref(), "pipe", format!("r{i}").as_bytes()).0, 200);
         }
-        // What a run records for the process: every CPU any of its threads may use.
-        for &p in &fns {
-            assert_eq!(harness::run::process_cpus(p), format!("{a}-{b}"), "recorded CPUs of {p}");
-        }
-        let out = fns.iter().map(|&p| of(p)).collect();
+        let out = fns.iter().map(|&(_, p)| (of(p), harness::run::process_cpus(p))).collect();
         d.teardown();
         std::fs::remove_dir_all(&dir).unwrap();
         out
     };
+    let (a, b, ab) = (a.to_string(), b.to_string(), format!("{a}-{b}"));
     let pinned = affinities(&["queues=per-worker", "worker-cpus=by-queue"], true);
-    let want = vec![a.to_string(), a.to_string(), b.to_string()];
-    assert_eq!(pinned, vec![want.clone(), want], "threads' CPUs per function, sorted");
+    let want = vec![(vec![a.clone(), a.clone(), b], ab.clone()), (vec![a.clone()], a)];
+    assert_eq!(pinned, want, "per function: threads' CPUs, sorted, and the CPUs a run records");
     let inherit = affinities(&["queues=per-worker", "worker-cpus=inherit"], false);
-    assert_eq!(inherit, vec![vec![format!("{a}-{b}"); WORKERS]; 2], "inherit pins no worker");
+    let want = vec![(vec![ab.clone(); 3], ab.clone()), (vec![ab.clone()], ab)];
+    assert_eq!(inherit, want, "inherit pins no worker");
     let dir = scratch("ss");
     match try_deploy("s-spright", &c, &dir, &["worker-cpus=by-queue"]) {
         Err(e) => assert!(e.to_string().contains("needs queues=per-worker"), "{e}"),

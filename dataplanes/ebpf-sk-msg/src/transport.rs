@@ -149,6 +149,10 @@ impl Backend for SkMsg {
         let mut socket = SkMsgSocket::new(socks, wait, spin);
         if c.args.pin_queues && c.who != Who::Gateway {
             socket.queue_cpus = dataplane_api::Placement::allowed_here();
+            if let (1, Some(cpu)) = (socket.socks.len(), queue_cpu(0, &socket.queue_cpus)) {
+                // One worker, one queue: queue 0's CPU, for the process (its one worker).
+                dataplane_api::placement::set_affinity(0, &[cpu])?;
+            }
         }
         Ok((socket, Pool::open(c.pool)?))
     }
