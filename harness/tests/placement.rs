@@ -9,23 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// Every thread's `Cpus_allowed_list` of process `pid`, as procfs shows it.
-fn thread_cpus(pid: u32) -> Vec<String> {
-    let mut out = Vec::new();
-    for t in tasks(pid) {
-        let status = std::fs::read_to_string(t.join("status")).unwrap_or_default();
-        if let Some(v) = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")) {
-            out.push(v.trim().to_string());
-        }
-    }
-    out
-}
-
 fn deploy_with(backend: &str, chain: &workloads::Chain, placement: &str, opts: &[&str]) -> Box<dyn Deployment> {
-    let dir = scratch("placement");
-    let mut env = deploy_env(backend, &dir, opts);
-    env.placement = Placement::parse(placement, vec![0, 1]).unwrap();
-    harness::registry::get(backend).unwrap().deploy(chain, &env).unwrap_or_else(|e| panic!("{backend}: {e}"))
+    let placement = Placement::parse(placement, vec![0, 1]).unwrap();
+    try_deploy_placed(backend, chain, &scratch("placement"), opts, placement)
+        .unwrap_or_else(|e| panic!("{backend}: {e}"))
 }
 
 /// Each component's threads all have the CPUs `want` gives for its name.

@@ -511,18 +511,13 @@ fn each_queue_s_worker_runs_on_the_cpu_of_its_queue() {
     // queue, and the CPUs a run records for it.
     let affinities = |opts: &[&str], pinned: bool| -> Vec<(Vec<String>, String)> {
         let dir = scratch("ss");
-        let mut env = deploy_env("s-spright", &dir, opts);
-        env.placement = dataplane_api::Placement::parse(&format!("functions={a}-{b}"), allowed.clone()).unwrap();
-        let d = harness::registry::get("s-spright").unwrap().deploy(&c, &env).unwrap();
+        let placement = dataplane_api::Placement::parse(&format!("functions={a}-{b}"), allowed.clone()).unwrap();
+        let d = try_deploy_placed("s-spright", &c, &dir, opts, placement).unwrap();
         let mut fns: Vec<(String, u32)> =
             d.components().iter().filter(|c| c.role == Role::Function).map(|c| (c.name.clone(), c.pid)).collect();
         fns.sort();
-        let cpus = |t: &std::path::PathBuf| {
-            let status = std::fs::read_to_string(t.join("status")).unwrap_or_default();
-            status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap_or("").trim().to_string()
-        };
         let of = |p: u32| {
-            let mut v: Vec<String> = tasks(p).iter().map(cpus).collect();
+            let mut v = thread_cpus(p);
             v.sort();
             v
         };

@@ -12,6 +12,18 @@ pub fn tasks(pid: u32) -> Vec<PathBuf> {
     dir.flatten().map(|t| t.path()).collect()
 }
 
+/// Every thread's `Cpus_allowed_list` of process `pid`, as procfs shows it.
+pub fn thread_cpus(pid: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in tasks(pid) {
+        let status = std::fs::read_to_string(t.join("status")).unwrap_or_default();
+        if let Some(v) = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")) {
+            out.push(v.trim().to_string());
+        }
+    }
+    out
+}
+
 /// Tests that put load on the machine run one at a time: on 2 cores, two at once would measure
 /// each other.
 pub fn serial() -> MutexGuard<'static, ()> {
@@ -69,7 +81,19 @@ pub fn try_deploy(
     dir: &Path,
     opts: &[&str],
 ) -> Result<Box<dyn dataplane_api::Deployment>, dataplane_api::DeployError> {
-    harness::registry::get(backend).unwrap().deploy(chain, &deploy_env(backend, dir, opts))
+    try_deploy_placed(backend, chain, dir, opts, dataplane_api::Placement::default())
+}
+
+/// [`try_deploy`] under `placement`.
+pub fn try_deploy_placed(
+    backend: &str,
+    chain: &workloads::Chain,
+    dir: &Path,
+    opts: &[&str],
+    placement: dataplane_api::Placement,
+) -> Result<Box<dyn dataplane_api::Deployment>, dataplane_api::DeployError> {
+    let env = dataplane_api::DeployEnv { placement, ..deploy_env(backend, dir, opts) };
+    harness::registry::get(backend).unwrap().deploy(chain, &env)
 }
 
 /// Deploy `chain` on `backend` with its default options.
