@@ -21,6 +21,13 @@
 #              --placement loadgen=0-2,gateway=3-5,functions=6-(N-1) (N CPUs, 8 or more)
 #   shards-inherit  the same, workers not pinned to their queue's CPU (the control)
 #   shards-batch    shards with function workers under SCHED_BATCH (sched=batch)
+#   cores      S-SPRIGHT, synthetic-5 and Online Boutique, a request on one core: gateway and
+#              functions share CPUs 3-(N-1), the gateway with an event loop per lane pinned to
+#              lane i's CPU (gateway-cpus=by-lane, N-3 lanes) and every function with N-3 workers
+#              pinned by queue, so lane i and queue i of every function share CPU 3+i and every
+#              hop of a request whose slot is on lane i stays there; --placement
+#              loadgen=0-2,gateway=3-(N-1),functions=3-(N-1) (8 or more CPUs)
+#   cores-batch     cores with function workers under SCHED_BATCH
 #   fw8        S-SPRIGHT Online Boutique, frontend with 8 workers sharing one socket
 #   gw6        S-SPRIGHT synthetic-5 with gateway-threads=6
 #
@@ -37,7 +44,7 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-results/runs/many-cores-$(date -u +%Y%m%dT%H%M%S)}"); shift 2>/dev/null
-steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q all4q-lanes all4q-spin spin shards shards-inherit shards-batch fw8 gw6)
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q all4q-lanes all4q-spin spin shards shards-inherit shards-batch cores cores-batch fw8 gw6)
 limit=${LIMIT:-300}
 cd "$top"
 bin=${SPRIGHT_BENCH:-}
@@ -60,6 +67,11 @@ fcpus=$((ncpu > 6 ? ncpu - 6 : 1))
 variant shards "s/^handler = \"boutique-.*\"$/&\nworkers = $fcpus/"
 sed -i "s/^handler = \"synthetic\"$/&\nworkers = $fcpus/" "$variants/shards/synthetic-5.toml"
 shard_map="loadgen=0-2,gateway=3-5,functions=6-$((ncpu - 1))"
+# cores: a lane and a worker per CPU from 3 on, for gateway and functions alike
+ccpus=$((ncpu > 3 ? ncpu - 3 : 1))
+variant cores "s/^handler = \"boutique-.*\"$/&\nworkers = $ccpus/"
+sed -i "s/^handler = \"synthetic\"$/&\nworkers = $ccpus/" "$variants/cores/synthetic-5.toml"
+cores_map="loadgen=0-2,gateway=3-$((ncpu - 1)),functions=3-$((ncpu - 1))"
 common=(--experiments sweep --duration 2 --warmup 0.5 --start-rate 4000 --loadgen-threads 3)
 both=(--chains synthetic-5,online-boutique --backends s-spright,d-spright)
 ob=(--chains online-boutique --backends s-spright)
@@ -83,6 +95,12 @@ for step in "${steps[@]}"; do
       sched=normal; [ "$step" = shards-batch ] && sched=batch
       args=(--chains-dir "$variants/shards" --chains synthetic-5,online-boutique --backends s-spright "${lanes[@]}"
         --backend-opt worker-cpus=$pin --backend-opt sched=$sched --placement "$shard_map") ;;
+    cores|cores-batch)
+      [ "$ncpu" -ge 8 ] || { echo "step $step needs 8 or more CPUs (has $ncpu)" >&2; continue; }
+      sched=normal; [ "$step" = cores-batch ] && sched=batch
+      args=(--chains-dir "$variants/cores" --chains synthetic-5,online-boutique --backends s-spright "${lanes[@]}"
+        --backend-opt worker-cpus=by-queue --backend-opt gateway-threads=$ccpus --backend-opt gateway-cpus=by-lane
+        --backend-opt sched=$sched --placement "$cores_map") ;;
     *) echo "unknown step $step (see the header of $0)" >&2; exit 2 ;;
   esac
   echo "== $step: ${args[*]}"

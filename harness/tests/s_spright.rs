@@ -263,7 +263,8 @@ fn bad_http_gets_the_right_status_and_leaks_no_slot() {
 
 /// The paper's load-proportional claim: a deployed chain with no load uses no CPU; so does one
 /// with the many-core settings (a multi-threaded gateway, a receive queue per worker and per
-/// gateway thread, workers that poll 1 ms before they sleep).
+/// gateway thread, workers that poll 1 ms before they sleep), and one whose gateway runs an
+/// event loop per lane and whose workers are pinned by queue.
 #[test]
 fn idle_chain_uses_under_one_percent_cpu() {
     let _g = serial();
@@ -276,21 +277,19 @@ fn idle_chain_uses_under_one_percent_cpu() {
     let _ = std::fs::remove_dir_all(dir);
 
     let c = chain_with(&chain("synthetic-2"), "workers = 1", "workers = 4");
-    let dir = scratch("ss");
-    let d = try_deploy(
-        "s-spright",
-        &c,
-        &dir,
-        &["gateway-threads=3", "gateway-queues=per-thread", "queues=per-worker", "spin-us=1000"],
-    )
-    .unwrap();
-    for i in 0..20 {
-        assert_eq!(get(&*d, "pipe", format!("wake {i}").as_bytes()).0, 200);
+    let many = ["gateway-threads=3", "gateway-queues=per-thread", "queues=per-worker", "spin-us=1000"];
+    let by_lane = [&many[..], &["gateway-cpus=by-lane", "worker-cpus=by-queue"]].concat();
+    for opts in [&many[..], &by_lane] {
+        let dir = scratch("ss");
+        let d = try_deploy("s-spright", &c, &dir, opts).unwrap();
+        for i in 0..20 {
+            assert_eq!(get(&*d, "pipe", format!("wake {i}").as_bytes()).0, 200);
+        }
+        let pct = cpu_pct_until(&*d, |p| p < 1.0);
+        assert!(pct < 1.0, "idle chain ({}) used {pct:.2}% CPU", opts.join(" "));
+        d.teardown();
+        let _ = std::fs::remove_dir_all(dir);
     }
-    let pct = cpu_pct_until(&*d, |p| p < 1.0);
-    assert!(pct < 1.0, "idle chain (3 gateway threads and lanes, 4 queues a function, spinning) used {pct:.2}% CPU");
-    d.teardown();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -547,6 +546,73 @@ fn each_queue_s_worker_runs_on_the_cpu_of_its_queue() {
         Ok(d) => {
             d.teardown();
             panic!("worker-cpus=by-queue with shared queues was accepted");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Option `gateway-cpus=by-lane`: the gateway runs an event loop per lane, lane `i`'s thread on
+/// the `i`-th of its CPUs (3 lanes on CPUs a-b: a, b, a); connections are dealt to the lanes
+/// in the order they come, and a lane's requests take pool slots of its own lane, so their
+/// descriptors come back to it: over 40 requests on the connection of lane `k`, lane `k`'s
+/// thread sleeps (and wakes) at least once a request and the other lanes' threads not at all
+/// (one free list for all lanes, or every lane taking from the first, would wake another lane
+/// for the returning descriptors). Without gateway lanes the option is refused before anything
+/// starts.
+#[test]
+fn each_gateway_lane_serves_its_own_connections_and_slots_on_its_cpu() {
+    let _g = serial();
+    let allowed = dataplane_api::Placement::allowed_here();
+    let a = *allowed.iter().find(|&&c| allowed.contains(&(c + 1))).expect("two neighbouring CPUs");
+    let placement = dataplane_api::Placement::parse(&format!("gateway={a}-{}", a + 1), allowed.clone()).unwrap();
+    let dir = scratch("ss");
+    let opts = ["gateway-threads=3", "gateway-queues=per-thread", "gateway-cpus=by-lane"];
+    let d = try_deploy_placed("s-spright", &chain("synthetic-2"), &dir, &opts, placement).unwrap();
+    let gw = d.components().iter().find(|c| c.role == Role::Gateway).unwrap().pid;
+    let lane = |i: usize| {
+        tasks(gw)
+            .into_iter()
+            .find(|t| std::fs::read_to_string(t.join("comm")).is_ok_and(|c| c.trim() == format!("lane-{i}")))
+    };
+    wait_for("three lane threads, each pinned", 10, || {
+        (0..3).all(|i| lane(i).and_then(|t| task_cpus(&t)).is_some_and(|c| !c.contains('-')))
+    });
+    let lanes: Vec<std::path::PathBuf> = (0..3).map(|i| lane(i).unwrap()).collect();
+    let cpus: Vec<String> = lanes.iter().map(|t| task_cpus(t).unwrap()).collect();
+    assert_eq!(cpus, [a.to_string(), (a + 1).to_string(), a.to_string()], "lane i on the i-th CPU");
+    // One connection per lane, opened one after the other: the k-th accepted goes to lane k.
+    let addr = d.endpoint().addr;
+    let req = harness::loadgen::http::build_request("POST", "/pipe", &addr.to_string(), &[], b"lane");
+    let mut conns: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            assert_eq!(harness::loadgen::http::request_on(&mut s, &req).unwrap().0, 200);
+            s
+        })
+        .collect();
+    for (k, conn) in conns.iter_mut().enumerate() {
+        let before: Vec<u64> = lanes.iter().map(|t| sleeps(t)).collect();
+        for _ in 0..40 {
+            assert_eq!(harness::loadgen::http::request_on(conn, &req).unwrap().0, 200);
+        }
+        let woke: Vec<u64> = lanes.iter().zip(&before).map(|(t, b)| sleeps(t) - b).collect();
+        for (i, w) in woke.iter().enumerate() {
+            match i == k {
+                true => assert!(*w >= 40, "lane {k} served its connection's 40 requests: {woke:?}"),
+                false => assert!(*w <= 2, "lane {i} woke for lane {k}'s requests: {woke:?}"),
+            }
+        }
+    }
+    drop(conns);
+    d.teardown();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let dir = scratch("ss");
+    match try_deploy("s-spright", &chain("synthetic-2"), &dir, &["gateway-threads=2", "gateway-cpus=by-lane"]) {
+        Err(e) => assert!(e.to_string().contains("needs gateway-queues=per-thread"), "{e}"),
+        Ok(d) => {
+            d.teardown();
+            panic!("gateway-cpus=by-lane without gateway lanes was accepted");
         }
     }
     std::fs::remove_dir_all(&dir).ok();

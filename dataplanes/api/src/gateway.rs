@@ -69,22 +69,22 @@ pub async fn serve<D: Dispatch>(
     dispatch: Arc<D>,
 ) -> std::io::Result<()> {
     accept_loop(listener, move |stream| {
-        let chain = chain.clone();
-        let dispatch = dispatch.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let chain = chain.clone();
-                let dispatch = dispatch.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(req, &chain, &*dispatch).await) }
-            });
-            let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(e) = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, svc).await
-            {
-                tracing::debug!("connection: {e}");
-            }
-        });
+        tokio::spawn(serve_connection(stream, chain.clone(), dispatch.clone()));
     })
     .await
+}
+
+/// Serve HTTP/1.1 on one accepted connection until the client closes it.
+pub async fn serve_connection<D: Dispatch>(stream: tokio::net::TcpStream, chain: Arc<Chain>, dispatch: Arc<D>) {
+    let svc = hyper::service::service_fn(move |req| {
+        let chain = chain.clone();
+        let dispatch = dispatch.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(req, &chain, &*dispatch).await) }
+    });
+    let io = hyper_util::rt::TokioIo::new(stream);
+    if let Err(e) = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, svc).await {
+        tracing::debug!("connection: {e}");
+    }
 }
 
 /// Accept connections on `listener` until the process is killed, with TCP_NODELAY set (the

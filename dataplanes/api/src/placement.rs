@@ -246,6 +246,13 @@ pub fn gateway_cores(allowed: usize) -> usize {
     }
 }
 
+/// The CPU of the `i`-th receive queue or gateway lane of a process that may use `cpus`: the
+/// `i`-th, round robin, so that queue (or lane) `i` of every process with the same CPUs shares
+/// one (S-SPRIGHT's `worker-cpus=by-queue` and `gateway-cpus=by-lane`); `None` without CPUs.
+pub fn nth_cpu(i: usize, cpus: &[usize]) -> Option<usize> {
+    (!cpus.is_empty()).then(|| cpus[i % cpus.len()])
+}
+
 /// Pin the calling thread (`tid` 0) or process to `cpus`. Async-signal-safe (used before exec).
 pub fn set_affinity(tid: i32, cpus: &[usize]) -> std::io::Result<()> {
     // SAFETY: a zeroed cpu_set_t is valid; CPU_SET stays inside it for CPUs below CPU_SETSIZE.
@@ -266,6 +273,16 @@ mod tests {
 
     fn at(p: &Placement, role: Role, function: Option<(u16, &str)>) -> Option<Cpus> {
         p.cpus(Slot { role, function })
+    }
+
+    /// Queue (or lane) `i` runs on the `i`-th CPU, round robin, the same for every process
+    /// given the same CPUs (hand-written).
+    #[test]
+    fn queues_take_their_process_s_cpus_round_robin() {
+        let cpus = [6, 7, 9];
+        let got: Vec<Option<usize>> = (0..5).map(|q| nth_cpu(q, &cpus)).collect();
+        assert_eq!(got, [Some(6), Some(7), Some(9), Some(6), Some(7)]);
+        assert_eq!(nth_cpu(0, &[]), None, "no CPUs: not pinned");
     }
 
     #[test]

@@ -115,7 +115,8 @@ unsafe impl shm::SlotStore for MempoolStore {
         self.objs[idx as usize]
     }
 
-    fn pop_free(&self) -> Option<u32> {
+    /// The mempool has no stripes: `near` is ignored.
+    fn pop_free(&self, _near: u32) -> Option<u32> {
         let mut obj: *mut libc::c_void = std::ptr::null_mut();
         // SAFETY: valid mempool; obj receives one object.
         if unsafe { sys::sb_mempool_get(self.mp, &mut obj) } != 0 {

@@ -3,6 +3,7 @@
 
 use crate::node::{DropReason, EbpfNode};
 use crate::wire;
+use dataplane_api::placement::nth_cpu;
 use dataplane_api::{Counter, DeployEnv, DeployError, Invalid, OptionSpec, Values};
 use shm::{key, Descriptor, Pool};
 use spright::{Backend, BoxError, Connect, Host, Transport, Who};
@@ -100,7 +101,8 @@ impl Backend for SkMsg {
     const NAME: &str = "s-spright";
     const LABEL: &str = "S-SPRIGHT: 16-byte descriptors via eBPF SK_MSG redirect in a SOCKHASH, payload in a hugepage pool, event-driven";
 
-    const OPTIONS: &[OptionSpec] = &[SCHED, QUEUES, WORKER_CPUS, spright::gateway::THREADS, GATEWAY_QUEUES, SPIN];
+    const OPTIONS: &[OptionSpec] =
+        &[SCHED, QUEUES, WORKER_CPUS, spright::gateway::THREADS, GATEWAY_QUEUES, spright::gateway::CPUS, SPIN];
 
     type Host = SkMsgHost;
 
@@ -116,9 +118,15 @@ impl Backend for SkMsg {
         }
         let queues =
             chain.functions.iter().map(|f| (f.id, if per_worker { f.workers.max(1) as usize } else { 1 })).collect();
-        let gateway_queues = match env.options.get(Self::OPTIONS, GATEWAY_QUEUES.key) {
-            Some("per-thread") => spright::gateway::threads(env, Self::OPTIONS, Self::GATEWAY_POLLS),
-            _ => 1,
+        let lanes = env.options.get(Self::OPTIONS, GATEWAY_QUEUES.key) == Some("per-thread");
+        if spright::gateway::by_lane(env, Self::OPTIONS) && !lanes {
+            return Err(DeployError::Unsupported(
+                "gateway-cpus=by-lane gives each gateway lane an event loop: it needs gateway-queues=per-thread".into(),
+            ));
+        }
+        let gateway_queues = match lanes {
+            true => spright::gateway::threads(env, Self::OPTIONS, Self::GATEWAY_POLLS),
+            false => 1,
         };
         let spin_us = env.options.get(Self::OPTIONS, SPIN.key).unwrap_or("0").to_string();
         Ok(SkMsgHost { node, chain_id, entries: Vec::new(), sched, queues, gateway_queues, spin_us, pin_queues })
@@ -149,7 +157,7 @@ impl Backend for SkMsg {
         let mut socket = SkMsgSocket::new(socks, wait, spin);
         if c.args.pin_queues && c.who != Who::Gateway {
             socket.queue_cpus = dataplane_api::Placement::allowed_here();
-            if let (1, Some(cpu)) = (socket.socks.len(), queue_cpu(0, &socket.queue_cpus)) {
+            if let (1, Some(cpu)) = (socket.socks.len(), nth_cpu(0, &socket.queue_cpus)) {
                 // One worker, one queue: queue 0's CPU, for the process (its one worker).
                 dataplane_api::placement::set_affinity(0, &[cpu])?;
             }
@@ -281,7 +289,7 @@ pub struct SkMsgSocket {
     /// The next queue a thread takes.
     next: AtomicUsize,
     /// Where the worker of each queue runs (option `worker-cpus=by-queue`): queue `i` on
-    /// [`queue_cpu`]`(i, queue_cpus)`; empty, where its process may (not pinned).
+    /// [`nth_cpu`]`(i, queue_cpus)`; empty, where its process may (not pinned).
     queue_cpus: Vec<usize>,
     /// Descriptors received on each gateway lane and not yet handed out ([`wire::recv_batch`]):
     /// kept per lane, not per thread as a function worker's are (`PENDING`), because a lane's
@@ -377,7 +385,7 @@ impl SkMsgSocket {
             _ => {
                 let i = self.next.fetch_add(1, Ordering::Relaxed) % self.socks.len();
                 let fd = self.socks[i].as_raw_fd();
-                if let Some(cpu) = queue_cpu(i, &self.queue_cpus) {
+                if let Some(cpu) = nth_cpu(i, &self.queue_cpus) {
                     if let Err(e) = dataplane_api::placement::set_affinity(0, &[cpu]) {
                         tracing::warn!("cannot pin the worker of queue {i} to CPU {cpu}: {e}");
                     }
@@ -387,13 +395,6 @@ impl SkMsgSocket {
             }
         })
     }
-}
-
-/// The CPU of receive queue `queue` among `cpus` (option `worker-cpus=by-queue`): the
-/// `queue`-th, round robin, so that queue `i` of every function with the same CPUs shares one;
-/// `None` without CPUs.
-fn queue_cpu(queue: usize, cpus: &[usize]) -> Option<usize> {
-    (!cpus.is_empty()).then(|| cpus[queue % cpus.len()])
 }
 
 /// The next descriptor on `fd` for a thread that receives on it alone (`Wait::Recv`): what its
@@ -528,16 +529,6 @@ mod tests {
             .collect();
         all.sort_unstable();
         assert_eq!(all, (0..200).collect::<Vec<u32>>());
-    }
-
-    /// Queue `i`'s worker runs on the `i`-th CPU, round robin, the same for every function
-    /// given the same CPUs (hand-written).
-    #[test]
-    fn queues_take_their_process_s_cpus_round_robin() {
-        let cpus = [6, 7, 9];
-        let got: Vec<Option<usize>> = (0..5).map(|q| queue_cpu(q, &cpus)).collect();
-        assert_eq!(got, [Some(6), Some(7), Some(9), Some(6), Some(7)]);
-        assert_eq!(queue_cpu(0, &[]), None, "no CPUs: not pinned");
     }
 
     /// The program spreads a destination's descriptors over its receive queues by slot: queue

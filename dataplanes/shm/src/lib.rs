@@ -13,12 +13,16 @@
 //! anything of the slot is read. A bad descriptor is counted and dropped, never dereferenced.
 //!
 //! The free list is a lock-free Treiber stack whose head carries a 32-bit tag against ABA, so
-//! allocation and freeing are safe across processes with nothing but atomics in the mapping.
+//! allocation and freeing are safe across processes with nothing but atomics in the mapping. A
+//! pool may keep several (stripes, each on a cache line of its own): slot `i` is on list
+//! `i % stripes`, so a gateway event loop per lane takes and frees slots of its own lane
+//! without touching a line another one writes.
 
 mod pool;
 
 pub use pool::{
-    BadDescriptor, Pool, PoolError, SlotBody, SlotMeta, SlotStore, NO_NODE, SLOT_HEADER_BYTES, STORE_WORD_OFFSET,
+    BadDescriptor, Pool, PoolError, SlotBody, SlotMeta, SlotStore, MAX_STRIPES, NO_NODE, SLOT_HEADER_BYTES,
+    STORE_WORD_OFFSET,
 };
 
 use bytemuck::{Pod, Zeroable};
@@ -79,8 +83,13 @@ pub const POOL_DIR: &str = "/dev/hugepages/spright-bench";
 /// the chain spec (`pool_slots` slots of `max_body_bytes` plus the slot header). Pool files
 /// of drivers that are gone (a run killed with SIGKILL) are removed first, with a log line.
 /// `POOL_DIR` must be on hugetlbfs: a pool silently on ordinary pages would run under a label
-/// that says hugepages (regression, issue 12).
-pub fn create_chain_pool(chain: &workloads::Chain, tag: &str) -> Result<(Pool, std::path::PathBuf), PoolError> {
+/// that says hugepages (regression, issue 12). `stripes`: its free lists
+/// ([`Pool::create_striped`]).
+pub fn create_chain_pool(
+    chain: &workloads::Chain,
+    tag: &str,
+    stripes: u32,
+) -> Result<(Pool, std::path::PathBuf), PoolError> {
     let dir = std::path::Path::new(POOL_DIR);
     let mount = dir.parent().unwrap_or(dir);
     if !pool::is_hugetlbfs(mount) {
@@ -93,7 +102,7 @@ pub fn create_chain_pool(chain: &workloads::Chain, tag: &str) -> Result<(Pool, s
     })?;
     clean_stale_pools(dir);
     let path = dir.join(format!("{}-{}-{tag}", std::process::id(), chain.name));
-    Ok((Pool::create(&path, chain.pool_slots, slot_size(chain))?, path))
+    Ok((Pool::create_striped(&path, chain.pool_slots, slot_size(chain), stripes)?, path))
 }
 
 /// Bytes per slot for a chain: the slot header plus its largest body, in 64-byte units.

@@ -7,28 +7,40 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const MAGIC: u64 = 0x3154_4847_4952_5053; // "SPRIGHT1" little-endian
-const VERSION: u32 = 1;
-/// The pool header occupies the first 4 KiB of the mapping.
-const HEADER_BYTES: usize = 4096;
+const VERSION: u32 = 2;
+/// Most free lists a pool keeps ([`Pool::create_striped`]): one per gateway event loop, whose
+/// option allows at most 64.
+pub const MAX_STRIPES: u32 = 64;
+/// The pool header (64 bytes, then a cache line per free list) occupies the first 8 KiB.
+const HEADER_BYTES: usize = 8192;
 /// Bytes before a slot's body.
 pub const SLOT_HEADER_BYTES: usize = 192;
 /// `SlotMeta::from` value meaning "the request has just entered `node`".
 pub const NO_NODE: u16 = u16::MAX;
 const HUGE_PAGE: usize = 2 << 20;
 
-#[repr(C)]
+#[repr(C, align(64))]
 struct PoolHeader {
     magic: u64,
     version: u32,
     slot_size: u32,
     slots: u32,
-    _pad: u32,
-    /// Free-list head: tag in the upper 32 bits, slot index + 1 in the lower (0 = empty).
-    free_head: AtomicU64,
-    free_count: AtomicU32,
-    _pad2: u32,
+    /// Free lists in use: slot `i` is on list `i % stripes` while it is free.
+    stripes: u32,
     bad_descriptors: AtomicU64,
+    free: [FreeList; MAX_STRIPES as usize],
 }
+
+/// One free list, alone on its cache line, so that processes (or threads) that each take
+/// slots from a list of their own never write a line another one writes.
+#[repr(C, align(64))]
+struct FreeList {
+    /// Head: tag in the upper 32 bits, slot index + 1 in the lower (0 = empty).
+    head: AtomicU64,
+    count: AtomicU32,
+}
+
+const _: () = assert!(std::mem::size_of::<PoolHeader>() <= HEADER_BYTES);
 
 /// Control words of a slot, always accessed atomically.
 #[repr(C)]
@@ -100,6 +112,8 @@ pub enum PoolError {
     NotAPool { path: PathBuf },
     #[error("slot size {slot_size} must be a multiple of 64 between 128 and 64 MiB, and slots between 1 and 1048576 (got {slots})")]
     BadGeometry { slots: u32, slot_size: u32 },
+    #[error("a pool of {slots} slots keeps 1 to {} free lists (got {stripes})", MAX_STRIPES.min(*slots))]
+    BadStripes { stripes: u32, slots: u32 },
     #[error("mmap of {len} bytes failed: {source} (are enough hugepages reserved? see scripts/setup.sh)")]
     Map { len: usize, source: std::io::Error },
     #[error("{} is not on hugetlbfs: SPRIGHT's pools live in hugepages (mount hugetlbfs on /dev/hugepages: scripts/setup.sh)", dir.display())]
@@ -131,11 +145,17 @@ pub enum BadDescriptor {
 /// 64-byte aligned, valid for the store's lifetime and shared by every process of the chain, and
 /// the first [`SLOT_HEADER_BYTES`] of every slot must be zero when the store is first created.
 /// `pop_free` must never hand out an index twice without a `push_free` of it in between.
+/// A store may keep its free slots in stripes (slot `i` in stripe `i % stripes`) and prefer
+/// stripe `near` in `pop_free`; one that does not ignores `near`.
 pub unsafe trait SlotStore: Send + Sync {
     fn slots(&self) -> u32;
     fn slot_size(&self) -> u32;
     fn slot_ptr(&self, idx: u32) -> *mut u8;
-    fn pop_free(&self) -> Option<u32>;
+    fn pop_free(&self, near: u32) -> Option<u32>;
+    /// How many stripes `pop_free` knows (1: none).
+    fn stripes(&self) -> u32 {
+        1
+    }
     fn push_free(&self, idx: u32);
     fn free_count(&self) -> u32;
     /// Count a rejected descriptor, shared by the chain's processes where the store can.
@@ -158,6 +178,7 @@ struct Mapped {
     len: usize,
     slots: u32,
     slot_size: u32,
+    stripes: u32,
     unlink: Option<PathBuf>,
 }
 
@@ -183,11 +204,27 @@ fn check_geometry(slots: u32, slot_size: u32) -> Result<(), PoolError> {
     Ok(())
 }
 
+fn check_stripes(stripes: u32, slots: u32) -> Result<(), PoolError> {
+    if !(1..=MAX_STRIPES.min(slots)).contains(&stripes) {
+        return Err(PoolError::BadStripes { stripes, slots });
+    }
+    Ok(())
+}
+
 impl Pool {
     /// Create a pool file at `path` (on hugetlbfs for real runs), mode 0600, failing if it
     /// exists. The returned pool unlinks the file when dropped.
     pub fn create(path: &Path, slots: u32, slot_size: u32) -> Result<Pool, PoolError> {
+        Pool::create_striped(path, slots, slot_size, 1)
+    }
+
+    /// [`Pool::create`] with its free slots kept in `stripes` free lists, slot `i` in list
+    /// `i % stripes`, so that takers of different stripes ([`Pool::alloc_in`]) share no free
+    /// list and get slots `s`, `s + stripes`, ... (a gateway event loop per lane takes the
+    /// slots of its own lane: [`crate`]'s users pick a lane as `slot % lanes`).
+    pub fn create_striped(path: &Path, slots: u32, slot_size: u32, stripes: u32) -> Result<Pool, PoolError> {
         check_geometry(slots, slot_size)?;
+        check_stripes(stripes, slots)?;
         let io = |what, source| PoolError::Io { what, path: path.to_path_buf(), source };
         let c = CString::new(path.as_os_str().as_bytes()).map_err(|e| io("path", std::io::Error::other(e)))?;
         // SAFETY: valid NUL-terminated path.
@@ -220,7 +257,7 @@ impl Pool {
                 return Err(e);
             }
         };
-        let m = Mapped { base, len, slots, slot_size, unlink: Some(path.to_path_buf()) };
+        let m = Mapped { base, len, slots, slot_size, stripes, unlink: Some(path.to_path_buf()) };
         m.init();
         Ok(Pool::wrap(m))
     }
@@ -234,25 +271,31 @@ impl Pool {
             return Err(PoolError::NotAPool { path: path.to_path_buf() });
         }
         let base = map_fd(std::os::fd::AsRawFd::as_raw_fd(&file), len)?;
-        let mut m = Mapped { base, len, slots: 0, slot_size: 0, unlink: None };
+        let mut m = Mapped { base, len, slots: 0, slot_size: 0, stripes: 0, unlink: None };
         let h = m.header();
         if h.magic != MAGIC || h.version != VERSION {
             return Err(PoolError::NotAPool { path: path.to_path_buf() });
         }
-        let (slots, slot_size) = (h.slots, h.slot_size);
+        let (slots, slot_size, stripes) = (h.slots, h.slot_size, h.stripes);
         check_geometry(slots, slot_size)?;
+        check_stripes(stripes, slots)?;
         if map_len(slots, slot_size, false) > len {
             return Err(PoolError::NotAPool { path: path.to_path_buf() });
         }
-        m.slots = slots;
-        m.slot_size = slot_size;
+        (m.slots, m.slot_size, m.stripes) = (slots, slot_size, stripes);
         Ok(Pool::wrap(m))
     }
 
     /// A pool in ordinary shared anonymous memory (inherited across `fork`): for tests and
     /// benchmarks that need no hugepages.
     pub fn anonymous(slots: u32, slot_size: u32) -> Result<Pool, PoolError> {
+        Pool::anonymous_striped(slots, slot_size, 1)
+    }
+
+    /// [`Pool::anonymous`] with `stripes` free lists (see [`Pool::create_striped`]).
+    pub fn anonymous_striped(slots: u32, slot_size: u32, stripes: u32) -> Result<Pool, PoolError> {
         check_geometry(slots, slot_size)?;
+        check_stripes(stripes, slots)?;
         let len = map_len(slots, slot_size, false);
         // SAFETY: anonymous shared mapping with no address hint.
         let p = unsafe {
@@ -268,7 +311,7 @@ impl Pool {
         if p == libc::MAP_FAILED {
             return Err(PoolError::Map { len, source: std::io::Error::last_os_error() });
         }
-        let m = Mapped { base: p.cast(), len, slots, slot_size, unlink: None };
+        let m = Mapped { base: p.cast(), len, slots, slot_size, stripes, unlink: None };
         m.init();
         Ok(Pool::wrap(m))
     }
@@ -299,6 +342,11 @@ impl Pool {
         self.slot_size
     }
 
+    /// Free lists the pool keeps ([`Pool::create_striped`]; 1 for a store without stripes).
+    pub fn stripes(&self) -> u32 {
+        self.store.stripes()
+    }
+
     /// Largest body a slot holds.
     pub fn body_capacity(&self) -> usize {
         self.slot_size as usize - SLOT_HEADER_BYTES
@@ -316,7 +364,15 @@ impl Pool {
     /// Take a free slot for `holder`; returns its index and new generation. `None` when the
     /// pool is exhausted.
     pub fn alloc(&self, holder: u32) -> Option<(u32, u32)> {
-        let idx = self.store.pop_free()?;
+        self.alloc_in(holder, 0)
+    }
+
+    /// [`Pool::alloc`] from free list `stripe` of a striped pool ([`Pool::create_striped`]:
+    /// a slot `i` with `i % stripes == stripe`) while it has one, else from the next list that
+    /// has one: a taker whose own list ran dry gets a slot of another stripe rather than none.
+    /// An unstriped pool (or store) has one list.
+    pub fn alloc_in(&self, holder: u32, stripe: u32) -> Option<(u32, u32)> {
+        let idx = self.store.pop_free(stripe)?;
         if idx >= self.slots {
             return None; // a corrupted store: refuse rather than go out of bounds
         }
@@ -488,8 +544,11 @@ impl Mapped {
         h.version = VERSION;
         h.slot_size = self.slot_size;
         h.slots = self.slots;
-        h.free_head.store(0, Ordering::Relaxed);
-        h.free_count.store(0, Ordering::Relaxed);
+        h.stripes = self.stripes;
+        for list in &h.free {
+            list.head.store(0, Ordering::Relaxed);
+            list.count.store(0, Ordering::Relaxed);
+        }
         h.bad_descriptors.store(0, Ordering::Relaxed);
         for i in (0..self.slots).rev() {
             self.push_free(i);
@@ -505,11 +564,40 @@ impl Mapped {
         // SAFETY: in bounds (idx < slots), 64-byte aligned, atomics only.
         unsafe { &(*(self.slot_ptr(idx) as *const SlotCtl)).next_free }
     }
+
+    fn list(&self, stripe: u32) -> &FreeList {
+        &self.header().free[(stripe % self.stripes) as usize]
+    }
+
+    /// Pop the top of free list `stripe`; `None` when it is empty.
+    fn pop_list(&self, stripe: u32) -> Option<u32> {
+        let list = self.list(stripe);
+        let mut head = list.head.load(Ordering::Acquire);
+        let idx = loop {
+            let top = head as u32;
+            if top == 0 {
+                return None;
+            }
+            let idx = top - 1;
+            if idx >= self.slots {
+                return None; // corrupted head: refuse rather than go out of bounds
+            }
+            let next = self.next_free(idx).load(Ordering::Relaxed);
+            let new = ((head >> 32).wrapping_add(1) << 32) | next as u64;
+            match list.head.compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break idx,
+                Err(h2) => head = h2,
+            }
+        };
+        list.count.fetch_sub(1, Ordering::Relaxed);
+        Some(idx)
+    }
 }
 
 // SAFETY: slots are laid out after the header at `slot_size` strides inside the mapping (page
-// aligned, `slot_size` a multiple of 64); a fresh mapping is zero; the free list is a tagged
-// Treiber stack, so an index is popped at most once per push.
+// aligned, `slot_size` a multiple of 64); a fresh mapping is zero; each free list is a tagged
+// Treiber stack, and a slot is only ever pushed on list `idx % stripes`, so an index is popped
+// at most once per push.
 unsafe impl SlotStore for Mapped {
     fn slots(&self) -> u32 {
         self.slots
@@ -526,45 +614,30 @@ unsafe impl SlotStore for Mapped {
     }
 
     fn push_free(&self, idx: u32) {
-        let h = self.header();
+        let list = self.list(idx);
         let next = self.next_free(idx);
-        let mut head = h.free_head.load(Ordering::Acquire);
+        let mut head = list.head.load(Ordering::Acquire);
         loop {
             next.store(head as u32, Ordering::Relaxed);
             let new = ((head >> 32).wrapping_add(1) << 32) | (idx as u64 + 1);
-            match h.free_head.compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire) {
+            match list.head.compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => break,
                 Err(h2) => head = h2,
             }
         }
-        h.free_count.fetch_add(1, Ordering::Relaxed);
+        list.count.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn pop_free(&self) -> Option<u32> {
-        let h = self.header();
-        let mut head = h.free_head.load(Ordering::Acquire);
-        let idx = loop {
-            let top = head as u32;
-            if top == 0 {
-                return None;
-            }
-            let idx = top - 1;
-            if idx >= self.slots {
-                return None; // corrupted head: refuse rather than go out of bounds
-            }
-            let next = self.next_free(idx).load(Ordering::Relaxed);
-            let new = ((head >> 32).wrapping_add(1) << 32) | next as u64;
-            match h.free_head.compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => break idx,
-                Err(h2) => head = h2,
-            }
-        };
-        h.free_count.fetch_sub(1, Ordering::Relaxed);
-        Some(idx)
+    fn pop_free(&self, near: u32) -> Option<u32> {
+        (0..self.stripes).find_map(|i| self.pop_list(near.wrapping_add(i)))
+    }
+
+    fn stripes(&self) -> u32 {
+        self.stripes
     }
 
     fn free_count(&self) -> u32 {
-        self.header().free_count.load(Ordering::Relaxed)
+        self.header().free[..self.stripes as usize].iter().map(|l| l.count.load(Ordering::Relaxed)).sum()
     }
 
     fn note_bad(&self) {

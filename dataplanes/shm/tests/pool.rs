@@ -126,16 +126,55 @@ fn slot_body_has_fixed_capacity() {
 fn bad_geometry_is_an_error() {
     assert!(Pool::anonymous(0, 256).is_err());
     assert!(Pool::anonymous(4, 100).is_err());
+    assert!(Pool::anonymous_striped(4, 256, 0).is_err(), "no free list");
+    assert!(Pool::anonymous_striped(4, 256, 5).is_err(), "more lists than slots");
+    assert!(Pool::anonymous_striped(100, 256, shm::MAX_STRIPES + 1).is_err());
+    assert_eq!(Pool::anonymous_striped(100, 256, shm::MAX_STRIPES).unwrap().stripes(), shm::MAX_STRIPES);
+}
+
+/// A striped pool hands a taker the slots of its own stripe (`i % stripes`) first, in order,
+/// then those of the next stripes rather than none; a freed slot goes back to its own stripe.
+/// Every sequence written out by hand: 10 slots in 3 stripes are {0,3,6,9}, {1,4,7}, {2,5,8}.
+#[test]
+fn a_striped_pool_serves_each_stripe_its_own_slots_first() {
+    let p = Pool::anonymous_striped(10, 256, 3).unwrap();
+    assert_eq!((p.stripes(), p.free_count()), (3, 10));
+    let take = |stripe, n| (0..n).map(|_| p.alloc_in(7, stripe).unwrap().0).collect::<Vec<u32>>();
+    assert_eq!(take(1, 3), [1, 4, 7], "stripe 1's own slots");
+    assert_eq!(take(1, 3), [2, 5, 8], "then stripe 2's");
+    assert_eq!(take(1, 4), [0, 3, 6, 9], "then stripe 0's");
+    assert!(p.alloc_in(7, 1).is_none(), "exhausted");
+    assert_eq!(p.free_count(), 0);
+    for slot in [4, 9] {
+        p.free(slot);
+    }
+    assert_eq!(take(0, 1), [9], "9 went back to stripe 0");
+    assert_eq!(take(0, 1), [4], "stripe 0 empty again: 4, from stripe 1");
+    assert_eq!(take(5, 0), [] as [u32; 0]);
+    for slot in (0..10).rev() {
+        p.free(slot); // each list a stack: the lowest slot freed last is on top
+    }
+    assert_eq!(p.free_count(), 10);
+    assert_eq!(take(2 + 3, 2), [2, 5], "a stripe number wraps around the stripes");
+    assert_eq!(Pool::anonymous(4, 256).unwrap().stripes(), 1);
 }
 
 /// Several processes allocate and free concurrently; a side table claimed with CAS proves no
-/// slot is ever handed out twice, and the free count proves none is lost.
+/// slot is ever handed out twice, and the free count proves none is lost. Once with one free
+/// list, once with three, each process taking from a stripe of its own and, when that runs
+/// dry, from the others.
 #[test]
 fn multi_process_stress_never_double_allocates() {
+    for stripes in [1, 3] {
+        stress(stripes);
+    }
+}
+
+fn stress(stripes: u32) {
     const SLOTS: u32 = 16;
     const PROCS: usize = 4;
     const ROUNDS: usize = 20_000;
-    let p = Pool::anonymous(SLOTS, 128).unwrap();
+    let p = Pool::anonymous_striped(SLOTS, 128, stripes).unwrap();
     // SAFETY: anonymous shared mapping of SLOTS u32 counters, inherited by the children.
     let claims = unsafe {
         let m = libc::mmap(
@@ -166,7 +205,7 @@ fn multi_process_stress_never_double_allocates() {
                     p.free(held[k]);
                     held[k] = u32::MAX;
                 }
-                if let Some((i, _)) = p.alloc(me) {
+                if let Some((i, _)) = p.alloc_in(me, c as u32) {
                     if claims[i as usize].compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst).is_err() {
                         unsafe { libc::_exit(3) }; // someone else holds this slot: double allocation
                     }
@@ -203,11 +242,20 @@ fn hugetlbfs_pool_is_shared_and_cleaned_up() {
     use std::os::unix::fs::PermissionsExt;
     let dir = std::path::Path::new("/dev/hugepages");
     let path = dir.join(format!("spright-test-{}", std::process::id()));
-    let creator =
-        Pool::create(&path, 64, 64 * 1024 + 64).expect("create a hugetlbfs pool (run scripts/setup.sh as root)");
+    let creator = Pool::create_striped(&path, 64, 64 * 1024 + 64, 4)
+        .expect("create a hugetlbfs pool (run scripts/setup.sh as root)");
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     let other = Pool::open(&path).unwrap();
-    assert_eq!(other.slots(), 64);
+    assert_eq!((other.slots(), other.stripes()), (64, 4));
+    // One set of free lists for both mappings: what one takes from stripe 3 the other does not.
+    let mine: Vec<u32> = (0..16).map(|_| creator.alloc_in(shm::key(2, 0), 3).unwrap().0).collect();
+    assert_eq!(mine, (0..16).map(|i| 4 * i + 3).collect::<Vec<u32>>());
+    assert_eq!(other.alloc_in(shm::key(2, 0), 3).unwrap().0, 0, "stripe 3 is empty: the next, stripe 0");
+    other.free(0);
+    for slot in mine {
+        other.free(slot);
+    }
+    assert_eq!(creator.free_count(), 64);
     let (i, g) = creator.alloc(shm::key(2, 0)).unwrap();
     // SAFETY: we hold slot i.
     unsafe { creator.slot(i) }.1.set(b"across mappings").unwrap();

@@ -57,10 +57,14 @@ fn deploy<B: Backend>(b: &B, chain: &Chain, env: &DeployEnv) -> Result<SprightDe
     let spec = stage_chain(chain, env)?;
     let chain_id = next_chain_id();
     let host = b.setup(chain, chain_id, env)?;
+    let gateway_threads = crate::gateway::threads(env, B::OPTIONS, B::GATEWAY_POLLS);
+    let by_lane = crate::gateway::by_lane(env, B::OPTIONS);
     let (pool, pool_arg) = match host.own_pool() {
         Some(name) => (None, name),
         None => {
-            let (pool, path) = shm::create_chain_pool(chain, &format!("{}{chain_id}", B::NAME))
+            // A free list per gateway lane when each lane has an event loop of its own.
+            let stripes = if by_lane { gateway_threads as u32 } else { 1 };
+            let (pool, path) = shm::create_chain_pool(chain, &format!("{}{chain_id}", B::NAME), stripes)
                 .map_err(DeployError::host("create the chain's pool"))?;
             (Some(pool), path.display().to_string())
         }
@@ -78,8 +82,12 @@ fn deploy<B: Backend>(b: &B, chain: &Chain, env: &DeployEnv) -> Result<SprightDe
         ],
         functions: chain.functions.iter().map(|f| (f.id, f.name.clone())).collect(),
         parked: Vec::new(),
-        gateway_threads: crate::gateway::threads(env, B::OPTIONS, B::GATEWAY_POLLS),
+        gateway: vec![format!("--threads={gateway_threads}")],
+        gateway_threads,
     };
+    if by_lane {
+        dep.gateway.push("--by-lane".into());
+    }
     // The gateway first: a transport may create there what functions attach to (DPDK's rings).
     let place = dep.place(Who::Gateway, "gateway")?;
     dep.start(Who::Gateway, "gateway", Some(listener.into()), place)?;
@@ -118,6 +126,8 @@ struct SprightDeployment<H: Host> {
     functions: Vec<(workloads::FnId, String)>,
     /// The gateway's HTTP threads (option `gateway-threads`, resolved).
     gateway_threads: usize,
+    /// Arguments of the gateway alone.
+    gateway: Vec<String>,
 }
 
 impl<H: Host> SprightDeployment<H> {
@@ -129,7 +139,7 @@ impl<H: Host> SprightDeployment<H> {
     /// Start `who`'s process; returns when it was ready ([`Supervisor::start`]).
     fn start(&mut self, who: Who, name: &str, listener: Option<OwnedFd>, place: Place) -> Result<u64, DeployError> {
         let (role, part) = match who {
-            Who::Gateway => (Role::Gateway, vec!["gateway".to_string(), format!("--threads={}", self.gateway_threads)]),
+            Who::Gateway => (Role::Gateway, [vec!["gateway".to_string()], self.gateway.clone()].concat()),
             Who::Function(id) => (Role::Function, vec!["function".to_string(), format!("--id={id}")]),
         };
         let (fds, args) = place;

@@ -4,6 +4,10 @@
 //! Dispatch is the sequence the gateway race fixed earlier was about, written once: admit,
 //! register the waiter, send; if the send fails, forget the waiter *before* withdrawing (and
 //! freeing) the slot, so a request that gets the freed slot at once never meets this one's entry.
+//!
+//! The event loop is one runtime on one or more threads (its tasks move between them), or, with
+//! option [`CPUS`] `by-lane`, one single-threaded loop per lane ([`OnLane`]), each pinned to a
+//! CPU and serving its own connections with pool slots of its own lane.
 
 use crate::protocol;
 use crate::{Transport, Waiters};
@@ -18,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
+use tokio::runtime::Handle;
 use workloads::{Reply, Route, State};
 
 /// Option `gateway-threads` of every SPRIGHT backend: the threads of the gateway's HTTP event
@@ -31,6 +36,19 @@ pub const THREADS: OptionSpec = OptionSpec {
     default: Some("auto"),
     values: Values::Check(|v| parse_threads(v).map(drop)),
 };
+
+/// Option `gateway-cpus` of a SPRIGHT backend whose gateway has several lanes: one event loop
+/// whose tasks move between its threads, or a loop per lane pinned to a CPU of its own.
+pub const CPUS: OptionSpec = OptionSpec::choice(
+    "gateway-cpus",
+    "with gateway-queues=per-thread, how the gateway's threads run: inherit (one event loop on gateway-threads threads, its tasks moving between them and the CPUs the process may use) or by-lane (an event loop per lane on a thread of its own, lane i's on the i-th of the gateway's CPUs, round robin; it serves its share of the connections, dealt round robin, and takes pool slots of its own lane, so a request's descriptor leaves and comes back on the thread that read the request; with worker-cpus=by-queue, as many workers a function as lanes and the same CPUs for gateway and functions, every hop of a request stays on one core)",
+    &["inherit", "by-lane"],
+);
+
+/// Whether `env` asks for an event loop per gateway lane (option [`CPUS`]).
+pub fn by_lane(env: &DeployEnv, specs: &[OptionSpec]) -> bool {
+    env.options.get(specs, CPUS.key) == Some("by-lane")
+}
 
 /// `auto` (None) or a thread count from 1 to 64.
 fn parse_threads(v: &str) -> Result<Option<usize>, Invalid> {
@@ -73,13 +91,25 @@ impl<T: Transport> Gateway<T> {
     /// A gateway for chain `chain_id`. Where the transport has lanes, this must run inside the
     /// gateway's runtime (it registers their descriptors with it).
     pub fn new(chain_id: u16, pool: Pool, transport: T, timeout: Duration) -> std::io::Result<Self> {
-        // SAFETY: the descriptors belong to `transport`, which lives in the same struct and is
-        // dropped after `lanes` (field order), so they stay open while they are registered.
-        let lanes = transport
-            .lanes()
-            .into_iter()
-            .map(|fd| unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1))
-            .collect::<std::io::Result<_>>()?;
+        Self::new_on(chain_id, pool, transport, timeout, |_| Handle::current())
+    }
+
+    /// [`Gateway::new`] with lane `i` registered with the event loop `runtime(i)`: a loop per
+    /// lane ([`OnLane`]).
+    pub fn new_on(
+        chain_id: u16,
+        pool: Pool,
+        transport: T,
+        timeout: Duration,
+        runtime: impl Fn(usize) -> Handle,
+    ) -> std::io::Result<Self> {
+        let register = |(i, fd)| {
+            let _in = runtime(i).enter();
+            // SAFETY: the descriptors belong to `transport`, which lives in the same struct and
+            // is dropped after `lanes` (field order), so they stay open while they are registered.
+            unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)
+        };
+        let lanes = transport.lanes().into_iter().enumerate().map(register).collect::<std::io::Result<_>>()?;
         let waiters = Waiters::new(pool.slots());
         Ok(Gateway { chain_id, pool, transport, lanes, waiters, timeout, bad: AtomicU64::new(0) })
     }
@@ -112,7 +142,9 @@ impl<T: Transport> Gateway<T> {
         }
     }
 
-    async fn receive_lane(self: Arc<Self>, lane: usize) -> std::io::Result<()> {
+    /// Receive the descriptors that come back on `lane`, in the event loop that registered it,
+    /// until the transport closes.
+    pub async fn receive_lane(self: Arc<Self>, lane: usize) -> std::io::Result<()> {
         let fd = &self.lanes[lane];
         let (spin, mut arrivals) = (self.transport.spin(), crate::Arrivals::new());
         loop {
@@ -178,7 +210,28 @@ pub(crate) fn warn_bad(count: &AtomicU64, d: &Descriptor, e: &shm::BadDescriptor
 
 impl<T: Transport> Dispatch for Gateway<T> {
     async fn dispatch(&self, route: &Route, state: State, body: Bytes) -> Result<Reply, GatewayError> {
-        let d = protocol::admit(&self.pool, self.chain_id, route, state, &body)?;
+        self.dispatch_in(0, route, state, body).await
+    }
+}
+
+/// The gateway as the event loop of one lane serves it (option [`CPUS`] `by-lane`): its
+/// requests take slots of the pool's free list `lane` ([`shm::Pool::alloc_in`]), which
+/// [`crate::lane`] sends out and brings back on this lane, while it has some; then any.
+pub struct OnLane<T> {
+    pub gateway: Arc<Gateway<T>>,
+    pub lane: usize,
+}
+
+impl<T: Transport> Dispatch for OnLane<T> {
+    async fn dispatch(&self, route: &Route, state: State, body: Bytes) -> Result<Reply, GatewayError> {
+        self.gateway.dispatch_in(self.lane as u32, route, state, body).await
+    }
+}
+
+impl<T: Transport> Gateway<T> {
+    /// Run one request through the chain in a slot of the pool's free list `stripe`.
+    async fn dispatch_in(&self, stripe: u32, route: &Route, state: State, body: Bytes) -> Result<Reply, GatewayError> {
+        let d = protocol::admit(&self.pool, self.chain_id, route, state, &body, stripe)?;
         let rx = self.waiters.register(d.slot, d.gen);
         if let Err(e) = self.send(&d).await {
             self.waiters.forget(d.slot);

@@ -45,13 +45,22 @@ impl From<AdmitError> for dataplane_api::gateway::GatewayError {
 
 /// Gateway of chain `chain_id`: copy `body` into a fresh slot for `route` with the request's
 /// initial `state` (as [`workloads::State::new`] plus what the gateway parsed), hand the slot to
-/// the route's first function, and return the descriptor to send it.
-pub fn admit(pool: &Pool, chain_id: u16, route: &Route, state: State, body: &[u8]) -> Result<Descriptor, AdmitError> {
+/// the route's first function, and return the descriptor to send it. The slot comes from the
+/// pool's free list `stripe` while it has one ([`Pool::alloc_in`]: a gateway event loop per
+/// lane takes the slots of its own lane).
+pub fn admit(
+    pool: &Pool,
+    chain_id: u16,
+    route: &Route,
+    state: State,
+    body: &[u8],
+    stripe: u32,
+) -> Result<Descriptor, AdmitError> {
     if body.len() > pool.body_capacity() {
         return Err(AdmitError::TooLarge { len: body.len(), capacity: pool.body_capacity() });
     }
     let me = gateway_key(chain_id);
-    let (slot, gen) = pool.alloc(me).ok_or(AdmitError::Exhausted { slots: pool.slots() })?;
+    let (slot, gen) = pool.alloc_in(me, stripe).ok_or(AdmitError::Exhausted { slots: pool.slots() })?;
     {
         // SAFETY: we just allocated the slot and hold it until the hand-over below.
         let (meta, mut b) = unsafe { pool.slot(slot) };
@@ -169,7 +178,7 @@ mod tests {
         let handlers: Vec<(FnId, Box<dyn Handler>)> =
             chain.functions.iter().map(|f| (f.id, f.handler.build(f.id))).collect();
         for route in &chain.routes {
-            let mut d = admit(&pool, 7, route, State::new(route.id), b"body").unwrap();
+            let mut d = admit(&pool, 7, route, State::new(route.id), b"body", 0).unwrap();
             assert_eq!(d.src, gateway_key(7));
             let mut hops = 0;
             while key_function(d.dst) != 0 {
@@ -188,7 +197,7 @@ mod tests {
         assert_eq!(pool.free_count(), 4);
         let big = vec![0u8; 5000];
         let st = State::new(1);
-        assert!(matches!(admit(&pool, 7, &chain.routes[0], st, &big), Err(AdmitError::TooLarge { .. })));
+        assert!(matches!(admit(&pool, 7, &chain.routes[0], st, &big, 0), Err(AdmitError::TooLarge { .. })));
     }
 
     /// A send that fails is rolled back: at the gateway the slot is freed; at a function the
@@ -197,12 +206,12 @@ mod tests {
     fn failed_sends_roll_back() {
         let chain = chain();
         let pool = Pool::anonymous(2, 4096 + 64).unwrap();
-        let d = admit(&pool, 3, &chain.routes[0], State::new(1), b"x").unwrap();
+        let d = admit(&pool, 3, &chain.routes[0], State::new(1), b"x", 0).unwrap();
         withdraw(&pool, &d);
         assert_eq!(pool.free_count(), 2);
         assert_eq!(pool.bad_descriptors(), 0);
 
-        let d = admit(&pool, 3, &chain.routes[0], State::new(1), b"x").unwrap();
+        let d = admit(&pool, 3, &chain.routes[0], State::new(1), b"x", 0).unwrap();
         pool.validate(&d, d.dst).unwrap();
         let h = chain.function(key_function(d.dst)).unwrap().handler.build(key_function(d.dst));
         let next = advance(&pool, &chain, d.dst, h.as_ref(), &d);

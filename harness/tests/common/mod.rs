@@ -14,14 +14,13 @@ pub fn tasks(pid: u32) -> Vec<PathBuf> {
 
 /// Every thread's `Cpus_allowed_list` of process `pid`, as procfs shows it.
 pub fn thread_cpus(pid: u32) -> Vec<String> {
-    let mut out = Vec::new();
-    for t in tasks(pid) {
-        let status = std::fs::read_to_string(t.join("status")).unwrap_or_default();
-        if let Some(v) = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")) {
-            out.push(v.trim().to_string());
-        }
-    }
-    out
+    tasks(pid).iter().filter_map(|t| task_cpus(t)).collect()
+}
+
+/// One thread's (`/proc/<pid>/task/<tid>`) `Cpus_allowed_list`; `None` once it is gone.
+pub fn task_cpus(task: &Path) -> Option<String> {
+    let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(|v| v.trim().to_string())
 }
 
 /// Tests that put load on the machine run one at a time: on 2 cores, two at once would measure
