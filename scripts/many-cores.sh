@@ -36,8 +36,8 @@
 # run.sh mounts hugetlbfs and bpffs and reserves hugepages first:
 #   bash .device-bundle/run.sh env && SPRIGHT_BENCH=.device-bundle/spright-bench \
 #     LD_LIBRARY_PATH=.device-bundle/lib scripts/many-cores.sh "$OUT/mc"
-# (all steps: about 18 minutes on 16 cores, more than one 600 s device call allows, so name
-# steps, for example `baseline spin shards shards-batch`, about 8; then tar what you keep,
+# (all steps: over 18 minutes on 16 cores, more than one 600 s device call allows, so name
+# steps, for example `baseline shards cores cores-batch`, about 8; then tar what you keep,
 # without logs). LIMIT caps each step's seconds (default 300; an interrupted step keeps
 # what it measured). On 2 cores this runs, but D-SPRIGHT's pollers starve: it is meant for 16
 # or more.
