@@ -220,8 +220,8 @@ impl Pool {
 
     /// [`Pool::create`] with its free slots kept in `stripes` free lists, slot `i` in list
     /// `i % stripes`, so that takers of different stripes ([`Pool::alloc_in`]) share no free
-    /// list and get slots `s`, `s + stripes`, ... (a gateway event loop per lane takes the
-    /// slots of its own lane: [`crate`]'s users pick a lane as `slot % lanes`).
+    /// list and get slots `s`, `s + stripes`, ... (the SPRIGHT gateway's event loop per lane
+    /// takes the slots of its own lane, a slot's lane being `slot % lanes`).
     pub fn create_striped(path: &Path, slots: u32, slot_size: u32, stripes: u32) -> Result<Pool, PoolError> {
         check_geometry(slots, slot_size)?;
         check_stripes(stripes, slots)?;
