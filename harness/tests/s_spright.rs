@@ -41,8 +41,7 @@ fn program_attached() -> bool {
 
 /// A thread's voluntary context switches: one per sleep.
 fn sleeps(task: &std::path::Path) -> u64 {
-    let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("voluntary_ctxt_switches:")).map_or(0, |v| v.trim().parse().unwrap())
+    task_status(task, "voluntary_ctxt_switches").map_or(0, |v| v.parse().unwrap())
 }
 
 /// A socket of our own in the SOCKHASH, registered as a member of `chain`.

@@ -19,8 +19,14 @@ pub fn thread_cpus(pid: u32) -> Vec<String> {
 
 /// One thread's (`/proc/<pid>/task/<tid>`) `Cpus_allowed_list`; `None` once it is gone.
 pub fn task_cpus(task: &Path) -> Option<String> {
+    task_status(task, "Cpus_allowed_list")
+}
+
+/// The value of `field` in one thread's (`/proc/<pid>/task/<tid>`) `status`; `None` once the
+/// thread is gone.
+pub fn task_status(task: &Path, field: &str) -> Option<String> {
     let status = std::fs::read_to_string(task.join("status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(|v| v.trim().to_string())
+    status.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':')).map(|v| v.trim().to_string())
 }
 
 /// Tests that put load on the machine run one at a time: on 2 cores, two at once would measure
