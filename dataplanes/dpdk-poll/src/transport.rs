@@ -94,6 +94,7 @@ impl Backend for Dpdk {
             &["shm", "mempool"],
         ),
         spright::gateway::THREADS,
+        spright::relay::RUNTIME,
     ];
     const GATEWAY_POLLS: bool = true;
 

@@ -101,8 +101,16 @@ impl Backend for SkMsg {
     const NAME: &str = "s-spright";
     const LABEL: &str = "S-SPRIGHT: 16-byte descriptors via eBPF SK_MSG redirect in a SOCKHASH, payload in a hugepage pool, event-driven";
 
-    const OPTIONS: &[OptionSpec] =
-        &[SCHED, QUEUES, WORKER_CPUS, spright::gateway::THREADS, GATEWAY_QUEUES, spright::gateway::CPUS, SPIN];
+    const OPTIONS: &[OptionSpec] = &[
+        SCHED,
+        QUEUES,
+        WORKER_CPUS,
+        spright::gateway::THREADS,
+        GATEWAY_QUEUES,
+        spright::gateway::CPUS,
+        SPIN,
+        spright::relay::RUNTIME,
+    ];
 
     type Host = SkMsgHost;
 

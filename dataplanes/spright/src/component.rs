@@ -37,6 +37,9 @@ struct Cli<A: clap::Args> {
     /// The gateway runs an event loop per lane, pinned (option `gateway-cpus=by-lane`).
     #[arg(long)]
     by_lane: bool,
+    /// The function relays descriptors instead of running (option `function-runtime=relay`).
+    #[arg(long)]
+    relay: bool,
     /// The chain spec (the copy the driver validated).
     #[arg(long)]
     chain: PathBuf,
@@ -63,7 +66,7 @@ pub fn main<B: Backend>(b: &B, args: Vec<String>) -> Result<(), BoxError> {
     let c = Connect { who, chain: &chain, chain_id: cli.chain_id, pool: &cli.pool, args: &cli.transport };
     match who {
         Who::Gateway => gateway(b, &c, chain.clone(), cli.threads, cli.by_lane),
-        Who::Function(id) => function(b, &c, id, chain.clone()),
+        Who::Function(id) => function(b, &c, id, chain.clone(), cli.relay),
     }
 }
 
@@ -192,11 +195,24 @@ async fn serve_lane<T: Transport>(
     }
 }
 
-fn function<B: Backend>(b: &B, c: &Connect<'_, B::Args>, id: FnId, chain: Arc<Chain>) -> Result<(), BoxError> {
+/// A function: SPRIGHT's function runtime, or with `relay` a bare relay ([`crate::relay`]).
+fn function<B: Backend>(
+    b: &B,
+    c: &Connect<'_, B::Args>,
+    id: FnId,
+    chain: Arc<Chain>,
+    relay: bool,
+) -> Result<(), BoxError> {
     let f = chain.function(id).ok_or_else(|| format!("chain {} has no function {id}", chain.name))?;
     let (workers, handler) = (f.workers as usize, f.handler.build(id));
     component::set_process_name(&format!("sb-fn-{id}"));
     let (transport, pool) = b.connect(c)?;
+    if relay {
+        let next = crate::relay::successors(&chain)?[&id];
+        signal_ready();
+        crate::relay::serve(transport, pool, shm::key(c.chain_id, id), next, workers)?;
+        return Ok(());
+    }
     let f = Arc::new(Function::new(chain.clone(), shm::key(c.chain_id, id), pool, transport, handler));
     signal_ready();
     f.serve(workers)?;

@@ -54,6 +54,10 @@ fn next_chain_id() -> u16 {
 }
 
 fn deploy<B: Backend>(b: &B, chain: &Chain, env: &DeployEnv) -> Result<SprightDeployment<B::Host>, DeployError> {
+    let relay = crate::relay::wanted(env, B::OPTIONS);
+    if relay {
+        crate::relay::successors(chain).map_err(DeployError::Unsupported)?;
+    }
     let spec = stage_chain(chain, env)?;
     let chain_id = next_chain_id();
     let host = b.setup(chain, chain_id, env)?;
@@ -83,6 +87,7 @@ fn deploy<B: Backend>(b: &B, chain: &Chain, env: &DeployEnv) -> Result<SprightDe
         functions: chain.functions.iter().map(|f| (f.id, f.name.clone())).collect(),
         parked: Vec::new(),
         gateway: vec![format!("--threads={gateway_threads}")],
+        function: if relay { vec!["--relay".into()] } else { Vec::new() },
         gateway_threads,
     };
     if by_lane {
@@ -128,6 +133,8 @@ struct SprightDeployment<H: Host> {
     gateway_threads: usize,
     /// Arguments of the gateway alone.
     gateway: Vec<String>,
+    /// Arguments of every function alone.
+    function: Vec<String>,
 }
 
 impl<H: Host> SprightDeployment<H> {
@@ -140,7 +147,9 @@ impl<H: Host> SprightDeployment<H> {
     fn start(&mut self, who: Who, name: &str, listener: Option<OwnedFd>, place: Place) -> Result<u64, DeployError> {
         let (role, part) = match who {
             Who::Gateway => (Role::Gateway, [vec!["gateway".to_string()], self.gateway.clone()].concat()),
-            Who::Function(id) => (Role::Function, vec!["function".to_string(), format!("--id={id}")]),
+            Who::Function(id) => {
+                (Role::Function, [vec!["function".to_string(), format!("--id={id}")], self.function.clone()].concat())
+            }
         };
         let (fds, args) = place;
         let mut spec = ComponentSpec::new(name, role).args(part).args(self.common.iter().cloned()).args(args);

@@ -10,7 +10,9 @@
 //! - the function runtime ([`function`]): worker threads that receive, validate, run the
 //!   handler in place and send the next descriptor;
 //! - the deployment ([`deploy`]): the pool, the processes, their command lines, counters and
-//!   teardown, and the component entry point ([`component`]).
+//!   teardown, and the component entry point ([`component`]);
+//! - [`relay`]: bare relays in the functions' places, the transport's per-hop floor measured
+//!   exactly as a chain is (not SPRIGHT; option `function-runtime=relay`).
 //!
 //! A dataplane adds two things: a [`Transport`] (send a descriptor to the key it names, receive
 //! the next one) used inside its processes, and a [`Backend`] that sets the transport up on the
@@ -22,6 +24,7 @@ pub mod deploy;
 pub mod function;
 pub mod gateway;
 pub mod protocol;
+pub mod relay;
 mod waiters;
 
 pub use deploy::Spright;

@@ -45,6 +45,7 @@ pub struct UnixArgs {
 impl Backend for UnixDgram {
     const NAME: &str = "u-spright";
     const LABEL: &str = "SPRIGHT over plain unix datagram sockets (a floor beside SK_MSG, not in the paper), payload in a hugepage pool, event-driven";
+    const OPTIONS: &[dataplane_api::OptionSpec] = &[spright::relay::RUNTIME];
 
     type Host = UnixHost;
 
