@@ -208,7 +208,9 @@ fn function<B: Backend>(
     component::set_process_name(&format!("sb-fn-{id}"));
     let (transport, pool) = b.connect(c)?;
     if relay {
-        let next = crate::relay::successors(&chain)?[&id];
+        let next = crate::relay::successors(&chain)?.get(&id).copied();
+        let next =
+            next.ok_or_else(|| format!("function {id} is on no route of chain {}: nothing to relay", chain.name))?;
         signal_ready();
         crate::relay::serve(transport, pool, shm::key(c.chain_id, id), next, workers)?;
         return Ok(());
