@@ -603,6 +603,10 @@ fn each_gateway_lane_serves_its_own_connections_and_slots_on_its_cpu() {
             }
         }
     }
+    // One request at a time: no lane's list ran dry, so none used another lane's slot.
+    let cs = d.counters();
+    let borrowed: Vec<u64> = (0..3).map(|i| counter(&cs, "pool", &format!("lane{i}_borrowed_slots"))).collect();
+    assert_eq!(borrowed, [0, 0, 0]);
     drop(conns);
     d.teardown();
     std::fs::remove_dir_all(&dir).unwrap();

@@ -38,6 +38,9 @@ struct FreeList {
     /// Head: tag in the upper 32 bits, slot index + 1 in the lower (0 = empty).
     head: AtomicU64,
     count: AtomicU32,
+    /// Slots its takers got from other lists, this one being empty: how often a striped pool's
+    /// locality failed (a gateway lane's request then travels on another lane's slot).
+    borrowed: AtomicU64,
 }
 
 const _: () = assert!(std::mem::size_of::<PoolHeader>() <= HEADER_BYTES);
@@ -155,6 +158,11 @@ pub unsafe trait SlotStore: Send + Sync {
     /// How many stripes `pop_free` knows (1: none).
     fn stripes(&self) -> u32 {
         1
+    }
+    /// How many slots `pop_free(near)` with `near == stripe` took from another stripe.
+    fn borrowed(&self, stripe: u32) -> u64 {
+        let _ = stripe;
+        0
     }
     fn push_free(&self, idx: u32);
     fn free_count(&self) -> u32;
@@ -345,6 +353,12 @@ impl Pool {
     /// Free lists the pool keeps ([`Pool::create_striped`]; 1 for a store without stripes).
     pub fn stripes(&self) -> u32 {
         self.store.stripes()
+    }
+
+    /// How many slots [`Pool::alloc_in`] gave takers of free list `stripe` from other lists,
+    /// their own being empty.
+    pub fn borrowed(&self, stripe: u32) -> u64 {
+        self.store.borrowed(stripe)
     }
 
     /// Largest body a slot holds.
@@ -629,11 +643,20 @@ unsafe impl SlotStore for Mapped {
     }
 
     fn pop_free(&self, near: u32) -> Option<u32> {
-        (0..self.stripes).find_map(|i| self.pop_list(near.wrapping_add(i)))
+        if let Some(idx) = self.pop_list(near) {
+            return Some(idx);
+        }
+        let idx = (1..self.stripes).find_map(|i| self.pop_list(near.wrapping_add(i)))?;
+        self.list(near).borrowed.fetch_add(1, Ordering::Relaxed);
+        Some(idx)
     }
 
     fn stripes(&self) -> u32 {
         self.stripes
+    }
+
+    fn borrowed(&self, stripe: u32) -> u64 {
+        self.list(stripe).borrowed.load(Ordering::Relaxed)
     }
 
     fn free_count(&self) -> u32 {

@@ -156,6 +156,9 @@ fn a_striped_pool_serves_each_stripe_its_own_slots_first() {
     }
     assert_eq!(p.free_count(), 10);
     assert_eq!(take(2 + 3, 2), [2, 5], "a stripe number wraps around the stripes");
+    // Borrowed from other lists, counted for the taker's own: stripe 1 took 3 + 4 (slots 2, 5,
+    // 8 and 0, 3, 6, 9), stripe 0 one (slot 4), stripe 2 none.
+    assert_eq!((0..3).map(|s| p.borrowed(s)).collect::<Vec<u64>>(), [1, 7, 0]);
     assert_eq!(Pool::anonymous(4, 256).unwrap().stripes(), 1);
 }
 

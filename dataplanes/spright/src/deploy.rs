@@ -208,6 +208,12 @@ impl<H: Host> Deployment for SprightDeployment<H> {
             out.push(pool("slots", p.slots() as u64));
             // Reserved hugepage memory (what smaps shows is only the pages touched so far).
             out.push(pool("bytes", p.slots() as u64 * p.slot_size() as u64));
+            if p.stripes() > 1 {
+                // A free list per gateway lane: how often a lane had to use another lane's slot.
+                for lane in 0..p.stripes() {
+                    out.push(pool(&format!("lane{lane}_borrowed_slots"), p.borrowed(lane)));
+                }
+            }
         }
         out
     }
