@@ -108,6 +108,11 @@ for step in "${steps[@]}"; do
   timeout -s INT -k 10 "$limit" "$bin" reproduce "${common[@]}" --out "$out/$step" "${args[@]}" 2>&1 \
     | grep -v INFO | grep -E 'unsaturated|^\[|achieved'
   echo "== $step took $((SECONDS - t0)) s: $out/$step/sweep/summary.md"
+  # With a free list per gateway lane: how many requests left their lane's slots (all points).
+  cat "$out/$step"/sweep/points/*/counters.csv 2>/dev/null | awk -F, '
+    $1 == "pool" && $2 ~ /^lane[0-9]+_borrowed_slots$/ { b += $3; lanes = 1 }
+    $1 == "gateway" && $2 == "ebpf_messages" { n += $3 }
+    END { if (lanes) printf "== %s: %d of %d requests took another lane'"'"'s slot\n", step, b, n }' step="$step"
 done
 echo "highest unsaturated rates:"
 grep -H "unsaturated;" "$out"/*/sweep/summary.md | sed "s|$out/||"
