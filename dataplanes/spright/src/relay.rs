@@ -3,10 +3,10 @@
 //! `function-runtime=relay` of every SPRIGHT backend).
 //!
 //! Why: a hop's cost read against a floor measured elsewhere mixes in whatever else differs
-//! between the two setups. On one core of this project's 2-core VMs, `hop_floor`'s relays (forked
-//! from the benchmark, driven by a bare client) cost 2.6-2.7 us a hop, while the same
-//! receive-and-send loop in a component process, behind the chain's gateway and the load
-//! generator, cost 3.5-4.2 us (README, "Per-hop cost against the floor measured the same way").
+//! between the two setups. On one core of this project's 2-core VMs at 4,000 req/s,
+//! `hop_floor`'s relays (forked from the benchmark, driven by a bare client) cost 2.6-2.7 us a
+//! hop, and these relays, in component processes behind the chain's gateway and the load
+//! generator, 3.7-4.6 us (README, "The floor in the functions' own places").
 //! With this runtime every function process receives a descriptor with the backend's own
 //! transport and sends it on, untouched, to the function after it in the chain's pipeline: no
 //! validation, no route step, no handler, no pool access, except that the last relay hands the
