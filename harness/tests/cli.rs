@@ -80,6 +80,58 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
         &["reproduce", "--experiments", "boutique", "--backends", "s-spright", "--chains-dir", &chains, "--out", o],
         "calibrates its user scale on knative or grpc",
     );
+    // A backend option refused for one of the chains, or options that need each other, fail
+    // before the first step (the sweep's synthetic-2 would relay; Online Boutique cannot).
+    fails_with(
+        &[
+            "reproduce",
+            "--experiments",
+            "sweep",
+            "--chains",
+            "synthetic-2,online-boutique",
+            "--backends",
+            "grpc,s-spright",
+            "--backend-opt",
+            "function-runtime=relay",
+            "--chains-dir",
+            &chains,
+            "--out",
+            o,
+        ],
+        "s-spright on chain online-boutique",
+    );
+    fails_with(
+        &[
+            "reproduce",
+            "--experiments",
+            "sweep",
+            "--chains",
+            "online-boutique",
+            "--backends",
+            "d-spright",
+            "--backend-opt",
+            "function-runtime=relay",
+            "--chains-dir",
+            &chains,
+            "--out",
+            o,
+        ],
+        "is a call tree",
+    );
+    fails_with(
+        &[
+            "reproduce",
+            "--backends",
+            "s-spright",
+            "--backend-opt",
+            "worker-cpus=by-queue",
+            "--chains-dir",
+            &chains,
+            "--out",
+            o,
+        ],
+        "it needs queues=per-worker",
+    );
     fails_with(&["summarize", "/no/such/dir"], "neither a reproduce directory");
     let garbage = scratch("garbage");
     std::fs::create_dir_all(&garbage).unwrap();

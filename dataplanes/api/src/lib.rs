@@ -211,6 +211,15 @@ pub trait Dataplane: Send + Sync {
     fn options(&self) -> &'static [OptionSpec] {
         &[]
     }
+    /// Whether it can deploy `chain` with `options` (validated against [`Dataplane::options`]),
+    /// decided without starting or touching anything: the refusals that depend on the chain or
+    /// on several options together, so that a plan of many runs (`reproduce`) fails before its
+    /// first run rather than at the step that needs the combination. [`Dataplane::deploy`]
+    /// refuses the same.
+    fn check(&self, chain: &Chain, options: &BackendOptions) -> Result<(), DeployError> {
+        let _ = (chain, options);
+        Ok(())
+    }
     /// Start every process of `chain` and return once all of them are ready.
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError>;
     /// Entry point of this backend's component processes (`<exe> component <name> <args>`).

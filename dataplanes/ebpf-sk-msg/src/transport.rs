@@ -4,7 +4,7 @@
 use crate::node::{DropReason, EbpfNode};
 use crate::wire;
 use dataplane_api::placement::nth_cpu;
-use dataplane_api::{Counter, DeployEnv, DeployError, Invalid, OptionSpec, Values};
+use dataplane_api::{BackendOptions, Counter, DeployEnv, DeployError, Invalid, OptionSpec, Values};
 use shm::{key, Descriptor, Pool};
 use spright::{Backend, BoxError, Connect, Host, Transport, Who};
 use std::collections::{HashMap, VecDeque};
@@ -112,26 +112,32 @@ impl Backend for SkMsg {
         spright::relay::RUNTIME,
     ];
 
-    type Host = SkMsgHost;
-
-    fn setup(&self, chain: &Chain, chain_id: u16, env: &DeployEnv) -> Result<SkMsgHost, DeployError> {
-        let node = EbpfNode::shared().map_err(DeployError::host("load the SK_MSG program"))?;
-        let sched = env.options.get(Self::OPTIONS, "sched").unwrap_or("normal").to_string();
-        let per_worker = env.options.get(Self::OPTIONS, "queues") == Some("per-worker");
-        let pin_queues = env.options.get(Self::OPTIONS, WORKER_CPUS.key) == Some("by-queue");
-        if pin_queues && !per_worker {
+    /// Options that need each other.
+    fn check(&self, _chain: &Chain, options: &BackendOptions) -> Result<(), DeployError> {
+        let is = |spec: &OptionSpec, value| options.get(Self::OPTIONS, spec.key) == Some(value);
+        if is(&WORKER_CPUS, "by-queue") && !is(&QUEUES, "per-worker") {
             return Err(DeployError::Unsupported(
                 "worker-cpus=by-queue pins the worker of each receive queue: it needs queues=per-worker".into(),
             ));
         }
-        let queues =
-            chain.functions.iter().map(|f| (f.id, if per_worker { f.workers.max(1) as usize } else { 1 })).collect();
-        let lanes = env.options.get(Self::OPTIONS, GATEWAY_QUEUES.key) == Some("per-thread");
-        if spright::gateway::by_lane(env, Self::OPTIONS) && !lanes {
+        if spright::gateway::by_lane(options, Self::OPTIONS) && !is(&GATEWAY_QUEUES, "per-thread") {
             return Err(DeployError::Unsupported(
                 "gateway-cpus=by-lane gives each gateway lane an event loop: it needs gateway-queues=per-thread".into(),
             ));
         }
+        Ok(())
+    }
+
+    type Host = SkMsgHost;
+
+    fn setup(&self, chain: &Chain, chain_id: u16, env: &DeployEnv) -> Result<SkMsgHost, DeployError> {
+        let node = EbpfNode::shared().map_err(DeployError::host("load the SK_MSG program"))?;
+        let sched = env.options.get(Self::OPTIONS, SCHED.key).unwrap_or("normal").to_string();
+        let per_worker = env.options.get(Self::OPTIONS, QUEUES.key) == Some("per-worker");
+        let pin_queues = env.options.get(Self::OPTIONS, WORKER_CPUS.key) == Some("by-queue");
+        let queues =
+            chain.functions.iter().map(|f| (f.id, if per_worker { f.workers.max(1) as usize } else { 1 })).collect();
+        let lanes = env.options.get(Self::OPTIONS, GATEWAY_QUEUES.key) == Some("per-thread");
         let gateway_queues = match lanes {
             true => spright::gateway::threads(env, Self::OPTIONS, Self::GATEWAY_POLLS),
             false => 1,

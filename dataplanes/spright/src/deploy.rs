@@ -7,8 +7,8 @@
 use crate::{Backend, BoxError, Host, Who};
 use dataplane_api::supervisor::loopback_listener;
 use dataplane_api::{
-    now_ns, stage_chain, Activation, Component, ComponentSpec, Counter, Dataplane, DeployEnv, DeployError, Deployment,
-    Endpoint, Exit, OptionSpec, Role, Supervisor,
+    now_ns, stage_chain, Activation, BackendOptions, Component, ComponentSpec, Counter, Dataplane, DeployEnv,
+    DeployError, Deployment, Endpoint, Exit, OptionSpec, Role, Supervisor,
 };
 use shm::Pool;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -32,7 +32,17 @@ impl<B: Backend> Dataplane for Spright<B> {
         B::OPTIONS
     }
 
+    /// The chain's routes where relays replace the functions ([`crate::relay::successors`]),
+    /// then the transport's own refusals.
+    fn check(&self, chain: &Chain, options: &BackendOptions) -> Result<(), DeployError> {
+        if crate::relay::wanted(options, B::OPTIONS) {
+            crate::relay::successors(chain).map_err(DeployError::Unsupported)?;
+        }
+        self.0.check(chain, options)
+    }
+
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
+        self.check(chain, &env.options)?;
         Ok(Box::new(deploy(&self.0, chain, env)?))
     }
 
@@ -54,15 +64,12 @@ fn next_chain_id() -> u16 {
 }
 
 fn deploy<B: Backend>(b: &B, chain: &Chain, env: &DeployEnv) -> Result<SprightDeployment<B::Host>, DeployError> {
-    let relay = crate::relay::wanted(env, B::OPTIONS);
-    if relay {
-        crate::relay::successors(chain).map_err(DeployError::Unsupported)?;
-    }
+    let relay = crate::relay::wanted(&env.options, B::OPTIONS);
     let spec = stage_chain(chain, env)?;
     let chain_id = next_chain_id();
     let host = b.setup(chain, chain_id, env)?;
     let gateway_threads = crate::gateway::threads(env, B::OPTIONS, B::GATEWAY_POLLS);
-    let by_lane = crate::gateway::by_lane(env, B::OPTIONS);
+    let by_lane = crate::gateway::by_lane(&env.options, B::OPTIONS);
     let (pool, pool_arg) = match host.own_pool() {
         Some(name) => (None, name),
         None => {

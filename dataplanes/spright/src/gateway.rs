@@ -14,7 +14,7 @@ use crate::{Transport, Waiters};
 use bytes::Bytes;
 use dataplane_api::gateway::{Dispatch, GatewayError};
 use dataplane_api::placement::gateway_cores;
-use dataplane_api::{DeployEnv, Invalid, OptionSpec, Role, Slot, Values};
+use dataplane_api::{BackendOptions, DeployEnv, Invalid, OptionSpec, Role, Slot, Values};
 use shm::{gateway_key, key_function, Descriptor, Pool};
 use std::io::ErrorKind;
 use std::os::fd::RawFd;
@@ -46,8 +46,8 @@ pub const CPUS: OptionSpec = OptionSpec::choice(
 );
 
 /// Whether `env` asks for an event loop per gateway lane (option [`CPUS`]).
-pub fn by_lane(env: &DeployEnv, specs: &[OptionSpec]) -> bool {
-    env.options.get(specs, CPUS.key) == Some("by-lane")
+pub fn by_lane(options: &BackendOptions, specs: &[OptionSpec]) -> bool {
+    options.get(specs, CPUS.key) == Some("by-lane")
 }
 
 /// `auto` (None) or a thread count from 1 to 64.

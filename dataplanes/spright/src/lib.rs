@@ -30,7 +30,7 @@ mod waiters;
 pub use deploy::Spright;
 pub use waiters::Waiters;
 
-use dataplane_api::{Counter, DeployEnv, DeployError};
+use dataplane_api::{BackendOptions, Counter, DeployEnv, DeployError};
 use shm::{Descriptor, Pool};
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::Path;
@@ -184,6 +184,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether the gateway receives on a thread of its own that busy-polls (a core that
     /// `gateway-threads=auto` leaves to it).
     const GATEWAY_POLLS: bool = false;
+
+    /// Whether this transport can carry `chain` with `options` ([`dataplane_api::Dataplane::check`]):
+    /// checked before [`Backend::setup`], and before a plan of runs starts.
+    fn check(&self, chain: &Chain, options: &BackendOptions) -> Result<(), DeployError> {
+        let _ = (chain, options);
+        Ok(())
+    }
 
     /// The host state of one deployed chain; dropping it undoes that state, after the chain's
     /// processes are gone.

@@ -21,7 +21,7 @@
 //! holds no slot to give back).
 
 use crate::{receive_each, Transport};
-use dataplane_api::{DeployEnv, OptionSpec};
+use dataplane_api::{BackendOptions, OptionSpec};
 use shm::{gateway_key, key, key_chain, Descriptor, Pool};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,9 +34,9 @@ pub const RUNTIME: OptionSpec = OptionSpec::choice(
     &["spright", "relay"],
 );
 
-/// Whether `env` asks for relays in the functions' places (option [`RUNTIME`]).
-pub fn wanted(env: &DeployEnv, specs: &[OptionSpec]) -> bool {
-    env.options.get(specs, RUNTIME.key) == Some("relay")
+/// Whether `options` ask for relays in the functions' places (option [`RUNTIME`]).
+pub fn wanted(options: &BackendOptions, specs: &[OptionSpec]) -> bool {
+    options.get(specs, RUNTIME.key) == Some("relay")
 }
 
 /// Where each function of `chain` passes a descriptor on to: the function after it in every

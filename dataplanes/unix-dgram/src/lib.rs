@@ -14,7 +14,7 @@
 //! would deadlock. A chain never has more descriptors in flight than its pool has slots, so the
 //! deployment requires the limit to exceed `pool_slots` (`scripts/setup.sh` raises it).
 
-use dataplane_api::{DeployEnv, DeployError};
+use dataplane_api::{BackendOptions, DeployEnv, DeployError};
 use shm::{key, key_function, Descriptor, Pool, DESCRIPTOR_BYTES};
 use spright::{Backend, BoxError, Connect, Host, Transport, Who};
 use std::collections::HashMap;
@@ -47,9 +47,8 @@ impl Backend for UnixDgram {
     const LABEL: &str = "SPRIGHT over plain unix datagram sockets (a floor beside SK_MSG, not in the paper), payload in a hugepage pool, event-driven";
     const OPTIONS: &[dataplane_api::OptionSpec] = &[spright::relay::RUNTIME];
 
-    type Host = UnixHost;
-
-    fn setup(&self, chain: &Chain, chain_id: u16, _env: &DeployEnv) -> Result<UnixHost, DeployError> {
+    /// The host's datagram queue length against the chain's pool.
+    fn check(&self, chain: &Chain, _options: &BackendOptions) -> Result<(), DeployError> {
         let qlen: u32 = std::fs::read_to_string(QLEN).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
         if qlen <= chain.pool_slots {
             return Err(DeployError::Unsupported(format!(
@@ -60,6 +59,12 @@ impl Backend for UnixDgram {
                 (chain.pool_slots + 1).next_power_of_two()
             )));
         }
+        Ok(())
+    }
+
+    type Host = UnixHost;
+
+    fn setup(&self, _chain: &Chain, chain_id: u16, _env: &DeployEnv) -> Result<UnixHost, DeployError> {
         Ok(UnixHost { ns: format!("{}-{chain_id}", std::process::id()), chain_id })
     }
 

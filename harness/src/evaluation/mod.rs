@@ -351,20 +351,32 @@ pub fn evaluate(o: &EvalOptions, stop: &Arc<AtomicBool>) -> Result<PathBuf> {
     let backends = o.on.dataplanes()?;
     let names: Vec<&'static str> = backends.iter().map(|b| b.name()).collect();
     let options: Vec<BackendOptions> = o.on.options(&backends)?;
-    // Every chain is read and checked before anything runs.
+    // Every chain is read and checked before anything runs, against every backend that will
+    // deploy it, with its options (a combination refused for one chain fails here, not when
+    // its step comes).
+    let check = |chain: &Chain, which: &[&str]| -> Result<()> {
+        for (b, opts) in backends.iter().zip(&options).filter(|(b, _)| which.contains(&b.name())) {
+            b.check(chain, opts).with_context(|| format!("{} on chain {}", b.name(), chain.name))?;
+        }
+        Ok(())
+    };
     let mut chains = BTreeMap::new();
     for e in &o.experiments {
         match e {
             Experiment::Sweep => {
                 for c in &o.sweep.chains {
-                    workloads::load_chain(&o.on.chain_file(c))?;
+                    check(&workloads::load_chain(&o.on.chain_file(c))?, &names)?;
                 }
             }
             Experiment::Boutique => {
-                chains.insert(*e, workloads::load_chain(&o.on.chain_file("online-boutique"))?);
+                let c = workloads::load_chain(&o.on.chain_file("online-boutique"))?;
+                check(&c, &names)?;
+                chains.insert(*e, c);
             }
             Experiment::Motion | Experiment::Parking => {
-                chains.insert(*e, iot_chain(o, *e)?);
+                let c = iot_chain(o, *e)?;
+                check(&c, &among(&names, &["s-spright", "knative"]))?;
+                chains.insert(*e, c);
             }
         }
     }
