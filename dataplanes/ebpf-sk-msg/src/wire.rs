@@ -28,6 +28,51 @@ pub fn send(fd: RawFd, d: &Descriptor) -> io::Result<()> {
     }
 }
 
+/// Send each of `ds` as a message of its own, in order, with one system call per [`BATCH`]
+/// (`sendmmsg`). The program still runs once per message, so each is redirected, counted or
+/// dropped as [`send`]'s would be (one descriptor per message, the rule of issue 12; a single
+/// message of many descriptors would leave a drop's effect on the rest to the kernel).
+/// `Err((n, e))`: the first `n` were delivered and `ds[n]` was not, for reason `e`; none after
+/// it was sent. (`sendmmsg` stops at a message that fails and reports only how many went before
+/// it; that one is sent again alone to learn why, which is safe: a message the program drops or
+/// cannot redirect is not delivered.)
+pub fn send_batch(fd: RawFd, ds: &[Descriptor]) -> Result<(), (usize, io::Error)> {
+    let mut done = 0;
+    while done < ds.len() {
+        let chunk = &ds[done..ds.len().min(done + BATCH)];
+        let mut bytes = [[0u8; DESCRIPTOR_BYTES]; BATCH];
+        // SAFETY: zeroed iovec and mmsghdr are valid (null pointers, zero lengths); every one
+        // used is filled in below.
+        let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+        for (i, d) in chunk.iter().enumerate() {
+            bytes[i] = d.to_bytes();
+            iov[i] = libc::iovec { iov_base: bytes[i].as_mut_ptr().cast(), iov_len: DESCRIPTOR_BYTES };
+            hdrs[i].msg_hdr.msg_iov = &mut iov[i];
+            hdrs[i].msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: `chunk.len()` headers, each pointing at one iovec over 16 live bytes.
+        let n = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), chunk.len() as libc::c_uint, libc::MSG_NOSIGNAL) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err((done, e));
+        }
+        let n = n as usize;
+        if let Some(h) = hdrs[..n].iter().find(|h| h.msg_len as usize != DESCRIPTOR_BYTES) {
+            return Err((done, io::Error::other(format!("short send of a descriptor ({} bytes)", h.msg_len))));
+        }
+        done += n;
+        if n < chunk.len() {
+            send(fd, &ds[done]).map_err(|e| (done, e))?;
+            done += 1;
+        }
+    }
+    Ok(())
+}
+
 /// Receive one descriptor (all 16 bytes); `None` when the connection is closed. With `wait`,
 /// a blocking socket waits for one; without, `WouldBlock` when there is none.
 pub fn recv(fd: RawFd, wait: bool) -> io::Result<Option<Descriptor>> {

@@ -1,6 +1,7 @@
-//! A function process: `workers` threads, each receiving a descriptor, validating it against the
-//! pool, running the handler on the slot in place, and sending the next descriptor. How a
-//! worker waits (blocked in `recv()`, or polling a ring) is the transport's business.
+//! A function process: `workers` threads, each receiving descriptors, validating each against the
+//! pool, running the handler on the slot in place, and sending the next descriptors, those of a
+//! received batch together ([`crate::serve_batches`]). How a worker waits (blocked in `recv()`,
+//! or polling a ring) is the transport's business.
 
 use crate::gateway::warn_bad;
 use crate::protocol;
@@ -35,20 +36,29 @@ impl<T: Transport> Function<T> {
     }
 
     fn worker(&self) -> std::io::Result<()> {
-        crate::receive_each(&self.transport, |d| self.handle(d))
+        crate::serve_batches(
+            &self.transport,
+            crate::SEND_WITHIN,
+            |d| self.handle(d),
+            |next, e| self.unreachable(next, e),
+        )
     }
 
-    fn handle(&self, d: Descriptor) {
+    /// The descriptor to send for `d`, once its handler has run; `None` for one that is not
+    /// valid here.
+    fn handle(&self, d: Descriptor) -> Option<Descriptor> {
         if let Err(e) = self.pool.validate(&d, self.me) {
-            return warn_bad(&self.bad, &d, &e);
+            warn_bad(&self.bad, &d, &e);
+            return None;
         }
-        let next = protocol::advance(&self.pool, &self.chain, self.me, self.handler.as_ref(), &d);
-        if let Err(e) = self.transport.send(&next) {
-            // The next function is gone: tell the gateway instead.
-            tracing::warn!("cannot reach {:#x}: {e}", next.dst);
-            if let Err(e) = self.transport.send(&protocol::bounce(&self.pool, &next)) {
-                tracing::error!("cannot reach the gateway either: {e}");
-            }
+        Some(protocol::advance(&self.pool, &self.chain, self.me, self.handler.as_ref(), &d))
+    }
+
+    /// The next function is gone: tell the gateway instead.
+    fn unreachable(&self, next: Descriptor, e: std::io::Error) {
+        tracing::warn!("cannot reach {:#x}: {e}", next.dst);
+        if let Err(e) = self.transport.send(&protocol::bounce(&self.pool, &next)) {
+            tracing::error!("cannot reach the gateway either: {e}");
         }
     }
 }

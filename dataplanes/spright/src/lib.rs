@@ -51,6 +51,27 @@ pub trait Transport: Send + Sync + 'static {
     /// in the kernel, or polling). `Ok(None)` once the transport is closed.
     fn recv(&self) -> std::io::Result<Option<Descriptor>>;
 
+    /// Deliver `ds` in order, each as [`Transport::send`] would. `Err((n, e))`: the first `n`
+    /// were delivered, `ds[n]` was not, for reason `e`, and those after it were not sent (their
+    /// sender still holds every slot from `ds[n]` on). A transport whose sends cost a system call
+    /// each makes one for many.
+    fn send_batch(&self, ds: &[Descriptor]) -> Result<(), (usize, std::io::Error)> {
+        send_each(self, ds)
+    }
+
+    /// Wait for the next descriptor as [`Transport::recv`] does, and append it to `out` with
+    /// those that came with it: a transport that receives in batches hands over the whole
+    /// batch. `Ok(false)` once the transport is closed.
+    fn recv_batch(&self, out: &mut Vec<Descriptor>) -> std::io::Result<bool> {
+        match self.recv()? {
+            Some(d) => {
+                out.push(d);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// For the gateway, which serves HTTP in an event loop (on one or more threads): its receive
     /// lanes, each a descriptor that becomes readable when [`Transport::recv_lane`] has something
     /// on that lane and writable when a send on it can go on. A descriptor for pool slot `s` is
@@ -97,6 +118,69 @@ pub(crate) fn receive_each<T: Transport>(t: &T, mut on: impl FnMut(Descriptor)) 
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// [`Transport::send_batch`] as one [`Transport::send`] after the other.
+pub fn send_each<T: Transport + ?Sized>(t: &T, ds: &[Descriptor]) -> Result<(), (usize, std::io::Error)> {
+    for (i, d) in ds.iter().enumerate() {
+        t.send(d).map_err(|e| (i, e))?;
+    }
+    Ok(())
+}
+
+/// How long the descriptors a worker has made wait to go out together ([`serve_batches`]): once
+/// the first of them is this old, they are sent before the next descriptor is handled.
+pub const SEND_WITHIN: Duration = Duration::from_micros(20);
+
+/// Serve descriptors on the calling thread until the transport closes, a received batch at a
+/// time (a function's or a relay's worker): `step` turns each descriptor into the one to send
+/// next (`None`: nothing to send), and what a batch makes goes out with one
+/// [`Transport::send_batch`]: one send where each used to cost a system call. The first of them
+/// waits for the steps after it only while that takes under `within` ([`SEND_WITHIN`]), so a
+/// slow handler's result is sent before the next is run. `failed` gets each descriptor that
+/// could not be sent, with why; the rest of its batch still goes.
+pub(crate) fn serve_batches<T: Transport>(
+    t: &T,
+    within: Duration,
+    mut step: impl FnMut(Descriptor) -> Option<Descriptor>,
+    mut failed: impl FnMut(Descriptor, std::io::Error),
+) -> std::io::Result<()> {
+    use std::io::ErrorKind;
+    let (mut batch, mut out) = (Vec::new(), Vec::new());
+    let mut flush = |out: &mut Vec<Descriptor>| {
+        let mut sent = 0;
+        while let Err((n, e)) = t.send_batch(&out[sent..]) {
+            failed(out[sent + n], e);
+            sent += n + 1;
+        }
+        out.clear();
+    };
+    loop {
+        match t.recv_batch(&mut batch) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => continue,
+            Err(e) => return Err(e),
+        }
+        if let [d] = batch[..] {
+            // Alone: nothing to time (a polling transport's every batch).
+            batch.clear();
+            out.extend(step(d));
+        }
+        let mut oldest: Option<Instant> = None;
+        for d in batch.drain(..) {
+            if oldest.is_some_and(|t0| t0.elapsed() >= within) {
+                flush(&mut out);
+                oldest = None;
+            }
+            let started = Instant::now();
+            if let Some(next) = step(d) {
+                out.push(next);
+                oldest.get_or_insert(started);
+            }
+        }
+        flush(&mut out);
     }
 }
 
@@ -237,6 +321,78 @@ pub trait Host: Send + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    /// A transport that hands out given batches and records every `send_batch` (by slot),
+    /// failing the descriptor of slot `fail` once; for [`serve_batches`]'s own logic (the
+    /// transports' batches are tested on each transport).
+    struct Recorder {
+        batches: Mutex<VecDeque<Vec<u32>>>,
+        sent: Mutex<Vec<Vec<u32>>>,
+        fail: Mutex<Option<u32>>,
+    }
+
+    impl Transport for Recorder {
+        fn send(&self, _: &Descriptor) -> std::io::Result<()> {
+            unreachable!("serve_batches sends in batches")
+        }
+        fn recv(&self) -> std::io::Result<Option<Descriptor>> {
+            unreachable!("serve_batches receives in batches")
+        }
+        fn recv_batch(&self, out: &mut Vec<Descriptor>) -> std::io::Result<bool> {
+            let Some(b) = self.batches.lock().unwrap().pop_front() else { return Ok(false) };
+            out.extend(b.into_iter().map(|slot| Descriptor { dst: 2, src: 1, slot, gen: 0 }));
+            Ok(true)
+        }
+        fn send_batch(&self, ds: &[Descriptor]) -> Result<(), (usize, std::io::Error)> {
+            self.sent.lock().unwrap().push(ds.iter().map(|d| d.slot).collect());
+            let mut fail = self.fail.lock().unwrap();
+            match ds.iter().position(|d| Some(d.slot) == *fail) {
+                Some(i) => {
+                    *fail = None;
+                    Err((i, std::io::Error::other("gone")))
+                }
+                None => Ok(()),
+            }
+        }
+    }
+
+    fn recorder(batches: &[&[u32]], fail: Option<u32>) -> Recorder {
+        Recorder {
+            batches: Mutex::new(batches.iter().map(|b| b.to_vec()).collect()),
+            sent: Mutex::default(),
+            fail: Mutex::new(fail),
+        }
+    }
+
+    /// Expected sends written out by hand. A received batch's results go out in one send, those
+    /// with nothing to send (slot 3) left out; a descriptor that cannot be sent (slot 1) goes to
+    /// `failed` and the rest of its batch is sent after it; a batch of one is sent alone.
+    #[test]
+    fn a_batch_s_results_go_out_in_one_send() {
+        let t = recorder(&[&[0, 1, 2, 3, 4], &[5], &[6, 7]], Some(1));
+        let mut failed = Vec::new();
+        let step = |d: Descriptor| (d.slot != 3).then_some(Descriptor { dst: 3, src: 2, ..d });
+        serve_batches(&t, Duration::from_secs(60), step, |d, _| failed.push(d.slot)).unwrap();
+        assert_eq!(*t.sent.lock().unwrap(), [vec![0, 1, 2, 4], vec![2, 4], vec![5], vec![6, 7]]);
+        assert_eq!(failed, [1]);
+    }
+
+    /// Results wait for the steps after them only within the window: with none, each is sent
+    /// before the next step runs (the sends seen from inside each step, by hand).
+    #[test]
+    fn results_older_than_the_window_go_before_the_next_step() {
+        let t = recorder(&[&[0, 1, 2], &[3, 4]], None);
+        let mut seen = Vec::new();
+        let step = |d: Descriptor| {
+            seen.push((d.slot, t.sent.lock().unwrap().len()));
+            Some(d)
+        };
+        serve_batches(&t, Duration::ZERO, step, |_, _| unreachable!()).unwrap();
+        assert_eq!(*t.sent.lock().unwrap(), [vec![0], vec![1], vec![2], vec![3], vec![4]]);
+        assert_eq!(seen, [(0, 0), (1, 1), (2, 2), (3, 3), (4, 4)]);
+    }
 
     /// Hand-derived: a receiver polls after a gap shorter than its window, not after a longer
     /// one, nor before it has seen two descriptors.

@@ -7,8 +7,9 @@
 //! `hop_floor`'s relays (forked from the benchmark, driven by a bare client) cost 2.6-2.7 us a
 //! hop, and these relays, in component processes behind the chain's gateway and the load
 //! generator, 3.7-4.6 us (README, "The floor in the functions' own places").
-//! With this runtime every function process receives a descriptor with the backend's own
-//! transport and sends it on, untouched, to the function after it in the chain's pipeline: no
+//! With this runtime every function process receives descriptors with the backend's own
+//! transport and sends them on (a received batch together, as SPRIGHT's functions do,
+//! [`crate::serve_batches`]), untouched, to the function after it in the chain's pipeline: no
 //! validation, no route step, no handler, no pool access, except that the last relay hands the
 //! slot to the gateway (which validates it as always). The gateway, the processes, the
 //! transport, the load and the placement are those of a SPRIGHT run, so what a SPRIGHT hop
@@ -20,7 +21,7 @@
 //! own body. A send that fails is logged and the request left to the gateway's timeout (a relay
 //! holds no slot to give back).
 
-use crate::{receive_each, Transport};
+use crate::{serve_batches, Transport};
 use dataplane_api::{BackendOptions, OptionSpec};
 use shm::{gateway_key, key, key_chain, Descriptor, Pool};
 use std::collections::BTreeMap;
@@ -95,14 +96,17 @@ struct Relay<T> {
 impl<T: Transport> Relay<T> {
     fn run(&self) -> std::io::Result<()> {
         let to_gateway = self.next == gateway_key(key_chain(self.me));
-        receive_each(&self.transport, |d| {
-            if to_gateway {
-                self.pool.hand_over(d.slot, self.next);
-            }
-            if let Err(e) = self.transport.send(&Descriptor { dst: self.next, src: self.me, ..d }) {
-                tracing::warn!("relay cannot reach {:#x}: {e}", self.next);
-            }
-        })
+        serve_batches(
+            &self.transport,
+            crate::SEND_WITHIN,
+            |d| {
+                if to_gateway {
+                    self.pool.hand_over(d.slot, self.next);
+                }
+                Some(Descriptor { dst: self.next, src: self.me, ..d })
+            },
+            |_, e| tracing::warn!("relay cannot reach {:#x}: {e}", self.next),
+        )
     }
 }
 
