@@ -41,6 +41,7 @@ fn a_parked_function_keeps_its_requests_until_it_starts() {
     assert_ne!(after, before);
     let cs = d.counters();
     assert_eq!(counter(&cs, "node", "ebpf_dropped_unknown_destination"), 0);
+    assert_eq!(counter(&cs, "node", "ebpf_returned_to_gateway"), 0, "it queued for the parked function");
     let exits = d.teardown();
     assert!(exits.iter().all(|e| !e.died_during_run), "{exits:?}");
     assert!(!harness::run::pid_alive(after));

@@ -104,6 +104,36 @@ fn descriptor_to_another_chain_is_dropped_in_the_kernel() {
     let _ = std::fs::remove_dir_all(dir_b);
 }
 
+/// When a function's process dies, every request that reaches its predecessor fails at once
+/// with the gateway's "unreachable" reply (502), one request after another: the program returns
+/// each descriptor for the dead function to the gateway. Dropping it, as the program did,
+/// silenced the predecessor's socket for good (Linux keeps a drop verdict for the socket), so
+/// every later request waited for the gateway's 10 s timeout.
+#[test]
+fn requests_for_a_dead_function_fail_at_once() {
+    let _g = serial();
+    let (d, dir) = deploy("synthetic-2");
+    assert_eq!(get(&*d, "pipe", b"warm").0, 200);
+    let second = d.components().into_iter().find(|c| c.name == "fn-2-second").expect("fn-2-second").pid;
+    // SAFETY: plain kill(2) of a process this test deployed.
+    unsafe { libc::kill(second as i32, libc::SIGKILL) };
+    wait_for("the second function gone", 10, || !harness::run::pid_alive(second));
+    let returned = counter(&d.counters(), "node", "ebpf_returned_to_gateway");
+    for i in 0..5 {
+        let t0 = std::time::Instant::now();
+        let (status, body) = get(&*d, "pipe", format!("r{i}").as_bytes());
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(status, 502, "request {i}: {body}");
+        assert!(body.contains("the next function of the chain is unreachable"), "request {i}: {body}");
+        assert!(t0.elapsed() < Duration::from_secs(2), "request {i} took {:?}", t0.elapsed());
+    }
+    let cs = d.counters();
+    assert_eq!(counter(&cs, "node", "ebpf_returned_to_gateway"), returned + 5);
+    assert_eq!(counter(&cs, "pool", "free_slots"), counter(&cs, "pool", "slots"), "no slot leaked");
+    d.teardown();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn bad_descriptors_are_dropped_and_counted_and_the_function_keeps_serving() {
     let _g = serial();
@@ -184,8 +214,9 @@ fn messages_that_are_not_one_descriptor_are_dropped_in_the_kernel() {
 
 /// Forged descriptors for a slot that is live (issue 12): addressed to a function that does not
 /// hold it, with the wrong generation, or a duplicate sent to its very holder, they are rejected
-/// by the pool's checks and counted; to a function the chain does not have, the kernel drops them. The request the slot belongs to
-/// still completes, and the chain keeps serving.
+/// by the pool's checks and counted; to a function the chain does not have, the kernel returns
+/// them to the gateway, whose pool check refuses them too (the slot is not in transit to that
+/// function). The request the slot belongs to still completes, and the chain keeps serving.
 #[test]
 fn forged_descriptors_for_a_live_slot_are_rejected_and_counted() {
     let _g = serial();
@@ -208,7 +239,7 @@ fn forged_descriptors_for_a_live_slot_are_rejected_and_counted() {
         assert!(t0.elapsed() < Duration::from_secs(5), "the request never reached the slow function");
         std::thread::sleep(Duration::from_millis(5));
     };
-    let dropped_unknown = counter(&d.counters(), "node", "ebpf_dropped_unknown_destination");
+    let returned = counter(&d.counters(), "node", "ebpf_returned_to_gateway");
     let (mut s, _peer) = intruder(id, 0x7ff3);
     let forged = [
         Descriptor { dst: key(id, 2), src: key(id, 0x7ff3), slot, gen }, // a function that does not hold it
@@ -218,19 +249,18 @@ fn forged_descriptors_for_a_live_slot_are_rejected_and_counted() {
         Descriptor { dst: key(id, 9), src: key(id, 0x7ff3), slot, gen }, // no such function in the chain
     ];
     for f in &forged {
-        // The last one is dropped in the kernel, which fails that write.
-        let _ = s.write_all(&f.to_bytes());
+        s.write_all(&f.to_bytes()).unwrap();
     }
     let (status, body) = slow.join().unwrap();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(body, workloads::reference::execute(&chain, &chain.routes[0], b"live").unwrap());
     let t0 = std::time::Instant::now();
-    while counter(&d.counters(), "pool", "bad_descriptors") < 4 && t0.elapsed() < Duration::from_secs(5) {
+    while counter(&d.counters(), "pool", "bad_descriptors") < 5 && t0.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let cs = d.counters();
-    assert_eq!(counter(&cs, "pool", "bad_descriptors"), 4, "holder, holder, generation, duplicate");
-    assert_eq!(counter(&cs, "node", "ebpf_dropped_unknown_destination"), dropped_unknown + 1);
+    assert_eq!(counter(&cs, "pool", "bad_descriptors"), 5, "holder, holder, generation, duplicate, returned");
+    assert_eq!(counter(&cs, "node", "ebpf_returned_to_gateway"), returned + 1);
     assert_eq!(get(&*d, "r", b"again").0, 200, "still serving");
     assert_eq!(counter(&d.counters(), "pool", "free_slots"), 4, "no slot leaked");
     d.teardown();

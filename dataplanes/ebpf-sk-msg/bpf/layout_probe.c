@@ -8,6 +8,7 @@ size_t spright_counter_off_bytes(void) { return offsetof(struct spright_counter,
 unsigned spright_drop_kinds(void) { return DROP_KINDS; }
 unsigned spright_drop_value(unsigned i)
 {
-	static const unsigned v[] = { DROP_CROSS_CHAIN, DROP_BAD_SIZE, DROP_UNKNOWN_DST, DROP_UNKNOWN_SENDER };
+	static const unsigned v[] = { DROP_CROSS_CHAIN, DROP_BAD_SIZE, DROP_UNKNOWN_DST, DROP_UNKNOWN_SENDER,
+				      RETURNED_TO_GATEWAY };
 	return i < DROP_KINDS ? v[i] : ~0u;
 }

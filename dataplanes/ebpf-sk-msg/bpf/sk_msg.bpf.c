@@ -19,6 +19,15 @@
  * counted, so it never reaches that chain. A message that is not exactly one descriptor is dropped
  * and counted too.
  *
+ * A descriptor whose destination is unknown, or gone (its process died and its socket left the
+ * map), is not dropped but sent, unchanged, to the gateway of the sender's chain, which fails
+ * the request at once. A drop would silence the sender: Linux (seen on 6.18) keeps a dropped
+ * message's verdict for the socket, so every later message on it is dropped without the
+ * program running (tcp_bpf_send_verdict resets the verdict after a pass or a redirect, not
+ * after a drop), and a function that lost its successor could not even tell the gateway.
+ * (A sender of a message across chains, or of one that is not a descriptor, is still dropped,
+ * and silenced that way; the runtime's own processes send neither.)
+ *
  * Minimum kernel: 5.10 (SOCKHASH + SK_MSG redirect to ingress, local_port in sk_msg_md).
  */
 #include <linux/bpf.h>
@@ -67,12 +76,28 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
-static __always_inline int drop(__u32 why)
+/* Count `why` in `drops` and return `verdict`. */
+static __always_inline int count(__u32 why, int verdict)
 {
 	__u64 *c = bpf_map_lookup_elem(&drops, &why);
 	if (c)
 		*c += 1;
-	return SK_DROP;
+	return verdict;
+}
+
+static __always_inline int drop(__u32 why)
+{
+	return count(why, SK_DROP);
+}
+
+/* Redirect `msg` into the receive queue of `key` that `slot` picks (SK_DROP: no such socket). */
+static __always_inline int redirect(struct sk_msg_md *msg, __u32 key, __u32 slot)
+{
+	__u64 to = key;
+	__u32 *n = bpf_map_lookup_elem(&queues, &key);
+	if (n && *n > 1)
+		to |= (__u64)(slot % *n) << 32;
+	return bpf_msg_redirect_hash(msg, &socks, &to, BPF_F_INGRESS);
 }
 
 SEC("sk_msg")
@@ -96,17 +121,18 @@ int spright_redirect(struct sk_msg_md *msg)
 	if (SPRIGHT_KEY_CHAIN(dst) != *src_chain)
 		return drop(DROP_CROSS_CHAIN);
 
+	__u32 slot = d->slot;
 	struct spright_counter *c = bpf_map_lookup_elem(&delivered, &dst);
-	if (!c)
-		return drop(DROP_UNKNOWN_DST);
-	c->msgs += 1;
-	c->bytes += msg->size;
-
-	__u64 to = dst;
-	__u32 *n = bpf_map_lookup_elem(&queues, &dst);
-	if (n && *n > 1)
-		to |= (__u64)(d->slot % *n) << 32;
-	return bpf_msg_redirect_hash(msg, &socks, &to, BPF_F_INGRESS);
+	if (c && redirect(msg, dst, slot) == SK_PASS) {
+		c->msgs += 1;
+		c->bytes += msg->size;
+		return SK_PASS;
+	}
+	/* Unknown, or its socket is gone: to the chain's gateway (unless it is the one gone). */
+	__u32 gateway = SPRIGHT_KEY(*src_chain, 0);
+	if (dst != gateway && redirect(msg, gateway, slot) == SK_PASS)
+		return count(RETURNED_TO_GATEWAY, SK_PASS);
+	return drop(DROP_UNKNOWN_DST);
 }
 
 char LICENSE[] SEC("license") = "GPL";

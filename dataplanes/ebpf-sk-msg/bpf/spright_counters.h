@@ -13,13 +13,14 @@ struct spright_counter {
 	__u64 bytes;
 };
 
-/* why a message was dropped: index into the `drops` array */
+/* why a message did not reach the destination it names: index into the `drops` array */
 enum spright_drop {
 	DROP_CROSS_CHAIN = 0,    /* destination in another chain */
 	DROP_BAD_SIZE = 1,       /* message is not exactly one descriptor */
-	DROP_UNKNOWN_DST = 2,    /* destination key not registered */
+	DROP_UNKNOWN_DST = 2,    /* destination unknown or gone, and its chain's gateway too */
 	DROP_UNKNOWN_SENDER = 3, /* sending socket not registered */
-	DROP_KINDS = 4,
+	RETURNED_TO_GATEWAY = 4, /* not dropped: destination unknown or gone, sent to the gateway */
+	DROP_KINDS = 5,
 };
 
 #endif

@@ -31,19 +31,29 @@ struct BpfCounter {
 // SAFETY: plain repr(C) integers, no padding.
 unsafe impl aya::Pod for BpfCounter {}
 
-/// Why the program dropped a message (index into its `drops` array, `enum spright_drop`).
+/// Why the program did not deliver a message where it names (index into its `drops` array,
+/// `enum spright_drop`): dropped, or returned to the sender's gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
     CrossChain = 0,
     /// Not exactly one descriptor (shorter or longer).
     BadSize = 1,
+    /// The destination is unknown or gone, and so is its chain's gateway.
     UnknownDestination = 2,
     UnknownSender = 3,
+    /// Not dropped: the destination is unknown or gone (its process died), so the descriptor
+    /// went to its chain's gateway, which fails the request at once.
+    ReturnedToGateway = 4,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 4] =
-        [DropReason::CrossChain, DropReason::BadSize, DropReason::UnknownDestination, DropReason::UnknownSender];
+    pub const ALL: [DropReason; 5] = [
+        DropReason::CrossChain,
+        DropReason::BadSize,
+        DropReason::UnknownDestination,
+        DropReason::UnknownSender,
+        DropReason::ReturnedToGateway,
+    ];
 
     /// The name of its counter in `counters.csv`.
     pub fn counter(self) -> &'static str {
@@ -52,6 +62,7 @@ impl DropReason {
             DropReason::BadSize => "ebpf_dropped_bad_size",
             DropReason::UnknownDestination => "ebpf_dropped_unknown_destination",
             DropReason::UnknownSender => "ebpf_dropped_unknown_sender",
+            DropReason::ReturnedToGateway => "ebpf_returned_to_gateway",
         }
     }
 }

@@ -603,14 +603,14 @@ mod tests {
     }
 
     /// A batch goes out with one system call per 32 descriptors, as one message each, each
-    /// redirected by the program on its own: of 70 sent, the 46th (slot 45) addressed to a key
-    /// no socket has, the first 45 arrive, in order, as 45 messages of 16 bytes (the program's
-    /// count for the destination), and the batch stops at the refused one with the program's
-    /// refusal (EACCES). Real program, real socket map.
+    /// judged by the program on its own: of 70 sent, the 46th (slot 45) addressed to another
+    /// chain, the first 45 arrive, in order, as 45 messages of 16 bytes (the program's count
+    /// for the destination), and the batch stops at the refused one with the program's refusal
+    /// (EACCES). Real program, real socket map.
     #[test]
     fn a_batch_goes_out_as_one_message_a_descriptor_and_stops_at_a_refused_one() {
         let node = EbpfNode::shared().expect("load the SK_MSG program (root, BPF)");
-        let (from, to, nobody) = (key(0xfff2, 1), key(0xfff2, 2), key(0xfff2, 9));
+        let (from, to, foreign) = (key(0xfff2, 1), key(0xfff2, 2), key(0xfff9, 2));
         let ((sender, _s), (receiver, _r)) = (tcp_pair().unwrap(), tcp_pair().unwrap());
         receiver.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         {
@@ -619,7 +619,7 @@ mod tests {
             n.register(to, &[&receiver]).unwrap();
         }
         let ds: Vec<Descriptor> = (0..70)
-            .map(|slot| Descriptor { dst: if slot == 45 { nobody } else { to }, src: from, slot, gen: 3 })
+            .map(|slot| Descriptor { dst: if slot == 45 { foreign } else { to }, src: from, slot, gen: 3 })
             .collect();
         let (n, e) = wire::send_batch(sender.as_raw_fd(), &ds).unwrap_err();
         assert_eq!((n, e.raw_os_error()), (45, Some(libc::EACCES)), "{e}");
@@ -635,6 +635,46 @@ mod tests {
         assert_eq!(n.delivered(to), Some((45, 45 * 16)), "one message per descriptor");
         n.unregister(from, &[sender.local_addr().unwrap().port()]);
         n.unregister(to, &[receiver.local_addr().unwrap().port()]);
+    }
+
+    /// A descriptor for a destination that is unknown, or gone (its socket closed, as when its
+    /// process dies), goes unchanged to the gateway of the sender's chain, and the sender keeps
+    /// sending: a dropped message would have failed every later send on its socket. Real
+    /// program, real socket map.
+    #[test]
+    fn descriptors_for_a_gone_destination_go_to_the_gateway_and_the_sender_keeps_sending() {
+        let node = EbpfNode::shared().expect("load the SK_MSG program (root, BPF)");
+        let (gw, from, to, nobody) = (key(0xfff3, 0), key(0xfff3, 1), key(0xfff3, 2), key(0xfff3, 9));
+        let ((gateway, _g), (sender, _s), (receiver, _r)) =
+            (tcp_pair().unwrap(), tcp_pair().unwrap(), tcp_pair().unwrap());
+        gateway.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        receiver.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let port = |s: &TcpStream| s.local_addr().unwrap().port();
+        let ports = (port(&gateway), port(&sender), port(&receiver));
+        {
+            let mut n = node.lock().unwrap();
+            n.register(gw, &[&gateway]).unwrap();
+            n.register(from, &[&sender]).unwrap();
+            n.register(to, &[&receiver]).unwrap();
+        }
+        let returned = || node.lock().unwrap().dropped(DropReason::ReturnedToGateway);
+        let before = returned();
+        let d = |dst, slot| Descriptor { dst, src: from, slot, gen: 5 };
+        let (fd, gfd) = (sender.as_raw_fd(), gateway.as_raw_fd());
+        wire::send(fd, &d(nobody, 1)).unwrap();
+        assert_eq!(wire::recv(gfd, true).unwrap(), Some(d(nobody, 1)), "to the gateway, unchanged");
+        wire::send(fd, &d(to, 2)).unwrap();
+        assert_eq!(wire::recv(receiver.as_raw_fd(), true).unwrap(), Some(d(to, 2)), "the sender still sends");
+        drop(receiver);
+        for slot in [3, 4] {
+            wire::send(fd, &d(to, slot)).unwrap();
+            assert_eq!(wire::recv(gfd, true).unwrap(), Some(d(to, slot)), "its socket closed");
+        }
+        assert_eq!(returned() - before, 3);
+        let mut n = node.lock().unwrap();
+        n.unregister(gw, &[ports.0]);
+        n.unregister(from, &[ports.1]);
+        n.unregister(to, &[ports.2]);
     }
 
     /// A receiver takes every waiting descriptor in one call, up to the batch size, in the order

@@ -178,7 +178,12 @@ impl<T: Transport> Gateway<T> {
     }
 
     fn complete(&self, d: Descriptor) {
-        match self.pool.validate(&d, gateway_key(self.chain_id)) {
+        let me = gateway_key(self.chain_id);
+        let slot = match d.dst == me {
+            true => self.pool.validate(&d, me),
+            false => protocol::undelivered(&self.pool, &d),
+        };
+        match slot {
             Ok(slot) => self.waiters.complete(slot, d.gen, || {
                 protocol::finish(&self.pool, slot).map_err(|m| GatewayError::Upstream(m.into()))
             }),

@@ -143,6 +143,19 @@ pub fn bounce(pool: &Pool, d: &Descriptor) -> Descriptor {
     Descriptor { dst: gateway, ..*d }
 }
 
+/// Gateway: `d` came back undelivered, unchanged, because the process it names is gone (the
+/// S-SPRIGHT program returns such a descriptor to the sender's gateway rather than drop it).
+/// Claim the slot as its destination would have and mark the request failed; then
+/// [`finish`] it. The pool's checks apply as to any descriptor: only a slot in transit to
+/// `d.dst` with `d`'s generation is taken.
+pub fn undelivered(pool: &Pool, d: &Descriptor) -> Result<u32, shm::BadDescriptor> {
+    let slot = pool.validate(d, d.dst)?;
+    // SAFETY: validate gave the slot to the caller.
+    let (meta, _) = unsafe { pool.slot(slot) };
+    meta.status = STATUS_NEXT_UNREACHABLE;
+    Ok(slot)
+}
+
 /// Gateway: the request in `slot` came back; render the reply (or the failure) and free the slot.
 pub fn finish(pool: &Pool, slot: u32) -> Result<Reply, &'static str> {
     let out = {
@@ -218,6 +231,25 @@ mod tests {
         let back = bounce(&pool, &next);
         assert_eq!(back.dst, gateway_key(3));
         let slot = pool.validate(&back, gateway_key(3)).unwrap();
+        assert_eq!(finish(&pool, slot), Err(status_message(STATUS_NEXT_UNREACHABLE)));
+        assert_eq!(pool.free_count(), 2);
+    }
+
+    /// A descriptor the transport brought back undelivered (its destination is gone) fails its
+    /// request at the gateway: the slot in transit to the destination is claimed, the reply is
+    /// the failure, and the slot is freed; one with another generation, or for a destination
+    /// the slot was not sent to, is refused and counted, and the slot stays where it was.
+    #[test]
+    fn undelivered_descriptors_fail_their_request() {
+        let chain = chain();
+        let pool = Pool::anonymous(2, 4096 + 64).unwrap();
+        let d = admit(&pool, 3, &chain.routes[0], State::new(1), b"x", 0).unwrap();
+        let stale = Descriptor { gen: d.gen.wrapping_add(1), ..d };
+        assert!(undelivered(&pool, &stale).is_err());
+        let elsewhere = Descriptor { dst: key(3, 9), ..d };
+        assert!(undelivered(&pool, &elsewhere).is_err());
+        assert_eq!(pool.bad_descriptors(), 2);
+        let slot = undelivered(&pool, &d).unwrap();
         assert_eq!(finish(&pool, slot), Err(status_message(STATUS_NEXT_UNREACHABLE)));
         assert_eq!(pool.free_count(), 2);
     }
