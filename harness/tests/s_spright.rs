@@ -452,8 +452,10 @@ fn spinning_receivers_take_descriptors_without_sleeping() {
     );
     assert!(plain.0 > 0.7, "{:.2} sleeps per descriptor in a function without spinning: expected about one", plain.0);
     assert!(plain.1 > 0.7, "{:.2} sleeps per request in the gateway without spinning: expected one or more", plain.1);
-    assert!(spinning.0 < 0.2, "{:.2} sleeps per descriptor in a function with spin-us=5000", spinning.0);
-    assert!(spinning.1 < 0.2, "{:.2} sleeps per request in the gateway with spin-us=5000", spinning.1);
+    // Seen here: 0.01-0.07 and 0.03-0.10 (without polling 1.00 and 2.0-2.6); the bound leaves
+    // room for a noisy machine's slow gaps, after which a receiver sleeps at once.
+    assert!(spinning.0 < 0.35, "{:.2} sleeps per descriptor in a function with spin-us=5000", spinning.0);
+    assert!(spinning.1 < 0.35, "{:.2} sleeps per request in the gateway with spin-us=5000", spinning.1);
 }
 
 /// Options `queues=per-worker` and `gateway-queues=per-thread`: every worker of a function, and
