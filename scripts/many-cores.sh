@@ -28,6 +28,9 @@
 #              hop of a request whose slot is on lane i stays there; --placement
 #              loadgen=0-2,gateway=3-(N-1),functions=3-(N-1) (8 or more CPUs)
 #   cores-batch     cores with function workers under SCHED_BATCH
+#   gwbatch    S-SPRIGHT, synthetic-5 and Online Boutique as shipped, with the gateway sending
+#              each lane's descriptors together (gateway-send=batch; against baseline's)
+#   cores-gwbatch   cores-batch with gateway-send=batch
 #   fw8        S-SPRIGHT Online Boutique, frontend with 8 workers sharing one socket
 #   gw6        S-SPRIGHT synthetic-5 with gateway-threads=6
 #
@@ -44,7 +47,7 @@
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-results/runs/many-cores-$(date -u +%Y%m%dT%H%M%S)}"); shift 2>/dev/null
-steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q all4q-lanes all4q-spin spin shards shards-inherit shards-batch cores cores-batch fw8 gw6)
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q all4q-lanes all4q-spin spin shards shards-inherit shards-batch cores cores-batch gwbatch cores-gwbatch fw8 gw6)
 limit=${LIMIT:-300}
 cd "$top"
 bin=${SPRIGHT_BENCH:-}
@@ -89,18 +92,20 @@ for step in "${steps[@]}"; do
     spin) args=(--chains synthetic-5,online-boutique --backends s-spright --backend-opt spin-us=50) ;;
     fw8) args=(--chains-dir "$variants/fw8" "${ob[@]}") ;;
     gw6) args=(--chains synthetic-5 --backends s-spright --backend-opt gateway-threads=6) ;;
+    gwbatch) args=(--chains synthetic-5,online-boutique --backends s-spright --backend-opt gateway-send=batch) ;;
     shards|shards-inherit|shards-batch)
       [ "$ncpu" -ge 8 ] || { echo "step $step needs 8 or more CPUs (has $ncpu)" >&2; continue; }
       pin=by-queue; [ "$step" = shards-inherit ] && pin=inherit
       sched=normal; [ "$step" = shards-batch ] && sched=batch
       args=(--chains-dir "$variants/shards" --chains synthetic-5,online-boutique --backends s-spright "${lanes[@]}"
         --backend-opt worker-cpus=$pin --backend-opt sched=$sched --placement "$shard_map") ;;
-    cores|cores-batch)
+    cores|cores-batch|cores-gwbatch)
       [ "$ncpu" -ge 8 ] || { echo "step $step needs 8 or more CPUs (has $ncpu)" >&2; continue; }
-      sched=normal; [ "$step" = cores-batch ] && sched=batch
+      sched=normal; [ "$step" != cores ] && sched=batch
+      send=each; [ "$step" = cores-gwbatch ] && send=batch
       args=(--chains-dir "$variants/cores" --chains synthetic-5,online-boutique --backends s-spright "${lanes[@]}"
         --backend-opt worker-cpus=by-queue --backend-opt gateway-threads=$ccpus --backend-opt gateway-cpus=by-lane
-        --backend-opt sched=$sched --placement "$cores_map") ;;
+        --backend-opt sched=$sched --backend-opt gateway-send=$send --placement "$cores_map") ;;
     *) echo "unknown step $step (see the header of $0)" >&2; exit 2 ;;
   esac
   echo "== $step: ${args[*]}"

@@ -108,6 +108,7 @@ impl Backend for SkMsg {
         spright::gateway::THREADS,
         GATEWAY_QUEUES,
         spright::gateway::CPUS,
+        spright::gateway::SEND,
         SPIN,
         spright::relay::RUNTIME,
     ];
@@ -466,11 +467,14 @@ impl Transport for SkMsgSocket {
         wire::send(fd, d)
     }
 
-    /// A function worker's batch in one `sendmmsg` on its socket ([`wire::send_batch`]); the
-    /// gateway's descriptors go out one by one, each on its slot's lane.
+    /// A batch in one `sendmmsg` ([`wire::send_batch`]) on the worker's socket, or, for the
+    /// gateway, on the lane of its slots (one by one where they are on several lanes).
     fn send_batch(&self, ds: &[Descriptor]) -> Result<(), (usize, std::io::Error)> {
+        let lane = |d: &Descriptor| spright::lane(d.slot, self.socks.len());
         match self.wait {
-            Wait::EventLoop => spright::send_each(self, ds),
+            Wait::EventLoop if ds.iter().any(|d| lane(d) != lane(&ds[0])) => spright::send_each(self, ds),
+            Wait::EventLoop if ds.is_empty() => Ok(()),
+            Wait::EventLoop => wire::send_batch(self.socks[lane(&ds[0])].as_raw_fd(), ds),
             _ => wire::send_batch(self.fd(), ds),
         }
     }

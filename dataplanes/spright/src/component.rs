@@ -37,6 +37,9 @@ struct Cli<A: clap::Args> {
     /// The gateway runs an event loop per lane, pinned (option `gateway-cpus=by-lane`).
     #[arg(long)]
     by_lane: bool,
+    /// The gateway sends each lane's descriptors together (option `gateway-send=batch`).
+    #[arg(long)]
+    send_batch: bool,
     /// The function relays descriptors instead of running (option `function-runtime=relay`).
     #[arg(long)]
     relay: bool,
@@ -65,7 +68,7 @@ pub fn main<B: Backend>(b: &B, args: Vec<String>) -> Result<(), BoxError> {
     };
     let c = Connect { who, chain: &chain, chain_id: cli.chain_id, pool: &cli.pool, args: &cli.transport };
     match who {
-        Who::Gateway => gateway(b, &c, chain.clone(), cli.threads, cli.by_lane),
+        Who::Gateway => gateway(b, &c, chain.clone(), cli.threads, cli.by_lane, cli.send_batch),
         Who::Function(id) => function(b, &c, id, chain.clone(), cli.relay),
     }
 }
@@ -78,19 +81,21 @@ fn gateway<B: Backend>(
     chain: Arc<Chain>,
     threads: usize,
     by_lane: bool,
+    send_batch: bool,
 ) -> Result<(), BoxError> {
     component::set_process_name("sb-gateway");
     let (transport, pool) = b.connect(c)?;
     let listener = component::take_listener()?;
     let (chain_id, timeout) = (c.chain_id, Duration::from_millis(chain.gateway_timeout_ms));
     if by_lane {
-        return gateway_by_lane(chain_id, pool, transport, timeout, listener, chain);
+        return gateway_by_lane(chain_id, pool, transport, timeout, listener, chain, send_batch);
     }
     if !transport.lanes().is_empty() {
         // HTTP and returning descriptors in one event loop.
         let rt = component::runtime(threads)?;
         return rt.block_on(async move {
-            let gw = Arc::new(Gateway::new(chain_id, pool, transport, timeout)?);
+            let gw = Gateway::new(chain_id, pool, transport, timeout)?;
+            let gw = Arc::new(if send_batch { gw.send_in_batches() } else { gw });
             let rx = tokio::spawn(gw.clone().receive());
             signal_ready();
             tokio::select! {
@@ -125,6 +130,7 @@ fn gateway_by_lane<T: Transport>(
     timeout: Duration,
     listener: std::net::TcpListener,
     chain: Arc<Chain>,
+    send_batch: bool,
 ) -> Result<(), BoxError> {
     let lanes = transport.lanes().len();
     if lanes == 0 {
@@ -137,7 +143,8 @@ fn gateway_by_lane<T: Transport>(
     let loops = (0..lanes)
         .map(|_| tokio::runtime::Builder::new_current_thread().enable_all().build())
         .collect::<std::io::Result<Vec<_>>>()?;
-    let gw = Arc::new(Gateway::new_on(chain_id, pool, transport, timeout, |i| loops[i].handle().clone())?);
+    let gw = Gateway::new_on(chain_id, pool, transport, timeout, |i| loops[i].handle().clone())?;
+    let gw = Arc::new(if send_batch { gw.send_in_batches() } else { gw });
     let (deal, inboxes): (Vec<_>, Vec<_>) = (0..lanes).map(|_| mpsc::unbounded_channel()).unzip();
     let mut accept = Some((listener, deal));
     let (done, first_done) = std::sync::mpsc::channel();
@@ -189,7 +196,7 @@ async fn serve_lane<T: Transport>(
         .await
     };
     tokio::select! {
-        r = on_lane.gateway.clone().receive_lane(lane) => r,
+        r = on_lane.gateway.clone().run_lane(lane) => r,
         r = accept => r,
         r = serve => r,
     }

@@ -100,6 +100,9 @@ fn deploy<B: Backend>(b: &B, chain: &Chain, env: &DeployEnv) -> Result<SprightDe
     if by_lane {
         dep.gateway.push("--by-lane".into());
     }
+    if crate::gateway::send_batched(&env.options, B::OPTIONS) {
+        dep.gateway.push("--send-batch".into());
+    }
     // The gateway first: a transport may create there what functions attach to (DPDK's rings).
     let place = dep.place(Who::Gateway, "gateway")?;
     dep.start(Who::Gateway, "gateway", Some(listener.into()), place)?;
