@@ -154,7 +154,7 @@ impl<T: Transport> Gateway<T> {
         }
     }
 
-    /// Send and receive descriptors in the event loop, two tasks per lane ([`Gateway::run_lane`]),
+    /// Send and receive descriptors in the event loop, each lane's tasks ([`Gateway::run_lane`]),
     /// until the transport closes (or a lane fails).
     pub async fn receive(self: Arc<Self>) -> std::io::Result<()> {
         assert!(!self.lanes.is_empty(), "a transport with lanes");
@@ -185,11 +185,12 @@ impl<T: Transport> Gateway<T> {
     }
 
     /// Send what the requests of `lane` put in its outbox, everything waiting at once
-    /// ([`Transport::send_batch`]), until the transport closes. The task wakes when a request
-    /// adds to the outbox, and runs after the tasks that were ready before it (a single-threaded
-    /// event loop runs its ready tasks in order): the requests the loop read in one turn, from
-    /// several connections, leave in one send, where each cost a system call. A descriptor that
-    /// cannot be sent fails its request at once.
+    /// ([`Transport::send_batch`]), until stopped with the lane's receiver. The task wakes when
+    /// a request adds to the outbox, and runs after the tasks that were ready before it (a
+    /// single-threaded event loop, as one gateway thread or a loop per lane has, runs its ready
+    /// tasks in order; a multi-threaded one may run it sooner, batching less): the requests the
+    /// loop read in one turn, from several connections, leave in one send, where each cost a
+    /// system call. A descriptor that cannot be sent fails its request at once.
     async fn send_lane(self: Arc<Self>, lane: usize) -> std::io::Result<()> {
         let (fd, outbox) = (&self.lanes[lane], &self.outbox[lane]);
         let mut batch = Vec::new();
