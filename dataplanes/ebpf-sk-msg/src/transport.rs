@@ -470,12 +470,14 @@ impl Transport for SkMsgSocket {
     /// A batch in one `sendmmsg` ([`wire::send_batch`]) on the worker's socket, or, for the
     /// gateway, on the lane of its slots (one by one where they are on several lanes).
     fn send_batch(&self, ds: &[Descriptor]) -> Result<(), (usize, std::io::Error)> {
+        if self.wait != Wait::EventLoop {
+            return wire::send_batch(self.fd(), ds);
+        }
         let lane = |d: &Descriptor| spright::lane(d.slot, self.socks.len());
-        match self.wait {
-            Wait::EventLoop if ds.iter().any(|d| lane(d) != lane(&ds[0])) => spright::send_each(self, ds),
-            Wait::EventLoop if ds.is_empty() => Ok(()),
-            Wait::EventLoop => wire::send_batch(self.socks[lane(&ds[0])].as_raw_fd(), ds),
-            _ => wire::send_batch(self.fd(), ds),
+        let first = ds.first().map_or(0, lane);
+        match ds.iter().all(|d| lane(d) == first) {
+            true => wire::send_batch(self.socks[first].as_raw_fd(), ds),
+            false => spright::send_each(self, ds),
         }
     }
 

@@ -216,7 +216,8 @@ impl<T: Transport> Gateway<T> {
         }
     }
 
-    /// `d` could not be sent: its request fails now, and its slot is freed.
+    /// `d` could not be sent: its request fails now (its waiter gets the error), and its slot is
+    /// freed.
     fn unsent(&self, d: &Descriptor, e: &std::io::Error) {
         let why = format!("cannot reach function {}: {e}", key_function(d.dst));
         self.waiters.complete(d.slot, d.gen, || {
@@ -339,9 +340,7 @@ impl<T: Transport> Gateway<T> {
         if let Some(outbox) = self.outbox.get(crate::lane(d.slot, self.outbox.len())) {
             outbox.push(d);
         } else if let Err(e) = self.send(&d).await {
-            self.waiters.forget(d.slot);
-            protocol::withdraw(&self.pool, &d);
-            return Err(GatewayError::Upstream(format!("cannot reach function {}: {e}", key_function(d.dst))));
+            self.unsent(&d, &e);
         }
         self.waiters.wait(d.slot, rx, self.timeout).await
     }

@@ -39,8 +39,8 @@ impl Waiters {
         rx
     }
 
-    /// Stop waiting for `slot` (the request could not be sent).
-    pub fn forget(&self, slot: u32) {
+    /// Stop waiting for `slot` (the request timed out).
+    fn forget(&self, slot: u32) {
         if let Some(mut e) = self.lock(slot) {
             *e = None;
         }
