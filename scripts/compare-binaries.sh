@@ -3,8 +3,9 @@
 # side: the same reproduce sweep with each, alternating, ROUNDS times, then the median new/old
 # ratios per backend of the highest unsaturated throughput and of p50 at RATE req/s.
 #
-#   scripts/compare-binaries.sh OLD_BINARY NEW_BINARY [ROUNDS] [CHAINS] [BACKENDS]
-#   (defaults: 3 rounds, chains synthetic-2,call-tree, backends grpc,s-spright,d-spright,knative)
+#   scripts/compare-binaries.sh OLD_BINARY NEW_BINARY [ROUNDS] [CHAINS] [BACKENDS] [REPRODUCE ARGS...]
+#   (defaults: 3 rounds, chains synthetic-2,call-tree, backends grpc,s-spright,d-spright,knative;
+#   arguments after BACKENDS go to both sweeps, e.g. --backend-opt d-spright:poll=backoff)
 #
 # Each binary runs its own components (`<exe> component ...`), so both can be any build; the
 # sweep is shortened (2 s measured per point after 0.5 s warm-up) to fit several rounds.
@@ -14,6 +15,7 @@
 set -euo pipefail
 old=$(realpath "$1"); new=$(realpath "$2"); rounds=${3:-3}
 chains=${4:-synthetic-2,call-tree}; backends=${5:-grpc,s-spright,d-spright,knative}
+shift $(($# < 5 ? $# : 5)); extra=("$@")
 RATE=${RATE:-1000}
 cd "$(dirname "$0")/.."
 out=results/runs/compare-$(date -u +%Y%m%dT%H%M%S)
@@ -23,7 +25,7 @@ for r in $(seq 1 "$rounds"); do
     bin=$old; [ "$which" = new ] && bin=$new
     echo "round $r/$rounds: $which ($bin)" >&2
     "$bin" reproduce --experiments sweep --out "$out/$which-$r" --chains "$chains" --backends "$backends" \
-      --duration 2 --warmup 0.5 2> "$out/$which-$r.log" >/dev/null
+      --duration 2 --warmup 0.5 "${extra[@]}" 2> "$out/$which-$r.log" >/dev/null
   done
 done
 python3 - "$out" "$rounds" "$RATE" <<'PY'

@@ -99,6 +99,19 @@ impl Ring {
         let rc = unsafe { sys::sb_ring_dequeue(self.ptr, (&mut d as *mut Descriptor).cast()) };
         (rc == 0).then_some(d)
     }
+
+    /// Enqueue as many of `ds` as there is room for, in order, at once: how many went in.
+    pub fn enqueue_burst(&self, ds: &[Descriptor]) -> usize {
+        // SAFETY: reads `ds.len()` 16-byte elements, the size of a Descriptor, from `ds`.
+        unsafe { sys::sb_ring_enqueue_burst(self.ptr, ds.as_ptr().cast(), ds.len() as u32) as usize }
+    }
+
+    /// Dequeue up to `out.len()` descriptors, oldest first, at once: how many were written to
+    /// the start of `out`.
+    pub fn dequeue_burst(&self, out: &mut [Descriptor]) -> usize {
+        // SAFETY: writes at most `out.len()` 16-byte elements into `out`.
+        unsafe { sys::sb_ring_dequeue_burst(self.ptr, out.as_mut_ptr().cast(), out.len() as u32) as usize }
+    }
 }
 
 /// The ring of function `func` (0 = gateway) of chain `chain`.

@@ -128,7 +128,11 @@ impl Backend for Dpdk {
         }
         let own = peers[&own_id];
         let pool = open_pool(c, primary)?;
-        Ok((Rings { own, peers, poll: c.args.poll }, pool))
+        let alone = match c.who {
+            Who::Gateway => true,
+            Who::Function(id) => c.chain.function(id).is_none_or(|f| f.workers <= 1),
+        };
+        Ok((Rings::new(own, peers, c.args.poll, alone), pool))
     }
 }
 
@@ -185,25 +189,31 @@ pub struct Rings {
     own: Ring,
     peers: HashMap<FnId, Ring>,
     poll: PollMode,
+    /// The most descriptors one receive takes ([`spright::BATCH`] for a poller alone on its
+    /// ring, else 1).
+    burst: usize,
 }
 
-impl Transport for Rings {
-    fn send(&self, d: &Descriptor) -> std::io::Result<()> {
-        let Some(r) = self.peers.get(&key_function(d.dst)) else {
-            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no ring for that destination"));
-        };
-        // A full ring means its poller is behind: wait for room, as DPDK applications do.
-        while !r.enqueue(d) {
-            std::hint::spin_loop();
-        }
-        Ok(())
+impl Rings {
+    /// Receive on `own` and send to `peers`. A poller `alone` on its ring (the gateway's
+    /// receiver, a function's one worker) takes everything waiting, up to [`spright::BATCH`],
+    /// in one dequeue; workers sharing a ring take one each, so none sits on another's work.
+    pub fn new(own: Ring, peers: HashMap<FnId, Ring>, poll: PollMode, alone: bool) -> Rings {
+        Rings { own, peers, poll, burst: if alone { spright::BATCH } else { 1 } }
     }
 
-    fn recv(&self) -> std::io::Result<Option<Descriptor>> {
+    fn ring(&self, d: &Descriptor) -> std::io::Result<&Ring> {
+        self.peers
+            .get(&key_function(d.dst))
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no ring for that destination"))
+    }
+
+    /// Poll with `take` until it brings something, waiting between empty polls as `poll` says.
+    fn poll<R>(&self, mut take: impl FnMut() -> Option<R>) -> R {
         let mut empty = 0u32;
         loop {
-            if let Some(d) = self.own.dequeue() {
-                return Ok(Some(d));
+            if let Some(r) = take() {
+                return r;
             }
             match self.poll {
                 PollMode::Busy => std::hint::spin_loop(),
@@ -216,6 +226,54 @@ impl Transport for Rings {
                 }
             }
         }
+    }
+}
+
+/// Put all of `ds` on `r`, in order, waiting for room: a full ring means its poller is behind,
+/// and DPDK applications wait for it.
+fn enqueue_all(r: &Ring, ds: &[Descriptor]) {
+    let mut done = 0;
+    while done < ds.len() {
+        done += r.enqueue_burst(&ds[done..]);
+        if done < ds.len() {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl Transport for Rings {
+    fn send(&self, d: &Descriptor) -> std::io::Result<()> {
+        enqueue_all(self.ring(d)?, std::slice::from_ref(d));
+        Ok(())
+    }
+
+    /// Each run of consecutive descriptors for one destination goes onto its ring in one burst
+    /// (one reservation of the ring's head for all of them), in order.
+    fn send_batch(&self, ds: &[Descriptor]) -> Result<(), (usize, std::io::Error)> {
+        let mut i = 0;
+        while let Some(first) = ds.get(i) {
+            let to = key_function(first.dst);
+            let run = ds[i..].iter().take_while(|d| key_function(d.dst) == to).count();
+            enqueue_all(self.ring(first).map_err(|e| (i, e))?, &ds[i..i + run]);
+            i += run;
+        }
+        Ok(())
+    }
+
+    fn recv(&self) -> std::io::Result<Option<Descriptor>> {
+        Ok(Some(self.poll(|| self.own.dequeue())))
+    }
+
+    /// Everything waiting on the ring, up to `burst`, in one dequeue.
+    fn recv_batch(&self, out: &mut Vec<Descriptor>) -> std::io::Result<bool> {
+        let mut buf = [Descriptor { dst: 0, src: 0, slot: 0, gen: 0 }; spright::BATCH];
+        let want = &mut buf[..self.burst];
+        let n = self.poll(|| match self.own.dequeue_burst(want) {
+            0 => None,
+            n => Some(n),
+        });
+        out.extend_from_slice(&buf[..n]);
+        Ok(true)
     }
 }
 

@@ -3,6 +3,7 @@
 //! only when asked to.
 
 use shm::{Descriptor, DESCRIPTOR_BYTES};
+use spright::BATCH;
 use std::io;
 use std::os::fd::RawFd;
 
@@ -98,9 +99,6 @@ fn recv_into(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize>
         }
     }
 }
-
-/// The most descriptors [`recv_batch`] takes in one call.
-pub const BATCH: usize = 32;
 
 /// Receive every descriptor waiting on `fd`, up to [`BATCH`], appending them to `out` in order:
 /// one system call (and one take of the socket's lock) for all of them. `Ok(false)` when the

@@ -100,6 +100,10 @@ pub trait Transport: Send + Sync + 'static {
     }
 }
 
+/// The most descriptors a receiver takes at once ([`Transport::recv_batch`]) and a sender
+/// sends with one call.
+pub const BATCH: usize = 32;
+
 /// The gateway lane, of `lanes`, that the descriptor for pool slot `slot` is sent and received
 /// on: the slot modulo the lanes, as the S-SPRIGHT program spreads a destination's descriptors
 /// over its receive queues (`slot % queues`).
@@ -107,14 +111,15 @@ pub fn lane(slot: u32, lanes: usize) -> usize {
     slot as usize % lanes.max(1)
 }
 
-/// Receive descriptors with `t` on the calling thread, handing each to `on`, until the transport
-/// closes (a function's workers, a polling gateway's receiver).
+/// Receive descriptors with `t` on the calling thread, a batch at a time, handing each to `on`,
+/// until the transport closes (a polling gateway's receiver).
 pub(crate) fn receive_each<T: Transport>(t: &T, mut on: impl FnMut(Descriptor)) -> std::io::Result<()> {
     use std::io::ErrorKind;
+    let mut batch = Vec::new();
     loop {
-        match t.recv() {
-            Ok(Some(d)) => on(d),
-            Ok(None) => return Ok(()),
+        match t.recv_batch(&mut batch) {
+            Ok(true) => batch.drain(..).for_each(&mut on),
+            Ok(false) => return Ok(()),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
             Err(e) => return Err(e),
         }

@@ -24,6 +24,8 @@ extern "C" {
     pub fn sb_ring_lookup(name: *const c_char) -> *mut rte_ring;
     pub fn sb_ring_enqueue(r: *mut rte_ring, obj: *const c_void) -> c_int;
     pub fn sb_ring_dequeue(r: *mut rte_ring, obj: *mut c_void) -> c_int;
+    pub fn sb_ring_enqueue_burst(r: *mut rte_ring, objs: *const c_void, n: c_uint) -> c_uint;
+    pub fn sb_ring_dequeue_burst(r: *mut rte_ring, objs: *mut c_void, n: c_uint) -> c_uint;
     pub fn sb_elem_size() -> c_uint;
     pub fn sb_mempool_create(name: *const c_char, n: c_uint, elt_size: c_uint, priv_size: c_uint) -> *mut rte_mempool;
     pub fn sb_mempool_lookup(name: *const c_char) -> *mut rte_mempool;

@@ -22,6 +22,16 @@ struct rte_ring *sb_ring_create(const char *name, unsigned count)
 struct rte_ring *sb_ring_lookup(const char *name) { return rte_ring_lookup(name); }
 int sb_ring_enqueue(struct rte_ring *r, const void *obj) { return rte_ring_enqueue_elem(r, (void *)obj, SB_ELEM); }
 int sb_ring_dequeue(struct rte_ring *r, void *obj) { return rte_ring_dequeue_elem(r, obj, SB_ELEM); }
+/* Up to n elements at once, in order, with one reservation of the ring's head (DPDK's burst
+ * calls: as many as fit, or as many as are there). Return how many moved. */
+unsigned sb_ring_enqueue_burst(struct rte_ring *r, const void *objs, unsigned n)
+{
+	return rte_ring_enqueue_burst_elem(r, objs, SB_ELEM, n, NULL);
+}
+unsigned sb_ring_dequeue_burst(struct rte_ring *r, void *objs, unsigned n)
+{
+	return rte_ring_dequeue_burst_elem(r, objs, SB_ELEM, n, NULL);
+}
 unsigned sb_elem_size(void) { return SB_ELEM; }
 
 /* Optional slot storage in an rte_mempool (D-SPRIGHT's SPRIGHT_DPDK_POOL=mempool). The private
