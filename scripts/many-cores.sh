@@ -10,6 +10,9 @@
 #   gw1        both SPRIGHT backends, synthetic-5 and Online Boutique, gateway-threads=1
 #   reference  the same with the defaults, under placements none and paper
 #   baseline   the same with the defaults, unpinned only (S/D ratios from the same machine start)
+#   conns      baseline with 256 load generator connections instead of the chains' 64: whether
+#              the pool, not the backend, set a ceiling (at S-SPRIGHT's Online Boutique ceiling
+#              with four workers a function, rate x mean latency kept 47 of the 64 busy)
 #   fw4q fw8q  S-SPRIGHT Online Boutique, frontend with 4 / 8 workers, queues=per-worker
 #   all4q      S-SPRIGHT Online Boutique, every function with 4 workers, queues=per-worker
 #   all4q-lanes  all4q with a receive queue per gateway thread (gateway-queues=per-thread)
@@ -39,15 +42,16 @@
 # run.sh mounts hugetlbfs and bpffs and reserves hugepages first:
 #   bash .device-bundle/run.sh env && SPRIGHT_BENCH=.device-bundle/spright-bench \
 #     LD_LIBRARY_PATH=.device-bundle/lib scripts/many-cores.sh "$OUT/mc"
-# (all steps: over 18 minutes on 16 cores, more than one 600 s device call allows, so name
-# steps, for example `baseline shards cores cores-batch`, about 8; then tar what you keep,
+# (all steps: over 20 minutes on 16 cores, more than one 600 s device call allows, so name
+# steps, for example `baseline conns cores cores-batch`, about 8; then tar what you keep,
 # without logs). LIMIT caps each step's seconds (default 300; an interrupted step keeps
-# what it measured). On 2 cores this runs, but D-SPRIGHT's pollers starve: it is meant for 16
+# what it measured). CONNECTIONS=N gives every step N load generator connections (the
+# chains' own 64 otherwise; step conns then adds nothing and is skipped). On 2 cores this runs, but D-SPRIGHT's pollers starve: it is meant for 16
 # or more.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-results/runs/many-cores-$(date -u +%Y%m%dT%H%M%S)}"); shift 2>/dev/null
-steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q all4q-lanes all4q-spin spin shards shards-inherit shards-batch cores cores-batch gwbatch cores-gwbatch fw8 gw6)
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference conns fw4q fw8q all4q all4q-lanes all4q-spin spin shards shards-inherit shards-batch cores cores-batch gwbatch cores-gwbatch fw8 gw6)
 limit=${LIMIT:-300}
 cd "$top"
 bin=${SPRIGHT_BENCH:-}
@@ -76,6 +80,7 @@ variant cores "s/^handler = \"boutique-.*\"$/&\nworkers = $ccpus/"
 sed -i "s/^handler = \"synthetic\"$/&\nworkers = $ccpus/" "$variants/cores/synthetic-5.toml"
 cores_map="loadgen=0-2,gateway=3-$((ncpu - 1)),functions=3-$((ncpu - 1))"
 common=(--experiments sweep --duration 2 --warmup 0.5 --start-rate 4000 --loadgen-threads 3)
+[ -n "${CONNECTIONS:-}" ] && common+=(--connections "$CONNECTIONS")
 both=(--chains synthetic-5,online-boutique --backends s-spright,d-spright)
 ob=(--chains online-boutique --backends s-spright)
 lanes=(--backend-opt queues=per-worker --backend-opt gateway-queues=per-thread)
@@ -84,6 +89,9 @@ for step in "${steps[@]}"; do
     gw1) args=("${both[@]}" --backend-opt gateway-threads=1) ;;
     reference) args=("${both[@]}" --placement none --placement paper) ;;
     baseline) args=("${both[@]}") ;;
+    conns)
+      [ -z "${CONNECTIONS:-}" ] || { echo "step conns skipped: CONNECTIONS=$CONNECTIONS applies to every step" >&2; continue; }
+      args=("${both[@]}" --connections 256) ;;
     fw4q) args=(--chains-dir "$variants/fw4" "${ob[@]}" --backend-opt queues=per-worker) ;;
     fw8q) args=(--chains-dir "$variants/fw8" "${ob[@]}" --backend-opt queues=per-worker) ;;
     all4q) args=(--chains-dir "$variants/all4" "${ob[@]}" --backend-opt queues=per-worker) ;;

@@ -35,6 +35,8 @@ pub struct SweepOptions {
     pub refine: f64,
     pub duration_s: f64,
     pub warmup_s: f64,
+    /// The load generator's connections at every point (`--connections`); `None`: each chain's.
+    pub connections: Option<u32>,
     /// Placement policies to run everything under, one sweep each (`--placement`).
     pub placements: Vec<dataplane_api::Placement>,
 }
@@ -157,6 +159,7 @@ pub fn sweep(
                     rate: Some(rate),
                     duration_s: Some(o.duration_s),
                     warmup_s: Some(o.warmup_s),
+                    connections: o.connections,
                     ..Default::default()
                 }
                 .apply(&mut c.load)?;
@@ -272,6 +275,16 @@ fn write_summary(out: &Path) -> Result<()> {
         },
         placements(&all).iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
     )?;
+    let mut pools: Vec<u64> = all.iter().map(|s| s.connections).filter(|&c| c > 0).collect();
+    pools.sort();
+    pools.dedup();
+    if !pools.is_empty() {
+        writeln!(
+            md,
+            "The load generator had {} connections (`--connections`); a request due while all are busy waits for one, and the wait counts as latency.\n",
+            pools.iter().map(u64::to_string).collect::<Vec<_>>().join(" or ")
+        )?;
+    }
     let several = placements(&all).len() > 1;
     let full = &all[..];
     let mut names: Vec<&str> = all.iter().map(|s| s.backend.as_str()).collect();
@@ -315,12 +328,12 @@ fn write_summary(out: &Path) -> Result<()> {
         writeln!(md, "\nHighest throughput reached without saturating, per backend:\n")?;
         let mut backends: Vec<&str> = all.iter().filter(|s| s.chain == chain).map(|s| s.backend.as_str()).collect();
         backends.dedup();
-        let best = |b: &str| {
+        let best_point = |b: &str| {
             all.iter()
                 .filter(|s| s.chain == chain && s.backend == b && !saturated(s))
-                .map(|s| s.achieved_rps)
-                .fold(0.0, f64::max)
+                .max_by(|x, y| x.achieved_rps.total_cmp(&y.achieved_rps))
         };
+        let best = |b: &str| best_point(b).map_or(0.0, |s| s.achieved_rps);
         for b in &backends {
             let peak =
                 all.iter().filter(|s| s.chain == chain && s.backend == *b).map(|s| s.achieved_rps).fold(0.0, f64::max);
@@ -337,7 +350,8 @@ fn write_summary(out: &Path) -> Result<()> {
                 (true, 1) => format!(" (the load generator used {generator:.0}% of its core where it saturated: the ceiling may be the generator's)"),
                 (true, n) => format!(" (the load generator used {generator:.0}% of each of its {n} cores where it saturated: the ceiling may be the generator's)"),
             };
-            writeln!(md, "- {b}: {:.0} req/s unsaturated; peak achieved {peak:.0} req/s{note}", best(b))?;
+            let pool = best_point(b).map(pool_note).unwrap_or_default();
+            writeln!(md, "- {b}: {:.0} req/s unsaturated; peak achieved {peak:.0} req/s{note}{pool}", best(b))?;
         }
         if backends.len() > 1 {
             side_by_side(&mut md, all, chain, &backends, best(backends[0]), &best)?;
@@ -347,6 +361,22 @@ fn write_summary(out: &Path) -> Result<()> {
     writeln!(md, "Figures: `latency_vs_throughput.png`/`.svg`, `cpu_per_1k.png`/`.svg`; raw data: `comparison.csv` and `points/*/`.")?;
     std::fs::write(out.join("summary.md"), md).context("write summary.md")?;
     Ok(())
+}
+
+/// At a backend's highest unsaturated point, the requests in flight on average (Little's law:
+/// achieved rate times mean latency) against the generator's connections: from half of them on,
+/// the next rates' requests were likely to find every connection busy, so the ceiling may be
+/// the pool's (at most `connections` over the mean latency) rather than the backend's; a
+/// lower-latency backend gets a higher one from the same pool.
+fn pool_note(s: &Summary) -> String {
+    let in_flight = s.achieved_rps * s.mean_us / 1e6;
+    match s.connections > 0 && in_flight >= 0.5 * s.connections as f64 {
+        true => format!(
+            " (there {in_flight:.0} requests were in flight on average, rate x mean latency, of the load generator's {} connections: the ceiling may be the connections', not the backend's; more with --connections)",
+            s.connections
+        ),
+        false => String::new(),
+    }
 }
 
 /// The placement policies of a comparison's rows, in order of first appearance.
@@ -528,6 +558,37 @@ mod tests {
         assert_eq!(offered, [250.0, 500.0, 1000.0, 1414.0, 1542.0, 1682.0, 2000.0]);
         let best = pts.iter().filter(|p| !saturated(p)).map(|p| p.achieved_rps).fold(0.0, f64::max);
         assert_eq!(best, 1500.0, "the capacity, within 10%");
+    }
+
+    /// The connections note, by Little's law from hand-picked numbers: 75,000 req/s at a mean of
+    /// 630 us keep 47.25 requests in flight, at least half of 64 connections (noted, rounded to
+    /// 47) and under half of 256 (not noted); a row without a recorded pool (0) is never noted.
+    #[test]
+    fn a_ceiling_near_the_connection_pool_is_noted() {
+        for (connections, noted) in [(64, true), (256, false), (0, false)] {
+            let dir = std::env::temp_dir().join(format!("sb-sweep-pool-{}-{connections}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut held = point(75000.0, 75000.0, 150000, 0, 1800.0);
+            held.mean_us = 630.0;
+            let mut lost = point(83000.0, 60000.0, 120000, 9000, 90000.0); // saturated
+            for p in [&mut held, &mut lost] {
+                p.connections = connections;
+            }
+            write_summaries(&dir.join("comparison.csv"), &[held, lost]).unwrap();
+            let meta = serde_json::json!({"command_line": ["test"], "machine": "m", "duration_s": 1.0,
+                "warmup_s": 0.0, "start_rate": 4000.0});
+            std::fs::write(dir.join("reproduce.json"), meta.to_string()).unwrap();
+            write_summary(&dir).unwrap();
+            let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+            let want = format!("there 47 requests were in flight on average, rate x mean latency, of the load generator's {connections} connections");
+            assert_eq!(md.contains(&want), noted, "{connections} connections:\n{md}");
+            assert_eq!(
+                md.contains(&format!("The load generator had {connections} connections")),
+                connections > 0,
+                "{md}"
+            );
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 
     /// The generator note divides the summed %CPU by the cores its threads had: three threads

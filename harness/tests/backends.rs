@@ -326,13 +326,15 @@ pub fn run_writes_complete_results(backend: &str) {
                 "backend,chain,pattern,offered_rps,duration_s,ok,errors,achieved_rps,p50_us,p90_us,p99_us,p999_us,\
                  max_us,mean_us,sut_cpu_s,sut_cpu_s_per_1k,loadgen_cpu_pct,background_cpu_pct,send_lag_p50_us,\
                  send_lag_p99_us,cold_starts,sut_pss_mib,sut_rss_mib,sut_hugetlb_mib,cold_requests,p50_warm_us,\
-                 p99_warm_us,p50_cold_us,p99_cold_us,fn_cpu_pct,fn_pss_mib,placement,interrupted",
+                 p99_warm_us,p50_cold_us,p99_cold_us,fn_cpu_pct,fn_pss_mib,connections,placement,interrupted",
             ),
         ] {
             assert_eq!(csv_header(&d.join(file)).join(","), columns, "{name}: {file}");
         }
         let row = &harness::results::read_summaries(&d.join("summary.csv")).unwrap()[0];
         assert_eq!((row.backend.as_str(), row.ok, row.errors), (backend, s.ok, 0), "{name}: summary.csv");
+        // The chain files set no connections: the load profile's default pool of 64.
+        assert_eq!(row.connections, 64, "{name}: summary.csv connections");
         // Every route got traffic in proportion to its weight, and the rows add up to the total.
         let latency = harness::figures::read_csv(&d.join("latency.csv")).unwrap();
         let ok_of = |route: &str| -> u64 {

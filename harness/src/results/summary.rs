@@ -162,6 +162,11 @@ pub struct Summary {
     pub fn_cpu_pct: f64,
     #[serde(default = "nan", with = "fixed3")]
     pub fn_pss_mib: f64,
+    /// Connections the load generator could use ([`crate::loadgen::connections`]): in an open
+    /// loop at most this many requests are in flight, and throughput is at most this many over
+    /// the mean latency. 0 in rows of runs that did not record it.
+    #[serde(default)]
+    pub connections: u64,
     /// The placement policy (`--placement`) the run had.
     #[serde(default = "unpinned")]
     pub placement: String,
@@ -328,6 +333,7 @@ pub fn summarize(i: &RunInputs) -> Summary {
             _ => f64::NAN,
         },
         fn_pss_mib: if measured { function_pss(i.samples, from, to).unwrap_or(f64::NAN) } else { f64::NAN },
+        connections: crate::loadgen::connections(&i.chain.load) as u64,
         placement: i.policy.to_string(),
         interrupted: i.load.interrupted,
         roles,
@@ -361,12 +367,12 @@ mod tests {
             "backend,chain,pattern,offered_rps,duration_s,ok,errors,achieved_rps,p50_us,p90_us,p99_us,p999_us,\
              max_us,mean_us,sut_cpu_s,sut_cpu_s_per_1k,loadgen_cpu_pct,background_cpu_pct,send_lag_p50_us,\
              send_lag_p99_us,cold_starts,sut_pss_mib,sut_rss_mib,sut_hugetlb_mib,cold_requests,p50_warm_us,\
-             p99_warm_us,p50_cold_us,p99_cold_us,fn_cpu_pct,fn_pss_mib,placement,interrupted"
+             p99_warm_us,p50_cold_us,p99_cold_us,fn_cpu_pct,fn_pss_mib,connections,placement,interrupted"
         );
         assert_eq!(
             text.lines().nth(1).unwrap(),
             "grpc,c,closed,,5.000,1307,0,261.400,536.575,814.591,1123.327,1266.687,1278.975,564.544,,0.483,1.269,\
-             0.819,22.271,86.527,0,,,,0,,,,,,,none,false"
+             0.819,22.271,86.527,0,,,,0,,,,,,,0,none,false"
         );
         let back = read_summaries(&path).unwrap();
         assert!(back[0].sut_cpu_s.is_nan() && back[0].offered_rps.is_none());
