@@ -163,6 +163,7 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
         workloads::Pattern::Trace(t) => Some(check_trace(t, &chain.load)?),
         _ => None,
     };
+    loadgen::check_users(&chain.load, chain.users.as_ref(), opts.loadgen_threads).map_err(anyhow::Error::msg)?;
     let dir = RunDir::create(&opts.out)?;
     let env = envinfo::collect();
     let started = crate::clock::wall_clock();

@@ -409,6 +409,50 @@ fn two_generator_threads_meet_the_offered_rate() {
     assert!(served.load(Ordering::Relaxed) >= rec.ok_total());
 }
 
+/// An open-loop arrival starts its task on a user that is not running one, as a Locust user
+/// runs one task at a time: with 24 users on 2 threads, 16 connections and 2 ms responses,
+/// about 8 tasks run at once, so users drawn without regard to what they run would overlap in
+/// about one task of three (and a checkout would find its cart emptied by another). From what
+/// the server received: a user's next request never arrives before the 2 ms its last one took.
+/// A pool smaller than the connections need is refused.
+#[test]
+fn open_loop_users_run_one_task_at_a_time() {
+    let _g = common::serial();
+    type Log = std::sync::Mutex<Vec<(String, Instant)>>;
+    let log: Arc<Log> = Arc::default();
+    let l2 = log.clone();
+    let addr = server(move |_, req| {
+        let user = req.lines().find_map(|l| l.strip_prefix("x-user: ")).unwrap_or("none").to_string();
+        l2.lock().unwrap().push((user, Instant::now()));
+        (200, Duration::from_millis(2))
+    });
+    let mut s = boutique_users(addr);
+    s.profile = spec(addr, Pattern::Open { arrival: Arrival::Poisson, rate: 4000.0 }, 1.0, 16, 5000).profile;
+    s.users.as_mut().unwrap().pool = 24;
+    let (g, _) = loadgen::spawn(s.clone(), 2, Arc::new(AtomicBool::new(false)), Arc::new(Progress::default())).unwrap();
+    let r = g.join().unwrap();
+    assert_eq!(r.recorder.error_total(), 0);
+    let mut per_user: std::collections::BTreeMap<String, Vec<Instant>> = Default::default();
+    for (u, t) in log.lock().unwrap().iter() {
+        per_user.entry(u.clone()).or_default().push(*t);
+    }
+    assert!(per_user.len() > 12 && per_user.keys().all(|u| u.starts_with('u')), "{:?}", per_user.keys());
+    let total: usize = per_user.values().map(Vec::len).sum();
+    assert!(total > 2000, "{total} requests");
+    for (u, times) in &mut per_user {
+        times.sort();
+        for w in times.windows(2) {
+            assert!(w[1] - w[0] >= Duration::from_millis(2), "{u}: a request {:?} after the last", w[1] - w[0]);
+        }
+    }
+    s.users.as_mut().unwrap().pool = 15;
+    let e = loadgen::spawn(s, 2, Arc::new(AtomicBool::new(false)), Arc::new(Progress::default()))
+        .and_then(|(g, _)| g.join())
+        .err()
+        .expect("15 users for 16 connections on 2 threads");
+    assert!(e.to_string().contains("use a pool of at least 16"), "{e}");
+}
+
 /// Closed-loop users split over 3 threads without loss or overlap: 7 users, each identity seen,
 /// none twice at once, each thread with its own users.
 #[test]

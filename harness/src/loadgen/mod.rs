@@ -95,6 +95,40 @@ pub fn connections(p: &LoadProfile) -> usize {
     }
 }
 
+/// Open loop with users: the users of thread `index` of `of` (every `of`-th of the pool from
+/// `index` on), so that no two threads act as one user.
+fn users_of_share(pool: u32, share: Share) -> Vec<u32> {
+    (share.index..pool as u64).step_by(share.of as usize).map(|u| u as u32).collect()
+}
+
+/// The connections each of `threads` generator threads opens in an open loop.
+fn connections_per_thread(p: &LoadProfile, threads: usize) -> usize {
+    connections(p).div_ceil(threads.max(1)).max(1)
+}
+
+/// Open loop with users: an arrival starts a task of a user that is not running one (as a
+/// Locust user runs one task at a time), so every thread needs at least as many users of its
+/// own as it has connections, each of which may be running a task.
+pub fn check_users(p: &LoadProfile, users: Option<&Users>, threads: usize) -> Result<(), String> {
+    let Some(u) = users else { return Ok(()) };
+    if matches!(p.pattern, Pattern::Closed { .. }) {
+        return Ok(());
+    }
+    let of = threads.max(1);
+    let fewest = (0..of).map(|i| users_of_share(u.pool, Share { index: i as u64, of: of as u64 }).len()).min();
+    let conns = connections_per_thread(p, of);
+    match fewest {
+        Some(n) if n >= conns => Ok(()),
+        _ => Err(format!(
+            "a user pool of {} is too small for {} connections on {of} generator thread(s): a task runs on a user not running one, \
+             so each thread needs a user for each of its {conns} connections; use a pool of at least {}",
+            u.pool,
+            connections(p),
+            conns * of
+        )),
+    }
+}
+
 /// Connections one source address should carry at most: well inside the default ephemeral
 /// port range (32768-60999), leaving room for TIME_WAIT sockets of an earlier run.
 pub const CONNECTIONS_PER_SOURCE: usize = 12_000;
@@ -245,8 +279,9 @@ struct Engine<'a> {
     progress: &'a Progress,
     /// Closed-loop users started so far.
     spawned: u32,
-    /// This thread's share of the load.
-    share: Share,
+    /// Open loop with users: this thread's users that are not running a task, the ones an
+    /// arrival may start one on.
+    free_users: Vec<u32>,
 }
 
 /// Run the load described by `spec` on the calling thread until its duration is over, `stop`
@@ -272,6 +307,8 @@ fn run_share(
             return Err(std::io::Error::new(ErrorKind::InvalidInput, "a user task names a route the load has not"));
         }
     }
+    check_users(p, spec.users.as_ref(), share.of as usize)
+        .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e))?;
     let measure_start = start_ns + (p.warmup_s * 1e9) as u64;
     let end_ns = measure_start + (p.duration_s * 1e9) as u64;
     let routes: Vec<(u16, String)> = spec.routes.iter().map(|r| (r.0, r.1.clone())).collect();
@@ -291,7 +328,11 @@ fn run_share(
     };
     let n_conns = match p.pattern {
         Pattern::Closed { .. } => my_users.len(),
-        _ => connections(p).div_ceil(share.of as usize).max(1),
+        _ => connections_per_thread(p, share.of as usize),
+    };
+    let free_users = match (&p.pattern, &spec.users) {
+        (Pattern::Closed { .. }, _) | (_, None) => Vec::new(),
+        (_, Some(u)) => users_of_share(u.pool, share),
     };
     let mut e = Engine {
         spec,
@@ -307,7 +348,6 @@ fn run_share(
             .collect(),
         rec: Recorder::new(&routes, measure_start, end_ns),
         rng: SplitMix64::new(p.seed ^ 0x5eed ^ share.index.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-        share,
         schedule: Schedule::new(&arrivals(spec), start_ns, end_ns, p.seed, share)
             .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e.to_string()))?,
         users: BinaryHeap::new(),
@@ -315,6 +355,7 @@ fn run_share(
         end_ns,
         progress,
         spawned: 0,
+        free_users,
     };
     if let Pattern::Closed { think_min_ms, think_max_ms, .. } = p.pattern {
         e.think = (think_min_ms * 1_000_000, think_max_ms * 1_000_000);
@@ -491,10 +532,10 @@ impl Engine<'_> {
         };
         let choice = users.choose(&mut self.rng);
         if !closed {
-            // A user of this thread's part of the pool, so that no two threads act as one user.
-            let (i, n) = (self.share.index, self.share.of);
-            let mine = (users.pool as u64).saturating_sub(i).div_ceil(n).max(1);
-            self.conns[c].user = (i + n * self.rng.next_range(0, mine - 1)) as u32;
+            // One of this thread's users not running a task ([`check_users`]: there is one
+            // for every connection), drawn uniformly; it is free again when the task ends.
+            let k = self.rng.next_range(0, self.free_users.len() as u64 - 1) as usize;
+            self.conns[c].user = self.free_users.swap_remove(k);
         }
         self.conns[c].started = true;
         self.conns[c].task = Some((task, 0, choice));
@@ -705,11 +746,14 @@ impl Engine<'_> {
     /// A connection has finished its request (its task, with users): closed-loop users think,
     /// open-loop connections go back to the idle pool; with `close_idle` the socket goes.
     fn release(&mut self, c: usize, now: u64) {
-        self.conns[c].task = None;
+        let open = !matches!(self.spec.profile.pattern, Pattern::Closed { .. });
+        if self.conns[c].task.take().is_some() && open {
+            self.free_users.push(self.conns[c].user);
+        }
         if self.spec.close_idle {
             self.drop_stream(c);
         }
-        if matches!(self.spec.profile.pattern, Pattern::Closed { .. }) {
+        if !open {
             let think = self.rng.next_range(self.think.0, self.think.1);
             self.users.push(Wake(std::cmp::Reverse(now + think), c));
         } else {
