@@ -124,7 +124,9 @@ struct LoadFlags {
     /// Seconds of load before measurement starts (not recorded).
     #[arg(long)]
     warmup: Option<f64>,
-    /// Open loop/burst: connections the generator may use at once; due requests wait for one.
+    /// Open loop/burst: connections the generator may use at once; due requests wait for one
+    /// (the wait counts as latency), so throughput is at most the connections over the mean
+    /// latency.
     #[arg(long)]
     connections: Option<u32>,
     /// A request without a response after this many milliseconds counts as a timeout.

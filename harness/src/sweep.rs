@@ -363,8 +363,9 @@ fn write_summary(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// At a backend's highest unsaturated point, the requests in flight on average (Little's law:
-/// achieved rate times mean latency) against the generator's connections: from half of them on,
+/// At a backend's highest unsaturated point, the requests in flight or waiting for a connection
+/// on average (Little's law: achieved rate times mean latency, which includes the wait) against
+/// the generator's connections: from half of them on,
 /// the next rates' requests were likely to find every connection busy, so the ceiling may be
 /// the pool's (at most `connections` over the mean latency) rather than the backend's; a
 /// lower-latency backend gets a higher one from the same pool.
@@ -372,7 +373,7 @@ fn pool_note(s: &Summary) -> String {
     let in_flight = s.achieved_rps * s.mean_us / 1e6;
     match s.connections > 0 && in_flight >= 0.5 * s.connections as f64 {
         true => format!(
-            " (there {in_flight:.0} requests were in flight on average, rate x mean latency, of the load generator's {} connections: the ceiling may be the connections', not the backend's; more with --connections)",
+            " (there rate x mean latency = {in_flight:.0} requests in flight or waiting for one of the load generator's {} connections: the ceiling may be the connections', not the backend's; more with --connections)",
             s.connections
         ),
         false => String::new(),
@@ -580,7 +581,7 @@ mod tests {
             std::fs::write(dir.join("reproduce.json"), meta.to_string()).unwrap();
             write_summary(&dir).unwrap();
             let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
-            let want = format!("there 47 requests were in flight on average, rate x mean latency, of the load generator's {connections} connections");
+            let want = format!("there rate x mean latency = 47 requests in flight or waiting for one of the load generator's {connections} connections");
             assert_eq!(md.contains(&want), noted, "{connections} connections:\n{md}");
             assert_eq!(
                 md.contains(&format!("The load generator had {connections} connections")),
