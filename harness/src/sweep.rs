@@ -281,7 +281,7 @@ fn write_summary(out: &Path) -> Result<()> {
     if !pools.is_empty() {
         writeln!(
             md,
-            "The load generator had {} connections (`--connections`); a request due while all are busy waits for one, and the wait counts as latency.\n",
+            "The load generator had {} connections (`--connections`), one request at a time on each: a request due while all are busy waits for one, and the wait counts as latency. A point's throughput is at most the connections over the mean time a request holds one, so a backend's ceiling can be the pool's; rerunning with more connections tells.\n",
             pools.iter().map(u64::to_string).collect::<Vec<_>>().join(" or ")
         )?;
     }
@@ -328,12 +328,12 @@ fn write_summary(out: &Path) -> Result<()> {
         writeln!(md, "\nHighest throughput reached without saturating, per backend:\n")?;
         let mut backends: Vec<&str> = all.iter().filter(|s| s.chain == chain).map(|s| s.backend.as_str()).collect();
         backends.dedup();
-        let best_point = |b: &str| {
+        let best = |b: &str| {
             all.iter()
                 .filter(|s| s.chain == chain && s.backend == b && !saturated(s))
-                .max_by(|x, y| x.achieved_rps.total_cmp(&y.achieved_rps))
+                .map(|s| s.achieved_rps)
+                .fold(0.0, f64::max)
         };
-        let best = |b: &str| best_point(b).map_or(0.0, |s| s.achieved_rps);
         for b in &backends {
             let peak =
                 all.iter().filter(|s| s.chain == chain && s.backend == *b).map(|s| s.achieved_rps).fold(0.0, f64::max);
@@ -350,8 +350,7 @@ fn write_summary(out: &Path) -> Result<()> {
                 (true, 1) => format!(" (the load generator used {generator:.0}% of its core where it saturated: the ceiling may be the generator's)"),
                 (true, n) => format!(" (the load generator used {generator:.0}% of each of its {n} cores where it saturated: the ceiling may be the generator's)"),
             };
-            let pool = best_point(b).map(pool_note).unwrap_or_default();
-            writeln!(md, "- {b}: {:.0} req/s unsaturated; peak achieved {peak:.0} req/s{note}{pool}", best(b))?;
+            writeln!(md, "- {b}: {:.0} req/s unsaturated; peak achieved {peak:.0} req/s{note}", best(b))?;
         }
         if backends.len() > 1 {
             side_by_side(&mut md, all, chain, &backends, best(backends[0]), &best)?;
@@ -361,23 +360,6 @@ fn write_summary(out: &Path) -> Result<()> {
     writeln!(md, "Figures: `latency_vs_throughput.png`/`.svg`, `cpu_per_1k.png`/`.svg`; raw data: `comparison.csv` and `points/*/`.")?;
     std::fs::write(out.join("summary.md"), md).context("write summary.md")?;
     Ok(())
-}
-
-/// At a backend's highest unsaturated point, the requests in flight or waiting for a connection
-/// on average (Little's law: achieved rate times mean latency, which includes the wait) against
-/// the generator's connections: from half of them on,
-/// the next rates' requests were likely to find every connection busy, so the ceiling may be
-/// the pool's (at most `connections` over the mean latency) rather than the backend's; a
-/// lower-latency backend gets a higher one from the same pool.
-fn pool_note(s: &Summary) -> String {
-    let in_flight = s.achieved_rps * s.mean_us / 1e6;
-    match s.connections > 0 && in_flight >= 0.5 * s.connections as f64 {
-        true => format!(
-            " (there rate x mean latency = {in_flight:.0} requests in flight or waiting for one of the load generator's {} connections: the ceiling may be the connections', not the backend's; more with --connections)",
-            s.connections
-        ),
-        false => String::new(),
-    }
 }
 
 /// The placement policies of a comparison's rows, in order of first appearance.
@@ -561,33 +543,39 @@ mod tests {
         assert_eq!(best, 1500.0, "the capacity, within 10%");
     }
 
-    /// The connections note, by Little's law from hand-picked numbers: 75,000 req/s at a mean of
-    /// 630 us keep 47.25 requests in flight, at least half of 64 connections (noted, rounded to
-    /// 47) and under half of 256 (not noted); a row without a recorded pool (0) is never noted.
+    /// The summary names the connection pool its rows record (two values when points differ),
+    /// and says nothing of one that rows of older runs (0) do not record.
     #[test]
-    fn a_ceiling_near_the_connection_pool_is_noted() {
-        for (connections, noted) in [(64, true), (256, false), (0, false)] {
-            let dir = std::env::temp_dir().join(format!("sb-sweep-pool-{}-{connections}", std::process::id()));
+    fn the_summary_names_the_connection_pool() {
+        for (pools, said) in [
+            (vec![64, 64], Some("had 64 connections")),
+            (vec![64, 256], Some("had 64 or 256 connections")),
+            (vec![0], None),
+        ] {
+            let dir =
+                std::env::temp_dir().join(format!("sb-sweep-pool-{}-{}", std::process::id(), pools[pools.len() - 1]));
             std::fs::create_dir_all(&dir).unwrap();
-            let mut held = point(75000.0, 75000.0, 150000, 0, 1800.0);
-            held.mean_us = 630.0;
-            let mut lost = point(83000.0, 60000.0, 120000, 9000, 90000.0); // saturated
-            for p in [&mut held, &mut lost] {
-                p.connections = connections;
-            }
-            write_summaries(&dir.join("comparison.csv"), &[held, lost]).unwrap();
+            let rows: Vec<Summary> = pools
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| {
+                    let mut p = point(1000.0 * (i + 1) as f64, 1000.0 * (i + 1) as f64, 1000, 0, 1000.0);
+                    p.connections = c;
+                    p
+                })
+                .collect();
+            write_summaries(&dir.join("comparison.csv"), &rows).unwrap();
             let meta = serde_json::json!({"command_line": ["test"], "machine": "m", "duration_s": 1.0,
-                "warmup_s": 0.0, "start_rate": 4000.0});
+                "warmup_s": 0.0, "start_rate": 1000.0});
             std::fs::write(dir.join("reproduce.json"), meta.to_string()).unwrap();
             write_summary(&dir).unwrap();
             let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
-            let want = format!("there rate x mean latency = 47 requests in flight or waiting for one of the load generator's {connections} connections");
-            assert_eq!(md.contains(&want), noted, "{connections} connections:\n{md}");
-            assert_eq!(
-                md.contains(&format!("The load generator had {connections} connections")),
-                connections > 0,
-                "{md}"
-            );
+            match said {
+                Some(s) => {
+                    assert!(md.contains(&format!("The load generator {s} (`--connections`)")), "{pools:?}:\n{md}")
+                }
+                None => assert!(!md.contains("connections (`--connections`)"), "{md}"),
+            }
             std::fs::remove_dir_all(&dir).unwrap();
         }
     }

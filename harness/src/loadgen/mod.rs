@@ -115,11 +115,12 @@ pub fn check_users(p: &LoadProfile, users: Option<&Users>, threads: usize) -> Re
         return Ok(());
     }
     let of = threads.max(1);
-    let fewest = (0..of).map(|i| users_of_share(u.pool, Share { index: i as u64, of: of as u64 }).len()).min();
+    // Thread i has every of-th user from i on ([`users_of_share`]): the last thread the fewest.
+    let fewest = u.pool as usize / of;
     let conns = connections_per_thread(p, of);
-    match fewest {
-        Some(n) if n >= conns => Ok(()),
-        _ => Err(format!(
+    match fewest >= conns {
+        true => Ok(()),
+        false => Err(format!(
             "a user pool of {} is too small for {} connections on {of} generator thread(s): a task runs on a user not running one, \
              so each thread needs a user for each of its {conns} connections; use a pool of at least {}",
             u.pool,
@@ -865,4 +866,25 @@ pub fn spawn(
         tids.push(tid);
     }
     Ok((Generator { handles }, tids))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The threads' shares of a user pool partition it, and the smallest share, which
+    /// [`check_users`] takes as `pool / threads`, is what counting the shares gives.
+    #[test]
+    fn user_shares_partition_the_pool_and_the_last_is_the_smallest() {
+        for pool in 0..40u32 {
+            for of in 1..6u64 {
+                let shares: Vec<Vec<u32>> = (0..of).map(|index| users_of_share(pool, Share { index, of })).collect();
+                let mut all: Vec<u32> = shares.concat();
+                all.sort();
+                assert_eq!(all, (0..pool).collect::<Vec<_>>(), "pool {pool}, {of} threads");
+                let fewest = shares.iter().map(Vec::len).min().unwrap();
+                assert_eq!(fewest, pool as usize / of as usize, "pool {pool}, {of} threads");
+            }
+        }
+    }
 }
