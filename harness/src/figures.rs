@@ -4,6 +4,7 @@
 use anyhow::{anyhow, Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -150,12 +151,13 @@ fn bounds(panel: &Panel) -> (f64, f64, f64, f64) {
     }
     let xmax = if xmax > xmin { xmax } else { xmin + 1.0 };
     let (xmin, xmax) = if panel.log_x { ((xmin / 1.2).max(1e-3), xmax * 1.2) } else { (xmin, xmax) };
-    // Headroom above the data for the legend (top right), so it does not cover the series.
+    // Room above the highest point (a log axis keeps the headroom it had when the legend sat
+    // there: plotters labels a short log range sparsely).
     if panel.log_y {
         let lo = if ymin.is_finite() { ymin / 1.5 } else { 1.0 };
         (xmin, xmax, lo.max(1e-3), (ymax * 6.0).max(lo * 10.0))
     } else {
-        (xmin, xmax, 0.0, if ymax > 0.0 { ymax * 1.45 } else { 1.0 })
+        (xmin, xmax, 0.0, if ymax > 0.0 { ymax * 1.1 } else { 1.0 })
     }
 }
 
@@ -186,7 +188,7 @@ macro_rules! plot_panel {
             .draw()
             .map_err(|e| anyhow!("{e:?}"))?;
         for (i, s) in panel.series.iter().enumerate() {
-            let color = s.color.map_or_else(|| Palette99::pick(i).to_rgba(), |c| c.to_rgba());
+            let color = series_color(s, i);
             let pts: Vec<(f64, f64)> = s
                 .points
                 .iter()
@@ -198,30 +200,20 @@ macro_rules! plot_panel {
             if s.dots {
                 chart
                     .draw_series(pts.iter().map(|p| Circle::new(*p, 2, color.filled())))
-                    .map_err(|e| anyhow!("{e:?}"))?
-                    .label(s.name.as_str())
-                    .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+                    .map_err(|e| anyhow!("{e:?}"))?;
                 continue;
             }
             if s.dashed {
                 chart
                     .draw_series(DashedLineSeries::new(pts.clone(), 8, 5, color.stroke_width(2)))
-                    .map_err(|e| anyhow!("{e:?}"))?
-                    .label(s.name.as_str())
-                    .legend(move |(x, y)| {
-                        EmptyElement::at((x, y))
-                            + PathElement::new(vec![(0, 0), (7, 0)], color.stroke_width(2))
-                            + PathElement::new(vec![(12, 0), (19, 0)], color.stroke_width(2))
-                    });
+                    .map_err(|e| anyhow!("{e:?}"))?;
             } else {
                 // One path per segment: plotters joins the segments of a wide path with
                 // unlimited miters, so a one-sample spike (0, x, 0) drew a miter far below the
                 // axis. Separate segments have no joins.
                 chart
                     .draw_series(pts.windows(2).map(|w| PathElement::new(vec![w[0], w[1]], color.stroke_width(2))))
-                    .map_err(|e| anyhow!("{e:?}"))?
-                    .label(s.name.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                    .map_err(|e| anyhow!("{e:?}"))?;
             }
             // Markers where there are few enough points to tell apart.
             if pts.len() <= 40 {
@@ -230,17 +222,46 @@ macro_rules! plot_panel {
                     .map_err(|e| anyhow!("{e:?}"))?;
             }
         }
-        if !panel.series.is_empty() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 14))
-                .draw()
-                .map_err(|e| anyhow!("{e:?}"))?;
-        }
     }};
+}
+
+/// The colour of series `i` of a panel: its own, or the palette's by position.
+fn series_color(s: &Series, i: usize) -> RGBAColor {
+    s.color.map_or_else(|| Palette99::pick(i).to_rgba(), |c| c.to_rgba())
+}
+
+/// The width of the legend column beside a panel: room for its longest name.
+fn legend_width(panel: &Panel) -> u32 {
+    let chars = panel.series.iter().map(|s| s.name.chars().count()).max().unwrap_or(0) as u32;
+    (chars * 8 + 50).clamp(110, 280)
+}
+
+/// A panel's legend in a column of its own beside the plot, so it never covers the data: a
+/// sample of each series' line (dashed, or a dot, as drawn) and its name, top to bottom.
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let n = panel.series.len().max(1) as i32;
+    let (_, height) = area.dim_in_pixel();
+    // Rows of 20 px, tighter when there are many series (a Knative chain's sidecars).
+    let row = ((height as i32 - 50) / n).clamp(9, 20);
+    let font = ("sans-serif", (row - 3).min(14)).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+    let err = |e| anyhow!("{e:?}");
+    for (i, s) in panel.series.iter().enumerate() {
+        let (y, color) = (40 + i as i32 * row, series_color(s, i));
+        let style = color.stroke_width(2);
+        if s.dots {
+            area.draw(&Circle::new((15, y), 4, color.filled())).map_err(err)?;
+        } else if s.dashed {
+            area.draw(&PathElement::new(vec![(5, y), (12, y)], style)).map_err(err)?;
+            area.draw(&PathElement::new(vec![(17, y), (25, y)], style)).map_err(err)?;
+        } else {
+            area.draw(&PathElement::new(vec![(5, y), (25, y)], style)).map_err(err)?;
+        }
+        area.draw(&Text::new(s.name.as_str(), (32, y), font.clone())).map_err(err)?;
+    }
+    Ok(())
 }
 
 fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, panels: &[Panel]) -> Result<()>
@@ -249,7 +270,11 @@ where
 {
     root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
     let areas = root.split_evenly((panels.len(), 1));
-    for (area, panel) in areas.iter().zip(panels) {
+    for (whole, panel) in areas.iter().zip(panels) {
+        let (width, _) = whole.dim_in_pixel();
+        let (area, legend) = whole.split_horizontally(width.saturating_sub(legend_width(panel)));
+        draw_legend(&legend, panel)?;
+        let area = &area;
         let (x0, x1, y0, y1) = bounds(panel);
         match (panel.log_x, panel.log_y) {
             (false, false) => plot_panel!(area, panel, x0..x1, y0..y1),
