@@ -165,7 +165,6 @@ macro_rules! plot_panel {
     ($area:expr, $panel:expr, $x:expr, $y:expr) => {{
         let panel: &Panel = $panel;
         let mut chart = ChartBuilder::on($area)
-            .caption(&panel.title, ("sans-serif", 20))
             .margin(10)
             .x_label_area_size(40)
             .y_label_area_size(70)
@@ -245,11 +244,11 @@ where
     let n = panel.series.len().max(1) as i32;
     let (_, height) = area.dim_in_pixel();
     // Rows of 20 px, tighter when there are many series (a Knative chain's sidecars).
-    let row = ((height as i32 - 50) / n).clamp(9, 20);
+    let row = ((height as i32 - 30) / n).clamp(9, 20);
     let font = ("sans-serif", (row - 3).min(14)).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
     let err = |e| anyhow!("{e:?}");
     for (i, s) in panel.series.iter().enumerate() {
-        let (y, color) = (40 + i as i32 * row, series_color(s, i));
+        let (y, color) = (20 + i as i32 * row, series_color(s, i));
         let style = color.stroke_width(2);
         if s.dots {
             area.draw(&Circle::new((15, y), 4, color.filled())).map_err(err)?;
@@ -271,6 +270,8 @@ where
     root.fill(&WHITE).map_err(|e| anyhow!("{e:?}"))?;
     let areas = root.split_evenly((panels.len(), 1));
     for (whole, panel) in areas.iter().zip(panels) {
+        // The title spans plot and legend, so a long one is not cut at the plot's edges.
+        let whole = whole.titled(&panel.title, ("sans-serif", 20)).map_err(|e| anyhow!("{e:?}"))?;
         let (width, _) = whole.dim_in_pixel();
         let (area, legend) = whole.split_horizontally(width.saturating_sub(legend_width(panel)));
         draw_legend(&legend, panel)?;
