@@ -449,12 +449,12 @@ pub fn draw_comparison(out: &Path) -> Result<()> {
     keys.dedup();
     let mut chains: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
     chains.dedup();
-    let series = |chain: Option<&str>, x: &str, y: &str, suffix: &str| -> Vec<Series> {
+    let series = |chain: &str, x: &str, y: &str, suffix: &str| -> Vec<Series> {
         keys.iter()
-            .filter(|(c, _)| chain.is_none_or(|want| c == want))
+            .filter(|(c, _)| c == chain)
             .map(|(c, b)| {
                 Series::line(
-                    if chain.is_some() { format!("{b}{suffix}") } else { format!("{c} / {b}{suffix}") },
+                    format!("{b}{suffix}"),
                     rows.iter()
                         .filter(|r| &r["chain"] == c && &r["backend"] == b)
                         .filter_map(|r| Some((r[x].parse().ok()?, r[y].parse().ok()?)))
@@ -469,8 +469,8 @@ pub fn draw_comparison(out: &Path) -> Result<()> {
     let panels: Vec<Panel> = chains
         .iter()
         .map(|c| {
-            let mut lat = series(Some(c), "achieved_rps", "p50_us", " p50");
-            lat.extend(series(Some(c), "achieved_rps", "p99_us", " p99").into_iter().map(Series::dashed));
+            let mut lat = series(c, "achieved_rps", "p50_us", " p50");
+            lat.extend(series(c, "achieved_rps", "p99_us", " p99").into_iter().map(Series::dashed));
             Panel {
                 title: format!("{c}: latency vs throughput (open loop{machine})"),
                 x_label: "achieved requests/s".into(),
@@ -482,17 +482,20 @@ pub fn draw_comparison(out: &Path) -> Result<()> {
         })
         .collect();
     figures::draw(&panels, &out.join("latency_vs_throughput"))?;
-    figures::draw(
-        &[Panel {
-            title: format!("CPU of the system under test per 1,000 requests (open loop{machine})"),
+    // The same panels for CPU: in one panel, a backend's colour would stand for every chain and
+    // placement at once.
+    let panels: Vec<Panel> = chains
+        .iter()
+        .map(|c| Panel {
+            title: format!("{c}: CPU of the system under test per 1,000 requests (open loop{machine})"),
             x_label: "offered requests/s".into(),
             y_label: "CPU seconds per 1k requests".into(),
-            series: series(None, "offered_rps", "sut_cpu_s_per_1k", ""),
+            series: series(c, "offered_rps", "sut_cpu_s_per_1k", ""),
             log_y: true,
             log_x: true,
-        }],
-        &out.join("cpu_per_1k"),
-    )
+        })
+        .collect();
+    figures::draw(&panels, &out.join("cpu_per_1k"))
 }
 
 #[cfg(test)]
