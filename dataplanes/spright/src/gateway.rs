@@ -58,7 +58,7 @@ pub const CPUS: OptionSpec = OptionSpec::choice(
     &["inherit", "by-lane"],
 );
 
-/// Whether `env` asks for an event loop per gateway lane (option [`CPUS`]).
+/// Whether `options` ask for an event loop per gateway lane (option [`CPUS`]).
 pub fn by_lane(options: &BackendOptions, specs: &[OptionSpec]) -> bool {
     options.get(specs, CPUS.key) == Some("by-lane")
 }
