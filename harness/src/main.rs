@@ -336,12 +336,18 @@ struct ReproduceArgs {
     /// Sweep: warm-up seconds per point.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
-    /// Sweep: connections of the load generator (default: each chain's, 64 unless its file
-    /// says). A request due while all are busy waits for one, and the wait counts as latency,
-    /// so a point's throughput is at most the connections over the mean latency: with cores
-    /// to spare, a backend's ceiling can be the pool's (summary.md says where that may be).
+    /// Sweep: connections of the load generator at the first point (default: each chain's, 64
+    /// unless its file says). A request due while all are busy waits for one, and the wait
+    /// counts as latency, so a point's throughput is at most the connections over the mean
+    /// latency: with cores to spare, a backend's ceiling can be the pool's. So a saturated
+    /// point with at least half its connections busy is measured again with 4x the connections
+    /// (at most 1,024), and the ramp goes on with that pool (summary.md lists each check).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     connections: Option<u32>,
+    /// Sweep: keep every point on the first point's pool (no second measurement with more
+    /// connections where a point saturates; see --connections).
+    #[arg(long)]
+    no_pool_check: bool,
     /// Load generator threads per run (see `run --help`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     loadgen_threads: u16,
@@ -484,6 +490,7 @@ fn evaluation_options(
         duration_s: a.duration.unwrap_or(if a.quick { 2.0 } else { 5.0 }),
         warmup_s: a.warmup,
         connections: a.connections,
+        pool_check: !a.no_pool_check,
         placements: a.placement.iter().map(|p| placement(p)).collect::<Result<_>>()?,
     };
     if !positive(sweep.start_rate) || sweep.max_points == 0 || !positive(sweep.duration_s) {

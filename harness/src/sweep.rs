@@ -7,6 +7,13 @@
 //! growing). The ramp stops at the first saturated point: beyond it, an open-loop generator
 //! only measures its own queue.
 //!
+//! An open-loop point's throughput is also bounded by the load generator's connections: one
+//! request at a time on each, so at most the pool over the mean latency. From the client, a
+//! saturated backend and a saturated pool look the same, so the sweep checks the pool where it
+//! may bind ([`ramp_checking_pool`]): a saturated point whose pool was busy is measured again
+//! with four times the connections, and only if that saturates too is the ceiling the
+//! backend's. Both points stay in `comparison.csv` (its `connections` column tells them apart).
+//!
 //! New backends join by being registered in [`crate::registry`]; nothing here names one.
 
 use crate::evaluation::plan::Progress;
@@ -35,8 +42,12 @@ pub struct SweepOptions {
     pub refine: f64,
     pub duration_s: f64,
     pub warmup_s: f64,
-    /// The load generator's connections at every point (`--connections`); `None`: each chain's.
+    /// The load generator's connections at the first point (`--connections`); `None`: each
+    /// chain's.
     pub connections: Option<u32>,
+    /// Check whether the pool binds where a point saturates ([`ramp_checking_pool`]); off, every
+    /// point has the first point's pool (`--no-pool-check`).
+    pub pool_check: bool,
     /// Placement policies to run everything under, one sweep each (`--placement`).
     pub placements: Vec<dataplane_api::Placement>,
 }
@@ -118,6 +129,65 @@ pub fn ramp(r: &Ramp, mut measure: impl FnMut(f64) -> Result<Option<Summary>>) -
     Ok(out)
 }
 
+/// How a ramp checks the load generator's pool ([`ramp_checking_pool`]).
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct PoolCheck {
+    /// The pool of a check's second measurement is the first's times this.
+    pub growth: u32,
+    /// No check grows the pool beyond this many connections.
+    pub max: u32,
+}
+
+impl PoolCheck {
+    /// Four times the pool, up to 1,024 connections: 64 -> 256 -> 1,024, enough for 100,000
+    /// req/s at 10 ms of mean latency.
+    pub const DEFAULT: PoolCheck = PoolCheck { growth: 4, max: 1024 };
+}
+
+/// Whether a point's requests kept at least half its connections busy on average: by Little's
+/// law, throughput x mean latency requests were in the system at once (the latency counts
+/// from the intended send time, so those waiting in the client for a connection count too).
+fn pool_was_busy(s: &Summary) -> bool {
+    s.connections > 0 && s.achieved_rps * s.mean_us / 1e6 >= 0.5 * s.connections as f64
+}
+
+/// [`ramp`], with each point measured on a pool of connections (`measure(rate, connections)`)
+/// that starts at `start` and is checked where it may bind: a saturated point whose pool was
+/// busy ([`pool_was_busy`]) is measured again at the same rate with `check.growth` times the
+/// connections (at most `check.max`), and the ramp goes on from that measurement with that
+/// pool. If the larger pool saturates too, the ceiling is the backend's and no later point is
+/// checked; if not, the pool was the limit and later saturated points are checked again. The
+/// points the checks replaced come back too, each before its replacement.
+pub fn ramp_checking_pool(
+    r: &Ramp,
+    start: u32,
+    check: Option<PoolCheck>,
+    mut measure: impl FnMut(f64, u32) -> Result<Option<Summary>>,
+) -> Result<Vec<Summary>> {
+    let mut pool = start;
+    let mut confirmed = false;
+    let mut replaced = Vec::new();
+    let mut points = ramp(r, |rate| {
+        let Some(s) = measure(rate, pool)? else { return Ok(None) };
+        let grown = match check {
+            Some(c) if !confirmed && saturated(&s) && pool_was_busy(&s) => pool.saturating_mul(c.growth).min(c.max),
+            _ => pool,
+        };
+        if grown <= pool {
+            return Ok(Some(s));
+        }
+        // Interrupted during the check: keep what was measured.
+        let Some(again) = measure(rate, grown)? else { return Ok(Some(s)) };
+        pool = grown;
+        confirmed = saturated(&again);
+        replaced.push(s);
+        Ok(Some(again))
+    })?;
+    points.extend(replaced);
+    points.sort_by(by_rate_then_pool);
+    Ok(points)
+}
+
 /// Run the sweep `o` on `on` into the new directory `out`; returns it.
 pub fn sweep(
     on: &Testbed,
@@ -145,25 +215,39 @@ pub fn sweep(
             1 => String::new(),
             _ => format!("-{}", placement.to_string().replace(|c: char| !c.is_ascii_alphanumeric(), "_")),
         };
+        // A check never grows the pool beyond what the chain's users allow.
+        let pool_check = o.pool_check.then(|| {
+            let users = crate::loadgen::most_connections(chain.users.as_ref(), on.loadgen_threads);
+            PoolCheck {
+                max: users.map_or(PoolCheck::DEFAULT.max, |u| PoolCheck::DEFAULT.max.min(u as u32)),
+                ..PoolCheck::DEFAULT
+            }
+        });
         for (backend, backend_options) in backends.iter().map(|b| b.name()).zip(&options) {
             progress.begin(&format!("sweep: {} on {backend}, placement {placement}", chain.name));
             let r = Ramp { start: o.start_rate, step: o.step, max_points: o.max_points, refine: o.refine };
-            let points = ramp(&r, |rate| {
+            let start = o.connections.unwrap_or(chain.load.connections);
+            let points = ramp_checking_pool(&r, start, pool_check, |rate, connections| {
                 if stop.load(Ordering::Relaxed) {
                     return Ok(None);
                 }
-                progress.say(&format!("    {} on {backend} at {rate} req/s ...", chain.name));
+                // A checked pool is named in the progress line and the point's directory.
+                let (said, dir) = match connections == start {
+                    true => (String::new(), String::new()),
+                    false => (format!(", {connections} connections"), format!("-c{connections}")),
+                };
+                progress.say(&format!("    {} on {backend} at {rate} req/s{said} ...", chain.name));
                 let mut c = chain.clone();
                 LoadOverrides {
                     pattern: Some("open".into()),
                     rate: Some(rate),
                     duration_s: Some(o.duration_s),
                     warmup_s: Some(o.warmup_s),
-                    connections: o.connections,
+                    connections: Some(connections),
                     ..Default::default()
                 }
                 .apply(&mut c.load)?;
-                let out = points_dir.join(format!("{}-{}-{}{tag}", chain.name, backend, rate as u64));
+                let out = points_dir.join(format!("{}-{}-{}{dir}{tag}", chain.name, backend, rate as u64));
                 let opts = on.run_options(backend, backend_options.clone(), c, out, placement.clone());
                 let s = run(&opts, stop)?.summary;
                 progress.say(&format!(
@@ -209,6 +293,9 @@ struct Meta {
     /// at most the CPUs the policy gives the generator); older runs: one thread, one core.
     #[serde(default)]
     loadgen_cores: BTreeMap<String, usize>,
+    /// How saturated points' pools were checked (older runs: not at all).
+    #[serde(default)]
+    pool_check: Option<PoolCheck>,
 }
 
 fn write_comparison(
@@ -236,6 +323,7 @@ fn write_comparison(
                 (p.to_string(), cores.map_or(on.loadgen_threads, |c| c.len().min(on.loadgen_threads)))
             })
             .collect(),
+        pool_check: o.pool_check.then_some(PoolCheck::DEFAULT),
     };
     std::fs::write(out.join("reproduce.json"), serde_json::to_string_pretty(&meta)?).context("write reproduce.json")?;
     summarize(out)
@@ -281,8 +369,12 @@ fn write_summary(out: &Path) -> Result<()> {
     if !pools.is_empty() {
         writeln!(
             md,
-            "The load generator had {} connections (`--connections`), one request at a time on each: a request due while all are busy waits for one, and the wait counts as latency. A point's throughput is at most the connections over the mean time a request holds one, so a backend's ceiling can be the pool's; rerunning with more connections tells.\n",
-            pools.iter().map(u64::to_string).collect::<Vec<_>>().join(" or ")
+            "The load generator had {} connections (`--connections`), one request at a time on each: a request due while all are busy waits for one, and the wait counts as latency. A point's throughput is at most the connections over the mean time a request holds one, so a backend's ceiling can be the pool's. {}\n",
+            pools.iter().map(u64::to_string).collect::<Vec<_>>().join(" or "),
+            match meta.pool_check {
+                Some(c) => format!("Where a point saturated with at least half its connections busy (rate x mean latency), it was measured again with {}x the connections (at most {}), and the ramp went on with that pool; each check is listed under its chain.", c.growth, c.max),
+                None => "This sweep did not check its pool (`--no-pool-check`, or a run before the check): rerunning with more connections tells.".into(),
+            }
         )?;
     }
     let several = placements(&all).len() > 1;
@@ -309,14 +401,15 @@ fn write_summary(out: &Path) -> Result<()> {
             true => writeln!(md, "## {chain}, placement `{placement}`\n")?,
             false => writeln!(md, "## {chain}\n")?,
         }
-        writeln!(md, "| backend | offered req/s | achieved req/s | p50 us | p99 us | errors | SUT CPU-s per 1k req | loadgen %CPU (all threads) |")?;
-        writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|")?;
+        writeln!(md, "| backend | offered req/s | connections | achieved req/s | p50 us | p99 us | errors | SUT CPU-s per 1k req | loadgen %CPU (all threads) |")?;
+        writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
         for s in all.iter().filter(|s| s.chain == chain) {
             writeln!(
                 md,
-                "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {:.0} |",
+                "| {} | {:.0} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {:.0} |",
                 s.backend,
                 s.offered_rps.unwrap_or(0.0),
+                s.connections,
                 s.achieved_rps,
                 s.p50_us,
                 s.p99_us,
@@ -351,6 +444,23 @@ fn write_summary(out: &Path) -> Result<()> {
                 (true, n) => format!(" (the load generator used {generator:.0}% of each of its {n} cores where it saturated: the ceiling may be the generator's)"),
             };
             writeln!(md, "- {b}: {:.0} req/s unsaturated; peak achieved {peak:.0} req/s{note}", best(b))?;
+            for (first, again) in pool_checks(all.iter().filter(|s| s.chain == chain && s.backend == *b)) {
+                let verdict = match saturated(again) {
+                    true => "saturated too: the ceiling is the backend's".to_string(),
+                    false => format!(
+                        "reached {:.0} req/s unsaturated: the pool, not the backend, was the limit",
+                        again.achieved_rps
+                    ),
+                };
+                writeln!(
+                    md,
+                    "  - pool check at {:.0} req/s offered: {} connections saturated ({:.0} req/s achieved); {} connections {verdict}",
+                    first.offered_rps.unwrap_or(0.0),
+                    first.connections,
+                    first.achieved_rps,
+                    again.connections,
+                )?;
+            }
         }
         if backends.len() > 1 {
             side_by_side(&mut md, all, chain, &backends, best(backends[0]), &best)?;
@@ -360,6 +470,23 @@ fn write_summary(out: &Path) -> Result<()> {
     writeln!(md, "Figures: `latency_vs_throughput.png`/`.svg`, `cpu_per_1k.png`/`.svg`; raw data: `comparison.csv` and `points/*/`.")?;
     std::fs::write(out.join("summary.md"), md).context("write summary.md")?;
     Ok(())
+}
+
+/// Points in order of offered rate; at one rate, a pool check's first point before its second.
+fn by_rate_then_pool(a: &Summary, b: &Summary) -> std::cmp::Ordering {
+    a.offered_rps.unwrap_or(0.0).total_cmp(&b.offered_rps.unwrap_or(0.0)).then(a.connections.cmp(&b.connections))
+}
+
+/// The pool checks among one backend's points ([`ramp_checking_pool`]): each point followed by
+/// one at the same offered rate with more connections, and that one.
+fn pool_checks<'a>(points: impl Iterator<Item = &'a Summary>) -> Vec<(&'a Summary, &'a Summary)> {
+    let mut by_rate: Vec<&Summary> = points.collect();
+    by_rate.sort_by(|a, b| by_rate_then_pool(a, b));
+    by_rate
+        .windows(2)
+        .filter(|w| w[0].offered_rps == w[1].offered_rps && w[0].connections < w[1].connections)
+        .map(|w| (w[0], w[1]))
+        .collect()
 }
 
 /// The placement policies of a comparison's rows, in order of first appearance.
@@ -426,6 +553,21 @@ fn side_by_side(
     Ok(())
 }
 
+/// A curve is the backend's: of a pool check's two points it keeps the second, on the larger
+/// pool (the first may be the pool's limit, not the backend's).
+fn drop_replaced(rows: &mut Vec<BTreeMap<String, String>>) {
+    let key = |r: &BTreeMap<String, String>| {
+        ["chain", "placement", "backend", "offered_rps"].map(|k| r.get(k).cloned().unwrap_or_default())
+    };
+    let pool = |r: &BTreeMap<String, String>| r.get("connections").and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
+    let mut largest: BTreeMap<_, u64> = BTreeMap::new();
+    for r in rows.iter() {
+        let e = largest.entry(key(r)).or_default();
+        *e = (*e).max(pool(r));
+    }
+    rows.retain(|r| pool(r) == largest[&key(r)]);
+}
+
 /// Figures from `comparison.csv` alone.
 pub fn draw_comparison(out: &Path) -> Result<()> {
     // Titles name the machine (its core count) when reproduce.json says it.
@@ -435,6 +577,7 @@ pub fn draw_comparison(out: &Path) -> Result<()> {
         .and_then(|m| m.machine.split_once(" cores)").and_then(|(a, _)| a.rsplit_once('(')).map(|(_, n)| n.to_string()))
         .map_or(String::new(), |n| format!(", {n} cores"));
     let mut rows = figures::read_csv(&out.join("comparison.csv"))?;
+    drop_replaced(&mut rows);
     // With several placements, each chain under each is a panel of its own.
     let mut policies: Vec<String> = rows.iter().filter_map(|r| r.get("placement").cloned()).collect();
     policies.sort();
@@ -546,6 +689,101 @@ mod tests {
         assert_eq!(best, 1500.0, "the capacity, within 10%");
     }
 
+    /// A backend of 10,000 req/s whose requests take 10 ms: 64 connections carry at most 6,400
+    /// req/s, 256 at most 25,600. Saturated, a point's mean latency is a second (the queue).
+    fn pooled(rate: f64, connections: u32) -> Summary {
+        let achieved = rate.min(10_000.0).min(connections as f64 / 0.01);
+        let mut p = point(rate, achieved, 1000, 0, 1000.0);
+        p.connections = connections.into();
+        p.mean_us = if achieved < 0.9 * rate { 1e6 } else { 10_000.0 };
+        p
+    }
+
+    /// Issue 13: the pool, not the backend, capped the 16-core ceilings. At 8,000 req/s the 64
+    /// connections saturate (6,400 achieved, all busy); 256 do not, so the ramp goes on with
+    /// 256. At 16,000 the backend saturates; 1,024 connections saturate too: the ceiling is the
+    /// backend's, and the bisection below it runs on 1,024 connections without further checks
+    /// (11,314 saturates, unchecked though 4,096 are allowed). The capacity found is the
+    /// backend's 10,000, not 6,400.
+    #[test]
+    fn a_saturated_point_is_measured_again_on_a_larger_pool() {
+        let mut asked = Vec::new();
+        let r = Ramp { start: 1000.0, step: 2.0, max_points: 9, refine: 1.1 };
+        let pts = ramp_checking_pool(&r, 64, Some(PoolCheck { growth: 4, max: 4096 }), |rate, c| {
+            asked.push((rate, c));
+            Ok(Some(pooled(rate, c)))
+        })
+        .unwrap();
+        assert_eq!(
+            asked,
+            [
+                (1000.0, 64),
+                (2000.0, 64),
+                (4000.0, 64),
+                (8000.0, 64),
+                (8000.0, 256),
+                (16000.0, 256),
+                (16000.0, 1024),
+                (11314.0, 1024),
+                (9514.0, 1024),
+                (10375.0, 1024)
+            ]
+        );
+        let order: Vec<(f64, u64)> = pts.iter().map(|p| (p.offered_rps.unwrap(), p.connections)).collect();
+        assert_eq!(
+            order,
+            [
+                (1000.0, 64),
+                (2000.0, 64),
+                (4000.0, 64),
+                (8000.0, 64),
+                (8000.0, 256),
+                (9514.0, 1024),
+                (10375.0, 1024),
+                (11314.0, 1024),
+                (16000.0, 256),
+                (16000.0, 1024)
+            ],
+            "every point, a check's first before its second"
+        );
+        let best = pts.iter().filter(|p| !saturated(p)).map(|p| p.achieved_rps).fold(0.0, f64::max);
+        assert_eq!(best, 10_000.0);
+        let checks: Vec<(f64, u64, u64)> = pool_checks(pts.iter())
+            .iter()
+            .map(|(a, b)| (a.offered_rps.unwrap(), a.connections, b.connections))
+            .collect();
+        assert_eq!(checks, [(8000.0, 64, 256), (16000.0, 256, 1024)]);
+    }
+
+    /// No check: without one, at the cap, or where the pool was not busy (a point saturated by
+    /// errors at 1 ms of latency keeps 4 of 64 connections busy at 4,000 req/s).
+    #[test]
+    fn a_pool_is_checked_only_where_it_was_busy_and_may_grow() {
+        let r = Ramp { start: 1000.0, step: 2.0, max_points: 9, refine: 1.0 };
+        for (check, start) in
+            [(None, 64), (Some(PoolCheck::DEFAULT), 1024), (Some(PoolCheck { growth: 4, max: 64 }), 64)]
+        {
+            let mut asked = Vec::new();
+            ramp_checking_pool(&r, start, check, |rate, c| {
+                asked.push(rate);
+                Ok(Some(pooled(rate, c)))
+            })
+            .unwrap();
+            let top = if start == 1024 { 16000.0 } else { 8000.0 };
+            assert_eq!(asked.last(), Some(&top), "{check:?}, {start}: {asked:?}");
+            assert!(asked.windows(2).all(|w| w[0] < w[1]), "no rate measured twice: {asked:?}");
+        }
+        let mut asked = Vec::new();
+        ramp_checking_pool(&r, 64, Some(PoolCheck::DEFAULT), |rate, c| {
+            asked.push((rate, c));
+            let mut p = point(rate, rate, 1000, if rate >= 4000.0 { 50 } else { 0 }, 2000.0);
+            (p.connections, p.mean_us) = (c.into(), 1000.0);
+            Ok(Some(p))
+        })
+        .unwrap();
+        assert_eq!(asked, [(1000.0, 64), (2000.0, 64), (4000.0, 64)]);
+    }
+
     /// The summary names the connection pool its rows record (two values when points differ),
     /// and says nothing of one that rows of older runs (0) do not record.
     #[test]
@@ -581,6 +819,39 @@ mod tests {
             }
             std::fs::remove_dir_all(&dir).unwrap();
         }
+    }
+
+    /// The summary lists each pool check with its verdict, the table has each point's pool,
+    /// and the figures draw a check's second point only.
+    #[test]
+    fn the_summary_lists_each_pool_check() {
+        let dir = std::env::temp_dir().join(format!("sb-sweep-checks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rows =
+            [pooled(4000.0, 64), pooled(8000.0, 64), pooled(8000.0, 256), pooled(16000.0, 256), pooled(16000.0, 1024)];
+        write_summaries(&dir.join("comparison.csv"), &rows).unwrap();
+        let meta = serde_json::json!({"command_line": ["test"], "machine": "m", "duration_s": 1.0,
+            "warmup_s": 0.0, "start_rate": 4000.0, "pool_check": {"growth": 4, "max": 1024}});
+        std::fs::write(dir.join("reproduce.json"), meta.to_string()).unwrap();
+        summarize(&dir).unwrap();
+        let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+        for line in [
+            "measured again with 4x the connections (at most 1024)",
+            "- b: 8000 req/s unsaturated; peak achieved 10000 req/s\n",
+            "  - pool check at 8000 req/s offered: 64 connections saturated (6400 req/s achieved); 256 connections reached 8000 req/s unsaturated: the pool, not the backend, was the limit\n",
+            "  - pool check at 16000 req/s offered: 256 connections saturated (10000 req/s achieved); 1024 connections saturated too: the ceiling is the backend's\n",
+            "| b | 8000 | 64 | 6400 |",
+            "| b | 8000 | 256 | 8000 |",
+        ] {
+            assert!(md.contains(line), "{line}:\n{md}");
+        }
+        assert!(dir.join("latency_vs_throughput.svg").is_file() && dir.join("cpu_per_1k.svg").is_file());
+        let mut drawn = figures::read_csv(&dir.join("comparison.csv")).unwrap();
+        drop_replaced(&mut drawn);
+        let drawn: Vec<(&str, &str)> =
+            drawn.iter().map(|r| (r["offered_rps"].as_str(), r["connections"].as_str())).collect();
+        assert_eq!(drawn, [("4000.000", "64"), ("8000.000", "256"), ("16000.000", "1024")]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// The generator note divides the summed %CPU by the cores its threads had: three threads

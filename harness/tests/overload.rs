@@ -3,6 +3,9 @@
 //! its capacity, then at half of it, on one deployment. Overload shows as counted errors; once
 //! the load is back under capacity the errors stop within a stated time, latency returns to its
 //! earlier level, and every pool slot (or queue-proxy place) comes back.
+//!
+//! The sweep's capacity is the backend's, not the load generator's pool (issue 13): with a pool
+//! known to bind, the sweep measures the saturated point again on a larger pool.
 
 mod common;
 
@@ -117,4 +120,38 @@ fn d_spright_recovers_from_overload() {
 #[test]
 fn knative_model_recovers_from_overload() {
     overload_and_recovery("knative", &[]);
+}
+
+/// Sixteen workers sleeping 2 ms a request: 8,000 req/s. Four connections carry at most 2,000
+/// req/s (a request holds its connection 2 ms or more), sixteen 8,000. At 3,000 req/s the first
+/// point saturates on 4 connections; the pool check measures it again on 16, where it holds:
+/// the sweep says the pool, not the backend, was the limit.
+#[test]
+fn the_sweep_tells_a_binding_pool_from_the_backend() {
+    let _g = serial();
+    let chains = scratch("pool-check-chains");
+    std::fs::create_dir_all(&chains).unwrap();
+    std::fs::write(
+        chains.join("sleepy.toml"),
+        "name = \"sleepy\"\n[[functions]]\nid = 1\nname = \"wait\"\nhandler = \"synthetic\"\nworkers = 16\n\
+         params = { sleep_ns = 2000000 }\n[[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"wait\"]\npayload_bytes = 64\n",
+    )
+    .unwrap();
+    let out = scratch("pool-check");
+    let args = ["--chains", "sleepy", "--backends", "s-spright", "--connections", "4", "--start-rate", "3000"];
+    let rows = sweep(
+        &[&args[..], &["--max-points", "1", "--refine", "1", "--duration", "1", "--warmup", "0.3"]].concat(),
+        &chains,
+        &out,
+    );
+    let sweep = out.join("sweep");
+    let got: Vec<(Option<f64>, u64, bool)> =
+        rows.iter().map(|s| (s.offered_rps, s.connections, harness::sweep::saturated(s))).collect();
+    assert_eq!(got, [(Some(3000.0), 4, true), (Some(3000.0), 16, false)], "{rows:?}");
+    assert!(rows[0].achieved_rps <= 2000.0 * 1.05, "4 connections carried {} req/s", rows[0].achieved_rps);
+    let md = std::fs::read_to_string(sweep.join("summary.md")).unwrap();
+    assert!(md.contains("16 connections reached") && md.contains("the pool, not the backend, was the limit"), "{md}");
+    assert!(sweep.join("points/sleepy-s-spright-3000-c16/manifest.json").is_file());
+    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::remove_dir_all(&chains).unwrap();
 }

@@ -97,19 +97,10 @@ fn runs_record_where_everything_ran() {
 fn reproduce_sweeps_each_placement() {
     let _g = serial();
     let out = scratch("reproduce-placement");
-    let status = std::process::Command::new(exe())
-        .args(["reproduce", "--experiments", "sweep", "--chains", "synthetic-2", "--backends", "s-spright,grpc"])
-        .args(["--start-rate", "200"])
-        .args(["--max-points", "1", "--duration", "0.5", "--warmup", "0.2", "--placement", "none", "--placement"])
-        .args(["paper", "--chains-dir"])
-        .arg(chain_path("synthetic-2").parent().unwrap())
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let args = ["--chains", "synthetic-2", "--backends", "s-spright,grpc", "--start-rate", "200", "--max-points", "1"];
+    let when = ["--duration", "0.5", "--warmup", "0.2", "--placement", "none", "--placement", "paper"];
+    let rows = sweep(&[&args[..], &when].concat(), chain_path("synthetic-2").parent().unwrap(), &out);
     let sweep = out.join("sweep");
-    let rows = harness::results::read_summaries(&sweep.join("comparison.csv")).unwrap();
     let got: Vec<(&str, &str)> = rows.iter().map(|r| (r.backend.as_str(), r.placement.as_str())).collect();
     assert_eq!(got, [("s-spright", "none"), ("grpc", "none"), ("s-spright", "paper"), ("grpc", "paper")]);
     let md = std::fs::read_to_string(sweep.join("summary.md")).unwrap();

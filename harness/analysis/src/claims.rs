@@ -146,13 +146,19 @@ fn sweep_point(df: &DataFrame, chain: &str, backend: &str) -> Result<Option<Swee
         f("p99_us")?,
         f("sut_cpu_s_per_1k")?,
     );
+    // A pool check's two points share a rate; the second, on more connections, stands for the
+    // backend (sweeps before the check have no such pairs, older ones no column).
+    let pool = match d.column("connections") {
+        Ok(_) => f("connections")?,
+        Err(_) => vec![0.0; d.height()],
+    };
     let mut best = 0.0f64;
     let mut light = 0;
     for i in 0..d.height() {
         if !saturated(offered[i], achieved[i], ok[i], errors[i], p99[i]) {
             best = best.max(achieved[i]);
         }
-        if offered[i] < offered[light] {
+        if offered[i] < offered[light] || (offered[i] == offered[light] && pool[i] > pool[light]) {
             light = i;
         }
     }
@@ -498,5 +504,29 @@ mod tests {
         let r = sweep_s_vs_d(&dir).unwrap().unwrap();
         assert_eq!((r.throughput, r.latency, r.cpu), (0.25, 0.5, 20.0));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A pool check at the lowest rate: its second point (256 connections: p50 100 us, 0.1 CPU-s
+    /// per 1k) stands for S-SPRIGHT, not its first (64, pool-bound: 9 ms, 0.5), whichever comes
+    /// first in the file; so D/S latency is 50/100 and CPU 2.0/0.1.
+    #[test]
+    fn a_pool_checks_second_point_stands_for_the_backend() {
+        for order in [[0, 1], [1, 0]] {
+            let dir = std::env::temp_dir().join(format!("sb-claims-pool-{}-{}", std::process::id(), order[0]));
+            std::fs::create_dir_all(&dir).unwrap();
+            let checked =
+                ["s-spright,c,250,100,500,0,9000,900000,0.5,64\n", "s-spright,c,250,250,500,0,100,200,0.1,256\n"];
+            let rows = format!(
+                "backend,chain,offered_rps,achieved_rps,ok,errors,p50_us,p99_us,sut_cpu_s_per_1k,connections\n{}{}\
+                 s-spright,c,1000,1000,2000,0,100,200,0.1,256\n\
+                 d-spright,c,250,250,500,0,50,100,2.0,64\n\
+                 d-spright,c,4000,4000,8000,0,50,100,0.2,64\n",
+                checked[order[0]], checked[order[1]]
+            );
+            std::fs::write(dir.join("comparison.csv"), rows).unwrap();
+            let r = sweep_s_vs_d(&dir).unwrap().unwrap();
+            assert_eq!((r.throughput, r.latency, r.cpu), (0.25, 0.5, 20.0), "{order:?}");
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 }

@@ -110,15 +110,13 @@ fn connections_per_thread(p: &LoadProfile, threads: usize) -> usize {
 /// Locust user runs one task at a time), so every thread needs at least as many users of its
 /// own as it has connections, each of which may be running a task.
 pub fn check_users(p: &LoadProfile, users: Option<&Users>, threads: usize) -> Result<(), String> {
-    let Some(u) = users else { return Ok(()) };
     if matches!(p.pattern, Pattern::Closed { .. }) {
         return Ok(());
     }
+    let (Some(u), Some(most)) = (users, most_connections(users, threads)) else { return Ok(()) };
     let of = threads.max(1);
-    // Thread i has every of-th user from i on ([`users_of_share`]): the last thread the fewest.
-    let fewest = u.pool as usize / of;
     let conns = connections_per_thread(p, of);
-    match fewest >= conns {
+    match connections(p) <= most {
         true => Ok(()),
         false => Err(format!(
             "a user pool of {} is too small for {} connections on {of} generator thread(s): a task runs on a user not running one, \
@@ -128,6 +126,15 @@ pub fn check_users(p: &LoadProfile, users: Option<&Users>, threads: usize) -> Re
             conns * of
         )),
     }
+}
+
+/// The most open-loop connections `threads` generator threads may open with the user pool of
+/// `users` ([`check_users`]); `None`: no users, no bound.
+pub fn most_connections(users: Option<&Users>, threads: usize) -> Option<usize> {
+    let of = threads.max(1);
+    // Thread i has every of-th user from i on ([`users_of_share`]): the last thread the fewest,
+    // and each thread opens its share of the connections rounded up.
+    users.map(|u| u.pool as usize / of * of)
 }
 
 /// Connections one source address should carry at most: well inside the default ephemeral

@@ -54,6 +54,22 @@ pub fn chain_with(chain: &workloads::Chain, from: &str, to: &str) -> workloads::
     workloads::parse_chain(&chain.spec_text.replace(from, to), &chain.source).unwrap()
 }
 
+/// `spright-bench reproduce --experiments sweep ARGS --chains-dir CHAINS --out OUT`, which must
+/// succeed; the rows of its `comparison.csv`.
+pub fn sweep(args: &[&str], chains: &Path, out: &Path) -> Vec<harness::results::Summary> {
+    let r = std::process::Command::new(exe())
+        .args(["reproduce", "--experiments", "sweep"])
+        .args(args)
+        .arg("--chains-dir")
+        .arg(chains)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{args:?}: {}", String::from_utf8_lossy(&r.stderr));
+    harness::results::read_summaries(&out.join("sweep/comparison.csv")).unwrap()
+}
+
 /// A fresh path under the system temp dir (not created).
 pub fn scratch(tag: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
