@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Issue 13's many-core experiments in one command: where S-SPRIGHT's time goes against
 # D-SPRIGHT's when there are cores to spare (README, "Many cores: where S-SPRIGHT's time went").
-# Each step is a `reproduce --experiments sweep` (capacities bisected to within 10%); the Online
-# Boutique variants with more workers run from a copy of the chains directory made with `sed`.
+# Each step is a `reproduce --experiments sweep` (capacities bisected to within 10%, and the load
+# generator's pool checked where a point saturates: 4x the connections, so a ceiling is the
+# backend's, not the 64 connections'); the Online Boutique variants with more workers run from a
+# copy of the chains directory made with `sed`.
 #
 #   scripts/many-cores.sh [OUT] [STEPS...]
 #
@@ -10,9 +12,6 @@
 #   gw1        both SPRIGHT backends, synthetic-5 and Online Boutique, gateway-threads=1
 #   reference  the same with the defaults, under placements none and paper
 #   baseline   the same with the defaults, unpinned only (S/D ratios from the same machine start)
-#   conns      baseline with 256 load generator connections instead of the chains' 64: whether
-#              the pool, not the backend, set a ceiling (at S-SPRIGHT's Online Boutique ceiling
-#              with four workers a function, rate x mean latency kept 47 of the 64 busy)
 #   fw4q fw8q  S-SPRIGHT Online Boutique, frontend with 4 / 8 workers, queues=per-worker
 #   all4q      S-SPRIGHT Online Boutique, every function with 4 workers, queues=per-worker
 #   all4q-lanes  all4q with a receive queue per gateway thread (gateway-queues=per-thread)
@@ -43,15 +42,15 @@
 #   bash .device-bundle/run.sh env && SPRIGHT_BENCH=.device-bundle/spright-bench \
 #     LD_LIBRARY_PATH=.device-bundle/lib scripts/many-cores.sh "$OUT/mc"
 # (all steps: over 20 minutes on 16 cores, more than one 600 s device call allows, so name
-# steps, for example `baseline conns cores cores-batch`, about 8; then tar what you keep,
-# without logs). LIMIT caps each step's seconds (default 300; an interrupted step keeps
-# what it measured). CONNECTIONS=N gives every step N load generator connections (the
-# chains' own 64 otherwise; step conns then adds nothing and is skipped). On 2 cores this runs, but D-SPRIGHT's pollers starve: it is meant for 16
-# or more.
+# steps, for example `baseline cores cores-batch`, about 6; then tar what you keep, without
+# logs). LIMIT caps each step's seconds (default 300; an interrupted step keeps what it
+# measured). CONNECTIONS=N starts every step's ramps on N load generator connections (the
+# chains' own 64 otherwise). On 2 cores this runs, but D-SPRIGHT's pollers starve: it is
+# meant for 16 or more.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$(realpath -m "${1:-results/runs/many-cores-$(date -u +%Y%m%dT%H%M%S)}"); shift 2>/dev/null
-steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference conns fw4q fw8q all4q all4q-lanes all4q-spin spin shards shards-inherit shards-batch cores cores-batch gwbatch cores-gwbatch fw8 gw6)
+steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q all4q-lanes all4q-spin spin shards shards-inherit shards-batch cores cores-batch gwbatch cores-gwbatch fw8 gw6)
 limit=${LIMIT:-300}
 cd "$top"
 bin=${SPRIGHT_BENCH:-}
@@ -89,9 +88,6 @@ for step in "${steps[@]}"; do
     gw1) args=("${both[@]}" --backend-opt gateway-threads=1) ;;
     reference) args=("${both[@]}" --placement none --placement paper) ;;
     baseline) args=("${both[@]}") ;;
-    conns)
-      [ -z "${CONNECTIONS:-}" ] || { echo "step conns skipped: CONNECTIONS=$CONNECTIONS applies to every step" >&2; continue; }
-      args=("${both[@]}" --connections 256) ;;
     fw4q) args=(--chains-dir "$variants/fw4" "${ob[@]}" --backend-opt queues=per-worker) ;;
     fw8q) args=(--chains-dir "$variants/fw8" "${ob[@]}" --backend-opt queues=per-worker) ;;
     all4q) args=(--chains-dir "$variants/all4" "${ob[@]}" --backend-opt queues=per-worker) ;;
@@ -121,6 +117,7 @@ for step in "${steps[@]}"; do
   timeout -s INT -k 10 "$limit" "$bin" reproduce "${common[@]}" --out "$out/$step" "${args[@]}" 2>&1 \
     | grep -v INFO | grep -E 'unsaturated|^\[|achieved'
   echo "== $step took $((SECONDS - t0)) s: $out/$step/sweep/summary.md"
+  grep -h "pool check" "$out/$step/sweep/summary.md" 2>/dev/null | sed "s/^ *- /== $step: /"
   # With a free list per gateway lane: how many requests left their lane's slots (all points).
   cat "$out/$step"/sweep/points/*/counters.csv 2>/dev/null | awk -F, '
     $1 == "pool" && $2 ~ /^lane[0-9]+_borrowed_slots$/ { b += $3; lanes = 1 }

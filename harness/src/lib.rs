@@ -33,19 +33,27 @@ pub mod testbed;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
+/// A second interrupt this soon after the first is the same one delivered twice: GNU `timeout`
+/// signals its command and then the command's process group, so the driver gets two at once.
+const SAME_INTERRUPT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The process-wide stop flag, set by Ctrl-C (SIGINT) and SIGTERM. Load stops, the deployment
-/// is torn down, and whatever was measured is written, marked as interrupted.
+/// is torn down, and whatever was measured is written, marked as interrupted. A second
+/// interrupt (after [`SAME_INTERRUPT`]) exits at once, without cleanup.
 pub fn stop_flag() -> Arc<AtomicBool> {
     static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
     FLAG.get_or_init(|| {
         let flag = Arc::new(AtomicBool::new(false));
         let f = flag.clone();
+        let first = OnceLock::new();
         let _ = ctrlc::set_handler(move || {
-            if f.swap(true, Ordering::SeqCst) {
+            let at = *first.get_or_init(std::time::Instant::now);
+            if !f.swap(true, Ordering::SeqCst) {
+                eprintln!("interrupted: stopping load, tearing down (Ctrl-C again to abort)");
+            } else if at.elapsed() > SAME_INTERRUPT {
                 eprintln!("second interrupt: exiting without cleanup");
                 std::process::exit(130);
             }
-            eprintln!("interrupted: stopping load, tearing down (Ctrl-C again to abort)");
         });
         flag
     })

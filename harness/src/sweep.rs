@@ -156,7 +156,8 @@ fn pool_was_busy(s: &Summary) -> bool {
 /// busy ([`pool_was_busy`]) is measured again at the same rate with `check.growth` times the
 /// connections (at most `check.max`), and the ramp goes on from that measurement with that
 /// pool. If the larger pool saturates too, the ceiling is the backend's and no later point is
-/// checked; if not, the pool was the limit and later saturated points are checked again. The
+/// checked; if not, the pool was the limit (or the first point met a stall that did not repeat:
+/// on a noisy machine one repetition cannot tell) and later saturated points are checked again. The
 /// points the checks replaced come back too, each before its replacement.
 pub fn ramp_checking_pool(
     r: &Ramp,
@@ -443,12 +444,20 @@ fn write_summary(out: &Path) -> Result<()> {
                 (true, 1) => format!(" (the load generator used {generator:.0}% of its core where it saturated: the ceiling may be the generator's)"),
                 (true, n) => format!(" (the load generator used {generator:.0}% of each of its {n} cores where it saturated: the ceiling may be the generator's)"),
             };
-            writeln!(md, "- {b}: {:.0} req/s unsaturated; peak achieved {peak:.0} req/s{note}", best(b))?;
+            // A point cut short by Ctrl-C or a time limit counts as measured, but is no ceiling.
+            let cut =
+                all.iter().find(|s| s.chain == chain && s.backend == *b && s.interrupted).map_or(String::new(), |s| {
+                    format!(
+                        " (interrupted at {:.0} req/s offered: that point's numbers are partial)",
+                        s.offered_rps.unwrap_or(0.0)
+                    )
+                });
+            writeln!(md, "- {b}: {:.0} req/s unsaturated; peak achieved {peak:.0} req/s{note}{cut}", best(b))?;
             for (first, again) in pool_checks(all.iter().filter(|s| s.chain == chain && s.backend == *b)) {
                 let verdict = match saturated(again) {
                     true => "saturated too: the ceiling is the backend's".to_string(),
                     false => format!(
-                        "reached {:.0} req/s unsaturated: the pool, not the backend, was the limit",
+                        "reached {:.0} req/s unsaturated: the limit was the pool's, or a stall that did not repeat",
                         again.achieved_rps
                     ),
                 };
@@ -822,13 +831,21 @@ mod tests {
     }
 
     /// The summary lists each pool check with its verdict, the table has each point's pool,
-    /// and the figures draw a check's second point only.
+    /// and the figures draw a check's second point only; an interrupted point is named.
     #[test]
     fn the_summary_lists_each_pool_check() {
         let dir = std::env::temp_dir().join(format!("sb-sweep-checks-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let rows =
-            [pooled(4000.0, 64), pooled(8000.0, 64), pooled(8000.0, 256), pooled(16000.0, 256), pooled(16000.0, 1024)];
+        let mut cut = pooled(4000.0, 64);
+        (cut.backend, cut.achieved_rps, cut.interrupted) = ("c".into(), 0.0, true);
+        let rows = [
+            pooled(4000.0, 64),
+            pooled(8000.0, 64),
+            pooled(8000.0, 256),
+            pooled(16000.0, 256),
+            pooled(16000.0, 1024),
+            cut,
+        ];
         write_summaries(&dir.join("comparison.csv"), &rows).unwrap();
         let meta = serde_json::json!({"command_line": ["test"], "machine": "m", "duration_s": 1.0,
             "warmup_s": 0.0, "start_rate": 4000.0, "pool_check": {"growth": 4, "max": 1024}});
@@ -838,10 +855,11 @@ mod tests {
         for line in [
             "measured again with 4x the connections (at most 1024)",
             "- b: 8000 req/s unsaturated; peak achieved 10000 req/s\n",
-            "  - pool check at 8000 req/s offered: 64 connections saturated (6400 req/s achieved); 256 connections reached 8000 req/s unsaturated: the pool, not the backend, was the limit\n",
+            "  - pool check at 8000 req/s offered: 64 connections saturated (6400 req/s achieved); 256 connections reached 8000 req/s unsaturated: the limit was the pool's, or a stall that did not repeat\n",
             "  - pool check at 16000 req/s offered: 256 connections saturated (10000 req/s achieved); 1024 connections saturated too: the ceiling is the backend's\n",
             "| b | 8000 | 64 | 6400 |",
             "| b | 8000 | 256 | 8000 |",
+            "- c: 0 req/s unsaturated; peak achieved 0 req/s (interrupted at 4000 req/s offered: that point's numbers are partial)\n",
         ] {
             assert!(md.contains(line), "{line}:\n{md}");
         }
@@ -850,7 +868,11 @@ mod tests {
         drop_replaced(&mut drawn);
         let drawn: Vec<(&str, &str)> =
             drawn.iter().map(|r| (r["offered_rps"].as_str(), r["connections"].as_str())).collect();
-        assert_eq!(drawn, [("4000.000", "64"), ("8000.000", "256"), ("16000.000", "1024")]);
+        assert_eq!(
+            drawn,
+            [("4000.000", "64"), ("8000.000", "256"), ("16000.000", "1024"), ("4000.000", "64")],
+            "c's too"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -301,7 +301,10 @@ fn ctrl_c_stops_the_run_and_cleans_up() {
             pids_with(out.to_str().unwrap()).iter().any(|&p| cmdline(p).iter().any(|a| a == "--id=2"))
         });
         std::thread::sleep(Duration::from_millis(1500));
-        // SAFETY: plain kill(2) of our own child.
+        // Twice, 20 ms apart, as GNU `timeout` does (the command, then its process group): one
+        // interrupt, still cleaned up. SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(driver as i32, libc::SIGINT) };
+        std::thread::sleep(Duration::from_millis(20));
         unsafe { libc::kill(driver as i32, libc::SIGINT) };
         let t0 = std::time::Instant::now();
         let res = child.wait_with_output().unwrap();
