@@ -410,7 +410,10 @@ fn write_summary(out: &Path) -> Result<()> {
                 "| {} | {:.0} | {} | {:.0} | {:.0} | {:.0} | {} | {} | {:.0} |",
                 s.backend,
                 s.offered_rps.unwrap_or(0.0),
-                s.connections,
+                match s.connections {
+                    0 => "not recorded".to_string(),
+                    c => c.to_string(),
+                },
                 s.achieved_rps,
                 s.p50_us,
                 s.p99_us,
@@ -794,7 +797,7 @@ mod tests {
     }
 
     /// The summary names the connection pool its rows record (two values when points differ),
-    /// and says nothing of one that rows of older runs (0) do not record.
+    /// and says nothing of one that rows of older runs (0) do not record but that.
     #[test]
     fn the_summary_names_the_connection_pool() {
         for (pools, said) in [
@@ -824,7 +827,10 @@ mod tests {
                 Some(s) => {
                     assert!(md.contains(&format!("The load generator {s} (`--connections`)")), "{pools:?}:\n{md}")
                 }
-                None => assert!(!md.contains("connections (`--connections`)"), "{md}"),
+                None => assert!(
+                    !md.contains("connections (`--connections`)") && md.contains("| b | 1000 | not recorded | 1000 |"),
+                    "{md}"
+                ),
             }
             std::fs::remove_dir_all(&dir).unwrap();
         }
