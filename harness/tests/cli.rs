@@ -380,9 +380,9 @@ fn figures_need_no_installed_font_and_never_cost_a_measurement() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("figures not drawn") && err.contains("spright-bench summarize"), "{err}");
     let md = std::fs::read_to_string(rep.join("summary.md")).unwrap();
-    assert!(md.contains("| grpc | 100 | 100 | 500 | 700 |"), "{md}");
+    assert!(md.contains("| grpc | 100 | not recorded | 100 | 500 | 700 |"), "{md}");
     assert!(
-        md.contains("| knative-remote | 100 | 100 | 900 | 990 | 0 | not measured |"),
+        md.contains("| knative-remote | 100 | not recorded | 100 | 900 | 990 | 0 | not measured |"),
         "unmeasured CPU stays unmeasured: {md}"
     );
     std::fs::remove_dir_all(&run).unwrap();

@@ -73,9 +73,6 @@ impl Descriptor {
     }
 }
 
-/// The C header shared with the eBPF program, for crates that compile C against it.
-pub const INCLUDE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/include");
-
 /// Where the SPRIGHT backends keep their pool files (a directory on hugetlbfs).
 pub const POOL_DIR: &str = "/dev/hugepages/spright-bench";
 
