@@ -38,12 +38,15 @@
 #
 # SPRIGHT_BENCH names the binary (default: a release build of this checkout). On a machine
 # without this project's packages, use the bundle of `../shared/tools/device-bundle.sh`; its
-# run.sh mounts hugetlbfs and bpffs and reserves hugepages first:
-#   bash .device-bundle/run.sh env && SPRIGHT_BENCH=.device-bundle/spright-bench \
-#     LD_LIBRARY_PATH=.device-bundle/lib scripts/many-cores.sh "$OUT/mc"
+# run.sh mounts hugetlbfs and bpffs and reserves hugepages first. One device call (carry
+# .device-bundle; tried on 2 cores at d427c70, where it returned a 0.1 MB tarball for 10 points):
+#   bash .device-bundle/run.sh env >/dev/null && SPRIGHT_BENCH=.device-bundle/spright-bench \
+#     LD_LIBRARY_PATH=.device-bundle/lib LIMIT=170 scripts/many-cores.sh "$OUT/mc" baseline cores cores-batch;
+#   tar czf "$OUT/mc.tgz" --exclude=logs --exclude='*.partial' --exclude='points/*.png' \
+#     --exclude='points/*.svg' --exclude='points/*/locust_*' --exclude='points/*.hlog' -C "$OUT" mc && rm -rf "$OUT/mc"
 # (all steps: over 20 minutes on 16 cores, more than one 600 s device call allows, so name
-# steps, for example `baseline cores cores-batch`, about 6; then tar what you keep, without
-# logs). LIMIT caps each step's seconds (default 300; an interrupted step keeps what it
+# steps: `baseline cores cores-batch` take about 6; the tarball keeps every point's CSV files,
+# manifest and summary, and each step's figures). LIMIT caps each step's seconds (default 300; an interrupted step keeps what it
 # measured). CONNECTIONS=N starts every step's ramps on N load generator connections (the
 # chains' own 64 otherwise). On 2 cores this runs, but D-SPRIGHT's pollers starve: it is
 # meant for 16 or more.
