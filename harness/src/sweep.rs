@@ -12,7 +12,9 @@
 //! saturated backend and a saturated pool look the same, so the sweep checks the pool where it
 //! may bind ([`ramp_checking_pool`]): a saturated point whose pool was busy is measured again
 //! with four times the connections, and only if that saturates too is the ceiling the
-//! backend's. Both points stay in `comparison.csv` (its `connections` column tells them apart).
+//! backend's; if it holds, the first pool is measured once more, to tell its limit from a stall
+//! that did not repeat. Every point stays in `comparison.csv` (its `connections` column tells
+//! them apart).
 //!
 //! New backends join by being registered in [`crate::registry`]; nothing here names one.
 
@@ -156,9 +158,10 @@ fn pool_was_busy(s: &Summary) -> bool {
 /// busy ([`pool_was_busy`]) is measured again at the same rate with `check.growth` times the
 /// connections (at most `check.max`), and the ramp goes on from that measurement with that
 /// pool. If the larger pool saturates too, the ceiling is the backend's and no later point is
-/// checked; if not, the pool was the limit (or the first point met a stall that did not repeat:
-/// on a noisy machine one repetition cannot tell) and later saturated points are checked again. The
-/// points the checks replaced come back too, each before its replacement.
+/// checked. If not, the first pool is measured once more at the same rate (A-B-A: on a noisy
+/// machine a point can saturate on a stall that does not repeat), and later saturated points
+/// are checked again. The points the checks replaced come back too, each before its
+/// replacement ([`pool_checks`] reads them back).
 pub fn ramp_checking_pool(
     r: &Ramp,
     start: u32,
@@ -179,9 +182,12 @@ pub fn ramp_checking_pool(
         }
         // Interrupted during the check: keep what was measured.
         let Some(again) = measure(rate, grown)? else { return Ok(Some(s)) };
-        pool = grown;
+        let first = std::mem::replace(&mut pool, grown);
         confirmed = saturated(&again);
         replaced.push(s);
+        if !confirmed {
+            replaced.extend(measure(rate, first)?);
+        }
         Ok(Some(again))
     })?;
     points.extend(replaced);
@@ -248,7 +254,11 @@ pub fn sweep(
                     ..Default::default()
                 }
                 .apply(&mut c.load)?;
-                let out = points_dir.join(format!("{}-{}-{}{dir}{tag}", chain.name, backend, rate as u64));
+                let mut out = points_dir.join(format!("{}-{}-{}{dir}{tag}", chain.name, backend, rate as u64));
+                if out.exists() {
+                    // A pool check's repeat of its first point.
+                    out.as_mut_os_string().push("-again");
+                }
                 let opts = on.run_options(backend, backend_options.clone(), c, out, placement.clone());
                 let s = run(&opts, stop)?.summary;
                 progress.say(&format!(
@@ -373,7 +383,7 @@ fn write_summary(out: &Path) -> Result<()> {
             "The load generator had {} connections (`--connections`), one request at a time on each: a request due while all are busy waits for one, and the wait counts as latency. A point's throughput is at most the connections over the mean time a request holds one, so a backend's ceiling can be the pool's. {}\n",
             pools.iter().map(u64::to_string).collect::<Vec<_>>().join(" or "),
             match meta.pool_check {
-                Some(c) => format!("Where a point saturated with at least half its connections busy (rate x mean latency), it was measured again with {}x the connections (at most {}), and the ramp went on with that pool; each check is listed under its chain.", c.growth, c.max),
+                Some(c) => format!("Where a point saturated with at least half its connections busy (rate x mean latency), it was measured again with {}x the connections (at most {}), and the ramp went on with that pool; where that held, the first pool was measured once more (a limit of the pool saturates again, a stall need not). Each check is listed under its chain.", c.growth, c.max),
                 None => "This sweep did not check its pool (`--no-pool-check`, or a run before the check): rerunning with more connections tells.".into(),
             }
         )?;
@@ -456,13 +466,21 @@ fn write_summary(out: &Path) -> Result<()> {
                     )
                 });
             writeln!(md, "- {b}: {:.0} req/s unsaturated; peak achieved {peak:.0} req/s{note}{cut}", best(b))?;
-            for (first, again) in pool_checks(all.iter().filter(|s| s.chain == chain && s.backend == *b)) {
-                let verdict = match saturated(again) {
-                    true => "saturated too: the ceiling is the backend's".to_string(),
-                    false => format!(
-                        "reached {:.0} req/s unsaturated: the limit was the pool's, or a stall that did not repeat",
-                        again.achieved_rps
+            for Checked { first, again, repeat } in
+                pool_checks(all.iter().filter(|s| s.chain == chain && s.backend == *b))
+            {
+                let held = format!("reached {:.0} req/s unsaturated", again.achieved_rps);
+                let verdict = match (saturated(again), repeat) {
+                    (true, _) => "saturated too: the ceiling is the backend's".to_string(),
+                    (false, Some(r)) if saturated(r) => format!(
+                        "{held}, and {} again saturated ({:.0} req/s achieved): the limit was the pool's",
+                        r.connections, r.achieved_rps
                     ),
+                    (false, Some(r)) => format!(
+                        "{held}, but {} again reached {:.0} req/s unsaturated: the first point met a stall, not the pool's limit",
+                        r.connections, r.achieved_rps
+                    ),
+                    (false, None) => format!("{held}: the limit was the pool's, or a stall that did not repeat"),
                 };
                 writeln!(
                     md,
@@ -489,16 +507,35 @@ fn by_rate_then_pool(a: &Summary, b: &Summary) -> std::cmp::Ordering {
     a.offered_rps.unwrap_or(0.0).total_cmp(&b.offered_rps.unwrap_or(0.0)).then(a.connections.cmp(&b.connections))
 }
 
-/// The pool checks among one backend's points ([`ramp_checking_pool`]): each point followed by
-/// one at the same offered rate with more connections, and that one.
-fn pool_checks<'a>(points: impl Iterator<Item = &'a Summary>) -> Vec<(&'a Summary, &'a Summary)> {
+/// A pool check among one backend's points ([`ramp_checking_pool`]).
+struct Checked<'a> {
+    /// The saturated point on the first pool.
+    first: &'a Summary,
+    /// The same rate on the larger pool.
+    again: &'a Summary,
+    /// The first pool once more, where the larger one held.
+    repeat: Option<&'a Summary>,
+}
+
+/// The pool checks among one backend's points: at a rate measured on more than one pool, the
+/// first point on each pool against the first on the next larger one.
+fn pool_checks<'a>(points: impl Iterator<Item = &'a Summary>) -> Vec<Checked<'a>> {
     let mut by_rate: Vec<&Summary> = points.collect();
     by_rate.sort_by(|a, b| by_rate_then_pool(a, b));
-    by_rate
-        .windows(2)
-        .filter(|w| w[0].offered_rps == w[1].offered_rps && w[0].connections < w[1].connections)
-        .map(|w| (w[0], w[1]))
-        .collect()
+    let mut out = Vec::new();
+    for (i, p) in by_rate.iter().enumerate() {
+        let same = |q: &&Summary| q.offered_rps == p.offered_rps;
+        let (before, after) = (&by_rate[..i], &by_rate[i + 1..]);
+        if before.last().is_some_and(|q| same(q) && q.connections == p.connections) {
+            continue; // not the first on its pool
+        }
+        let Some(again) = after.iter().take_while(|q| same(q)).find(|q| q.connections > p.connections) else {
+            continue;
+        };
+        let repeat = after.first().filter(|q| same(q) && q.connections == p.connections).copied();
+        out.push(Checked { first: p, again, repeat });
+    }
+    out
 }
 
 /// The placement policies of a comparison's rows, in order of first appearance.
@@ -531,8 +568,11 @@ fn side_by_side(
     best: &dyn Fn(&str) -> f64,
 ) -> std::fmt::Result {
     let base = backends[0];
+    // At a rate measured on several pools (a pool check), the largest pool's point.
     let point = |b: &str, rate: f64| {
-        all.iter().find(|s| s.chain == chain && s.backend == b && s.offered_rps == Some(rate) && !saturated(s))
+        all.iter()
+            .filter(|s| s.chain == chain && s.backend == b && s.offered_rps == Some(rate) && !saturated(s))
+            .max_by_key(|s| s.connections)
     };
     for other in &backends[1..] {
         writeln!(md, "\n{other} vs {base}, side by side in this run:\n")?;
@@ -712,8 +752,9 @@ mod tests {
     }
 
     /// Issue 13: the pool, not the backend, capped the 16-core ceilings. At 8,000 req/s the 64
-    /// connections saturate (6,400 achieved, all busy); 256 do not, so the ramp goes on with
-    /// 256. At 16,000 the backend saturates; 1,024 connections saturate too: the ceiling is the
+    /// connections saturate (6,400 achieved, all busy); 256 do not, so 64 are measured once more
+    /// (they saturate again) and the ramp goes on with 256. At 16,000 the backend saturates;
+    /// 1,024 connections saturate too (no repeat): the ceiling is the
     /// backend's, and the bisection below it runs on 1,024 connections without further checks
     /// (11,314 saturates, unchecked though 4,096 are allowed). The capacity found is the
     /// backend's 10,000, not 6,400.
@@ -734,6 +775,7 @@ mod tests {
                 (4000.0, 64),
                 (8000.0, 64),
                 (8000.0, 256),
+                (8000.0, 64),
                 (16000.0, 256),
                 (16000.0, 1024),
                 (11314.0, 1024),
@@ -749,6 +791,7 @@ mod tests {
                 (2000.0, 64),
                 (4000.0, 64),
                 (8000.0, 64),
+                (8000.0, 64),
                 (8000.0, 256),
                 (9514.0, 1024),
                 (10375.0, 1024),
@@ -756,15 +799,22 @@ mod tests {
                 (16000.0, 256),
                 (16000.0, 1024)
             ],
-            "every point, a check's first before its second"
+            "every point, a check's first (and its repeat) before its second"
         );
         let best = pts.iter().filter(|p| !saturated(p)).map(|p| p.achieved_rps).fold(0.0, f64::max);
         assert_eq!(best, 10_000.0);
-        let checks: Vec<(f64, u64, u64)> = pool_checks(pts.iter())
+        let checks: Vec<(f64, u64, u64, Option<u64>)> = pool_checks(pts.iter())
             .iter()
-            .map(|(a, b)| (a.offered_rps.unwrap(), a.connections, b.connections))
+            .map(|c| {
+                (
+                    c.first.offered_rps.unwrap(),
+                    c.first.connections,
+                    c.again.connections,
+                    c.repeat.map(|r| r.connections),
+                )
+            })
             .collect();
-        assert_eq!(checks, [(8000.0, 64, 256), (16000.0, 256, 1024)]);
+        assert_eq!(checks, [(8000.0, 64, 256, Some(64)), (16000.0, 256, 1024, None)]);
     }
 
     /// No check: without one, at the cap, or where the pool was not busy (a point saturated by
@@ -836,21 +886,35 @@ mod tests {
         }
     }
 
-    /// The summary lists each pool check with its verdict, the table has each point's pool,
-    /// and the figures draw a check's second point only; an interrupted point is named.
+    /// The summary lists each pool check with its verdict (the pool's limit, a stall, either,
+    /// the backend's), the table has each point's pool, and the figures draw a check's second
+    /// point only; an interrupted point is named.
     #[test]
     fn the_summary_lists_each_pool_check() {
         let dir = std::env::temp_dir().join(format!("sb-sweep-checks-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut cut = pooled(4000.0, 64);
         (cut.backend, cut.achieved_rps, cut.interrupted) = ("c".into(), 0.0, true);
+        // At 2,000 req/s: d's 64 connections saturate, 256 hold, and 64 hold when repeated (a
+        // stall); e's repeat was never measured (interrupted).
+        let at2k = |backend: &str, connections: u64, achieved: f64| {
+            let mut p = point(2000.0, achieved, 1000, 0, 1000.0);
+            (p.backend, p.connections, p.mean_us) = (backend.into(), connections, 1e6);
+            p
+        };
         let rows = [
             pooled(4000.0, 64),
+            pooled(8000.0, 64),
             pooled(8000.0, 64),
             pooled(8000.0, 256),
             pooled(16000.0, 256),
             pooled(16000.0, 1024),
             cut,
+            at2k("d", 64, 1000.0),
+            at2k("d", 256, 2000.0),
+            at2k("d", 64, 2000.0),
+            at2k("e", 64, 1000.0),
+            at2k("e", 256, 2000.0),
         ];
         write_summaries(&dir.join("comparison.csv"), &rows).unwrap();
         let meta = serde_json::json!({"command_line": ["test"], "machine": "m", "duration_s": 1.0,
@@ -861,7 +925,9 @@ mod tests {
         for line in [
             "measured again with 4x the connections (at most 1024)",
             "- b: 8000 req/s unsaturated; peak achieved 10000 req/s\n",
-            "  - pool check at 8000 req/s offered: 64 connections saturated (6400 req/s achieved); 256 connections reached 8000 req/s unsaturated: the limit was the pool's, or a stall that did not repeat\n",
+            "  - pool check at 8000 req/s offered: 64 connections saturated (6400 req/s achieved); 256 connections reached 8000 req/s unsaturated, and 64 again saturated (6400 req/s achieved): the limit was the pool's\n",
+            "  - pool check at 2000 req/s offered: 64 connections saturated (1000 req/s achieved); 256 connections reached 2000 req/s unsaturated, but 64 again reached 2000 req/s unsaturated: the first point met a stall, not the pool's limit\n",
+            "  - pool check at 2000 req/s offered: 64 connections saturated (1000 req/s achieved); 256 connections reached 2000 req/s unsaturated: the limit was the pool's, or a stall that did not repeat\n",
             "  - pool check at 16000 req/s offered: 256 connections saturated (10000 req/s achieved); 1024 connections saturated too: the ceiling is the backend's\n",
             "| b | 8000 | 64 | 6400 |",
             "| b | 8000 | 256 | 8000 |",
@@ -876,8 +942,15 @@ mod tests {
             drawn.iter().map(|r| (r["offered_rps"].as_str(), r["connections"].as_str())).collect();
         assert_eq!(
             drawn,
-            [("4000.000", "64"), ("8000.000", "256"), ("16000.000", "1024"), ("4000.000", "64")],
-            "c's too"
+            [
+                ("4000.000", "64"),
+                ("8000.000", "256"),
+                ("16000.000", "1024"),
+                ("4000.000", "64"),
+                ("2000.000", "256"),
+                ("2000.000", "256")
+            ],
+            "c's, d's and e's too"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

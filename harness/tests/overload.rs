@@ -124,8 +124,8 @@ fn knative_model_recovers_from_overload() {
 
 /// Sixteen workers sleeping 2 ms a request: 8,000 req/s. Four connections carry at most 2,000
 /// req/s (a request holds its connection 2 ms or more), sixteen 8,000. At 3,000 req/s the first
-/// point saturates on 4 connections; the pool check measures it again on 16, where it holds:
-/// the sweep says the limit was the pool's.
+/// point saturates on 4 connections; the pool check measures it again on 16, where it holds,
+/// and on 4 once more, where it saturates again: the sweep says the limit was the pool's.
 #[test]
 fn the_sweep_tells_a_binding_pool_from_the_backend() {
     let _g = serial();
@@ -147,11 +147,14 @@ fn the_sweep_tells_a_binding_pool_from_the_backend() {
     let sweep = out.join("sweep");
     let got: Vec<(Option<f64>, u64, bool)> =
         rows.iter().map(|s| (s.offered_rps, s.connections, harness::sweep::saturated(s))).collect();
-    assert_eq!(got, [(Some(3000.0), 4, true), (Some(3000.0), 16, false)], "{rows:?}");
+    assert_eq!(got, [(Some(3000.0), 4, true), (Some(3000.0), 4, true), (Some(3000.0), 16, false)], "{rows:?}");
     assert!(rows[0].achieved_rps <= 2000.0 * 1.05, "4 connections carried {} req/s", rows[0].achieved_rps);
     let md = std::fs::read_to_string(sweep.join("summary.md")).unwrap();
-    assert!(md.contains("16 connections reached") && md.contains("the limit was the pool's"), "{md}");
-    assert!(sweep.join("points/sleepy-s-spright-3000-c16/manifest.json").is_file());
+    assert!(md.contains("16 connections reached") && md.contains("and 4 again saturated"), "{md}");
+    assert!(md.contains("the limit was the pool's\n"), "{md}");
+    for point in ["sleepy-s-spright-3000-c16", "sleepy-s-spright-3000-again"] {
+        assert!(sweep.join("points").join(point).join("manifest.json").is_file(), "{point}");
+    }
     std::fs::remove_dir_all(&out).unwrap();
     std::fs::remove_dir_all(&chains).unwrap();
 }
