@@ -15,6 +15,7 @@ does not count.
 """
 import argparse
 import re
+import subprocess
 import sys
 from itertools import combinations
 from pathlib import Path
@@ -90,7 +91,13 @@ def main():
     pairs = []
     for c1, c2 in combinations(SPRIGHT_CRATES, 2):
         pairs += [(f1, f2) for f1 in crates[c1] for f2 in crates[c2]]
-    tests = sorted(f for d in ROOT.glob("**/tests") if "target" not in d.parts for f in d.rglob("*.rs"))
+    # The repository's test files, tracked or new, not ignored ones (a build's target/, the
+    # device bundle's copy of workloads/).
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.rs"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    tests = sorted(ROOT / f for f in listed if "tests" in Path(f).parts)
     pairs += list(combinations(tests, 2))
     cache = {}
     found = 0
