@@ -144,6 +144,16 @@ impl PoolCheck {
     /// Four times the pool, up to 1,024 connections: 64 -> 256 -> 1,024, enough for 100,000
     /// req/s at 10 ms of mean latency.
     pub const DEFAULT: PoolCheck = PoolCheck { growth: 4, max: 1024 };
+
+    /// [`Self::DEFAULT`], never growing the pool beyond what the chain's users allow `threads`
+    /// generator threads ([`crate::loadgen::most_connections`]).
+    fn for_chain(chain: &workloads::Chain, threads: usize) -> PoolCheck {
+        let users = crate::loadgen::most_connections(chain.users.as_ref(), threads);
+        PoolCheck {
+            max: users.map_or(Self::DEFAULT.max, |u| Self::DEFAULT.max.min(u.try_into().unwrap_or(u32::MAX))),
+            ..Self::DEFAULT
+        }
+    }
 }
 
 /// Whether a point's requests kept at least half its connections busy on average: by Little's
@@ -222,14 +232,7 @@ pub fn sweep(
             1 => String::new(),
             _ => format!("-{}", placement.to_string().replace(|c: char| !c.is_ascii_alphanumeric(), "_")),
         };
-        // A check never grows the pool beyond what the chain's users allow.
-        let pool_check = o.pool_check.then(|| {
-            let users = crate::loadgen::most_connections(chain.users.as_ref(), on.loadgen_threads);
-            PoolCheck {
-                max: users.map_or(PoolCheck::DEFAULT.max, |u| PoolCheck::DEFAULT.max.min(u as u32)),
-                ..PoolCheck::DEFAULT
-            }
-        });
+        let pool_check = o.pool_check.then(|| PoolCheck::for_chain(chain, on.loadgen_threads));
         for (backend, backend_options) in backends.iter().map(|b| b.name()).zip(&options) {
             progress.begin(&format!("sweep: {} on {backend}, placement {placement}", chain.name));
             let r = Ramp { start: o.start_rate, step: o.step, max_points: o.max_points, refine: o.refine };
@@ -271,7 +274,7 @@ pub fn sweep(
         }
     }
     let described = backends.iter().zip(&options).map(|(b, o)| (b.name().to_string(), o.describe())).collect();
-    write_comparison(out, &all, on, o, described)?;
+    write_comparison(out, &all, on, o, &chains, described)?;
     Ok(out.to_path_buf())
 }
 
@@ -307,6 +310,9 @@ struct Meta {
     /// How saturated points' pools were checked (older runs: not at all).
     #[serde(default)]
     pool_check: Option<PoolCheck>,
+    /// Chains whose user pool caps a check below `pool_check.max`, with their cap.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pool_check_caps: BTreeMap<String, u32>,
 }
 
 fn write_comparison(
@@ -314,6 +320,7 @@ fn write_comparison(
     all: &[Summary],
     on: &Testbed,
     o: &SweepOptions,
+    chains: &[workloads::Chain],
     backend_options: BTreeMap<String, String>,
 ) -> Result<()> {
     write_summaries(&out.join("comparison.csv"), all)?;
@@ -335,6 +342,14 @@ fn write_comparison(
             })
             .collect(),
         pool_check: o.pool_check.then_some(PoolCheck::DEFAULT),
+        pool_check_caps: match o.pool_check {
+            true => chains
+                .iter()
+                .map(|c| (c.name.clone(), PoolCheck::for_chain(c, on.loadgen_threads).max))
+                .filter(|&(_, max)| max < PoolCheck::DEFAULT.max)
+                .collect(),
+            false => BTreeMap::new(),
+        },
     };
     std::fs::write(out.join("reproduce.json"), serde_json::to_string_pretty(&meta)?).context("write reproduce.json")?;
     summarize(out)
@@ -383,7 +398,8 @@ fn write_summary(out: &Path) -> Result<()> {
             "The load generator had {} connections (`--connections`), one request at a time on each: a request due while all are busy waits for one, and the wait counts as latency. A point's throughput is at most the connections over the mean time a request holds one, so a backend's ceiling can be the pool's. {}\n",
             pools.iter().map(u64::to_string).collect::<Vec<_>>().join(" or "),
             match meta.pool_check {
-                Some(c) => format!("Where a point saturated with at least half its connections busy (rate x mean latency), it was measured again with {}x the connections (at most {}), and the ramp went on with that pool; where that held, the first pool was measured once more (a limit of the pool saturates again, a stall need not). Each check is listed under its chain.", c.growth, c.max),
+                Some(c) => format!("Where a point saturated with at least half its connections busy (rate x mean latency), it was measured again with {}x the connections (at most {}{}), and the ramp went on with that pool; where that held, the first pool was measured once more (a limit of the pool saturates again, a stall need not). Each check is listed under its chain.", c.growth, c.max,
+                    meta.pool_check_caps.iter().map(|(chain, cap)| format!("; {cap} for {chain}, as its users allow")).collect::<String>()),
                 None => "This sweep did not check its pool (`--no-pool-check`, or a run before the check): rerunning with more connections tells.".into(),
             }
         )?;
@@ -435,8 +451,10 @@ fn write_summary(out: &Path) -> Result<()> {
         writeln!(md, "\nHighest throughput reached without saturating, per backend:\n")?;
         let mut backends: Vec<&str> = all.iter().filter(|s| s.chain == chain).map(|s| s.backend.as_str()).collect();
         backends.dedup();
+        let standing = standing(all);
         let best = |b: &str| {
-            all.iter()
+            standing
+                .iter()
                 .filter(|s| s.chain == chain && s.backend == b && !saturated(s))
                 .map(|s| s.achieved_rps)
                 .fold(0.0, f64::max)
@@ -568,11 +586,9 @@ fn side_by_side(
     best: &dyn Fn(&str) -> f64,
 ) -> std::fmt::Result {
     let base = backends[0];
-    // At a rate measured on several pools (a pool check), the largest pool's point.
+    let standing = standing(all);
     let point = |b: &str, rate: f64| {
-        all.iter()
-            .filter(|s| s.chain == chain && s.backend == b && s.offered_rps == Some(rate) && !saturated(s))
-            .max_by_key(|s| s.connections)
+        standing.iter().find(|s| s.chain == chain && s.backend == b && s.offered_rps == Some(rate) && !saturated(s))
     };
     for other in &backends[1..] {
         writeln!(md, "\n{other} vs {base}, side by side in this run:\n")?;
@@ -605,19 +621,28 @@ fn side_by_side(
     Ok(())
 }
 
-/// A curve is the backend's: of a pool check's two points it keeps the second, on the larger
-/// pool (the first may be the pool's limit, not the backend's).
+/// The points that stand for their backend ([`spright_analysis::stands`]: at a rate measured
+/// on several pools, the largest pool's).
+fn standing(all: &[Summary]) -> Vec<&Summary> {
+    let keys: Vec<_> = all
+        .iter()
+        .map(|s| ((&s.chain, &s.placement, &s.backend, s.offered_rps.map(f64::to_bits)), s.connections))
+        .collect();
+    all.iter().zip(spright_analysis::stands(&keys)).filter_map(|(s, stands)| stands.then_some(s)).collect()
+}
+
+/// A curve is the backend's: only the rows of `comparison.csv` that stand
+/// ([`spright_analysis::stands`]).
 fn drop_replaced(rows: &mut Vec<BTreeMap<String, String>>) {
-    let key = |r: &BTreeMap<String, String>| {
-        ["chain", "placement", "backend", "offered_rps"].map(|k| r.get(k).cloned().unwrap_or_default())
-    };
-    let pool = |r: &BTreeMap<String, String>| r.get("connections").and_then(|c| c.parse::<u64>().ok()).unwrap_or(0);
-    let mut largest: BTreeMap<_, u64> = BTreeMap::new();
-    for r in rows.iter() {
-        let e = largest.entry(key(r)).or_default();
-        *e = (*e).max(pool(r));
-    }
-    rows.retain(|r| pool(r) == largest[&key(r)]);
+    let keys: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            let key = ["chain", "placement", "backend", "offered_rps"].map(|k| r.get(k).cloned().unwrap_or_default());
+            (key, r.get("connections").and_then(|c| c.parse::<u64>().ok()).unwrap_or(0))
+        })
+        .collect();
+    let mut standing = spright_analysis::stands(&keys).into_iter();
+    rows.retain(|_| standing.next().unwrap_or(true));
 }
 
 /// Figures from `comparison.csv` alone.
@@ -918,12 +943,12 @@ mod tests {
         ];
         write_summaries(&dir.join("comparison.csv"), &rows).unwrap();
         let meta = serde_json::json!({"command_line": ["test"], "machine": "m", "duration_s": 1.0,
-            "warmup_s": 0.0, "start_rate": 4000.0, "pool_check": {"growth": 4, "max": 1024}});
+            "warmup_s": 0.0, "start_rate": 4000.0, "pool_check": {"growth": 4, "max": 1024}, "pool_check_caps": {"few-users": 96}});
         std::fs::write(dir.join("reproduce.json"), meta.to_string()).unwrap();
         summarize(&dir).unwrap();
         let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
         for line in [
-            "measured again with 4x the connections (at most 1024)",
+            "measured again with 4x the connections (at most 1024; 96 for few-users, as its users allow)",
             "- b: 8000 req/s unsaturated; peak achieved 10000 req/s\n",
             "  - pool check at 8000 req/s offered: 64 connections saturated (6400 req/s achieved); 256 connections reached 8000 req/s unsaturated, and 64 again saturated (6400 req/s achieved): the limit was the pool's\n",
             "  - pool check at 2000 req/s offered: 64 connections saturated (1000 req/s achieved); 256 connections reached 2000 req/s unsaturated, but 64 again reached 2000 req/s unsaturated: the first point met a stall, not the pool's limit\n",

@@ -120,6 +120,20 @@ pub fn saturated(offered_rps: f64, achieved_rps: f64, ok: f64, errors: f64, p99_
     achieved_rps < 0.9 * offered_rps || errors / total > 0.01 || p99_us > 500_000.0
 }
 
+/// Which of a sweep's points stand for their backend: at a rate measured on several pools of
+/// connections (a pool check), only the point on the largest pool, since a smaller pool's
+/// ceiling may be the pool's and not the backend's. `points` are each point's key (what makes
+/// two points the same measurement but for the pool: chain, placement, backend, offered rate)
+/// and its connections; the answer is in their order.
+pub fn stands<K: Ord>(points: &[(K, u64)]) -> Vec<bool> {
+    let mut largest: std::collections::BTreeMap<&K, u64> = std::collections::BTreeMap::new();
+    for (key, pool) in points {
+        let e = largest.entry(key).or_default();
+        *e = (*e).max(*pool);
+    }
+    points.iter().map(|(key, pool)| *pool == largest[key]).collect()
+}
+
 /// From a sweep's `comparison.csv`, per chain: the highest throughput each backend reached
 /// unsaturated, and its p50 and CPU per 1k requests at the lowest offered rate.
 struct SweepPoint {
@@ -146,22 +160,23 @@ fn sweep_point(df: &DataFrame, chain: &str, backend: &str) -> Result<Option<Swee
         f("p99_us")?,
         f("sut_cpu_s_per_1k")?,
     );
-    // A pool check's two points share a rate; the second, on more connections, stands for the
-    // backend (sweeps before the check have no such pairs, older ones no column).
+    // Sweeps before the pool check have no pairs of points at one rate, older ones no column.
     let pool = match d.column("connections") {
         Ok(_) => f("connections")?,
         Err(_) => vec![0.0; d.height()],
     };
+    let standing = stands(&offered.iter().zip(&pool).map(|(o, c)| (o.to_bits(), *c as u64)).collect::<Vec<_>>());
     let mut best = 0.0f64;
-    let mut light = 0;
-    for i in 0..d.height() {
+    let mut light = None::<usize>;
+    for i in (0..d.height()).filter(|&i| standing[i]) {
         if !saturated(offered[i], achieved[i], ok[i], errors[i], p99[i]) {
             best = best.max(achieved[i]);
         }
-        if offered[i] < offered[light] || (offered[i] == offered[light] && pool[i] > pool[light]) {
-            light = i;
+        if light.is_none_or(|l| offered[i] < offered[l]) {
+            light = Some(i);
         }
     }
+    let light = light.context("a sweep point stands at every rate")?;
     Ok(Some(SweepPoint { best_rps: best, light_p50_us: p50[light], light_cpu_per_1k: cpu[light] }))
 }
 
@@ -484,6 +499,15 @@ mod tests {
         assert!(!saturated(1000.0, 1000.0, 1000.0, 0.0, 500_000.0), "p99 of 500 ms is not saturated");
         assert!(saturated(1000.0, 1000.0, 1000.0, 0.0, 500_001.0));
         assert!(!saturated(0.0, 10.0, 10.0, 0.0, 1000.0), "closed loop (nothing offered): errors and p99 only");
+    }
+
+    /// A pool check A-B-A at rate 1 (64, 256, 64 again) leaves its 256 point standing; rate 2,
+    /// measured once, stands on any pool, a row from before the connections column (0) too.
+    #[test]
+    fn the_largest_pool_at_a_rate_stands() {
+        let points = [(1, 64), (1, 256), (1, 64), (2, 256), (3, 0)];
+        assert_eq!(stands(&points), [false, true, false, true, true]);
+        assert_eq!(stands::<u8>(&[]), Vec::<bool>::new());
     }
 
     /// A sweep run under two placements is compared under its first one only: the `paper` rows

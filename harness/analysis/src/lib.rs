@@ -12,7 +12,7 @@
 
 mod claims;
 
-pub use claims::{saturated, verdict, Claim, Expect, Verdict};
+pub use claims::{saturated, stands, verdict, Claim, Expect, Verdict};
 
 use anyhow::{Context, Result};
 use polars::prelude::*;
