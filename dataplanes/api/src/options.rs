@@ -134,6 +134,11 @@ impl BackendOptions {
         self.0.get(key).map(String::as_str).or_else(|| specs.iter().find(|s| s.key == key)?.default)
     }
 
+    /// Whether option `spec` is `value` ([`Self::get`]).
+    pub fn is(&self, specs: &[OptionSpec], spec: &OptionSpec, value: &str) -> bool {
+        self.get(specs, spec.key) == Some(value)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
@@ -175,6 +180,9 @@ mod tests {
         assert_eq!(o.get(SPECS, "mode"), Some("b"));
         assert_eq!(BackendOptions::default().get(SPECS, "mode"), Some("a"), "the default when unresolved");
         assert_eq!(BackendOptions::default().get(SPECS, "n"), None);
+        assert!(o.is(SPECS, &SPECS[0], "b") && !o.is(SPECS, &SPECS[0], "a"));
+        assert!(BackendOptions::default().is(SPECS, &SPECS[0], "a"), "the default when unresolved");
+        assert!(!BackendOptions::default().is(SPECS, &SPECS[1], "2"));
         let e = BackendOptions::resolve("x", SPECS, &given(&["mode=c", "n=2"])).unwrap_err();
         assert_eq!(e.to_string(), "--backend-opt mode=c: use a or b");
         let e = BackendOptions::resolve("x", SPECS, &given(&["n=3"])).unwrap_err();

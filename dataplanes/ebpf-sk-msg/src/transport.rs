@@ -115,13 +115,13 @@ impl Backend for SkMsg {
 
     /// Options that need each other.
     fn check(&self, _chain: &Chain, options: &BackendOptions) -> Result<(), DeployError> {
-        let is = |spec: &OptionSpec, value| options.get(Self::OPTIONS, spec.key) == Some(value);
+        let is = |spec: &OptionSpec, value| options.is(Self::OPTIONS, spec, value);
         if is(&WORKER_CPUS, "by-queue") && !is(&QUEUES, "per-worker") {
             return Err(DeployError::Unsupported(
                 "worker-cpus=by-queue pins the worker of each receive queue: it needs queues=per-worker".into(),
             ));
         }
-        if spright::gateway::by_lane(options, Self::OPTIONS) && !is(&GATEWAY_QUEUES, "per-thread") {
+        if is(&spright::gateway::CPUS, "by-lane") && !is(&GATEWAY_QUEUES, "per-thread") {
             return Err(DeployError::Unsupported(
                 "gateway-cpus=by-lane gives each gateway lane an event loop: it needs gateway-queues=per-thread".into(),
             ));
@@ -134,11 +134,11 @@ impl Backend for SkMsg {
     fn setup(&self, chain: &Chain, chain_id: u16, env: &DeployEnv) -> Result<SkMsgHost, DeployError> {
         let node = EbpfNode::shared().map_err(DeployError::host("load the SK_MSG program"))?;
         let sched = env.options.get(Self::OPTIONS, SCHED.key).unwrap_or("normal").to_string();
-        let per_worker = env.options.get(Self::OPTIONS, QUEUES.key) == Some("per-worker");
-        let pin_queues = env.options.get(Self::OPTIONS, WORKER_CPUS.key) == Some("by-queue");
+        let per_worker = env.options.is(Self::OPTIONS, &QUEUES, "per-worker");
+        let pin_queues = env.options.is(Self::OPTIONS, &WORKER_CPUS, "by-queue");
         let queues =
             chain.functions.iter().map(|f| (f.id, if per_worker { f.workers.max(1) as usize } else { 1 })).collect();
-        let lanes = env.options.get(Self::OPTIONS, GATEWAY_QUEUES.key) == Some("per-thread");
+        let lanes = env.options.is(Self::OPTIONS, &GATEWAY_QUEUES, "per-thread");
         let gateway_queues = match lanes {
             true => spright::gateway::threads(env, Self::OPTIONS, Self::GATEWAY_POLLS),
             false => 1,

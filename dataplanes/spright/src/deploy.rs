@@ -35,7 +35,7 @@ impl<B: Backend> Dataplane for Spright<B> {
     /// The chain's routes where relays replace the functions ([`crate::relay::successors`]),
     /// then the transport's own refusals.
     fn check(&self, chain: &Chain, options: &BackendOptions) -> Result<(), DeployError> {
-        if crate::relay::wanted(options, B::OPTIONS) {
+        if options.is(B::OPTIONS, &crate::relay::RUNTIME, "relay") {
             crate::relay::successors(chain).map_err(DeployError::Unsupported)?;
         }
         self.0.check(chain, options)
@@ -64,12 +64,12 @@ fn next_chain_id() -> u16 {
 }
 
 fn deploy<B: Backend>(b: &B, chain: &Chain, env: &DeployEnv) -> Result<SprightDeployment<B::Host>, DeployError> {
-    let relay = crate::relay::wanted(&env.options, B::OPTIONS);
+    let relay = env.options.is(B::OPTIONS, &crate::relay::RUNTIME, "relay");
     let spec = stage_chain(chain, env)?;
     let chain_id = next_chain_id();
     let host = b.setup(chain, chain_id, env)?;
     let gateway_threads = crate::gateway::threads(env, B::OPTIONS, B::GATEWAY_POLLS);
-    let by_lane = crate::gateway::by_lane(&env.options, B::OPTIONS);
+    let by_lane = env.options.is(B::OPTIONS, &crate::gateway::CPUS, "by-lane");
     let (pool, pool_arg) = match host.own_pool() {
         Some(name) => (None, name),
         None => {
@@ -100,7 +100,7 @@ fn deploy<B: Backend>(b: &B, chain: &Chain, env: &DeployEnv) -> Result<SprightDe
     if by_lane {
         dep.gateway.push("--by-lane".into());
     }
-    if crate::gateway::send_batched(&env.options, B::OPTIONS) {
+    if env.options.is(B::OPTIONS, &crate::gateway::SEND, "batch") {
         dep.gateway.push("--send-batch".into());
     }
     // The gateway first: a transport may create there what functions attach to (DPDK's rings).

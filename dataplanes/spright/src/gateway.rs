@@ -14,7 +14,7 @@ use crate::{Transport, Waiters};
 use bytes::Bytes;
 use dataplane_api::gateway::{Dispatch, GatewayError};
 use dataplane_api::placement::gateway_cores;
-use dataplane_api::{BackendOptions, DeployEnv, Invalid, OptionSpec, Role, Slot, Values};
+use dataplane_api::{DeployEnv, Invalid, OptionSpec, Role, Slot, Values};
 use shm::{gateway_key, key_function, Descriptor, Pool};
 use std::io::ErrorKind;
 use std::os::fd::RawFd;
@@ -45,11 +45,6 @@ pub const SEND: OptionSpec = OptionSpec::choice(
     &["each", "batch"],
 );
 
-/// Whether `options` ask the gateway to send in batches (option [`SEND`]).
-pub fn send_batched(options: &BackendOptions, specs: &[OptionSpec]) -> bool {
-    options.get(specs, SEND.key) == Some("batch")
-}
-
 /// Option `gateway-cpus` of a SPRIGHT backend whose gateway has several lanes: one event loop
 /// whose tasks move between its threads, or a loop per lane pinned to a CPU of its own.
 pub const CPUS: OptionSpec = OptionSpec::choice(
@@ -57,11 +52,6 @@ pub const CPUS: OptionSpec = OptionSpec::choice(
     "with gateway-queues=per-thread, how the gateway's threads run: inherit (one event loop on gateway-threads threads, its tasks moving between them and the CPUs the process may use) or by-lane (an event loop per lane on a thread of its own, lane i's on the i-th of the gateway's CPUs, round robin; it serves its share of the connections, dealt round robin, and takes pool slots of its own lane, so a request's descriptor leaves and comes back on the thread that read the request; with worker-cpus=by-queue, as many workers a function as lanes and the same CPUs for gateway and functions, every hop of a request stays on one core)",
     &["inherit", "by-lane"],
 );
-
-/// Whether `options` ask for an event loop per gateway lane (option [`CPUS`]).
-pub fn by_lane(options: &BackendOptions, specs: &[OptionSpec]) -> bool {
-    options.get(specs, CPUS.key) == Some("by-lane")
-}
 
 /// `auto` (None) or a thread count from 1 to 64.
 fn parse_threads(v: &str) -> Result<Option<usize>, Invalid> {

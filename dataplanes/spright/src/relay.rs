@@ -22,7 +22,7 @@
 //! holds no slot to give back).
 
 use crate::{serve_batches, Transport};
-use dataplane_api::{BackendOptions, OptionSpec};
+use dataplane_api::OptionSpec;
 use shm::{gateway_key, key, key_chain, Descriptor, Pool};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,11 +34,6 @@ pub const RUNTIME: OptionSpec = OptionSpec::choice(
     "what a function process does with a descriptor: spright (validate it, run the handler on the slot in place and advance the request along its route) or relay (not SPRIGHT: pass it on untouched to the next function of the chain's pipeline, the last one to the gateway; the transport's per-hop floor under the same gateway, load and placement; pipeline chains only, replies with visits=0)",
     &["spright", "relay"],
 );
-
-/// Whether `options` ask for relays in the functions' places (option [`RUNTIME`]).
-pub fn wanted(options: &BackendOptions, specs: &[OptionSpec]) -> bool {
-    options.get(specs, RUNTIME.key) == Some("relay")
-}
 
 /// Where each function of `chain` passes a descriptor on to: the function after it in every
 /// pipeline it is in, 0 (the gateway) where it is last; or why the chain cannot be relayed.
