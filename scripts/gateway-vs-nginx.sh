@@ -18,10 +18,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 SETUP_BENCH=1 "$top/scripts/setup.sh"
 cd "$top"
 bin=${SPRIGHT_BENCH:-}
-if [ -z "$bin" ]; then
-  cargo build --release -q -p spright-bench
-  bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/spright-bench
-fi
+[ -n "$bin" ] || bin=$(scripts/release-binary.sh)
 last=$(( $(nproc) - 1 )); port=18090
 dir=$(mktemp -d)
 pids=()

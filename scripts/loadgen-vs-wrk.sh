@@ -15,8 +15,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 . "$top/scripts/nginx-conf.sh"
 SETUP_BENCH=1 "$top/scripts/setup.sh"
 cd "$top"
-cargo build --release -q -p spright-bench
-bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/spright-bench
+bin=$(scripts/release-binary.sh)
 ncpu=$(nproc)
 port=18089
 dir=$(mktemp -d)

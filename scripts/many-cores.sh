@@ -57,10 +57,7 @@ steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(gw1 reference fw4q fw8q all4q all
 limit=${LIMIT:-300}
 cd "$top"
 bin=${SPRIGHT_BENCH:-}
-if [ -z "$bin" ]; then
-  cargo build --release -q -p spright-bench || exit 1
-  bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/spright-bench
-fi
+[ -n "$bin" ] || bin=$(scripts/release-binary.sh) || exit 1
 bin=$(realpath "$bin")
 mkdir -p "$out"
 variants=$(mktemp -d); trap 'rm -rf "$variants"' EXIT

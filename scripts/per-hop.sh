@@ -33,9 +33,8 @@ backends=("$@"); [ ${#backends[@]} -gt 0 ] || backends=(s-spright grpc)
 rounds=${ROUNDS:-1}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-cargo build --release -q -p spright-bench
+bin=$(scripts/release-binary.sh)
 cargo bench -q -p spright-bench --bench hop_floor --no-run
-bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/spright-bench
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 p50() { python3 -c 'import csv,sys; print(next(csv.DictReader(open(sys.argv[1])))["p50_us"])' "$1/summary.csv"; }

@@ -14,8 +14,7 @@ backend=${1:?usage: scripts/soak.sh BACKEND MINUTES [RATE] [CHAIN]}
 minutes=${2:?usage: scripts/soak.sh BACKEND MINUTES [RATE] [CHAIN]}
 rate=${3:-200}; chain=${4:-synthetic-2}
 cd "$(dirname "$0")/.."
-cargo build --release -q -p spright-bench
-bin=${CARGO_TARGET_DIR:-target}/release/spright-bench
+bin=$(scripts/release-binary.sh)
 secs=$((minutes * 60))
 out=results/runs/soak-$backend-$(date -u +%Y%m%dT%H%M%S)
 "$bin" run --backend "$backend" --chain "workloads/chains/$chain.toml" --rate "$rate" \

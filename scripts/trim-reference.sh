@@ -11,15 +11,11 @@
 # repetition after the first (the figures draw r1, motion and parking). Prints the size before
 # and after, then checks that `summarize` of a copy of the trimmed directory writes the same
 # summary.md, claims.md and sweep/summary.md as the run did (SPRIGHT_BENCH=path picks the
-# binary; default: the release build).
+# binary; default: the release build, built if out of date).
 set -euo pipefail
 dir=${1:?usage: scripts/trim-reference.sh DIR}
 [[ -f $dir/runs.csv && -f $dir/summary.md ]] || { echo "$dir: not a reproduce directory (no runs.csv or summary.md)" >&2; exit 2; }
-bench=${SPRIGHT_BENCH:-}
-if [[ -z $bench ]]; then
-    bench="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/spright-bench"
-fi
-[[ -x $bench ]] || { echo "no binary at $bench (cargo build --release -p spright-bench, or set SPRIGHT_BENCH)" >&2; exit 2; }
+bench=$(realpath "${SPRIGHT_BENCH:-$("$(dirname "$0")/release-binary.sh")}")
 
 echo "before: $(du -sh "$dir" | cut -f1)"
 find "$dir" -mindepth 2 -type d -name logs -prune -exec rm -rf {} +
@@ -39,7 +35,9 @@ echo "after: $(du -sh "$dir" | cut -f1)"
 check=$(mktemp -d)
 trap 'rm -rf "$check"' EXIT
 cp -r "$dir" "$check/run"
-"$bench" summarize "$check/run" >/dev/null
+# From the repository's root, as the run was made: summarize looks a relative reference (the
+# claims' 16-core sweep) up from the working directory first.
+(cd "$(dirname "$0")/.." && "$bench" summarize "$check/run" >/dev/null)
 for f in summary.md claims.md sweep/summary.md; do
     [[ -f $dir/$f ]] || continue
     if ! diff -q "$dir/$f" "$check/run/$f" >/dev/null; then
