@@ -511,7 +511,7 @@ fn write_summary(out: &Path) -> Result<()> {
             }
         }
         if backends.len() > 1 {
-            side_by_side(&mut md, all, chain, &backends, best(backends[0]), &best)?;
+            side_by_side(&mut md, &standing, chain, &backends, best(backends[0]), &best)?;
         }
         writeln!(md)?;
     }
@@ -576,17 +576,17 @@ fn cpu(x: f64) -> String {
     }
 }
 
-/// Each backend against the first one, at the offered rates both ran unsaturated.
+/// Each backend against the first one, at the offered rates both ran unsaturated, among the
+/// points that stand ([`standing`]).
 fn side_by_side(
     md: &mut String,
-    all: &[Summary],
+    standing: &[&Summary],
     chain: &str,
     backends: &[&str],
     base_best: f64,
     best: &dyn Fn(&str) -> f64,
 ) -> std::fmt::Result {
     let base = backends[0];
-    let standing = standing(all);
     let point = |b: &str, rate: f64| {
         standing.iter().find(|s| s.chain == chain && s.backend == b && s.offered_rps == Some(rate) && !saturated(s))
     };
@@ -597,7 +597,7 @@ fn side_by_side(
         }
         writeln!(md, "\n| offered req/s | p50 {other} / {base} (us) | ratio | p99 {other} / {base} (us) | ratio | CPU-s per 1k {other} / {base} | ratio |")?;
         writeln!(md, "|---:|---:|---:|---:|---:|---:|---:|")?;
-        let mut rates: Vec<f64> = all.iter().filter(|s| s.chain == chain).filter_map(|s| s.offered_rps).collect();
+        let mut rates: Vec<f64> = standing.iter().filter(|s| s.chain == chain).filter_map(|s| s.offered_rps).collect();
         rates.sort_by(f64::total_cmp);
         rates.dedup();
         for rate in rates {
