@@ -118,6 +118,26 @@ fn summarize(dir: &Path) {
     assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
 }
 
+/// A reference run that is asked for but not found is said, in the log and in the verdict of
+/// each claim that would have cited it; nothing is silently left out.
+#[test]
+fn a_missing_reference_is_said() {
+    let dir = scratch("no-reference");
+    copy_dir(&fixture(), &dir);
+    std::fs::remove_dir_all(dir.join("reference")).unwrap();
+    let s = std::process::Command::new(exe()).arg("summarize").arg(&dir).output().unwrap();
+    let stderr = String::from_utf8_lossy(&s.stderr);
+    assert!(s.status.success(), "{stderr}");
+    assert!(stderr.contains("reference run reference not found"), "{stderr}");
+    let c = claims(&dir);
+    for id in ["s-vs-d-throughput", "s-vs-d-latency"] {
+        assert_eq!(c[id]["verdict"], "cannot be shown on this machine", "{:?}", c[id]);
+        assert!(c[id]["why"].contains("has no sweep there, so none is cited"), "{:?}", c[id]);
+        assert_eq!(c[id]["reference_source"], "", "{:?}", c[id]);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Replace `column` of the single row of `summary.csv` in `run` by `value`.
 fn plant(run: &Path, column: &str, value: f64) {
     let path = run.join("summary.csv");

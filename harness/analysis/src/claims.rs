@@ -255,14 +255,19 @@ pub fn check(i: &Inputs, runs: &DataFrame) -> Result<Vec<Claim>> {
     // and only adds the reference.
     let needed = i.boutique_functions + 2;
     let starved = i.cores < needed;
-    let why = format!(
+    let mut why = format!(
         "D-SPRIGHT busy-polls a core per function: Online Boutique needs {needed} cores ({} pollers, the gateway, \
          the load generator), this machine has {}",
         i.boutique_functions, i.cores
     );
     let reference = match &i.reference {
         Some(r) if r.dir.join("comparison.csv").is_file() => sweep_s_vs_d(&r.dir)?.map(|v| (v, r)),
-        _ => None,
+        // A reference that was asked for but is not there is said, never silently left out.
+        Some(r) => {
+            let _ = write!(why, "; the reference run named ({}) has no sweep there, so none is cited", r.dir.display());
+            None
+        }
+        None => None,
     };
     let here = sweep_s_vs_d(&i.dir.join("sweep"))?;
     let rows = [

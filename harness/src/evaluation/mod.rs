@@ -626,6 +626,14 @@ pub fn summarize(out: &Path) -> Result<()> {
                 true => out.join(r),
                 false => r.clone(),
             };
+            if !dir.join("comparison.csv").is_file() {
+                tracing::warn!(
+                    "reference run {} not found (looked in the working directory and in {}): claims this machine \
+                     cannot show will not cite it; run from the repository's root or pass --reference",
+                    r.display(),
+                    out.display()
+                );
+            }
             spright_analysis::Reference { machine: machine_of(&dir), dir }
         }),
         command: meta.command_line.join(" "),
