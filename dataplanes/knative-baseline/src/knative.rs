@@ -38,12 +38,13 @@ use workloads::Chain;
 
 pub struct Knative;
 
-const OPTIONS: &[OptionSpec] = &[OptionSpec::choice(
+const PIPELINE: OptionSpec = OptionSpec::choice(
     "pipeline",
     "how pipeline routes run: tail (each function calls the next through the ingress) or proxy (the chain's \
      HTTP entry calls each function in turn, as the paper drove motion and parking on Knative)",
     &["tail", "proxy"],
-)];
+);
+const OPTIONS: &[OptionSpec] = &[PIPELINE];
 
 #[derive(Parser)]
 #[command(name = "component knative", about = "A process of the knative backend (started by `spright-bench run`)")]
@@ -113,7 +114,7 @@ impl Dataplane for Knative {
                 .fd(activator_l)
                 .fd(activator_admin_l),
         )?;
-        let proxy = env.options.get(OPTIONS, "pipeline") == Some("proxy");
+        let proxy = env.options.is(OPTIONS, &PIPELINE, "proxy");
         let services = services::services(chain, names::NAMESPACE, names::DOMAIN, proxy);
         let peer_args = services::peer_args(&services);
         let gateway_host = services[0].host.clone();
