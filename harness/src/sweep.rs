@@ -146,12 +146,43 @@ impl PoolCheck {
     pub const DEFAULT: PoolCheck = PoolCheck { growth: 4, max: 1024 };
 
     /// [`Self::DEFAULT`], never growing the pool beyond what the chain's users allow `threads`
-    /// generator threads ([`crate::loadgen::most_connections`]).
-    fn for_chain(chain: &workloads::Chain, threads: usize) -> PoolCheck {
-        let users = crate::loadgen::most_connections(chain.users.as_ref(), threads);
-        PoolCheck {
-            max: users.map_or(Self::DEFAULT.max, |u| Self::DEFAULT.max.min(u.try_into().unwrap_or(u32::MAX))),
-            ..Self::DEFAULT
+    /// generator threads ([`crate::loadgen::most_connections`]), nor beyond the requests the
+    /// backend admits at once (`admits`, [`dataplane_api::Dataplane::admits_at_once`]): past
+    /// that, more connections only turn a wait in the client into a refusal, which counts as
+    /// saturation. (D-SPRIGHT on 2 cores, synthetic-5's 512 slots, 9,500 req/s offered: 2.8%
+    /// refused on 1,024 connections, none on 512.) Also says what capped it, if anything did.
+    fn for_chain(chain: &workloads::Chain, threads: usize, admits: Option<u32>) -> (PoolCheck, Option<&'static str>) {
+        let users = crate::loadgen::most_connections(chain.users.as_ref(), threads)
+            .map(|u| u32::try_from(u).unwrap_or(u32::MAX));
+        let (mut check, mut why) = (Self::DEFAULT, None);
+        for (cap, what) in [(users, "its users allow"), (admits, "the backend's pool slots admit at once")] {
+            if let Some(cap) = cap.filter(|&c| c < check.max) {
+                (check.max, why) = (cap, Some(what));
+            }
+        }
+        (check, why)
+    }
+}
+
+/// A chain whose pool checks stop below [`PoolCheck::DEFAULT`]'s most connections, on some
+/// backends, and why ([`PoolCheck::for_chain`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PoolCap {
+    pub chain: String,
+    pub backends: Vec<String>,
+    pub connections: u32,
+    pub why: String,
+}
+
+impl PoolCap {
+    /// Add `backend` to the cap of `chain` at `connections` for `why`, once.
+    fn note(caps: &mut Vec<PoolCap>, chain: &str, backend: &str, connections: u32, why: &str) {
+        match caps.iter_mut().find(|c| c.chain == chain && c.connections == connections && c.why == why) {
+            Some(c) if c.backends.iter().any(|b| b == backend) => {}
+            Some(c) => c.backends.push(backend.into()),
+            None => {
+                caps.push(PoolCap { chain: chain.into(), backends: vec![backend.into()], connections, why: why.into() })
+            }
         }
     }
 }
@@ -225,6 +256,7 @@ pub fn sweep(
     let points_dir = out.join("points");
     std::fs::create_dir_all(&points_dir).with_context(|| format!("create {}", points_dir.display()))?;
     let mut all: Vec<Summary> = Vec::new();
+    let mut caps: Vec<PoolCap> = Vec::new();
     let placements = o.policies();
     for (placement, chain) in placements.iter().flat_map(|p| chains.iter().map(move |c| (p, c))) {
         // Point directories say the placement when there are several.
@@ -232,8 +264,18 @@ pub fn sweep(
             1 => String::new(),
             _ => format!("-{}", placement.to_string().replace(|c: char| !c.is_ascii_alphanumeric(), "_")),
         };
-        let pool_check = o.pool_check.then(|| PoolCheck::for_chain(chain, on.loadgen_threads));
-        for (backend, backend_options) in backends.iter().map(|b| b.name()).zip(&options) {
+        for (dataplane, backend_options) in backends.iter().zip(&options) {
+            let backend = dataplane.name();
+            let pool_check = match o.pool_check {
+                true => {
+                    let (check, why) = PoolCheck::for_chain(chain, on.loadgen_threads, dataplane.admits_at_once(chain));
+                    if let Some(why) = why {
+                        PoolCap::note(&mut caps, &chain.name, backend, check.max, why);
+                    }
+                    Some(check)
+                }
+                false => None,
+            };
             progress.begin(&format!("sweep: {} on {backend}, placement {placement}", chain.name));
             let r = Ramp { start: o.start_rate, step: o.step, max_points: o.max_points, refine: o.refine };
             let start = o.connections.unwrap_or(chain.load.connections);
@@ -274,7 +316,7 @@ pub fn sweep(
         }
     }
     let described = backends.iter().zip(&options).map(|(b, o)| (b.name().to_string(), o.describe())).collect();
-    write_comparison(out, &all, on, o, &chains, described)?;
+    write_comparison(out, &all, on, o, caps, described)?;
     Ok(out.to_path_buf())
 }
 
@@ -310,9 +352,9 @@ struct Meta {
     /// How saturated points' pools were checked (older runs: not at all).
     #[serde(default)]
     pool_check: Option<PoolCheck>,
-    /// Chains whose user pool caps a check below `pool_check.max`, with their cap.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pool_check_caps: BTreeMap<String, u32>,
+    /// Chains whose checks stop below `pool_check.max` on some backends, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pool_caps: Vec<PoolCap>,
 }
 
 fn write_comparison(
@@ -320,7 +362,7 @@ fn write_comparison(
     all: &[Summary],
     on: &Testbed,
     o: &SweepOptions,
-    chains: &[workloads::Chain],
+    pool_caps: Vec<PoolCap>,
     backend_options: BTreeMap<String, String>,
 ) -> Result<()> {
     write_summaries(&out.join("comparison.csv"), all)?;
@@ -342,14 +384,7 @@ fn write_comparison(
             })
             .collect(),
         pool_check: o.pool_check.then_some(PoolCheck::DEFAULT),
-        pool_check_caps: match o.pool_check {
-            true => chains
-                .iter()
-                .map(|c| (c.name.clone(), PoolCheck::for_chain(c, on.loadgen_threads).max))
-                .filter(|&(_, max)| max < PoolCheck::DEFAULT.max)
-                .collect(),
-            false => BTreeMap::new(),
-        },
+        pool_caps,
     };
     std::fs::write(out.join("reproduce.json"), serde_json::to_string_pretty(&meta)?).context("write reproduce.json")?;
     summarize(out)
@@ -399,7 +434,7 @@ fn write_summary(out: &Path) -> Result<()> {
             pools.iter().map(u64::to_string).collect::<Vec<_>>().join(" or "),
             match meta.pool_check {
                 Some(c) => format!("Where a point saturated with at least half its connections busy (rate x mean latency), it was measured again with {}x the connections (at most {}{}), and the ramp went on with that pool; where that held, the first pool was measured once more (a limit of the pool saturates again, a stall need not). Each check is listed under its chain.", c.growth, c.max,
-                    meta.pool_check_caps.iter().map(|(chain, cap)| format!("; {cap} for {chain}, as its users allow")).collect::<String>()),
+                    meta.pool_caps.iter().map(|c| format!("; {} for {} on {}, as {}", c.connections, c.chain, c.backends.join(", "), c.why)).collect::<String>()),
                 None => "This sweep did not check its pool (`--no-pool-check`, or a run before the check): rerunning with more connections tells.".into(),
             }
         )?;
@@ -730,6 +765,30 @@ mod tests {
         csv::Reader::from_reader(row.as_bytes()).deserialize().next().unwrap().unwrap()
     }
 
+    /// A check stops at the fewest of 1,024 connections, those the chain's users allow and the
+    /// requests the backend admits at once, and says which; SPRIGHT admits a request per slot
+    /// of the chain's pool (512 by default), gRPC has no such bound.
+    #[test]
+    fn a_pool_check_stops_where_the_users_or_the_slots_do() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/chains/online-boutique.toml");
+        let mut c = workloads::load_chain(&file).unwrap();
+        let (users, slots) = (Some("its users allow"), Some("the backend's pool slots admit at once"));
+        let max = |c: &workloads::Chain, threads, admits| {
+            let (check, why) = PoolCheck::for_chain(c, threads, admits);
+            (check.max, why)
+        };
+        assert_eq!(max(&c, 1, None), (1024, None), "5,000 users allow more");
+        assert_eq!(max(&c, 1, Some(512)), (512, slots));
+        assert_eq!(max(&c, 1, Some(4096)), (1024, None));
+        c.users.as_mut().unwrap().pool = 97;
+        assert_eq!(max(&c, 1, Some(512)), (97, users));
+        assert_eq!(max(&c, 2, Some(512)), (96, users), "48 users of each of 2 threads");
+        assert_eq!(max(&c, 1, Some(64)), (64, slots));
+        let admits = |b: &str| registry::get(b).unwrap().admits_at_once(&c);
+        assert_eq!(c.pool_slots, 512);
+        assert_eq!((admits("s-spright"), admits("d-spright"), admits("grpc")), (Some(512), Some(512), None));
+    }
+
     #[test]
     fn the_ramp_doubles_and_stops_at_the_first_saturated_point() {
         let mut asked = Vec::new();
@@ -943,12 +1002,13 @@ mod tests {
         ];
         write_summaries(&dir.join("comparison.csv"), &rows).unwrap();
         let meta = serde_json::json!({"command_line": ["test"], "machine": "m", "duration_s": 1.0,
-            "warmup_s": 0.0, "start_rate": 4000.0, "pool_check": {"growth": 4, "max": 1024}, "pool_check_caps": {"few-users": 96}});
+            "warmup_s": 0.0, "start_rate": 4000.0, "pool_check": {"growth": 4, "max": 1024},
+            "pool_caps": [{"chain": "few-users", "backends": ["b", "c"], "connections": 96, "why": "its users allow"}]});
         std::fs::write(dir.join("reproduce.json"), meta.to_string()).unwrap();
         summarize(&dir).unwrap();
         let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
         for line in [
-            "measured again with 4x the connections (at most 1024; 96 for few-users, as its users allow)",
+            "measured again with 4x the connections (at most 1024; 96 for few-users on b, c, as its users allow)",
             "- b: 8000 req/s unsaturated; peak achieved 10000 req/s\n",
             "  - pool check at 8000 req/s offered: 64 connections saturated (6400 req/s achieved); 256 connections reached 8000 req/s unsaturated, and 64 again saturated (6400 req/s achieved): the limit was the pool's\n",
             "  - pool check at 2000 req/s offered: 64 connections saturated (1000 req/s achieved); 256 connections reached 2000 req/s unsaturated, but 64 again reached 2000 req/s unsaturated: the first point met a stall, not the pool's limit\n",

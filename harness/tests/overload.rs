@@ -126,24 +126,34 @@ fn knative_model_recovers_from_overload() {
 /// req/s (a request holds its connection 2 ms or more), sixteen 8,000. At 3,000 req/s the first
 /// point saturates on 4 connections; the pool check measures it again on 16, where it holds,
 /// and on 4 once more, where it saturates again: the sweep says the limit was the pool's.
-#[test]
-fn the_sweep_tells_a_binding_pool_from_the_backend() {
-    let _g = serial();
+/// The sleepy chain of the pool-check tests, with `extra` lines at the top, in a fresh chains
+/// directory; and the sweep of its one point at 3,000 req/s on 4 connections.
+fn sleepy_sweep(extra: &str, out: &std::path::Path) -> Vec<harness::results::Summary> {
     let chains = scratch("pool-check-chains");
     std::fs::create_dir_all(&chains).unwrap();
     std::fs::write(
         chains.join("sleepy.toml"),
-        "name = \"sleepy\"\n[[functions]]\nid = 1\nname = \"wait\"\nhandler = \"synthetic\"\nworkers = 16\n\
-         params = { sleep_ns = 2000000 }\n[[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"wait\"]\npayload_bytes = 64\n",
+        format!(
+            "name = \"sleepy\"\n{extra}[[functions]]\nid = 1\nname = \"wait\"\nhandler = \"synthetic\"\nworkers = 16\n\
+             params = {{ sleep_ns = 2000000 }}\n[[routes]]\nname = \"r\"\nkind = \"pipeline\"\nfunctions = [\"wait\"]\npayload_bytes = 64\n"
+        ),
     )
     .unwrap();
-    let out = scratch("pool-check");
     let args = ["--chains", "sleepy", "--backends", "s-spright", "--connections", "4", "--start-rate", "3000"];
     let rows = sweep(
         &[&args[..], &["--max-points", "1", "--refine", "1", "--duration", "1", "--warmup", "0.3"]].concat(),
         &chains,
-        &out,
+        out,
     );
+    std::fs::remove_dir_all(&chains).unwrap();
+    rows
+}
+
+#[test]
+fn the_sweep_tells_a_binding_pool_from_the_backend() {
+    let _g = serial();
+    let out = scratch("pool-check");
+    let rows = sleepy_sweep("", &out);
     let sweep = out.join("sweep");
     let got: Vec<(Option<f64>, u64, bool)> =
         rows.iter().map(|s| (s.offered_rps, s.connections, harness::sweep::saturated(s))).collect();
@@ -156,5 +166,26 @@ fn the_sweep_tells_a_binding_pool_from_the_backend() {
         assert!(sweep.join("points").join(point).join("manifest.json").is_file(), "{point}");
     }
     std::fs::remove_dir_all(&out).unwrap();
-    std::fs::remove_dir_all(&chains).unwrap();
+}
+
+/// The same saturated point on a chain of 4 pool slots: S-SPRIGHT admits 4 requests at once, so
+/// 16 connections could only turn waits into refusals, and the pool is not checked; the summary
+/// and `reproduce.json` say why.
+#[test]
+fn the_sweep_checks_no_pool_beyond_what_the_backend_admits() {
+    let _g = serial();
+    let out = scratch("pool-cap");
+    let rows = sleepy_sweep("pool_slots = 4\n", &out);
+    let got: Vec<(Option<f64>, u64, bool)> =
+        rows.iter().map(|s| (s.offered_rps, s.connections, harness::sweep::saturated(s))).collect();
+    assert_eq!(got, [(Some(3000.0), 4, true)], "{rows:?}");
+    let md = std::fs::read_to_string(out.join("sweep/summary.md")).unwrap();
+    assert!(
+        md.contains("(at most 1024; 4 for sleepy on s-spright, as the backend's pool slots admit at once)"),
+        "{md}"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("sweep/reproduce.json")).unwrap()).unwrap();
+    assert_eq!(meta["pool_caps"][0]["connections"], 4, "{meta}");
+    std::fs::remove_dir_all(&out).unwrap();
 }

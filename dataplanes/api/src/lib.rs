@@ -220,6 +220,14 @@ pub trait Dataplane: Send + Sync {
         let _ = (chain, options);
         Ok(())
     }
+    /// The most requests of `chain` it admits at once, where it has such a bound (SPRIGHT: a
+    /// pool slot per request); a request beyond it is refused (`503`). The sweep never checks
+    /// its load generator's pool beyond it: more connections could only turn a wait in the
+    /// client into a refusal.
+    fn admits_at_once(&self, chain: &Chain) -> Option<u32> {
+        let _ = chain;
+        None
+    }
     /// Start every process of `chain` and return once all of them are ready.
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError>;
     /// Entry point of this backend's component processes (`<exe> component <name> <args>`).

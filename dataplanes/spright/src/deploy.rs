@@ -41,6 +41,11 @@ impl<B: Backend> Dataplane for Spright<B> {
         self.0.check(chain, options)
     }
 
+    /// A slot of the chain's pool per request in flight ([`crate::protocol::admit`]).
+    fn admits_at_once(&self, chain: &Chain) -> Option<u32> {
+        Some(chain.pool_slots)
+    }
+
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {
         self.check(chain, &env.options)?;
         Ok(Box::new(deploy(&self.0, chain, env)?))
