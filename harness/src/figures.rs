@@ -76,18 +76,30 @@ pub fn tick(v: f64) -> String {
     }
 }
 
-/// A tick label on a logarithmic axis: only at 1, 2 and 5 times a power of ten. Plotters puts a
-/// key point at every multiple of the decade (20k, 30k ... 90k, 100k), whose labels run into
-/// each other where the decade ends.
-pub fn log_tick(v: f64) -> String {
-    if v <= 0.0 || !v.is_finite() {
-        return String::new();
+/// The grid of a logarithmic axis from `lo` to `hi`: labelled lines at 1, 2 and 5 times each
+/// power of ten where the axis spans at most three decades, at each power of ten where it spans
+/// more (labels a decade apart already fill a short axis), or at every multiple of the decade
+/// where fewer than two of those fall inside; unlabelled lines at the other multiples. Plotters'
+/// own log grid labels only the decades of an axis of two to five decades, and nothing below
+/// the first one.
+pub fn log_grid(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    if !(lo > 0.0 && hi > lo && hi.is_finite()) {
+        return (Vec::new(), Vec::new());
     }
-    let mantissa = v / 10f64.powf(v.log10().floor());
-    match [1.0, 2.0, 5.0, 10.0].iter().any(|m| (mantissa - m).abs() < 1e-6 * m) {
-        true => tick(v),
-        false => String::new(),
+    let multiples = |mantissas: &[f64]| -> Vec<f64> {
+        let (first, last) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+        (first..=last)
+            .flat_map(|e| mantissas.iter().map(move |m| m * 10f64.powi(e)))
+            .filter(|v| (lo..=hi).contains(v))
+            .collect()
+    };
+    let all = multiples(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+    let mut labelled = multiples(if (hi / lo).log10() <= 3.0 { &[1.0, 2.0, 5.0] } else { &[1.0] });
+    if labelled.len() < 2 {
+        labelled = all.clone();
     }
+    let light = all.into_iter().filter(|v| !labelled.contains(v)).collect();
+    (labelled, light)
 }
 
 fn trim(v: f64) -> String {
@@ -170,20 +182,13 @@ macro_rules! plot_panel {
             .y_label_area_size(70)
             .build_cartesian_2d($x, $y)
             .map_err(|e| anyhow!("{e:?}"))?;
-        let label = |log: bool| if log { log_tick } else { tick };
-        let (x_label, y_label) = (label(panel.log_x), label(panel.log_y));
-        // A logarithmic axis already has a line at every multiple of the decade; light lines
-        // between them crowd into a grey band where the decade ends.
-        let light = |log: bool| if log { 0 } else { 10 };
         chart
             .configure_mesh()
             .x_desc(panel.x_label.as_str())
             .y_desc(panel.y_label.as_str())
             .label_style(("sans-serif", 14))
-            .x_label_formatter(&|v| x_label(*v))
-            .y_label_formatter(&|v| y_label(*v))
-            .x_max_light_lines(light(panel.log_x))
-            .y_max_light_lines(light(panel.log_y))
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
             .draw()
             .map_err(|e| anyhow!("{e:?}"))?;
         for (i, s) in panel.series.iter().enumerate() {
@@ -277,11 +282,16 @@ where
         draw_legend(&legend, panel)?;
         let area = &area;
         let (x0, x1, y0, y1) = bounds(panel);
+        // A log axis gets its grid from [`log_grid`].
+        let log = |lo: f64, hi: f64| {
+            let (labelled, light) = log_grid(lo, hi);
+            (lo..hi).log_scale().with_key_points(labelled).with_light_points(light)
+        };
         match (panel.log_x, panel.log_y) {
             (false, false) => plot_panel!(area, panel, x0..x1, y0..y1),
-            (false, true) => plot_panel!(area, panel, x0..x1, (y0..y1).log_scale()),
-            (true, false) => plot_panel!(area, panel, (x0..x1).log_scale(), y0..y1),
-            (true, true) => plot_panel!(area, panel, (x0..x1).log_scale(), (y0..y1).log_scale()),
+            (false, true) => plot_panel!(area, panel, x0..x1, log(y0, y1)),
+            (true, false) => plot_panel!(area, panel, log(x0, x1), y0..y1),
+            (true, true) => plot_panel!(area, panel, log(x0, x1), log(y0, y1)),
         }
     }
     Ok(())
@@ -429,16 +439,26 @@ fn requests_figure(dir: &Path, title: &str, cpu: Vec<Series>) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// Plotters' key points on a log axis from 4,000 to 200,000 are every multiple of each
-    /// decade; only 1, 2 and 5 times a power of ten keep a label (written out by hand).
+    /// Written out by hand: 1, 2 and 5 of each decade labelled on up to three decades, the
+    /// decades only on more, every multiple where fewer than two would be labelled; the other
+    /// multiples unlabelled.
     #[test]
-    fn log_axis_labels_only_one_two_and_five() {
-        let keys = [4e3, 5e3, 6e3, 1e4, 2e4, 3e4, 5e4, 9e4, 1e5, 2e5];
-        let labels: Vec<String> = keys.iter().map(|v| log_tick(*v)).collect();
-        assert_eq!(labels, ["", "5000", "", "10k", "20k", "", "50k", "", "100k", "200k"]);
+    fn a_log_axis_is_labelled_at_one_two_and_five() {
         assert_eq!(
-            (log_tick(0.5), log_tick(0.7), log_tick(1e6), log_tick(0.0)),
-            ("0.5".into(), "".into(), "1M".into(), "".into())
+            log_grid(150.0, 60_000.0),
+            (
+                vec![200.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0, 20_000.0, 50_000.0],
+                vec![
+                    300.0, 400.0, 600.0, 700.0, 800.0, 900.0, 3000.0, 4000.0, 6000.0, 7000.0, 8000.0, 9000.0, 30_000.0,
+                    40_000.0, 60_000.0
+                ]
+            )
         );
+        let (labelled, light) = log_grid(200.0, 5e6);
+        assert_eq!(labelled, [1000.0, 10_000.0, 100_000.0, 1e6]);
+        assert_eq!((light.len(), light[0], light[light.len() - 1]), (36, 200.0, 5e6));
+        assert_eq!(log_grid(4200.0, 9100.0), (vec![5000.0, 6000.0, 7000.0, 8000.0, 9000.0], vec![]));
+        assert_eq!(log_grid(0.0, 10.0), (vec![], vec![]));
+        assert_eq!(log_grid(10.0, 10.0), (vec![], vec![]));
     }
 }
