@@ -19,6 +19,33 @@ fn fails_with(args: &[&str], needle: &str) {
     assert!(err.contains(needle), "{args:?}: stderr {err:?} should mention {needle:?}");
 }
 
+/// More open-loop connections than S-SPRIGHT's pool slots is a warning that names both (the
+/// requests beyond the slots are refused); gRPC, which has no slots, gets none.
+#[test]
+fn more_connections_than_pool_slots_is_a_warning() {
+    let _g = serial();
+    let dir = scratch("slots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(chain_path("synthetic-2")).unwrap();
+    let file = dir.join("four-slots.toml");
+    std::fs::write(&file, text.replacen("[[functions]]", "pool_slots = 4\n\n[[functions]]", 1)).unwrap();
+    for (backend, warned) in [("s-spright", true), ("grpc", false)] {
+        let out = dir.join(backend);
+        let args = ["--connections", "8", "--rate", "100", "--duration", "0.5", "--warmup", "0"];
+        let run = Command::new(exe())
+            .args(["run", "--backend", backend, "--chain", file.to_str().unwrap(), "--quiet", "--out"])
+            .arg(&out)
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{backend}: {err}");
+        let said = err.contains("8 connections, but s-spright admits at most 4 requests of synthetic-2 at once");
+        assert_eq!(said, warned, "{backend}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn bad_arguments_fail_clearly_and_write_nothing() {
     let out = scratch("cli");
