@@ -165,17 +165,16 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     };
     loadgen::check_users(&chain.load, chain.users.as_ref(), opts.loadgen_threads).map_err(anyhow::Error::msg)?;
     // Closed-loop users think between requests, so their count says little of what is in flight.
+    let open = !matches!(chain.load.pattern, workloads::Pattern::Closed { .. });
     let in_flight = loadgen::connections(&chain.load);
-    if let Some(most) = backend.admits_at_once(chain).filter(|&m| (m as usize) < in_flight) {
-        if !matches!(chain.load.pattern, workloads::Pattern::Closed { .. }) {
-            tracing::warn!(
-                "{in_flight} connections, but {} admits at most {most} requests of {} at once (its pool slots): \
-                 requests beyond them are refused (503) and count as errors; raise pool_slots in the chain's file \
-                 or lower --connections",
-                backend.name(),
-                chain.name
-            );
-        }
+    if let Some(most) = backend.admits_at_once(chain).filter(|&m| open && (m as usize) < in_flight) {
+        tracing::warn!(
+            "{in_flight} connections, but {} admits at most {most} requests of {} at once (its pool slots): \
+             requests beyond them are refused (503) and count as errors; raise pool_slots in the chain's file \
+             or lower --connections",
+            backend.name(),
+            chain.name
+        );
     }
     let dir = RunDir::create(&opts.out)?;
     let env = envinfo::collect();

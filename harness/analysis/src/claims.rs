@@ -261,7 +261,7 @@ pub fn check(i: &Inputs, runs: &DataFrame) -> Result<Vec<Claim>> {
         i.boutique_functions, i.cores
     );
     let reference = match &i.reference {
-        Some(r) if r.dir.join("comparison.csv").is_file() => sweep_s_vs_d(&r.dir)?.map(|v| (v, r)),
+        Some(r) if r.found() => sweep_s_vs_d(&r.dir)?.map(|v| (v, r)),
         // A reference that was asked for but is not there is said, never silently left out.
         Some(r) => {
             let _ = write!(why, "; the reference run named ({}) has no sweep there, so none is cited", r.dir.display());

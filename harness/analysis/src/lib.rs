@@ -41,6 +41,13 @@ pub struct Reference {
     pub machine: String,
 }
 
+impl Reference {
+    /// Whether its sweep is there to cite.
+    pub fn found(&self) -> bool {
+        self.dir.join("comparison.csv").is_file()
+    }
+}
+
 /// What [`analyze`] wrote, for the evaluation's `summary.md`.
 pub struct Analysis {
     pub claims: Vec<Claim>,

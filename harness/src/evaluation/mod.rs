@@ -626,7 +626,8 @@ pub fn summarize(out: &Path) -> Result<()> {
                 true => out.join(r),
                 false => r.clone(),
             };
-            if !dir.join("comparison.csv").is_file() {
+            let reference = spright_analysis::Reference { machine: machine_of(&dir), dir };
+            if !reference.found() {
                 tracing::warn!(
                     "reference run {} not found (looked in the working directory and in {}): claims this machine \
                      cannot show will not cite it; run from the repository's root or pass --reference",
@@ -634,7 +635,7 @@ pub fn summarize(out: &Path) -> Result<()> {
                     out.display()
                 );
             }
-            spright_analysis::Reference { machine: machine_of(&dir), dir }
+            reference
         }),
         command: meta.command_line.join(" "),
     })?;
