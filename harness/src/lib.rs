@@ -59,3 +59,40 @@ pub fn stop_flag() -> Arc<AtomicBool> {
     })
     .clone()
 }
+
+/// An error and its causes on one line, as `error: ...` shows it. Each cause is appended after
+/// `: ` unless the text so far already ends with it: the libraries' typed errors name their
+/// cause in their own message (components print them alone) and also return it as `source()`,
+/// which anyhow's `{:#}` would print a second time.
+pub fn error_report(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_report;
+    use anyhow::Context;
+
+    #[test]
+    fn an_error_report_names_each_cause_once() {
+        let missing = std::path::Path::new("/nonexistent/chain.toml");
+        let e = workloads::load_chain(missing).context("chain for run").unwrap_err();
+        assert_eq!(
+            error_report(e.as_ref()),
+            "chain for run: /nonexistent/chain.toml: cannot read chain spec: No such file or directory (os error 2)"
+        );
+        // A cause the message does not name is still appended.
+        let e = anyhow::Error::new(std::io::Error::other("disk gone")).context("write summary.csv");
+        assert_eq!(error_report(e.as_ref()), "write summary.csv: disk gone");
+    }
+}

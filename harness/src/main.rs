@@ -530,7 +530,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = real_main(cli.cmd) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", harness::error_report(e.as_ref()));
         std::process::exit(1);
     }
 }
@@ -546,7 +546,7 @@ fn component(backend: &str, args: Vec<String>) -> i32 {
     match b.component_main(args) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", harness::error_report(e.as_ref()));
             1
         }
     }

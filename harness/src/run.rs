@@ -357,7 +357,8 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     let path = dir.finish()?;
     if let Err(e) = figures {
         tracing::warn!(
-            "figures not drawn ({e:#}); the CSV files are complete: redraw with `spright-bench summarize {}`",
+            "figures not drawn ({}); the CSV files are complete: redraw with `spright-bench summarize {}`",
+            crate::error_report(e.as_ref()),
             path.display()
         );
     }

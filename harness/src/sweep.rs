@@ -396,7 +396,11 @@ fn write_comparison(
 pub fn summarize(out: &Path) -> Result<()> {
     write_summary(out)?;
     if let Err(e) = draw_comparison(out) {
-        tracing::warn!("figures not drawn ({e:#}); redraw with `spright-bench summarize {}`", out.display());
+        tracing::warn!(
+            "figures not drawn ({}); redraw with `spright-bench summarize {}`",
+            crate::error_report(e.as_ref()),
+            out.display()
+        );
     }
     Ok(())
 }

@@ -642,7 +642,11 @@ pub fn summarize(out: &Path) -> Result<()> {
     let figures = match figures::draw_all(out, &meta) {
         Ok(list) => list,
         Err(e) => {
-            tracing::warn!("figures not drawn ({e:#}); redraw with `spright-bench summarize {}`", out.display());
+            tracing::warn!(
+                "figures not drawn ({}); redraw with `spright-bench summarize {}`",
+                crate::error_report(e.as_ref()),
+                out.display()
+            );
             Vec::new()
         }
     };
