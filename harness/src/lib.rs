@@ -49,7 +49,7 @@ pub fn stop_flag() -> Arc<AtomicBool> {
         let _ = ctrlc::set_handler(move || {
             let at = *first.get_or_init(std::time::Instant::now);
             if !f.swap(true, Ordering::SeqCst) {
-                eprintln!("interrupted: stopping load, tearing down (Ctrl-C again to abort)");
+                eprintln!("interrupted: stopping, then tearing down (Ctrl-C again to exit without cleanup)");
             } else if at.elapsed() > SAME_INTERRUPT {
                 eprintln!("second interrupt: exiting without cleanup");
                 std::process::exit(130);
