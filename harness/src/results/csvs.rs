@@ -1,7 +1,7 @@
 //! The CSV files of a run (README lists every column): `latency.csv`, `timeseries.csv`,
 //! `cpu.csv`, `errors.csv`, `counters.csv`, `cold_starts.csv` and `summary.csv`.
 
-use super::summary::{write_summaries, Percentiles, Summary};
+use super::summary::{cell, write_summaries, Percentiles, Summary};
 use super::{RunDir, RunInputs};
 use anyhow::{Context, Result};
 use dataplane_api::ColdStart;
@@ -63,12 +63,12 @@ pub fn write_csvs(dir: &RunDir, i: &RunInputs, summary: &Summary) -> Result<()> 
             name.to_string(),
             ok.to_string(),
             err.to_string(),
-            format!("{:.1}", p.p50_us),
-            format!("{:.1}", p.p90_us),
-            format!("{:.1}", p.p99_us),
-            format!("{:.1}", p.p999_us),
-            format!("{:.1}", p.max_us),
-            format!("{:.1}", p.mean_us),
+            cell(p.p50_us, 1),
+            cell(p.p90_us, 1),
+            cell(p.p99_us, 1),
+            cell(p.p999_us, 1),
+            cell(p.max_us, 1),
+            cell(p.mean_us, 1),
         ]
     };
     for r in &rec.routes {

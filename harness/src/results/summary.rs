@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Latency percentiles in microseconds.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Percentiles {
     pub p50_us: f64,
     pub p90_us: f64,
@@ -26,9 +26,12 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
+    /// The percentiles of `h`; NaN for all where it holds no sample (no request succeeded):
+    /// written as an empty cell, never as a latency of zero.
     pub fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
-            return Percentiles::default();
+            let n = f64::NAN;
+            return Percentiles { p50_us: n, p90_us: n, p99_us: n, p999_us: n, max_us: n, mean_us: n };
         }
         let q = |x: f64| h.value_at_quantile(x) as f64 / 1000.0;
         Percentiles {
@@ -52,17 +55,21 @@ pub struct RoleCpu {
     pub cpu_pct: f64,
 }
 
+/// A CSV cell of `x` with `decimals` decimals; empty where it was not measured (NaN).
+pub(crate) fn cell(x: f64, decimals: usize) -> String {
+    match x.is_nan() {
+        true => String::new(),
+        false => format!("{x:.decimals$}"),
+    }
+}
+
 /// Numbers are written with three decimals; a number that was not measured (NaN) is an empty
 /// cell, and reads back as NaN.
 mod fixed3 {
     use serde::{de::Error, Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
-        if x.is_nan() {
-            s.serialize_str("")
-        } else {
-            s.serialize_str(&format!("{x:.3}"))
-        }
+        s.serialize_str(&super::cell(*x, 3))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
@@ -191,10 +198,22 @@ pub fn read_summaries(path: &Path) -> Result<Vec<Summary>> {
     r.deserialize().collect::<Result<_, _>>().with_context(|| format!("read {}", path.display()))
 }
 
-/// CPU seconds each sampled process used inside `[from_s, to_s]` of the sampler's timeline.
+/// CPU seconds the sampled process `name` used inside `[from_s, to_s]` of the sampler's
+/// timeline. Its total is known at each sample and interpolated linearly between two, so a
+/// window bound between ticks counts the part of that tick on its side, and a window shorter
+/// than a tick (a point cut short by Ctrl-C) gets its share, not zero. Before its first sample
+/// a process counts nothing (one started later is accounted from its first sample, which holds
+/// its start-up); after its last, its final total stands.
 fn window_cpu(samples: &[Sample], name: &str, from_s: f64, to_s: f64) -> f64 {
-    let mine: Vec<&Sample> = samples.iter().filter(|s| s.name == name).collect();
-    let at = |t: f64| mine.iter().take_while(|s| s.t_s <= t + 1e-9).last().map(|s| s.cpu_s).unwrap_or(0.0);
+    let mine: Vec<(f64, f64)> = samples.iter().filter(|s| s.name == name).map(|s| (s.t_s, s.cpu_s)).collect();
+    let at = |t: f64| {
+        let next = mine.partition_point(|&(ts, _)| ts <= t + 1e-9);
+        match (next.checked_sub(1).map(|i| mine[i]), mine.get(next)) {
+            (None, _) => 0.0,
+            (Some((t0, c0)), Some(&(t1, c1))) if t1 > t0 => c0 + (c1 - c0) * (t - t0) / (t1 - t0),
+            (Some((_, c0)), _) => c0,
+        }
+    };
     (at(to_s) - at(from_s)).max(0.0)
 }
 
@@ -312,8 +331,9 @@ pub fn summarize(i: &RunInputs) -> Summary {
         sut_cpu_s: if i.cpu_unavailable.is_some() { f64::NAN } else { sut },
         sut_cpu_s_per_1k: match i.cpu_unavailable {
             Some(_) => f64::NAN,
+            // No request succeeded: there is nothing to divide the CPU by.
             None if ok > 0 => sut / ok as f64 * 1000.0,
-            None => 0.0,
+            None => f64::NAN,
         },
         loadgen_cpu_pct: loadgen / span * 100.0,
         background_cpu_pct: background,
@@ -343,6 +363,32 @@ pub fn summarize(i: &RunInputs) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A process's CPU in a window, from samples every 0.25 s whose totals are 0.1, 0.2, 0.5 and
+    /// 0.6 s: bounds between ticks take their share of the tick (0.3 s is a fifth of the way
+    /// from 0.1 to 0.2, 0.6 s two fifths from 0.2 to 0.5), a window inside one tick gets its
+    /// share, and nothing counts before the first sample or after the last.
+    #[test]
+    fn window_cpu_interpolates_between_samples() {
+        let sample = |t_s: f64, cpu_s: f64| Sample {
+            t_s,
+            name: "fn".into(),
+            role: Role::Function,
+            pid: 1,
+            cpu_pct: 0.0,
+            cpu_s,
+            alive: true,
+            mem: None,
+        };
+        let samples = [sample(0.25, 0.1), sample(0.5, 0.2), sample(0.75, 0.5), sample(1.0, 0.6)];
+        let cpu = |from, to| (window_cpu(&samples, "fn", from, to) * 1e6).round() / 1e6;
+        assert_eq!(cpu(0.3, 0.6), 0.2, "0.12 to 0.32");
+        assert_eq!(cpu(0.55, 0.6), 0.06, "inside one tick: 0.26 to 0.32");
+        assert_eq!(cpu(0.25, 1.0), 0.5, "on the ticks themselves");
+        assert_eq!(cpu(0.0, 0.25), 0.1, "nothing before the first sample");
+        assert_eq!(cpu(0.9, 5.0), 0.04, "the last total stands after it");
+        assert_eq!(window_cpu(&samples, "other", 0.0, 1.0), 0.0);
+    }
 
     /// A row written and read back is the same row; unmeasured CPU is an empty cell, a closed
     /// loop's offered rate too; rows of older runs without `cold_starts` still read.
