@@ -56,7 +56,6 @@ pub fn responses_equal_reference(backend: &str) {
         for p in pids {
             assert!(!harness::run::pid_alive(p), "pid {p} alive after teardown");
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -91,7 +90,6 @@ pub fn iot_chains_equal_golden(backend: &str) {
         }
         let exits = dep.teardown();
         assert!(exits.iter().all(|e| !e.died_during_run), "a component died: {exits:?}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -170,7 +168,6 @@ pub fn boutique_session_equals_golden(backend: &str) {
     let (_, page) = request(addr, "GET", "/cart", &host, &user, b"").unwrap();
     assert!(String::from_utf8_lossy(&page).contains(r#""cart_size":2"#), "the refused item stayed out");
     dep.teardown();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Body integrity (issue 12): random bodies of every size up to `max_body_bytes` come back
@@ -200,7 +197,6 @@ pub fn bodies_arrive_intact(backend: &str) {
         );
     }
     dep.teardown();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn run_opts(backend: &str, chain_name: &str, rate: f64, duration: f64) -> RunOptions {

@@ -43,7 +43,6 @@ fn more_connections_than_pool_slots_is_a_warning() {
         let said = err.contains("8 connections, but s-spright admits at most 4 requests of synthetic-2 at once");
         assert_eq!(said, warned, "{backend}: {err}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -177,7 +176,6 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
     fails_with(&["summarize", garbage.to_str().unwrap()], "comparison.csv");
     std::fs::write(garbage.join("paper.json"), "{").unwrap();
     fails_with(&["summarize", garbage.to_str().unwrap()], "parse paper.json");
-    std::fs::remove_dir_all(&garbage).unwrap();
     fails_with(&["load", "--url", "https://127.0.0.1/"], "must start with http://");
     fails_with(&["load", "--url", "http://127.0.0.1:1/", "--header", "no colon"], "expected 'Name: value'");
     fails_with(&["load", "--url", "http://127.0.0.1:1/", "--rate=-1"], "--rate -1");
@@ -238,7 +236,6 @@ fn existing_results_are_never_overwritten() {
         "already exists",
     );
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "data");
-    std::fs::remove_dir_all(out).unwrap();
 }
 
 #[test]
@@ -281,7 +278,6 @@ fn knative_manifests_are_written() {
     }
     let yaml = std::fs::read_to_string(out.join("services.yaml")).unwrap();
     assert_eq!(yaml.matches("kind: Service\n").count(), 6, "five functions and the gateway");
-    std::fs::remove_dir_all(&out).unwrap();
 }
 
 #[test]
@@ -358,7 +354,6 @@ fn ctrl_c_stops_the_run_and_cleans_up() {
         };
         assert!(mine(shm::POOL_DIR, &format!("{driver}-")).is_empty(), "{backend}: pool file left");
         assert!(mine("/var/run/dpdk", &format!("sbd{driver}c")).is_empty(), "{backend}: DPDK runtime dir left");
-        std::fs::remove_dir_all(out).unwrap();
     }
 }
 
@@ -416,8 +411,6 @@ fn figures_need_no_installed_font_and_never_cost_a_measurement() {
         md.contains("| knative-remote | 100 | not recorded | 100 | 900 | 990 | 0 | not measured |"),
         "unmeasured CPU stays unmeasured: {md}"
     );
-    std::fs::remove_dir_all(&run).unwrap();
-    std::fs::remove_dir_all(&rep).unwrap();
 }
 
 /// Regression (issue 12): with hugetlbfs gone, S-SPRIGHT ran on ordinary memory under a label

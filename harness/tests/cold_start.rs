@@ -78,7 +78,7 @@ fn cold_start_rounds_account_for_the_client_latency() {
         function: "second".into(),
         route: None,
         rounds: 3,
-        out: out.clone(),
+        out: out.to_path_buf(),
         exe: exe(),
         command_line: vec!["test".into()],
         ready_timeout: Duration::from_secs(20),
@@ -166,5 +166,4 @@ routes = [
     assert_eq!((client.join().unwrap(), holder.join().unwrap()), (200, 200));
     let exits = d.teardown();
     assert!(exits.iter().all(|e| !e.died_during_run), "{exits:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -9,7 +9,7 @@ use harness::loadgen::http::request_once;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn deploy(backend: &str, name: &str) -> (Box<dyn Deployment>, std::path::PathBuf) {
+fn deploy(backend: &str, name: &str) -> (Box<dyn Deployment>, Scratch) {
     let dir = scratch(backend);
     (common::deploy(backend, &chain(name), &dir), dir)
 }
@@ -19,10 +19,10 @@ fn deploy(backend: &str, name: &str) -> (Box<dyn Deployment>, std::path::PathBuf
 #[test]
 fn idle_pollers_burn_cores_while_sk_msg_sleeps() {
     let _g = serial();
-    let (s, sdir) = deploy("s-spright", "synthetic-2");
+    let (s, _sdir) = deploy("s-spright", "synthetic-2");
     let s_pct = cpu_pct_until(&*s, |p| p < 1.0);
     s.teardown();
-    let (d, ddir) = deploy("d-spright", "synthetic-2");
+    let (d, _ddir) = deploy("d-spright", "synthetic-2");
     let addr = d.endpoint().addr;
     assert_eq!(request_once(addr, "/pipe", &addr.to_string(), b"x").unwrap().0, 200);
     let pollers = d.components().iter().filter(|c| matches!(c.role, Role::Function | Role::Gateway)).count();
@@ -33,8 +33,6 @@ fn idle_pollers_burn_cores_while_sk_msg_sleeps() {
     eprintln!("idle CPU: s-spright {s_pct:.2}%, d-spright {d_pct:.1}% ({pollers} pollers, {cores} cores)");
     assert!(s_pct < 1.0, "s-spright idle {s_pct:.2}%");
     assert!(d_pct > 0.8 * expect, "d-spright idle {d_pct:.1}%, expected about {expect}% (a core per poller)");
-    let _ = std::fs::remove_dir_all(sdir);
-    let _ = std::fs::remove_dir_all(ddir);
 }
 
 fn component(args: &[&str]) -> (bool, String, Duration) {
@@ -70,7 +68,7 @@ fn eal_failures_are_clear_errors() {
         let _ = std::fs::remove_dir_all(std::path::Path::new("/var/run/dpdk").join(p));
     }
     // A ring that the (running) primary never created.
-    let (d, dir) = deploy("d-spright", "synthetic-2");
+    let (d, _dir) = deploy("d-spright", "synthetic-2");
     let gw = d.components()[0].pid;
     let get = |flag: &str| format!("{flag}{}", arg_value(gw, flag.trim_end_matches('=')));
     let (ok, err, took) =
@@ -78,7 +76,6 @@ fn eal_failures_are_clear_errors() {
     assert!(!ok && took < Duration::from_secs(20), "took {took:?}");
     assert!(err.contains("ring sb-999-1 not found"), "{err}");
     d.teardown();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// After teardown no process, DPDK runtime directory or hugepage file of the run remains; the
@@ -86,7 +83,7 @@ fn eal_failures_are_clear_errors() {
 #[test]
 fn teardown_removes_dpdk_state() {
     let _g = serial();
-    let (d, dir) = deploy("d-spright", "synthetic-2");
+    let (d, _dir) = deploy("d-spright", "synthetic-2");
     let gw = d.components()[0].pid;
     let prefix = arg_value(gw, "--prefix");
     assert!(
@@ -112,11 +109,9 @@ fn teardown_removes_dpdk_state() {
     child.wait().unwrap();
     let stale_dir = std::path::Path::new("/var/run/dpdk").join(format!("sbd{dead}c1"));
     std::fs::create_dir_all(&stale_dir).unwrap();
-    let (d, dir2) = deploy("d-spright", "synthetic-2");
+    let (d, _dir2) = deploy("d-spright", "synthetic-2");
     assert!(!stale_dir.exists(), "stale DPDK runtime dir not removed");
     d.teardown();
-    let _ = std::fs::remove_dir_all(dir);
-    let _ = std::fs::remove_dir_all(dir2);
 }
 
 /// The opt-in back-off mode is labelled in the placement every output records, and idles far
@@ -164,7 +159,6 @@ fn mempool_option_serves_like_the_reference() {
         let exits = d.teardown();
         assert!(exits.iter().all(|e| !e.died_during_run), "{exits:?}");
         assert!(!std::path::Path::new("/var/run/dpdk").join(&prefix).exists(), "runtime dir left");
-        let _ = std::fs::remove_dir_all(dir);
     }
     let d_spright = harness::registry::get("d-spright").unwrap();
     let err = harness::registry::options(d_spright, &["pool=heap".into()]).unwrap_err().to_string();

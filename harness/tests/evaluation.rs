@@ -93,7 +93,6 @@ fn a_small_evaluation_runs_end_to_end() {
     assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
     assert_eq!(std::fs::read_to_string(out.join("claims.csv")).unwrap(), before);
     non_empty(&out.join("fig9_boutique_rps.png"));
-    std::fs::remove_dir_all(&out).unwrap();
 }
 
 fn fixture() -> PathBuf {
@@ -135,7 +134,6 @@ fn a_missing_reference_is_said() {
         assert!(c[id]["why"].contains("has no sweep there, so none is cited"), "{:?}", c[id]);
         assert_eq!(c[id]["reference_source"], "", "{:?}", c[id]);
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Replace `column` of the single row of `summary.csv` in `run` by `value`.
@@ -205,5 +203,4 @@ fn claims_and_figures_from_the_fixture_and_a_planted_value() {
     for id in CLAIMS.iter().filter(|id| !["s-vs-knative-latency", "warm-no-cold-starts-parking"].contains(id)) {
         assert_eq!(verdict(&planted, id), verdict(&c, id), "{id} moved without a planted value");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -46,7 +46,7 @@ fn motion_run(backend: &str) -> harness::run::RunOutcome {
     assert_eq!(chain.scale_to_zero_grace, std::time::Duration::from_millis(300));
     let trace = scratch("motion-trace.txt");
     std::fs::write(&trace, "# two events, 3 s idle, two, 3 s idle, one\n0\n0.05\n3\n3.05\n6\n").unwrap();
-    let mut replay = LoadOverrides { trace: Some(trace.clone()), duration_s: Some(7.0), ..Default::default() };
+    let mut replay = LoadOverrides { trace: Some(trace.to_path_buf()), duration_s: Some(7.0), ..Default::default() };
     (replay.time_scale, replay.warmup_s) = (Some(1.0), Some(0.0));
     replay.apply(&mut chain.load).unwrap();
     let outcome = run(&run_options(backend, chain), &Arc::new(AtomicBool::new(false))).unwrap();

@@ -94,7 +94,6 @@ fn every_hop_goes_through_the_ingress_and_a_queue_proxy() {
             assert!(roles.contains(&r), "{name}: no {r} process");
         }
         d.teardown();
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -122,7 +121,6 @@ fn target_burst_capacity_minus_one_keeps_the_activator_in_the_path() {
     );
     assert_eq!(counter_sum(&cs, |c| c == "activator", "activator_cold_waits_total"), 0);
     d.teardown();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// containerConcurrency 1 and two requests at once: the second waits in the queue-proxy (its
@@ -147,7 +145,6 @@ fn container_concurrency_queues_the_second_request() {
     assert_eq!(counter_sum(&cs, |c| c == qp, "queue_rejected_total"), 0);
     assert_eq!(counter_sum(&cs, |c| c == qp, "queue_container_concurrency"), 1);
     d.teardown();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Instances of function 1 (its process and any scaled-up ones, `fn-1-first.N`).
@@ -202,7 +199,6 @@ fn concurrency_scales_a_service_up_to_its_max_scale() {
         .collect();
     assert!(served.iter().all(|&n| n > 0), "every instance took requests: {served:?}");
     d.teardown();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The queue-proxy's limits (issue 12): with containerConcurrency 1 its queue holds 10 more
@@ -227,7 +223,6 @@ fn queue_proxy_overflow_is_503_and_timeout_is_504() {
     assert_eq!(failed.len() as u64, rejected + timeouts, "{failed:?}");
     assert_eq!(failed.iter().filter(|m| m.contains("queue full")).count() as u64, rejected, "{failed:?}");
     d.teardown();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn function_pids(d: &dyn Deployment) -> Vec<u32> {
@@ -290,7 +285,6 @@ fn scale_to_zero_and_back_through_the_activator() {
     let exits = d.teardown();
     assert!(exits.iter().all(|e| !e.died_during_run), "{exits:?}");
     assert!(seen.iter().all(|&p| !pid_alive(p)));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Through the driver: bursts after idle periods are cold starts; the results record them
@@ -369,7 +363,6 @@ fn bad_input_gives_clear_errors() {
     assert!(counter_sum(&cs, |c| c.starts_with("qp-"), "queue_upstream_errors_total") >= 1);
     let exits = d.teardown();
     assert_eq!(exits.iter().filter(|e| e.died_during_run).count(), 1);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Regression (issue 12): the model's ingress routes by Host; `run` logs the Host to send, and
@@ -396,7 +389,6 @@ fn load_reaches_the_ingress_with_the_host_header() {
     let without = load(&[]);
     assert!(without.starts_with("0 ok") && without.contains("error http 404"), "{without}");
     d.teardown();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `knative-remote` against an ingress URL (here the local model's ingress, which routes the
@@ -444,7 +436,6 @@ fn knative_remote_measures_through_an_ingress_url() {
     assert!(counter_sum(&cs, |c| c == "ingress", "ingress_requests_total") >= outcome.summary.ok);
     d.teardown();
     std::fs::remove_dir_all(&outcome.dir).unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Option `pipeline=proxy` (issue 11): the chain's entry calls each pipeline function in turn,
@@ -488,7 +479,6 @@ fn proxy_pipelines_call_each_function_in_turn() {
         let waited = counter_sum(&cs, |c| c == "qp-1-first", "queue_waited_total");
         assert_eq!(waited > 0, waits, "{mode}: {waited} requests waited at the first function");
         d.teardown();
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 

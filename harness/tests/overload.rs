@@ -102,7 +102,6 @@ fn overload_and_recovery(backend: &str, opts: &[&str]) {
     wait_until_drained(&*d, backend);
     let exits = d.teardown();
     assert!(exits.iter().all(|e| !e.died_during_run), "{backend}: {exits:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -122,12 +121,9 @@ fn knative_model_recovers_from_overload() {
     overload_and_recovery("knative", &[]);
 }
 
-/// Sixteen workers sleeping 2 ms a request: 8,000 req/s. Four connections carry at most 2,000
-/// req/s (a request holds its connection 2 ms or more), sixteen 8,000. At 3,000 req/s the first
-/// point saturates on 4 connections; the pool check measures it again on 16, where it holds,
-/// and on 4 once more, where it saturates again: the sweep says the limit was the pool's.
-/// The sleepy chain of the pool-check tests, with `extra` lines at the top, in a fresh chains
-/// directory; and the sweep of its one point at 3,000 req/s on 4 connections.
+/// The sleepy chain of the pool-check tests (sixteen workers sleeping 2 ms a request: 8,000
+/// req/s), with `extra` lines at the top, in a fresh chains directory; and the sweep of its one
+/// point at 3,000 req/s on 4 connections.
 fn sleepy_sweep(extra: &str, out: &std::path::Path) -> Vec<harness::results::Summary> {
     let chains = scratch("pool-check-chains");
     std::fs::create_dir_all(&chains).unwrap();
@@ -140,15 +136,17 @@ fn sleepy_sweep(extra: &str, out: &std::path::Path) -> Vec<harness::results::Sum
     )
     .unwrap();
     let args = ["--chains", "sleepy", "--backends", "s-spright", "--connections", "4", "--start-rate", "3000"];
-    let rows = sweep(
+    sweep(
         &[&args[..], &["--max-points", "1", "--refine", "1", "--duration", "1", "--warmup", "0.3"]].concat(),
         &chains,
         out,
-    );
-    std::fs::remove_dir_all(&chains).unwrap();
-    rows
+    )
 }
 
+/// Four connections carry at most 2,000 req/s of the sleepy chain (a request holds its
+/// connection 2 ms or more), sixteen 8,000. At 3,000 req/s the first point saturates on 4
+/// connections; the pool check measures it again on 16, where it holds, and on 4 once more,
+/// where it saturates again: the sweep says the limit was the pool's.
 #[test]
 fn the_sweep_tells_a_binding_pool_from_the_backend() {
     let _g = serial();
@@ -165,7 +163,6 @@ fn the_sweep_tells_a_binding_pool_from_the_backend() {
     for point in ["sleepy-s-spright-3000-c16", "sleepy-s-spright-3000-again"] {
         assert!(sweep.join("points").join(point).join("manifest.json").is_file(), "{point}");
     }
-    std::fs::remove_dir_all(&out).unwrap();
 }
 
 /// The same saturated point on a chain of 4 pool slots: S-SPRIGHT admits 4 requests at once, so
@@ -187,5 +184,4 @@ fn the_sweep_checks_no_pool_beyond_what_the_backend_admits() {
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("sweep/reproduce.json")).unwrap()).unwrap();
     assert_eq!(meta["pool_caps"][0]["connections"], 4, "{meta}");
-    std::fs::remove_dir_all(&out).unwrap();
 }

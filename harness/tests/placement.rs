@@ -114,7 +114,6 @@ fn reproduce_sweeps_each_placement() {
     )
     .unwrap();
     assert_eq!(m["placement"]["cpus"]["fn-1-first"], "1");
-    std::fs::remove_dir_all(&out).unwrap();
 }
 
 /// S-SPRIGHT's `sched=batch` puts every thread of every function (not the gateway) under

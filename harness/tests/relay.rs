@@ -43,7 +43,6 @@ fn relays_pass_requests_along_the_pipeline(backend: &str) {
     }
     let exits = d.teardown();
     assert!(exits.iter().all(|e| !e.died_during_run), "{backend}: {exits:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A call tree cannot be relayed: refused before any process starts, saying why.
@@ -52,7 +51,6 @@ fn call_trees_are_refused(backend: &str) {
     let e = try_deploy(backend, &chain("call-tree"), &dir, &["function-runtime=relay"]).err().expect("refused");
     assert!(e.to_string().contains("is a call tree"), "{backend}: {e}");
     assert!(pids_with(&dir.display().to_string()).is_empty(), "{backend}: a process started");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Every SPRIGHT backend, one after the other.

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-fn deploy(name: &str) -> (Box<dyn Deployment>, std::path::PathBuf) {
+fn deploy(name: &str) -> (Box<dyn Deployment>, Scratch) {
     let dir = scratch("ss");
     (common::deploy("s-spright", &chain(name), &dir), dir)
 }
@@ -54,7 +54,7 @@ fn intruder(chain: u16, func: u16) -> (TcpStream, TcpStream) {
 #[test]
 fn ebpf_counters_equal_expected_deliveries() {
     let _g = serial();
-    let (d, dir) = deploy("call-tree");
+    let (d, _dir) = deploy("call-tree");
     let chain = chain("call-tree");
     let n = 7u64;
     for route in &chain.routes {
@@ -73,14 +73,13 @@ fn ebpf_counters_equal_expected_deliveries() {
     assert_eq!(counter(&cs, "gateway", "ebpf_messages"), n * chain.routes.len() as u64, "one return per request");
     assert_eq!(counter(&cs, "pool", "free_slots"), counter(&cs, "pool", "slots"), "every slot freed");
     d.teardown();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn descriptor_to_another_chain_is_dropped_in_the_kernel() {
     let _g = serial();
-    let (a, dir_a) = deploy("synthetic-2");
-    let (b, dir_b) = deploy("synthetic-2");
+    let (a, _dir_a) = deploy("synthetic-2");
+    let (b, _dir_b) = deploy("synthetic-2");
     let (ca, cb) = (a.counters(), b.counters());
     let (id_a, id_b) = (counter(&ca, "node", "chain_id") as u16, counter(&cb, "node", "chain_id") as u16);
     assert_ne!(id_a, id_b);
@@ -100,8 +99,6 @@ fn descriptor_to_another_chain_is_dropped_in_the_kernel() {
     assert_eq!(get(&*b, "pipe", b"b").0, 200);
     a.teardown();
     b.teardown();
-    let _ = std::fs::remove_dir_all(dir_a);
-    let _ = std::fs::remove_dir_all(dir_b);
 }
 
 /// When a function's process dies, every request that reaches its predecessor fails at once
@@ -112,7 +109,7 @@ fn descriptor_to_another_chain_is_dropped_in_the_kernel() {
 #[test]
 fn requests_for_a_dead_function_fail_at_once() {
     let _g = serial();
-    let (d, dir) = deploy("synthetic-2");
+    let (d, _dir) = deploy("synthetic-2");
     assert_eq!(get(&*d, "pipe", b"warm").0, 200);
     let second = d.components().into_iter().find(|c| c.name == "fn-2-second").expect("fn-2-second").pid;
     // SAFETY: plain kill(2) of a process this test deployed.
@@ -131,13 +128,12 @@ fn requests_for_a_dead_function_fail_at_once() {
     assert_eq!(counter(&cs, "node", "ebpf_returned_to_gateway"), returned + 5);
     assert_eq!(counter(&cs, "pool", "free_slots"), counter(&cs, "pool", "slots"), "no slot leaked");
     d.teardown();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn bad_descriptors_are_dropped_and_counted_and_the_function_keeps_serving() {
     let _g = serial();
-    let (d, dir) = deploy("synthetic-2");
+    let (d, _dir) = deploy("synthetic-2");
     let cs = d.counters();
     let id = counter(&cs, "node", "chain_id") as u16;
     let slots = counter(&cs, "pool", "slots") as u32;
@@ -164,7 +160,6 @@ fn bad_descriptors_are_dropped_and_counted_and_the_function_keeps_serving() {
     assert_eq!(counter(&cs, "pool", "free_slots"), slots as u64, "no slot leaked");
     let exits = d.teardown();
     assert!(exits.iter().all(|e| !e.died_during_run), "{exits:?}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Regression (issue 12): the program dropped messages shorter than a descriptor but redirected
@@ -173,7 +168,7 @@ fn bad_descriptors_are_dropped_and_counted_and_the_function_keeps_serving() {
 #[test]
 fn messages_that_are_not_one_descriptor_are_dropped_in_the_kernel() {
     let _g = serial();
-    let (d, dir) = deploy("synthetic-2");
+    let (d, _dir) = deploy("synthetic-2");
     let cs = d.counters();
     let id = counter(&cs, "node", "chain_id") as u16;
     let before = counter(&cs, "node", "ebpf_dropped_bad_size");
@@ -209,7 +204,6 @@ fn messages_that_are_not_one_descriptor_are_dropped_in_the_kernel() {
         );
     }
     d.teardown();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Forged descriptors for a slot that is live (issue 12): addressed to a function that does not
@@ -264,13 +258,12 @@ fn forged_descriptors_for_a_live_slot_are_rejected_and_counted() {
     assert_eq!(get(&*d, "r", b"again").0, 200, "still serving");
     assert_eq!(counter(&d.counters(), "pool", "free_slots"), 4, "no slot leaked");
     d.teardown();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn bad_http_gets_the_right_status_and_leaks_no_slot() {
     let _g = serial();
-    let (d, dir) = deploy("call-tree");
+    let (d, _dir) = deploy("call-tree");
     let chain = chain("call-tree");
     let slots = counter(&d.counters(), "pool", "slots");
     assert_eq!(get(&*d, "nope", b"x").0, 404);
@@ -287,7 +280,6 @@ fn bad_http_gets_the_right_status_and_leaks_no_slot() {
         counter(&d.counters(), "pool", "free_slots") == slots
     });
     d.teardown();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The paper's load-proportional claim: a deployed chain with no load uses no CPU; so does one
@@ -297,13 +289,12 @@ fn bad_http_gets_the_right_status_and_leaks_no_slot() {
 #[test]
 fn idle_chain_uses_under_one_percent_cpu() {
     let _g = serial();
-    let (d, dir) = deploy("call-tree");
+    let (d, _dir) = deploy("call-tree");
     assert_eq!(get(&*d, "checkout", b"wake everything once").0, 200);
     assert!(d.components().iter().any(|c| c.role == Role::Gateway));
     let pct = cpu_pct_until(&*d, |p| p < 1.0);
     assert!(pct < 1.0, "idle chain used {pct:.2}% CPU in every 2 s window for 30 s");
     d.teardown();
-    let _ = std::fs::remove_dir_all(dir);
 
     let c = chain_with(&chain("synthetic-2"), "workers = 1", "workers = 4");
     let many = ["gateway-threads=3", "gateway-queues=per-thread", "queues=per-worker", "spin-us=1000"];
@@ -317,14 +308,13 @@ fn idle_chain_uses_under_one_percent_cpu() {
         let pct = cpu_pct_until(&*d, |p| p < 1.0);
         assert!(pct < 1.0, "idle chain ({}) used {pct:.2}% CPU", opts.join(" "));
         d.teardown();
-        let _ = std::fs::remove_dir_all(dir);
     }
 }
 
 #[test]
 fn teardown_leaves_no_program_pool_file_or_process() {
     let _g = serial();
-    let (d, dir) = deploy("synthetic-5");
+    let (d, _dir) = deploy("synthetic-5");
     assert!(program_attached(), "the SK_MSG program is loaded while deployed");
     assert_eq!(pool_files().len(), 1, "one pool file per deployed chain");
     let pids: Vec<u32> = d.components().iter().map(|c| c.pid).collect();
@@ -341,7 +331,6 @@ fn teardown_leaves_no_program_pool_file_or_process() {
     for p in pids {
         assert!(!harness::run::pid_alive(p), "pid {p} alive");
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -354,10 +343,9 @@ fn stale_pool_files_of_killed_runs_are_removed() {
     std::fs::create_dir_all(shm::POOL_DIR).unwrap();
     let stale = std::path::Path::new(shm::POOL_DIR).join(format!("{dead}-killed-run-1"));
     std::fs::write(&stale, b"").unwrap();
-    let (d, dir) = deploy("synthetic-2");
+    let (d, _dir) = deploy("synthetic-2");
     assert!(!stale.exists(), "deploy must remove the pool file of a dead run");
     d.teardown();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Pool exhausted -> 503; no answer in time -> 504, and the slot comes back to the pool once
@@ -387,7 +375,6 @@ fn exhausted_pool_is_503_and_timeout_is_504_without_leaking() {
     assert_eq!(counter(&d.counters(), "pool", "free_slots"), 2, "late replies must free their slots");
     assert_eq!(counter(&d.counters(), "pool", "bad_descriptors"), 0);
     d.teardown();
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A descriptor wakes one of a function's workers, not all of them. With 16 workers waiting in
@@ -416,7 +403,6 @@ fn a_descriptor_wakes_one_worker_of_many() {
     let per = (switches() - before) as f64 / (n * fns.len() as u64) as f64;
     assert!(per < 4.0, "{per:.1} sleeps per descriptor per function of {WORKERS} workers: every worker woke for each");
     d.teardown();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Option `spin-us`: a function worker, and the gateway's event loop, poll for the next
@@ -443,7 +429,6 @@ fn spinning_receivers_take_descriptors_without_sleeping() {
         let per_fn = (count(&fns) - before.0) as f64 / (n * fns.len() as u64) as f64;
         let per_gw = (count(&gateway) - before.1) as f64 / n as f64;
         d.teardown();
-        std::fs::remove_dir_all(&dir).unwrap();
         (per_fn, per_gw)
     };
     let (plain, spinning) = (per_descriptor(&[]), per_descriptor(&["spin-us=5000"]));
@@ -493,7 +478,6 @@ fn a_gateway_that_sends_in_batches_answers_every_request() {
         assert_eq!(counter(&cs, "fn-1-first", "ebpf_messages"), 160, "{opts:?}");
         assert_eq!(counter(&cs, "pool", "free_slots"), counter(&cs, "pool", "slots"), "{opts:?}");
         d.teardown();
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
@@ -524,7 +508,6 @@ fn per_worker_queues_give_every_worker_a_socket_of_its_own() {
         c.sort_by_key(|c| c.role != Role::Gateway);
         let n = c.iter().map(|c| sockets(c.pid)).collect();
         d.teardown();
-        std::fs::remove_dir_all(&dir).unwrap();
         n
     };
     let own_queues = ["queues=per-worker", "gateway-queues=per-thread"];
@@ -558,7 +541,6 @@ fn per_worker_queues_give_every_worker_a_socket_of_its_own() {
         fns.len()
     );
     d.teardown();
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Option `worker-cpus=by-queue`: the worker of a function's receive queue `i` runs on the
@@ -600,7 +582,6 @@ fn each_queue_s_worker_runs_on_the_cpu_of_its_queue() {
         }
         let out = fns.iter().map(|&(_, p)| (of(p), harness::run::process_cpus(p))).collect();
         d.teardown();
-        std::fs::remove_dir_all(&dir).unwrap();
         out
     };
     let (a, b, ab) = (a.to_string(), b.to_string(), format!("{a}-{b}"));
@@ -618,7 +599,6 @@ fn each_queue_s_worker_runs_on_the_cpu_of_its_queue() {
             panic!("worker-cpus=by-queue with shared queues was accepted");
         }
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Option `gateway-cpus=by-lane`: the gateway runs an event loop per lane, lane `i`'s thread on
@@ -680,7 +660,6 @@ fn each_gateway_lane_serves_its_own_connections_and_slots_on_its_cpu() {
     assert_eq!(borrowed, [0, 0, 0]);
     drop(conns);
     d.teardown();
-    std::fs::remove_dir_all(&dir).unwrap();
     let dir = scratch("ss");
     match try_deploy("s-spright", &chain("synthetic-2"), &dir, &["gateway-threads=2", "gateway-cpus=by-lane"]) {
         Err(e) => assert!(e.to_string().contains("needs gateway-queues=per-thread"), "{e}"),
@@ -689,7 +668,6 @@ fn each_gateway_lane_serves_its_own_connections_and_slots_on_its_cpu() {
             panic!("gateway-cpus=by-lane without gateway lanes was accepted");
         }
     }
-    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// Option `gateway-threads`: the gateway's HTTP event loop runs on that many threads, for both
@@ -719,6 +697,5 @@ fn the_gateway_serves_http_on_the_threads_its_option_says() {
         let counted = d.counters().into_iter().find(|c| c.component == "gateway" && c.name == "http_threads");
         assert_eq!(counted.map(|c| c.value), Some(want as u64), "{backend} {opt}: http_threads counter");
         d.teardown();
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -24,8 +24,20 @@ fn drain(r: &Ring) -> Vec<u32> {
     std::iter::from_fn(|| r.dequeue()).map(|d| d.slot).collect()
 }
 
+/// The EAL's runtime directory for this test's file prefix (created even with `--no-shconf`),
+/// removed when the test ends, passed or failed: each run would otherwise leave one behind.
+struct RuntimeDir(std::path::PathBuf);
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn bursts_keep_order_per_ring_stop_at_an_unknown_destination_and_wait_for_room() {
+    let prefix = format!("sbrt{}", std::process::id());
+    let _runtime = RuntimeDir(std::path::Path::new("/var/run/dpdk").join(&prefix));
     eal_init(&[
         "sb-rings-test".to_string(),
         "--no-huge".into(),
@@ -35,7 +47,7 @@ fn bursts_keep_order_per_ring_stop_at_an_unknown_destination_and_wait_for_room()
         "--no-pci".into(),
         "--no-telemetry".into(),
         "--log-level=lib.eal:warning".into(),
-        format!("--file-prefix=sbrt{}", std::process::id()),
+        format!("--file-prefix={prefix}"),
     ])
     .expect("EAL without hugepages");
     // The gateway's ring, function 1's and function 2's; function 2's holds 15 (a ring of 16

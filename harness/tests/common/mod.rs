@@ -70,10 +70,57 @@ pub fn sweep(args: &[&str], chains: &Path, out: &Path) -> Vec<harness::results::
     harness::results::read_summaries(&out.join("sweep/comparison.csv")).unwrap()
 }
 
-/// A fresh path under the system temp dir (not created).
-pub fn scratch(tag: &str) -> PathBuf {
+/// A fresh path under the system temp dir (not created), removed with whatever is under it
+/// when the test that made it passes; a failed test's (its run directories, its components'
+/// logs) stays for reading, and the failure names it.
+pub fn scratch(tag: &str) -> Scratch {
     static N: AtomicU32 = AtomicU32::new(0);
-    std::env::temp_dir().join(format!("sb-test-{}-{}-{tag}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
+    Scratch(std::env::temp_dir().join(format!(
+        "sb-test-{}-{}-{tag}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )))
+}
+
+/// A [`scratch`] path.
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Scratch {
+    /// The path, no longer removed here: the caller removes it.
+    pub fn keep(self) -> PathBuf {
+        std::mem::take(&mut std::mem::ManuallyDrop::new(self).0)
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        match std::thread::panicking() {
+            true if self.0.exists() => eprintln!("kept for reading: {}", self.0.display()),
+            true => {}
+            false => {
+                let _ = std::fs::remove_dir_all(&self.0).or_else(|_| std::fs::remove_file(&self.0));
+            }
+        }
+    }
 }
 
 /// `backend`'s options from `KEY=VALUE` strings, validated as the command line does.
@@ -133,7 +180,7 @@ pub fn run_options_with(backend: &str, chain: workloads::Chain, opts: &[&str]) -
         backend: backend.into(),
         backend_options: backend_options(backend, opts),
         chain,
-        out: scratch("run"),
+        out: scratch("run").keep(),
         sample_interval: Duration::from_millis(100),
         exe: exe(),
         progress: false,
