@@ -8,9 +8,13 @@ ARGS ?=
 setup:
 	scripts/setup.sh
 
-## make test: every unit and integration test, privileged ones included (run as root).
+## make test: every unit and integration test, privileged ones included (run as root); then
+## scripts/leftovers.sh checks that they left no process, DPDK, hugepage or bpffs state and no
+## scratch directory behind.
 test: setup
-	$(CARGO) test --workspace --no-fail-fast
+	@before=$$(mktemp) && scripts/leftovers.sh > "$$before"; \
+	$(CARGO) test --workspace --no-fail-fast; rc=$$?; \
+	scripts/leftovers.sh --since "$$before" || rc=1; rm -f "$$before"; exit $$rc
 
 ## make reproduce: the experiment set (every backend x synthetic chains x rising rates) into
 ## results/runs/reproduce-<time>/ (pass options with ARGS="--duration 10 ...").
