@@ -26,8 +26,8 @@ list() {
     find /dev/hugepages -mindepth 1 -not -type d
     find /sys/fs/bpf -mindepth 1 -not -name '*.debug'
   } 2>/dev/null | sed 's/^/path /'
-  # Scratch directories of the integration tests (kept only by a failed test).
-  find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'sb-test-*' 2>/dev/null | sed 's/^/path /'
+  # The tests' scratch directories (sb-*; kept only by a failed test).
+  find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'sb-*' 2>/dev/null | sed 's/^/path /'
 }
 
 case ${1:-} in

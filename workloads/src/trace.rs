@@ -212,14 +212,14 @@ mod tests {
 
     #[test]
     fn an_empty_trace_is_an_error() {
-        let dir = std::env::temp_dir().join(format!("trace-empty-{}", std::process::id()));
-        std::fs::write(&dir, "# nothing\n\n").unwrap();
-        let spec = TraceSpec { file: dir.clone(), unit: TraceUnit::Seconds, time_scale: 1.0 };
+        let file = std::env::temp_dir().join(format!("sb-trace-empty-{}", std::process::id()));
+        std::fs::write(&file, "# nothing\n\n").unwrap();
+        let spec = TraceSpec { file: file.clone(), unit: TraceUnit::Seconds, time_scale: 1.0 };
         assert!(matches!(validate(&spec), Err(TraceError::Empty { .. })));
-        std::fs::write(&dir, "0\n40\n41\n").unwrap();
+        std::fs::write(&file, "0\n40\n41\n").unwrap();
         let s = validate(&spec).unwrap();
         assert_eq!((s.events, s.gaps_over_30s), (3, 1));
         assert_eq!((s.span_s, s.longest_gap_s), (41.0, 40.0));
-        std::fs::remove_file(&dir).unwrap();
+        std::fs::remove_file(&file).unwrap();
     }
 }
