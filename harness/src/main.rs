@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use harness::run::RunOptions;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use workloads::{LoadOverrides, LoadProfile};
 
@@ -520,6 +520,48 @@ fn evaluation_options(
     })
 }
 
+/// What `summarize` can redraw, by the file that marks it.
+#[derive(Clone, Copy)]
+enum Summarizable {
+    Reproduce,
+    Sweep,
+    Run,
+}
+
+impl Summarizable {
+    fn of(dir: &Path) -> Option<Summarizable> {
+        use Summarizable::*;
+        [(Reproduce, "paper.json"), (Sweep, "comparison.csv"), (Run, "summary.csv")]
+            .into_iter()
+            .find(|(_, marker)| dir.join(marker).is_file())
+            .map(|(kind, _)| kind)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Summarizable::Reproduce => "reproduce",
+            Summarizable::Sweep => "sweep",
+            Summarizable::Run => "run",
+        }
+    }
+
+    /// The directories right under `dir` that `summarize` takes, as `; it holds: NAME (KIND), ...`
+    /// (for a user who named the parent of their runs), or nothing.
+    fn inside(dir: &Path) -> String {
+        let mut found: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| Some(format!("{} ({})", e.file_name().to_string_lossy(), Self::of(&e.path())?.name())))
+            .collect();
+        found.sort();
+        match found.is_empty() {
+            true => String::new(),
+            false => format!("; it holds: {}", found.join(", ")),
+        }
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     if let Cmd::Component { backend, args } = cli.cmd {
@@ -664,17 +706,16 @@ fn real_main(cmd: Cmd) -> Result<()> {
         }
         Cmd::Load(a) => load_url(a)?,
         Cmd::Summarize { dir } => {
-            if dir.join("paper.json").is_file() {
-                harness::evaluation::summarize(&dir)?;
-            } else if dir.join("comparison.csv").is_file() {
-                harness::sweep::summarize(&dir)?;
-            } else if dir.join("summary.csv").is_file() {
-                harness::figures::run_figures(&dir)?;
-            } else {
-                anyhow::bail!(
-                    "{}: neither a reproduce directory (paper.json), a sweep (comparison.csv) nor a run (summary.csv)",
-                    dir.display()
-                );
+            match Summarizable::of(&dir) {
+                Some(Summarizable::Reproduce) => harness::evaluation::summarize(&dir)?,
+                Some(Summarizable::Sweep) => harness::sweep::summarize(&dir)?,
+                Some(Summarizable::Run) => harness::figures::run_figures(&dir)?,
+                None if !dir.is_dir() => anyhow::bail!("{}: no such directory", dir.display()),
+                None => anyhow::bail!(
+                    "{}: neither a reproduce directory (paper.json), a sweep (comparison.csv) nor a run (summary.csv){}",
+                    dir.display(),
+                    Summarizable::inside(&dir)
+                ),
             }
             println!("summary: {}", dir.join("summary.md").display());
         }

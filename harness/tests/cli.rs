@@ -162,9 +162,19 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
         ],
         "it needs queues=per-worker",
     );
-    fails_with(&["summarize", "/no/such/dir"], "neither a reproduce directory");
+    fails_with(&["summarize", "/no/such/dir"], "/no/such/dir: no such directory");
     let garbage = scratch("garbage");
-    std::fs::create_dir_all(&garbage).unwrap();
+    std::fs::create_dir_all(garbage.join("logs")).unwrap();
+    // The parent of a sweep and a run: summarize names what it holds.
+    for (child, marker) in [("s1", "comparison.csv"), ("r1", "summary.csv")] {
+        std::fs::create_dir_all(garbage.join("runs").join(child)).unwrap();
+        std::fs::write(garbage.join("runs").join(child).join(marker), "").unwrap();
+    }
+    fails_with(
+        &["summarize", garbage.join("runs").to_str().unwrap()],
+        "neither a reproduce directory (paper.json), a sweep (comparison.csv) nor a run (summary.csv); it holds: r1 (run), s1 (sweep)\n",
+    );
+    fails_with(&["summarize", garbage.to_str().unwrap()], "nor a run (summary.csv)\n");
     std::fs::write(garbage.join("comparison.csv"), "not,a\nsummary,row\n").unwrap();
     std::fs::write(garbage.join("reproduce.json"), "{}").unwrap();
     fails_with(&["summarize", garbage.to_str().unwrap()], "reproduce.json");
