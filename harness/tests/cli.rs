@@ -162,6 +162,14 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
         ],
         "it needs queues=per-worker",
     );
+    fails_with(
+        &["reproduce", "--experiments", "sweep", "--start-rate", "4000", "--max-points", "20", "--out", o],
+        "--start-rate 4000 with --step 2 and --max-points 20 would offer up to 2097152000 req/s; the most a point may offer is 10000000",
+    );
+    fails_with(
+        &["run", "--backend", "grpc", "--chain", c, "--rate", "1e308", "--out", o],
+        "at most 10000000 requests per second",
+    );
     fails_with(&["summarize", "/no/such/dir"], "/no/such/dir: no such directory");
     let garbage = scratch("garbage");
     std::fs::create_dir_all(garbage.join("logs")).unwrap();

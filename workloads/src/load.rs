@@ -191,14 +191,26 @@ fn check(ok: bool, field: LoadField, value: impl ToString, problem: &str) -> Res
     }
 }
 
+/// The most requests per second a profile may offer. Far above what one machine's HTTP stack
+/// carries, and a bound on the work of closing a schedule: requests due but never sent are
+/// counted one by one (an unbounded rate left the generator counting for ever).
+pub const MAX_RATE: f64 = 10_000_000.0;
+
+/// The longest a measurement or warm-up may last: a week (the paper's longest run, motion's
+/// trace, is an hour). Longer times would overflow the generator's nanosecond clock.
+pub const MAX_SECONDS: f64 = 604_800.0;
+
 impl LoadProfile {
     /// Every parameter in its range.
     pub fn validate(&self) -> Result<(), LoadError> {
         use LoadField as F;
         match self.pattern {
-            Pattern::Open { rate, .. } => {
-                check(rate.is_finite() && rate > 0.0, F::Rate, rate, "must be > 0 requests per second")?
-            }
+            Pattern::Open { rate, .. } => check(
+                rate > 0.0 && rate <= MAX_RATE,
+                F::Rate,
+                rate,
+                "must be > 0 and at most 10000000 requests per second",
+            )?,
             Pattern::Closed { users, think_min_ms, think_max_ms } => {
                 check((1..=100_000).contains(&users), F::Users, users, "must be between 1 and 100000")?;
                 check(
@@ -211,6 +223,12 @@ impl LoadProfile {
             Pattern::Burst { size, every_s } => {
                 check((1..=100_000).contains(&size), F::BurstSize, size, "must be between 1 and 100000")?;
                 check(every_s.is_finite() && every_s > 0.0, F::BurstEvery, every_s, "must be > 0 seconds")?;
+                check(
+                    size as f64 / every_s <= MAX_RATE,
+                    F::BurstEvery,
+                    every_s,
+                    &format!("bursts of {size} this often offer more than 10000000 requests per second"),
+                )?;
             }
             Pattern::Trace(ref t) => {
                 check(!t.file.as_os_str().is_empty(), F::Trace, "", "a trace pattern needs a trace file")?;
@@ -223,12 +241,17 @@ impl LoadProfile {
             }
         }
         check(
-            self.duration_s.is_finite() && self.duration_s > 0.0,
+            self.duration_s > 0.0 && self.duration_s <= MAX_SECONDS,
             F::Duration,
             self.duration_s,
-            "must be > 0 seconds",
+            "must be > 0 and at most 604800 seconds (a week)",
         )?;
-        check(self.warmup_s.is_finite() && self.warmup_s >= 0.0, F::Warmup, self.warmup_s, "must be >= 0 seconds")?;
+        check(
+            self.warmup_s >= 0.0 && self.warmup_s <= MAX_SECONDS,
+            F::Warmup,
+            self.warmup_s,
+            "must be >= 0 and at most 604800 seconds (a week)",
+        )?;
         check(
             (1..=10_000).contains(&self.connections),
             F::Connections,
@@ -410,8 +433,32 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             (e.field.spec_key(), e.to_string().as_str()),
-            ("load.rate", "--rate -5: must be > 0 requests per second")
+            ("load.rate", "--rate -5: must be > 0 and at most 10000000 requests per second")
         );
+        // Bounds the generator's work and its clock (an unbounded rate hung it).
+        let open = |rate| LoadOverrides { pattern: Some("open".into()), rate: Some(rate), ..Default::default() };
+        for rate in [f64::NAN, f64::INFINITY, 1e308, 10_000_001.0] {
+            assert_eq!(open(rate).apply(&mut p).unwrap_err().field, LoadField::Rate, "{rate}");
+        }
+        open(10_000_000.0).apply(&mut p).unwrap();
+        let e = LoadOverrides {
+            burst_size: Some(100),
+            burst_every_s: Some(1e-6),
+            pattern: Some("burst".into()),
+            ..Default::default()
+        }
+        .apply(&mut p)
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--burst-every 0.000001: bursts of 100 this often offer more than 10000000 requests per second"
+        );
+        for (d, w) in [(604_801.0, 0.0), (f64::NAN, 0.0), (1.0, 604_801.0), (1.0, f64::INFINITY)] {
+            let e = LoadOverrides { duration_s: Some(d), warmup_s: Some(w), ..Default::default() }
+                .apply(&mut p)
+                .unwrap_err();
+            assert!(matches!(e.field, LoadField::Duration | LoadField::Warmup), "{d} {w}: {e}");
+        }
         let e = LoadOverrides { duration_s: Some(0.0), ..Default::default() }.apply(&mut p).unwrap_err();
         assert_eq!(e.field, LoadField::Duration);
     }
