@@ -196,7 +196,7 @@ fn check(ok: bool, field: LoadField, value: impl ToString, problem: &str) -> Res
 /// counted one by one (an unbounded rate left the generator counting for ever).
 pub const MAX_RATE: f64 = 10_000_000.0;
 
-/// The longest a measurement or warm-up may last: a week (the paper's longest run, motion's
+/// The longest a measurement, a warm-up, a think time or a request's timeout may last: a week (the paper's longest run, motion's
 /// trace, is an hour). Longer times would overflow the generator's nanosecond clock.
 pub const MAX_SECONDS: f64 = 604_800.0;
 
@@ -218,6 +218,12 @@ impl LoadProfile {
                     F::ThinkMs,
                     format!("{think_min_ms}-{think_max_ms}"),
                     "is an empty range",
+                )?;
+                check(
+                    think_max_ms as f64 <= MAX_SECONDS * 1e3,
+                    F::ThinkMs,
+                    format!("{think_min_ms}-{think_max_ms}"),
+                    "must end at most 604800000 ms (a week)",
                 )?;
             }
             Pattern::Burst { size, every_s } => {
@@ -258,7 +264,12 @@ impl LoadProfile {
             self.connections,
             "must be between 1 and 10000",
         )?;
-        check(self.timeout_ms > 0, F::Timeout, self.timeout_ms, "must be > 0")
+        check(
+            self.timeout_ms > 0 && self.timeout_ms as f64 <= MAX_SECONDS * 1e3,
+            F::Timeout,
+            self.timeout_ms,
+            "must be > 0 and at most 604800000 ms (a week)",
+        )
     }
 }
 
@@ -453,6 +464,18 @@ mod tests {
             e.to_string(),
             "--burst-every 0.000001: bursts of 100 this often offer more than 10000000 requests per second"
         );
+        let think = LoadOverrides {
+            pattern: Some("closed".into()),
+            think_min_ms: Some(0),
+            think_max_ms: Some(604_800_001),
+            ..Default::default()
+        };
+        assert_eq!(
+            think.apply(&mut p).unwrap_err().to_string(),
+            "--think-ms 0-604800001: must end at most 604800000 ms (a week)"
+        );
+        let e = LoadOverrides { timeout_ms: Some(604_800_001), ..Default::default() }.apply(&mut p).unwrap_err();
+        assert_eq!(e.to_string(), "--timeout-ms 604800001: must be > 0 and at most 604800000 ms (a week)");
         for (d, w) in [(604_801.0, 0.0), (f64::NAN, 0.0), (1.0, 604_801.0), (1.0, f64::INFINITY)] {
             let e = LoadOverrides { duration_s: Some(d), warmup_s: Some(w), ..Default::default() }
                 .apply(&mut p)
