@@ -502,7 +502,7 @@ fn evaluation_options(
     if !(sweep.step.is_finite() && sweep.step > 1.0) {
         anyhow::bail!("--step {} must be > 1", sweep.step);
     }
-    let top = sweep.start_rate * sweep.step.powi(sweep.max_points as i32 - 1);
+    let top = sweep.start_rate * sweep.step.powf(sweep.max_points as f64 - 1.0);
     if top > workloads::load::MAX_RATE {
         anyhow::bail!(
             "--start-rate {} with --step {} and --max-points {} would offer up to {top:.0} req/s; the most a point may offer is {:.0}",

@@ -196,8 +196,9 @@ fn check(ok: bool, field: LoadField, value: impl ToString, problem: &str) -> Res
 /// counted one by one (an unbounded rate left the generator counting for ever).
 pub const MAX_RATE: f64 = 10_000_000.0;
 
-/// The longest a measurement, a warm-up, a think time or a request's timeout may last: a week (the paper's longest run, motion's
-/// trace, is an hour). Longer times would overflow the generator's nanosecond clock.
+/// The longest a measurement, a warm-up, a think time or a request's timeout may last: a week
+/// (the paper's longest run, motion's trace, is an hour). Longer times would overflow the
+/// generator's nanosecond clock.
 pub const MAX_SECONDS: f64 = 604_800.0;
 
 impl LoadProfile {
