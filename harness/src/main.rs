@@ -787,11 +787,12 @@ fn load_url(a: LoadArgs) -> Result<()> {
         p.p99_us,
         p.max_us
     );
+    let lag = harness::results::Percentiles::of(&rec.send_lag);
     println!(
         "delivered: {:.1} responses/s inside the window (whenever due); send lag p50 {:.1} us, p99 {:.1} us",
         rec.completed_in_window as f64 / r.measured_s.max(1e-9),
-        rec.send_lag.value_at_quantile(0.5) as f64 / 1000.0,
-        rec.send_lag.value_at_quantile(0.99) as f64 / 1000.0
+        lag.p50_us,
+        lag.p99_us
     );
     if r.threads.len() > 1 {
         for (i, t) in r.threads.iter().enumerate() {
