@@ -389,12 +389,12 @@ fn run_share(
     };
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() } as u32;
-    let lag = |q| e.rec.send_lag.value_at_quantile(q) as f64 / 1e3;
+    let lag = crate::results::Percentiles::of(&e.rec.send_lag);
     let report = ThreadReport {
         tid,
         requests: e.rec.ok_total() + e.rec.error_total(),
-        send_lag_p50_us: lag(0.5),
-        send_lag_p99_us: lag(0.99),
+        send_lag_p50_us: lag.p50_us,
+        send_lag_p99_us: lag.p99_us,
     };
     Ok(LoadResult { recorder: e.rec, measured_s, interrupted, start_ns, threads: vec![report] })
 }
