@@ -183,6 +183,15 @@ pub struct LoadError {
     pub problem: String,
 }
 
+/// A number as an error shows it: as written for ordinary values, in exponent form for huge or
+/// tiny ones (Rust writes 1e308 with all 309 digits).
+fn num(x: f64) -> String {
+    match x != 0.0 && x.is_finite() && (x.abs() >= 1e15 || x.abs() < 1e-4) {
+        true => format!("{x:e}"),
+        false => x.to_string(),
+    }
+}
+
 fn check(ok: bool, field: LoadField, value: impl ToString, problem: &str) -> Result<(), LoadError> {
     if ok {
         Ok(())
@@ -209,7 +218,7 @@ impl LoadProfile {
             Pattern::Open { rate, .. } => check(
                 rate > 0.0 && rate <= MAX_RATE,
                 F::Rate,
-                rate,
+                num(rate),
                 "must be > 0 and at most 10000000 requests per second",
             )?,
             Pattern::Closed { users, think_min_ms, think_max_ms } => {
@@ -229,11 +238,11 @@ impl LoadProfile {
             }
             Pattern::Burst { size, every_s } => {
                 check((1..=100_000).contains(&size), F::BurstSize, size, "must be between 1 and 100000")?;
-                check(every_s.is_finite() && every_s > 0.0, F::BurstEvery, every_s, "must be > 0 seconds")?;
+                check(every_s.is_finite() && every_s > 0.0, F::BurstEvery, num(every_s), "must be > 0 seconds")?;
                 check(
                     size as f64 / every_s <= MAX_RATE,
                     F::BurstEvery,
-                    every_s,
+                    num(every_s),
                     &format!("bursts of {size} this often offer more than 10000000 requests per second"),
                 )?;
             }
@@ -242,7 +251,7 @@ impl LoadProfile {
                 check(
                     t.time_scale.is_finite() && t.time_scale > 0.0,
                     F::TimeScale,
-                    t.time_scale,
+                    num(t.time_scale),
                     "must be > 0 (0.1 replays ten times faster)",
                 )?;
             }
@@ -250,13 +259,13 @@ impl LoadProfile {
         check(
             self.duration_s > 0.0 && self.duration_s <= MAX_SECONDS,
             F::Duration,
-            self.duration_s,
+            num(self.duration_s),
             "must be > 0 and at most 604800 seconds (a week)",
         )?;
         check(
             self.warmup_s >= 0.0 && self.warmup_s <= MAX_SECONDS,
             F::Warmup,
-            self.warmup_s,
+            num(self.warmup_s),
             "must be >= 0 and at most 604800 seconds (a week)",
         )?;
         check(
@@ -452,6 +461,8 @@ mod tests {
         for rate in [f64::NAN, f64::INFINITY, 1e308, 10_000_001.0] {
             assert_eq!(open(rate).apply(&mut p).unwrap_err().field, LoadField::Rate, "{rate}");
         }
+        let e = open(1e308).apply(&mut p).unwrap_err();
+        assert_eq!(e.to_string(), "--rate 1e308: must be > 0 and at most 10000000 requests per second");
         open(10_000_000.0).apply(&mut p).unwrap();
         let e = LoadOverrides {
             burst_size: Some(100),
@@ -463,7 +474,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "--burst-every 0.000001: bursts of 100 this often offer more than 10000000 requests per second"
+            "--burst-every 1e-6: bursts of 100 this often offer more than 10000000 requests per second"
         );
         let think = LoadOverrides {
             pattern: Some("closed".into()),
