@@ -34,6 +34,14 @@ pub fn serve(o: &DeployOptions, stop: &AtomicBool, out: &mut dyn Write) -> Resul
     let chain = &o.chain;
     let functions: Vec<(u16, String)> = chain.functions.iter().map(|f| (f.id, f.name.clone())).collect();
     o.placement.check_names(&chain.name, &functions)?;
+    // A CPU log that cannot be written is an error before anything starts, not after serving.
+    if let Some(path) = &o.cpu_log {
+        let create = || {
+            std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new("")))?;
+            std::fs::File::create(path).map(drop)
+        };
+        create().with_context(|| format!("--cpu-log {}", path.display()))?;
+    }
     let env = DeployEnv {
         exe: o.exe.clone(),
         log_dir: o.log_dir.clone(),
@@ -88,14 +96,14 @@ pub fn serve(o: &DeployOptions, stop: &AtomicBool, out: &mut dyn Write) -> Resul
     }
     writeln!(out, "tearing down ...")?;
     out.flush()?;
-    if let (Some(s), Some(path)) = (sampler, &o.cpu_log) {
-        let (samples, _) = s.finish();
-        crate::results::write_cpu(path, &samples)?;
-        writeln!(out, "cpu log: {} ({} samples)", path.display(), samples.len())?;
-    }
+    let samples = sampler.map(|s| s.finish().0);
     let exits = d.teardown();
     let leftovers: Vec<u32> = components.iter().map(|c| c.pid).filter(|&p| crate::run::pid_alive(p)).collect();
     writeln!(out, "torn down: {} processes stopped", exits.len())?;
+    if let (Some(samples), Some(path)) = (samples, &o.cpu_log) {
+        crate::results::write_cpu(path, &samples)?;
+        writeln!(out, "cpu log: {} ({} samples)", path.display(), samples.len())?;
+    }
     if !leftovers.is_empty() {
         bail!("teardown left processes alive: {leftovers:?}");
     }

@@ -72,3 +72,34 @@ fn deploy_serves_any_client_until_sigterm() {
         }
     }
 }
+
+/// A CPU log that cannot be written is refused before anything is deployed (it was found only
+/// at teardown, losing the samples of the whole session). A deploy that serves instead is
+/// stopped, so the test fails rather than waits.
+#[test]
+fn a_cpu_log_it_cannot_write_is_refused_before_deploying() {
+    let dir = scratch("deploy-cpu-log");
+    let child = Command::new(exe())
+        .args(["deploy", "--backend", "grpc", "--cpu-log", "/proc/version/cpu.csv", "--chain"])
+        .arg(chain_path("synthetic-2"))
+        .arg("--log-dir")
+        .arg(dir.join("logs"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let refused = (0..1000).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        !harness::run::pid_alive(pid)
+    });
+    if !refused {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(refused, "deploy served with a CPU log it cannot write: {err}");
+    assert!(err.contains("error: --cpu-log /proc/version/cpu.csv: "), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ready") && !dir.join("logs").exists(), "{err}");
+}
