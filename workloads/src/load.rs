@@ -219,7 +219,7 @@ impl LoadProfile {
                 rate > 0.0 && rate <= MAX_RATE,
                 F::Rate,
                 num(rate),
-                "must be > 0 and at most 10000000 requests per second",
+                &format!("must be > 0 and at most {MAX_RATE} requests per second"),
             )?,
             Pattern::Closed { users, think_min_ms, think_max_ms } => {
                 check((1..=100_000).contains(&users), F::Users, users, "must be between 1 and 100000")?;
@@ -233,7 +233,7 @@ impl LoadProfile {
                     think_max_ms as f64 <= MAX_SECONDS * 1e3,
                     F::ThinkMs,
                     format!("{think_min_ms}-{think_max_ms}"),
-                    "must end at most 604800000 ms (a week)",
+                    &format!("must end at most {} ms (a week)", MAX_SECONDS * 1e3),
                 )?;
             }
             Pattern::Burst { size, every_s } => {
@@ -243,7 +243,7 @@ impl LoadProfile {
                     size as f64 / every_s <= MAX_RATE,
                     F::BurstEvery,
                     num(every_s),
-                    &format!("bursts of {size} this often offer more than 10000000 requests per second"),
+                    &format!("bursts of {size} this often offer more than {MAX_RATE} requests per second"),
                 )?;
             }
             Pattern::Trace(ref t) => {
@@ -260,13 +260,13 @@ impl LoadProfile {
             self.duration_s > 0.0 && self.duration_s <= MAX_SECONDS,
             F::Duration,
             num(self.duration_s),
-            "must be > 0 and at most 604800 seconds (a week)",
+            &format!("must be > 0 and at most {MAX_SECONDS} seconds (a week)"),
         )?;
         check(
             self.warmup_s >= 0.0 && self.warmup_s <= MAX_SECONDS,
             F::Warmup,
             num(self.warmup_s),
-            "must be >= 0 and at most 604800 seconds (a week)",
+            &format!("must be >= 0 and at most {MAX_SECONDS} seconds (a week)"),
         )?;
         check(
             (1..=10_000).contains(&self.connections),
@@ -278,7 +278,7 @@ impl LoadProfile {
             self.timeout_ms > 0 && self.timeout_ms as f64 <= MAX_SECONDS * 1e3,
             F::Timeout,
             self.timeout_ms,
-            "must be > 0 and at most 604800000 ms (a week)",
+            &format!("must be > 0 and at most {} ms (a week)", MAX_SECONDS * 1e3),
         )
     }
 }
