@@ -167,13 +167,15 @@ pub fn run(opts: &RunOptions, stop: &Arc<AtomicBool>) -> Result<RunOutcome> {
     // Closed-loop users think between requests, so their count says little of what is in flight.
     let open = !matches!(chain.load.pattern, workloads::Pattern::Closed { .. });
     let in_flight = loadgen::connections(&chain.load);
-    if let Some(most) = backend.admits_at_once(chain).filter(|&m| open && (m as usize) < in_flight) {
+    if let Some(a) = backend.admits_at_once(chain).filter(|a| open && (a.most as usize) < in_flight) {
         tracing::warn!(
-            "{in_flight} connections, but {} admits at most {most} requests of {} at once (its pool slots): \
-             requests beyond them are refused (503) and count as errors; raise pool_slots in the chain's file \
-             or lower --connections",
+            "{in_flight} connections, but {} admits at most {} requests of {} at once (its {}): \
+             requests beyond them are refused (503) and count as errors; {} or lower --connections",
             backend.name(),
-            chain.name
+            a.most,
+            chain.name,
+            a.held,
+            a.raise
         );
     }
     let dir = RunDir::create(&opts.out)?;

@@ -40,7 +40,11 @@ fn more_connections_than_pool_slots_is_a_warning() {
             .unwrap();
         let err = String::from_utf8_lossy(&run.stderr);
         assert!(run.status.success(), "{backend}: {err}");
-        let said = err.contains("8 connections, but s-spright admits at most 4 requests of synthetic-2 at once");
+        let said = err.contains(
+            "8 connections, but s-spright admits at most 4 requests of synthetic-2 at once (its pool slots): \
+             requests beyond them are refused (503) and count as errors; raise pool_slots in the chain's file \
+             or lower --connections",
+        );
         assert_eq!(said, warned, "{backend}: {err}");
     }
 }

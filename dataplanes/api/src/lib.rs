@@ -224,7 +224,7 @@ pub trait Dataplane: Send + Sync {
     /// pool slot per request); a request beyond it is refused (`503`). The sweep never checks
     /// its load generator's pool beyond it: more connections could only turn a wait in the
     /// client into a refusal.
-    fn admits_at_once(&self, chain: &Chain) -> Option<u32> {
+    fn admits_at_once(&self, chain: &Chain) -> Option<Admission> {
         let _ = chain;
         None
     }
@@ -232,6 +232,19 @@ pub trait Dataplane: Send + Sync {
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError>;
     /// Entry point of this backend's component processes (`<exe> component <name> <args>`).
     fn component_main(&self, args: Vec<String>) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// A backend's bound on the requests of a chain in flight at once ([`Dataplane::admits_at_once`]),
+/// with the words the driver's warnings and summaries use for it, so that a backend with
+/// another kind of bound is described in its own terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    /// The most requests in flight at once.
+    pub most: u32,
+    /// What each request in flight holds, in the plural ("pool slots").
+    pub held: &'static str,
+    /// How a user raises the bound ("raise pool_slots in the chain's file").
+    pub raise: &'static str,
 }
 
 /// A deployed chain.

@@ -7,8 +7,8 @@
 use crate::{Backend, BoxError, Host, Who};
 use dataplane_api::supervisor::loopback_listener;
 use dataplane_api::{
-    now_ns, stage_chain, Activation, BackendOptions, Component, ComponentSpec, Counter, Dataplane, DeployEnv,
-    DeployError, Deployment, Endpoint, Exit, OptionSpec, Role, Supervisor,
+    now_ns, stage_chain, Activation, Admission, BackendOptions, Component, ComponentSpec, Counter, Dataplane,
+    DeployEnv, DeployError, Deployment, Endpoint, Exit, OptionSpec, Role, Supervisor,
 };
 use shm::Pool;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -42,8 +42,8 @@ impl<B: Backend> Dataplane for Spright<B> {
     }
 
     /// A slot of the chain's pool per request in flight ([`crate::protocol::admit`]).
-    fn admits_at_once(&self, chain: &Chain) -> Option<u32> {
-        Some(chain.pool_slots)
+    fn admits_at_once(&self, chain: &Chain) -> Option<Admission> {
+        Some(Admission { most: chain.pool_slots, held: "pool slots", raise: "raise pool_slots in the chain's file" })
     }
 
     fn deploy(&self, chain: &Chain, env: &DeployEnv) -> Result<Box<dyn Deployment>, DeployError> {

@@ -96,7 +96,7 @@ pub fn sweep(
                 true => {
                     let (check, why) = PoolCheck::for_chain(chain, on.loadgen_threads, dataplane.admits_at_once(chain));
                     if let Some(why) = why {
-                        PoolCap::note(&mut caps, &chain.name, backend, check.max, why);
+                        PoolCap::note(&mut caps, &chain.name, backend, check.max, &why);
                     }
                     Some(check)
                 }

@@ -103,13 +103,14 @@ impl PoolCheck {
     pub(super) fn for_chain(
         chain: &workloads::Chain,
         threads: usize,
-        admits: Option<u32>,
-    ) -> (PoolCheck, Option<&'static str>) {
+        admits: Option<dataplane_api::Admission>,
+    ) -> (PoolCheck, Option<String>) {
         let users = crate::loadgen::most_connections(chain.users.as_ref(), threads)
-            .map(|u| u32::try_from(u).unwrap_or(u32::MAX));
+            .map(|u| (u32::try_from(u).unwrap_or(u32::MAX), "its users allow".to_string()));
+        let admits = admits.map(|a| (a.most, format!("the backend's {} admit at once", a.held)));
         let (mut check, mut why) = (Self::DEFAULT, None);
-        for (cap, what) in [(users, "its users allow"), (admits, "the backend's pool slots admit at once")] {
-            if let Some(cap) = cap.filter(|&c| c < check.max) {
+        for (cap, what) in [users, admits].into_iter().flatten() {
+            if cap < check.max {
                 (check.max, why) = (cap, Some(what));
             }
         }
@@ -239,19 +240,21 @@ mod tests {
     fn a_pool_check_stops_where_the_users_or_the_slots_do() {
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../workloads/chains/online-boutique.toml");
         let mut c = workloads::load_chain(&file).unwrap();
-        let (users, slots) = (Some("its users allow"), Some("the backend's pool slots admit at once"));
-        let max = |c: &workloads::Chain, threads, admits| {
+        let (users, slots) =
+            (Some("its users allow".to_string()), Some("the backend's pool slots admit at once".to_string()));
+        let max = |c: &workloads::Chain, threads, most: Option<u32>| {
+            let admits = most.map(|most| dataplane_api::Admission { most, held: "pool slots", raise: "" });
             let (check, why) = PoolCheck::for_chain(c, threads, admits);
             (check.max, why)
         };
         assert_eq!(max(&c, 1, None), (1024, None), "5,000 users allow more");
-        assert_eq!(max(&c, 1, Some(512)), (512, slots));
+        assert_eq!(max(&c, 1, Some(512)), (512, slots.clone()));
         assert_eq!(max(&c, 1, Some(4096)), (1024, None));
         c.users.as_mut().unwrap().pool = 97;
-        assert_eq!(max(&c, 1, Some(512)), (97, users));
+        assert_eq!(max(&c, 1, Some(512)), (97, users.clone()));
         assert_eq!(max(&c, 2, Some(512)), (96, users), "48 users of each of 2 threads");
         assert_eq!(max(&c, 1, Some(64)), (64, slots));
-        let admits = |b: &str| registry::get(b).unwrap().admits_at_once(&c);
+        let admits = |b: &str| registry::get(b).unwrap().admits_at_once(&c).map(|a| a.most);
         assert_eq!(c.pool_slots, 512);
         assert_eq!((admits("s-spright"), admits("d-spright"), admits("grpc")), (Some(512), Some(512), None));
     }
