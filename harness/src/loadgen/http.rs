@@ -58,7 +58,9 @@ pub fn parse_response(buf: &[u8]) -> Parsed {
         (None, 204 | 304) | (None, 100..=199) => 0,
         (None, _) => return Parsed::Invalid("response without Content-Length".into()),
     };
-    let total = head_len + body_len;
+    let Some(total) = head_len.checked_add(body_len) else {
+        return Parsed::Invalid(format!("Content-Length {body_len} is more than this client can hold"));
+    };
     if buf.len() < total {
         return Parsed::Incomplete;
     }
@@ -136,5 +138,13 @@ mod tests {
         assert!(matches!(r, Parsed::Complete { status: 503, close: true, .. }));
         assert!(matches!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), Parsed::Invalid(_)));
         assert!(matches!(parse_response(b"garbage\r\n\r\n"), Parsed::Invalid(_)));
+    }
+
+    /// A length no buffer can hold is an error, not an overflow (the largest `usize` on 64
+    /// bits, plus the head's bytes).
+    #[test]
+    fn a_content_length_past_memory_is_invalid() {
+        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n");
+        assert_eq!(r, Parsed::Invalid("Content-Length 18446744073709551615 is more than this client can hold".into()));
     }
 }
