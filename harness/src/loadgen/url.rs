@@ -14,6 +14,8 @@ pub enum UrlError {
     Resolve { url: String, host: String, source: std::io::Error },
     #[error("--url {0:?}: the host has no address")]
     NoAddress(String),
+    #[error("--url {0:?}: the path has a space or a control character (write it percent-encoded: %20)")]
+    Path(String),
     #[error("--header {0:?}: expected 'Name: value' (a token, a colon, a value without line breaks)")]
     Header(String),
 }
@@ -29,13 +31,19 @@ pub fn parse_header(s: &str) -> Result<(String, String), UrlError> {
     Ok((name.to_string(), value.trim().to_string()))
 }
 
-/// An `http://HOST:PORT/PATH` target: its address, `Host` header and path.
+/// An `http://HOST:PORT/PATH?QUERY#FRAGMENT` target: its address, `Host` header and the
+/// request target (path and query; a fragment is never sent, as browsers and curl do).
 pub fn parse(url: &str) -> Result<(SocketAddr, String, String), UrlError> {
     let rest = url.strip_prefix("http://").ok_or_else(|| UrlError::Scheme(url.into()))?;
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    let (hostport, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let path = match path.starts_with('/') {
+        true => path.to_string(),
+        false => format!("/{path}"),
     };
+    if path.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(UrlError::Path(url.into()));
+    }
     let with_port = if hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
         hostport.to_string()
     } else {
@@ -46,7 +54,7 @@ pub fn parse(url: &str) -> Result<(SocketAddr, String, String), UrlError> {
         .map_err(|source| UrlError::Resolve { url: url.into(), host: hostport.into(), source })?
         .next()
         .ok_or_else(|| UrlError::NoAddress(url.into()))?;
-    Ok((addr, hostport.to_string(), path.to_string()))
+    Ok((addr, hostport.to_string(), path))
 }
 
 /// Send `method` requests with a `body_bytes` body and `headers` (`Name: value`; a `Host` header
@@ -102,6 +110,13 @@ mod tests {
         );
         assert_eq!(parse("http://127.0.0.1").unwrap().0.port(), 80);
         assert_eq!(parse("http://127.0.0.1:9").unwrap().2, "/");
+        assert_eq!(parse("http://127.0.0.1:9?q=1").unwrap().1, "127.0.0.1:9");
+        assert_eq!(parse("http://127.0.0.1:9?q=1").unwrap().2, "/?q=1");
+        assert_eq!(parse("http://127.0.0.1:9/a#top").unwrap().2, "/a");
+        assert_eq!(parse("http://127.0.0.1:9#top").unwrap().2, "/");
+        for bad in ["http://127.0.0.1:9/a b", "http://127.0.0.1:9/a\tb", "http://127.0.0.1:9/a\r\nX: 1"] {
+            assert!(matches!(parse(bad), Err(UrlError::Path(_))), "{bad:?}");
+        }
         assert!(matches!(parse("https://127.0.0.1/"), Err(UrlError::Scheme(_))));
         assert!(matches!(parse("127.0.0.1:80"), Err(UrlError::Scheme(_))));
         assert!(matches!(parse("http://no such host/"), Err(UrlError::Resolve { .. })));
