@@ -4,9 +4,28 @@
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 
-/// Latencies are recorded in nanoseconds, 100 ns to 10 min, 3 significant digits.
-fn hist(sigfig: u8) -> Histogram<u64> {
-    Histogram::new_with_bounds(100, 600_000_000_000, sigfig).expect("static histogram bounds are valid")
+/// A latency histogram: nanoseconds from 100 ns, at `sigfig` significant digits, sized for 10
+/// minutes and growing past them (HdrHistogram's auto-resize), so that no latency is clamped:
+/// an open-loop request that waited in a saturated run's queue, or a long `--timeout-ms`,
+/// shows as long as it was. Histograms of different sizes merge.
+pub fn hist(sigfig: u8) -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(100, 600_000_000_000, sigfig).expect("static histogram bounds are valid");
+    h.auto(true);
+    h
+}
+
+/// A latency as recorded: at least the histograms' 100 ns resolution.
+pub fn latency_ns(origin_ns: u64, done_ns: u64) -> u64 {
+    done_ns.saturating_sub(origin_ns).max(100)
+}
+
+/// Record `ns` in `h` (made by [`hist`]), growing it where needed. (HdrHistogram's
+/// `saturating_record` clamps even where the histogram could grow; growing fails only where
+/// its counts would not fit a `usize`, never on 64 bits, and there it clamps.)
+pub fn put(h: &mut Histogram<u64>, ns: u64) {
+    if h.record(ns).is_err() {
+        h.saturating_record(ns);
+    }
 }
 
 #[derive(Clone)]
@@ -123,15 +142,15 @@ impl Recorder {
             return;
         }
         self.note(route, origin_ns, done_ns, true);
-        let lat = done_ns.saturating_sub(origin_ns).clamp(100, 600_000_000_000);
+        let lat = latency_ns(origin_ns, done_ns);
         let r = &mut self.routes[route];
         r.ok += 1;
         r.bytes += body_len as u64;
-        r.latency.saturating_record(lat);
-        self.overall.saturating_record(lat);
+        put(&mut r.latency, lat);
+        put(&mut self.overall, lat);
         let s = self.second(done_ns);
         s.ok += 1;
-        s.latency.saturating_record(lat);
+        put(&mut s.latency, lat);
     }
 
     pub fn error(&mut self, route: usize, origin_ns: u64, done_ns: u64, kind: impl Into<String>) {
@@ -166,7 +185,7 @@ impl Recorder {
 
     pub fn sent(&mut self, origin_ns: u64, now_ns: u64) {
         if origin_ns >= self.measure_start_ns {
-            self.send_lag.saturating_record(now_ns.saturating_sub(origin_ns).clamp(100, 600_000_000_000));
+            put(&mut self.send_lag, latency_ns(origin_ns, now_ns));
         }
     }
 
@@ -178,25 +197,25 @@ impl Recorder {
             r.ok += x.ok;
             r.errors += x.errors;
             r.bytes += x.bytes;
-            r.latency.add(&x.latency).expect("same histogram bounds");
+            r.latency.add(&x.latency).expect("auto-resizing histograms merge");
             for (k, v) in x.error_kinds {
                 *r.error_kinds.entry(k).or_default() += v;
             }
         }
-        self.overall.add(&o.overall).expect("same histogram bounds");
+        self.overall.add(&o.overall).expect("auto-resizing histograms merge");
         for (i, s) in o.seconds.into_iter().enumerate() {
             if self.seconds.len() <= i {
                 self.seconds.push(Second { ok: 0, errors: 0, users: 0, latency: hist(2) });
             }
             let m = &mut self.seconds[i];
             (m.ok, m.errors, m.users) = (m.ok + s.ok, m.errors + s.errors, m.users + s.users);
-            m.latency.add(&s.latency).expect("same histogram bounds");
+            m.latency.add(&s.latency).expect("auto-resizing histograms merge");
         }
         for (k, v) in o.errors {
             *self.errors.entry(k).or_default() += v;
         }
         self.warmup_requests += o.warmup_requests;
-        self.send_lag.add(&o.send_lag).expect("same histogram bounds");
+        self.send_lag.add(&o.send_lag).expect("auto-resizing histograms merge");
         self.completed_in_window += o.completed_in_window;
         self.log.extend(o.log);
         self.log.sort_by_key(|l| l.done_ns);
@@ -240,6 +259,28 @@ mod tests {
             [(1_000_050_000, true), (1_300_000_000, true), (2_500_000_000, false)],
             "warm-up not logged"
         );
+    }
+
+    /// A latency past the histograms' initial 10 minutes (an open-loop request that waited in
+    /// a saturated run's queue, or a long --timeout-ms) is recorded as it is, not clamped, and
+    /// a thread's recording that holds one merges into another's.
+    #[test]
+    fn latencies_past_ten_minutes_are_recorded_as_they_are() {
+        let hour = 3_600_000_000_000u64;
+        let (start, end) = (1_000_000_000, 2 * hour);
+        let (mut short, mut long) =
+            (Recorder::new(&[(1, "a".into())], start, end), Recorder::new(&[(1, "a".into())], start, end));
+        short.ok(0, start, start + 50_000, 1);
+        long.ok(0, start, start + hour, 1);
+        long.sent(start, start + hour / 2);
+        for h in [&long.overall, &long.routes[0].latency, &long.seconds[3600].latency] {
+            assert!(h.equivalent(h.max(), hour), "max {} ns, not an hour", h.max());
+        }
+        assert!(long.send_lag.equivalent(long.send_lag.max(), hour / 2));
+        short.merge(long);
+        assert_eq!(short.overall.len(), 2);
+        assert!(short.overall.equivalent(short.overall.max(), hour));
+        assert!(short.seconds[3600].latency.equivalent(short.seconds[3600].latency.max(), hour));
     }
 
     /// Two threads' recordings merged equal one recording of all their requests.

@@ -7,7 +7,7 @@
 //! beside a cold start, without waiting for it, counts too; with the sparse and bursty loads
 //! where cold starts happen the two coincide, and the rule never misses a request that waited.
 
-use crate::loadgen::record::Logged;
+use crate::loadgen::record::{hist, latency_ns, put, Logged};
 use dataplane_api::ColdStart;
 use hdrhistogram::Histogram;
 
@@ -21,25 +21,21 @@ pub struct ColdSplit {
     pub waited: Vec<bool>,
 }
 
-fn hist() -> Histogram<u64> {
-    Histogram::new_with_bounds(100, 600_000_000_000, 3).expect("static histogram bounds are valid")
-}
-
 /// Split `log` by `cold` (cold starts; their `arrived_ns` on the same clock as the log).
 pub fn split(log: &[Logged], cold: &[ColdStart]) -> ColdSplit {
     // Intervals of the cold-started calls, sorted by start.
     let mut calls: Vec<(u64, u64)> =
         cold.iter().map(|c| (c.arrived_ns, c.arrived_ns + (c.total_us * 1e3).round() as u64)).collect();
     calls.sort_unstable();
-    let mut out = ColdSplit { cold: hist(), warm: hist(), waited: Vec::with_capacity(log.len()) };
+    let mut out = ColdSplit { cold: hist(3), warm: hist(3), waited: Vec::with_capacity(log.len()) };
     for l in log {
         // Calls that began inside the request: a contiguous run of the sorted starts.
         let first = calls.partition_point(|&(s, _)| s < l.origin_ns);
         let waited = calls[first..].iter().take_while(|&&(s, _)| s <= l.done_ns).any(|&(_, e)| e <= l.done_ns);
         out.waited.push(waited);
         if l.ok {
-            let lat = l.done_ns.saturating_sub(l.origin_ns).clamp(100, 600_000_000_000);
-            if waited { &mut out.cold } else { &mut out.warm }.saturating_record(lat);
+            let lat = latency_ns(l.origin_ns, l.done_ns);
+            put(if waited { &mut out.cold } else { &mut out.warm }, lat);
         }
     }
     out

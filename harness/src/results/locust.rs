@@ -84,7 +84,7 @@ pub fn write(dir: &Path, i: &RunInputs) -> Result<()> {
 
     let start_unix = super::window_start(rec).duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let avg_size = if rec.ok_total() > 0 { format!("{:.2}", bytes as f64 / rec.ok_total() as f64) } else { "0".into() };
-    let mut total = Histogram::<u64>::new_with_bounds(100, 600_000_000_000, 2).expect("static histogram bounds");
+    let mut total = crate::loadgen::record::hist(2);
     let (mut count, mut failures) = (0u64, 0u64);
     let mut w = writer(&dir.join("locust_stats_history.csv"))?;
     header(&mut w, HISTORY_COLUMNS)?;
