@@ -135,6 +135,9 @@ fn ensure_font() -> Result<()> {
 
 /// Draw `panels` stacked vertically into `<stem>.png` and `<stem>.svg`.
 pub fn draw(panels: &[Panel], stem: &Path) -> Result<()> {
+    if panels.is_empty() {
+        return Err(anyhow!("{}: no rows to draw", stem.display()));
+    }
     ensure_font()?;
     let size = (1000, 380 * panels.len() as u32);
     let png = stem.with_extension("png");
@@ -460,5 +463,15 @@ mod tests {
         assert_eq!(log_grid(4200.0, 9100.0), (vec![5000.0, 6000.0, 7000.0, 8000.0, 9000.0], vec![]));
         assert_eq!(log_grid(0.0, 10.0), (vec![], vec![]));
         assert_eq!(log_grid(10.0, 10.0), (vec![], vec![]));
+    }
+
+    /// A figure of nothing (a comparison without rows) is refused by name and writes no file;
+    /// plotters said "Zero height not allowed".
+    #[test]
+    fn a_figure_without_panels_says_so() {
+        let dir = std::env::temp_dir().join(format!("sb-figure-{}", std::process::id()));
+        let e = draw(&[], &dir.join("empty")).unwrap_err();
+        assert_eq!(e.to_string(), format!("{}: no rows to draw", dir.join("empty").display()));
+        assert!(!dir.exists());
     }
 }
