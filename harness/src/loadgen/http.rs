@@ -29,13 +29,26 @@ pub enum Parsed {
     Invalid(String),
 }
 
+/// Most header lines a response may have (the first try holds [`FEW_HEADERS`], on the stack).
+pub const MAX_HEADERS: usize = 256;
+const FEW_HEADERS: usize = 32;
+
+/// Frame the response at the start of `buf` ([`Parsed`]).
 pub fn parse_response(buf: &[u8]) -> Parsed {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut resp = httparse::Response::new(&mut headers);
-    let head_len = match resp.parse(buf) {
-        Ok(httparse::Status::Partial) => return Parsed::Incomplete,
-        Ok(httparse::Status::Complete(n)) => n,
-        Err(e) => return Parsed::Invalid(format!("bad response head: {e}")),
+    let mut few = [httparse::EMPTY_HEADER; FEW_HEADERS];
+    match parse_with(buf, &mut few) {
+        Err(httparse::Error::TooManyHeaders) => parse_with(buf, &mut vec![httparse::EMPTY_HEADER; MAX_HEADERS]),
+        parsed => parsed,
+    }
+    .unwrap_or_else(|e| Parsed::Invalid(format!("bad response head: {e}")))
+}
+
+/// [`parse_response`] with room for `headers.len()` header lines; an unparsable head is `Err`.
+fn parse_with<'a>(buf: &'a [u8], headers: &mut [httparse::Header<'a>]) -> Result<Parsed, httparse::Error> {
+    let mut resp = httparse::Response::new(headers);
+    let head_len = match resp.parse(buf)? {
+        httparse::Status::Partial => return Ok(Parsed::Incomplete),
+        httparse::Status::Complete(n) => n,
     };
     let status = resp.code.unwrap_or(0);
     let mut len: Option<usize> = None;
@@ -44,10 +57,10 @@ pub fn parse_response(buf: &[u8]) -> Parsed {
         if h.name.eq_ignore_ascii_case("content-length") {
             match std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse().ok()) {
                 Some(n) => len = Some(n),
-                None => return Parsed::Invalid("bad Content-Length".into()),
+                None => return Ok(Parsed::Invalid("bad Content-Length".into())),
             }
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            return Parsed::Invalid("chunked responses are not supported".into());
+            return Ok(Parsed::Invalid("chunked responses are not supported".into()));
         } else if h.name.eq_ignore_ascii_case("connection") {
             let v = String::from_utf8_lossy(h.value).to_ascii_lowercase();
             close = v.contains("close");
@@ -56,15 +69,15 @@ pub fn parse_response(buf: &[u8]) -> Parsed {
     let body_len = match (len, status) {
         (Some(n), _) => n,
         (None, 204 | 304) | (None, 100..=199) => 0,
-        (None, _) => return Parsed::Invalid("response without Content-Length".into()),
+        (None, _) => return Ok(Parsed::Invalid("response without Content-Length".into())),
     };
     let Some(total) = head_len.checked_add(body_len) else {
-        return Parsed::Invalid(format!("Content-Length {body_len} is more than this client can hold"));
+        return Ok(Parsed::Invalid(format!("Content-Length {body_len} is more than this client can hold")));
     };
     if buf.len() < total {
-        return Parsed::Incomplete;
+        return Ok(Parsed::Incomplete);
     }
-    Parsed::Complete { status, body_start: head_len, body_len, total, close }
+    Ok(Parsed::Complete { status, body_start: head_len, body_len, total, close })
 }
 
 /// One blocking `POST` (for tests and checks, not for load): returns status and body.
@@ -138,6 +151,23 @@ mod tests {
         assert!(matches!(r, Parsed::Complete { status: 503, close: true, .. }));
         assert!(matches!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), Parsed::Invalid(_)));
         assert!(matches!(parse_response(b"garbage\r\n\r\n"), Parsed::Invalid(_)));
+    }
+
+    /// A server that sends more header lines than fit the first, stack-sized try (some
+    /// proxies and web servers send 40 or more) is still framed, up to [`MAX_HEADERS`].
+    #[test]
+    fn many_headers_are_framed_up_to_the_most() {
+        let head = |n: usize| {
+            let lines: String = (0..n).map(|i| format!("X-H{i}: v\r\n")).collect();
+            format!("HTTP/1.1 200 OK\r\n{lines}Content-Length: 2\r\n\r\nok").into_bytes()
+        };
+        let r = head(40);
+        assert_eq!(
+            parse_response(&r),
+            Parsed::Complete { status: 200, body_start: r.len() - 2, body_len: 2, total: r.len(), close: false }
+        );
+        assert!(matches!(parse_response(&head(MAX_HEADERS - 1)), Parsed::Complete { status: 200, .. }));
+        assert_eq!(parse_response(&head(MAX_HEADERS)), Parsed::Invalid("bad response head: too many headers".into()));
     }
 
     /// A length no buffer can hold is an error, not an overflow (the largest `usize` on 64
