@@ -401,7 +401,9 @@ struct ColdStartArgs {
 
 #[derive(Args)]
 struct LoadArgs {
-    /// Target, http://HOST:PORT/PATH (loopback or this machine's own test hosts only).
+    /// Target, http://HOST[:PORT][/PATH][?QUERY] (loopback or this machine's own test hosts
+    /// only; no https; a #fragment is not sent). Responses must carry a Content-Length (a
+    /// chunked one counts as an error).
     #[arg(long)]
     url: String,
     /// Request body size in bytes.

@@ -199,6 +199,7 @@ fn bad_arguments_fail_clearly_and_write_nothing() {
     std::fs::write(garbage.join("paper.json"), "{").unwrap();
     fails_with(&["summarize", garbage.to_str().unwrap()], "parse paper.json");
     fails_with(&["load", "--url", "https://127.0.0.1/"], "must start with http://");
+    fails_with(&["load", "--url", "http://127.0.0.1:1/a b"], "the path has a space or a control character");
     fails_with(&["load", "--url", "http://127.0.0.1:1/", "--header", "no colon"], "expected 'Name: value'");
     fails_with(&["load", "--url", "http://127.0.0.1:1/", "--rate=-1"], "--rate -1");
     fails_with(
